@@ -1,0 +1,9 @@
+//! The pure, synchronous domain: no I/O, no AWS types.
+
+pub mod calendar;
+pub mod clock;
+pub mod ids;
+pub mod money;
+pub mod tax;
+pub mod token;
+pub mod vendor;

@@ -1,0 +1,307 @@
+//! VAT per line (R-M2): net prices, the buyer's country rate from an effective-dated table kept as
+//! data (`data/eu_vat_rates.csv`), reverse charge for EU businesses in another EU country, tax
+//! rounded per line half away from zero, totals as sums of rounded lines.
+//!
+//! Decision (spec silent): buyers outside the EU pay 0 % — a digital service sold from the EU to
+//! a non-EU consumer is outside the scope of EU VAT. The invoice notes it.
+
+use super::money::{Money, MoneyError};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+const RATE_TABLE_CSV: &str = include_str!("../../data/eu_vat_rates.csv");
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaxError {
+    #[error("VAT rate table line {line}: {reason}")]
+    BadTable { line: usize, reason: String },
+    #[error("{0:?} is not an ISO 3166 alpha-2 country code")]
+    BadCountry(String),
+    #[error("no VAT rate for {country} on {date}")]
+    NoRate { country: String, date: NaiveDate },
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+/// Why a line carries the rate it does; printed on the invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxTreatment {
+    /// The buyer country's standard rate.
+    Standard,
+    /// 0 %: EU business buyer in another member state; the buyer accounts for VAT.
+    ReverseCharge,
+    /// 0 %: buyer outside the EU.
+    OutsideEu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedRate {
+    /// Percent, e.g. 19 or 25.5.
+    pub percent: Decimal,
+    pub treatment: TaxTreatment,
+}
+
+/// The rate table: per VAT country code, rates sorted by their first day.
+#[derive(Debug, Clone)]
+pub struct RateTable {
+    rates: BTreeMap<String, Vec<(NaiveDate, Decimal)>>,
+}
+
+/// VAT country code of an ISO country: Greece is `EL` in VAT, `GR` in ISO 3166.
+fn vat_country(iso: &str) -> String {
+    match iso {
+        "GR" => "EL".to_string(),
+        other => other.to_string(),
+    }
+}
+
+pub fn normalize_country(raw: &str) -> Result<String, TaxError> {
+    let upper = raw.trim().to_ascii_uppercase();
+    if upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(upper)
+    } else {
+        Err(TaxError::BadCountry(raw.to_string()))
+    }
+}
+
+impl RateTable {
+    pub fn parse(csv: &str) -> Result<RateTable, TaxError> {
+        let mut rates: BTreeMap<String, Vec<(NaiveDate, Decimal)>> = BTreeMap::new();
+        for (index, raw) in csv.lines().enumerate() {
+            let line = index + 1;
+            let text = raw.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let bad = |reason: &str| TaxError::BadTable {
+                line,
+                reason: reason.to_string(),
+            };
+            let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+            let [country, rate, from] = fields.as_slice() else {
+                return Err(bad("expected country,rate_percent,effective_from"));
+            };
+            let rate = Decimal::from_str_exact(rate).map_err(|_| bad("rate is not a decimal"))?;
+            let from = NaiveDate::parse_from_str(from, "%Y-%m-%d")
+                .map_err(|_| bad("effective_from is not YYYY-MM-DD"))?;
+            rates
+                .entry((*country).to_string())
+                .or_default()
+                .push((from, rate));
+        }
+        for list in rates.values_mut() {
+            list.sort_by_key(|(from, _)| *from);
+        }
+        Ok(RateTable { rates })
+    }
+
+    /// The table shipped with the code.
+    pub fn builtin() -> Result<&'static RateTable, TaxError> {
+        static TABLE: LazyLock<Result<RateTable, TaxError>> =
+            LazyLock::new(|| RateTable::parse(RATE_TABLE_CSV));
+        TABLE.as_ref().map_err(Clone::clone)
+    }
+
+    pub fn is_eu(&self, iso_country: &str) -> bool {
+        self.rates.contains_key(&vat_country(iso_country))
+    }
+
+    /// The standard rate of an EU country on a date.
+    pub fn standard_rate(&self, iso_country: &str, on: NaiveDate) -> Result<Decimal, TaxError> {
+        let country = vat_country(iso_country);
+        self.rates
+            .get(&country)
+            .and_then(|list| list.iter().rev().find(|(from, _)| *from <= on))
+            .map(|(_, rate)| *rate)
+            .ok_or(TaxError::NoRate { country, date: on })
+    }
+
+    /// The rate of one sale (R-M2).
+    pub fn rate_for(
+        &self,
+        vendor_country: &str,
+        buyer_country: &str,
+        buyer_vat_id: Option<&str>,
+        on: NaiveDate,
+    ) -> Result<AppliedRate, TaxError> {
+        let buyer = normalize_country(buyer_country)?;
+        let vendor = normalize_country(vendor_country)?;
+        if !self.is_eu(&buyer) {
+            return Ok(AppliedRate {
+                percent: Decimal::ZERO,
+                treatment: TaxTreatment::OutsideEu,
+            });
+        }
+        let business_elsewhere =
+            buyer != vendor && buyer_vat_id.is_some_and(|id| vat_id_looks_valid(id, &buyer));
+        if business_elsewhere {
+            return Ok(AppliedRate {
+                percent: Decimal::ZERO,
+                treatment: TaxTreatment::ReverseCharge,
+            });
+        }
+        Ok(AppliedRate {
+            percent: self.standard_rate(&buyer, on)?,
+            treatment: TaxTreatment::Standard,
+        })
+    }
+}
+
+/// A "valid-looking" EU VAT id: the buyer country's VAT prefix, then 2–12 letters or digits.
+/// (A VIES check would need the network; the spec asks for the shape only.)
+pub fn vat_id_looks_valid(vat_id: &str, buyer_iso_country: &str) -> bool {
+    let compact: String = vat_id
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-' && *c != '.')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let prefix = vat_country(buyer_iso_country);
+    match compact.strip_prefix(&prefix) {
+        Some(rest) => {
+            (2..=12).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+/// One priced line: net in, tax rounded per line (R-M2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaxedLine {
+    pub net: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub rate: AppliedRate,
+}
+
+pub fn tax_line(net: Money, rate: AppliedRate) -> Result<TaxedLine, TaxError> {
+    let raw = net.amount() * rate.percent / Decimal::ONE_HUNDRED;
+    let tax = Money::rounded(raw, net.currency());
+    Ok(TaxedLine {
+        net,
+        tax,
+        total: net.checked_add(&tax)?,
+        rate,
+    })
+}
+
+/// Totals are sums of the rounded lines, never a re-rounding of the sum.
+pub fn sum_lines(lines: &[TaxedLine]) -> Result<Option<(Money, Money, Money)>, TaxError> {
+    let Some(first) = lines.first() else {
+        return Ok(None);
+    };
+    let zero = Money::zero(first.net.currency());
+    let (mut net, mut tax, mut total) = (zero, zero, zero);
+    for line in lines {
+        net = net.checked_add(&line.net)?;
+        tax = tax.checked_add(&line.tax)?;
+        total = total.checked_add(&line.total)?;
+    }
+    Ok(Some((net, tax, total)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Currency;
+    use proptest::prelude::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+    fn eur(s: &str) -> Money {
+        Money::parse(s, Currency::EUR).unwrap()
+    }
+
+    #[test]
+    fn builtin_table_parses_and_covers_the_27_member_states() {
+        let table = RateTable::builtin().unwrap();
+        assert_eq!(table.rates.len(), 27);
+    }
+
+    // R-M2: effective-dated rates.
+    #[test]
+    fn rate_follows_its_effective_date() {
+        let table = RateTable::builtin().unwrap();
+        let de = |d| table.standard_rate("DE", date(d)).unwrap().to_string();
+        assert_eq!(de("2020-06-30"), "19");
+        assert_eq!(de("2020-07-01"), "16");
+        assert_eq!(de("2021-01-01"), "19");
+        assert_eq!(
+            table
+                .standard_rate("FI", date("2026-11-24"))
+                .unwrap()
+                .to_string(),
+            "25.5"
+        );
+        assert_eq!(
+            table
+                .standard_rate("GR", date("2026-11-24"))
+                .unwrap()
+                .to_string(),
+            "24"
+        );
+    }
+
+    // R-M2: the buyer's country decides; reverse charge for EU businesses elsewhere.
+    #[test]
+    fn buyer_country_decides_the_rate() {
+        let table = RateTable::builtin().unwrap();
+        let on = date("2026-11-24");
+        let consumer_at = table.rate_for("DE", "AT", None, on).unwrap();
+        assert_eq!(consumer_at.percent.to_string(), "20");
+        assert_eq!(consumer_at.treatment, TaxTreatment::Standard);
+        let business_at = table.rate_for("DE", "AT", Some("ATU12345678"), on).unwrap();
+        assert_eq!(business_at.treatment, TaxTreatment::ReverseCharge);
+        assert!(business_at.percent.is_zero());
+        let business_same_country = table.rate_for("DE", "DE", Some("DE123456789"), on).unwrap();
+        assert_eq!(business_same_country.percent.to_string(), "19");
+        let wrong_prefix = table.rate_for("DE", "AT", Some("FR12345678"), on).unwrap();
+        assert_eq!(wrong_prefix.treatment, TaxTreatment::Standard);
+        let us = table.rate_for("DE", "US", None, on).unwrap();
+        assert_eq!(us.treatment, TaxTreatment::OutsideEu);
+        assert!(matches!(
+            table.rate_for("DE", "Germany", None, on),
+            Err(TaxError::BadCountry(_))
+        ));
+    }
+
+    // R-M2: per-line rounding, totals are sums of rounded lines; total exceeds the net price.
+    #[test]
+    fn tax_is_rounded_per_line_and_summed() {
+        let rate = AppliedRate {
+            percent: Decimal::new(19, 0),
+            treatment: TaxTreatment::Standard,
+        };
+        // 0.05 * 19 % = 0.0095 -> 0.01 per line; three lines 0.03 (one rounding of the sum: 0.03 too,
+        // but 9.99 * 19 % = 1.8981 -> 1.90 shows the line rounding).
+        let line = tax_line(eur("9.99"), rate).unwrap();
+        assert_eq!(line.tax, eur("1.90"));
+        assert_eq!(line.total, eur("11.89"));
+        let lines = vec![tax_line(eur("0.05"), rate).unwrap(); 3];
+        let (net, tax, total) = sum_lines(&lines).unwrap().unwrap();
+        assert_eq!((net, tax, total), (eur("0.15"), eur("0.03"), eur("0.18")));
+        // Half away from zero: 0.50 * 21 % = 0.105 -> 0.11.
+        let half = AppliedRate {
+            percent: Decimal::new(21, 0),
+            treatment: TaxTreatment::Standard,
+        };
+        assert_eq!(tax_line(eur("0.50"), half).unwrap().tax, eur("0.11"));
+    }
+
+    proptest! {
+        // R-M2: line tax is within half a cent of the exact tax, and total = net + tax.
+        #[test]
+        fn line_tax_is_exact_to_half_a_cent(cents in 0i64..100_000_000, rate_tenths in 0i64..300) {
+            let net = Money::from_minor_units(cents, Currency::EUR);
+            let rate = AppliedRate { percent: Decimal::new(rate_tenths, 1), treatment: TaxTreatment::Standard };
+            let line = tax_line(net, rate).unwrap();
+            let exact = net.amount() * rate.percent / Decimal::ONE_HUNDRED;
+            prop_assert!((line.tax.amount() - exact).abs() <= Decimal::new(5, 3));
+            prop_assert_eq!(line.total, net.checked_add(&line.tax).unwrap());
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Vendors and their settings (R-V1); creating one with its first API key and webhook secret.
+
+use super::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
+use super::ids::{ApiKeyId, Entropy, VendorId};
+use super::token::{SecretDigest, random_secret};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Field → what is wrong; the `fields` of a 400 answer.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchingMode {
+    Email,
+    Address,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vendor {
+    pub id: VendorId,
+    pub name: String,
+    pub email: String,
+    pub support_email: Option<String>,
+    pub time_zone: String,
+    pub default_language: String,
+    pub matching_mode: MatchingMode,
+    pub dunning_days: Vec<u32>,
+    pub regular_customer_threshold: u32,
+    pub country_languages: BTreeMap<String, String>,
+    pub restricted: bool,
+    /// Stripe signing secrets, newest first; several during a rotation. They are shared secrets
+    /// the HMAC needs in clear, so they live only in the vendor item, never in logs or answers.
+    pub stripe_webhook_secrets: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Vendor {
+    /// Ticket e-mails go to the support address, else the account address (R-V1).
+    pub fn ticket_email(&self) -> &str {
+        self.support_email.as_deref().unwrap_or(&self.email)
+    }
+}
+
+/// What `POST /admin/vendors` asks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVendor {
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// A vendor's API key as stored: the digest of the secret, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub vendor_id: VendorId,
+    pub digest_hex: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The secrets shown once, at creation.
+#[derive(Debug, Clone)]
+pub struct VendorSecrets {
+    pub api_key: String,
+    pub stripe_webhook_secret: String,
+}
+
+/// A trimmed, lower-cased e-mail if it looks deliverable: one `@`, a non-empty local part, a
+/// domain with a dot, no white space or control characters, at most 254 characters.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let plausible = email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && email.chars().all(|c| !c.is_whitespace() && !c.is_control());
+    plausible.then_some(email)
+}
+
+/// An API key names its vendor (`sk_{vendor}.{secret}`), so the key item is found under the
+/// vendor's partition; only the digest of the whole key is stored.
+pub fn api_key_vendor(api_key: &str) -> Option<VendorId> {
+    let rest = api_key.strip_prefix("sk_")?;
+    let (vendor, _) = rest.split_once('.')?;
+    VendorId::parse(vendor).ok()
+}
+
+/// Validates the request and builds the vendor, its first API key and webhook secret (pure).
+pub fn create_vendor(
+    request: NewVendor,
+    now: DateTime<Utc>,
+    entropy: &dyn Entropy,
+) -> Result<(Vendor, ApiKeyRecord, VendorSecrets), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let name = request.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.insert("name".into(), "must be 1 to 200 characters".into());
+    }
+    let email = normalize_email(&request.email);
+    if email.is_none() {
+        errors.insert("email".into(), "is not a valid e-mail address".into());
+    }
+    let time_zone = match request.timezone.as_deref() {
+        None => Some(DEFAULT_TIME_ZONE.name().to_string()),
+        Some(name) => parse_time_zone(name).ok().map(|tz| tz.name().to_string()),
+    };
+    if time_zone.is_none() {
+        errors.insert(
+            "timezone".into(),
+            "is not an IANA time zone such as Europe/Berlin".into(),
+        );
+    }
+    let (Some(email), Some(time_zone), true) = (email, time_zone, errors.is_empty()) else {
+        return Err(errors);
+    };
+    let id = VendorId::generate(now, entropy);
+    let api_key = format!("sk_{id}.{}", random_secret("k", entropy));
+    let stripe_webhook_secret = random_secret("whsec", entropy);
+    let key_record = ApiKeyRecord {
+        id: ApiKeyId::generate(now, entropy),
+        vendor_id: id.clone(),
+        digest_hex: SecretDigest::of(&api_key).to_hex(),
+        created_at: now,
+    };
+    let vendor = Vendor {
+        id,
+        name,
+        email,
+        support_email: None,
+        time_zone,
+        default_language: "de".into(),
+        matching_mode: MatchingMode::Email,
+        dunning_days: vec![1, 3, 7],
+        regular_customer_threshold: 3,
+        country_languages: default_country_languages(),
+        restricted: false,
+        stripe_webhook_secrets: vec![stripe_webhook_secret.clone()],
+        created_at: now,
+    };
+    Ok((
+        vendor,
+        key_record,
+        VendorSecrets {
+            api_key,
+            stripe_webhook_secret,
+        },
+    ))
+}
+
+/// Decision: a sensible starting map for R-C4 that vendors can edit.
+fn default_country_languages() -> BTreeMap<String, String> {
+    [
+        ("DE", "de"),
+        ("AT", "de"),
+        ("CH", "de"),
+        ("LI", "de"),
+        ("LU", "de"),
+    ]
+    .into_iter()
+    .map(|(country, language)| (country.to_string(), language.to_string()))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::SeededEntropy;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap()
+    }
+
+    // R-V1: defaults.
+    #[test]
+    fn a_new_vendor_gets_the_default_settings() {
+        let request = NewVendor {
+            name: " Kurs GmbH ".into(),
+            email: " Info@Kurs.DE ".into(),
+            timezone: None,
+        };
+        let (vendor, key, secrets) = create_vendor(request, now(), &SeededEntropy::new(1)).unwrap();
+        assert_eq!(vendor.name, "Kurs GmbH");
+        assert_eq!(vendor.email, "info@kurs.de");
+        assert_eq!(vendor.time_zone, "Europe/Berlin");
+        assert_eq!(vendor.dunning_days, vec![1, 3, 7]);
+        assert_eq!(vendor.regular_customer_threshold, 3);
+        assert_eq!(vendor.matching_mode, MatchingMode::Email);
+        assert_eq!(vendor.ticket_email(), "info@kurs.de");
+        assert_eq!(api_key_vendor(&secrets.api_key), Some(vendor.id.clone()));
+        assert!(
+            SecretDigest::from_hex(&key.digest_hex)
+                .unwrap()
+                .matches(&secrets.api_key)
+        );
+        assert!(!key.digest_hex.contains(&secrets.api_key));
+        assert!(secrets.stripe_webhook_secret.starts_with("whsec_"));
+    }
+
+    #[test]
+    fn bad_fields_are_all_reported() {
+        let request = NewVendor {
+            name: "".into(),
+            email: "not-an-email".into(),
+            timezone: Some("Mars/Olympus".into()),
+        };
+        let errors = create_vendor(request, now(), &SeededEntropy::new(1)).unwrap_err();
+        assert_eq!(
+            errors.keys().map(String::as_str).collect::<Vec<_>>(),
+            vec!["email", "name", "timezone"]
+        );
+    }
+
+    #[test]
+    fn email_normalization() {
+        assert_eq!(
+            normalize_email(" A.B@Example.COM "),
+            Some("a.b@example.com".into())
+        );
+        for bad in [
+            "", "a@b", "@b.de", "a@@b.de", "a b@c.de", "a@.de", "a@b..de", "a@b.de.",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The single-table key layout. Every record key starts with its vendor (`V#{vendor}`); the
+//! due-index is the one cross-vendor structure, because sweeps serve all vendors.
+
+use crate::domain::ids::{OutboxId, VendorId};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub fn vendor_pk(vendor: &VendorId) -> String {
+    format!("V#{vendor}")
+}
+
+pub const VENDOR_PROFILE_SK: &str = "PROFILE";
+
+pub fn api_key_sk(digest_hex: &str) -> String {
+    format!("APIKEY#{digest_hex}")
+}
+
+pub fn outbox_sk(id: &OutboxId) -> String {
+    format!("OUTBOX#{id}")
+}
+
+/// A fixed-width UTC time that sorts as text the way the instants sort.
+pub fn sort_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The kinds of scheduled work in the due-index; each has its own partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueQueue {
+    Outbox,
+}
+
+impl DueQueue {
+    fn name(self) -> &'static str {
+        match self {
+            DueQueue::Outbox => "outbox",
+        }
+    }
+}
+
+/// Partitions per queue: spreads a burst of due items over several DynamoDB partitions.
+pub const DUE_SHARDS: u32 = 4;
+
+/// FNV-1a: a stable shard for an id, the same in every process and version.
+fn shard_of(id: &str) -> u32 {
+    let hash = id.bytes().fold(0x811c_9dc5u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % DUE_SHARDS
+}
+
+/// The due-index key of an item due at `at`: partition `DUE#{queue}#{shard}`, sort key
+/// `{time}#{id}`. A sweep queries each shard for sort keys up to now, so it reads only due items;
+/// an item leaves the index (it is sparse) by dropping these attributes when its work is done.
+pub fn due_entry(queue: DueQueue, at: DateTime<Utc>, id: &str) -> (String, String) {
+    (
+        format!("DUE#{}#{}", queue.name(), shard_of(id)),
+        format!("{}#{id}", sort_time(at)),
+    )
+}
+
+pub fn due_partitions(queue: DueQueue) -> impl Iterator<Item = String> {
+    (0..DUE_SHARDS).map(move |shard| format!("DUE#{}#{shard}", queue.name()))
+}
+
+/// The inclusive upper bound of due-index sort keys for everything due at or before `now`.
+pub fn due_up_to(now: DateTime<Utc>) -> String {
+    // '~' sorts after every id character, so items due exactly at `now` are included.
+    format!("{}#~", sort_time(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn sort_times_sort_like_instants() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+        let later = [
+            t + Duration::microseconds(1),
+            t + Duration::seconds(1),
+            t + Duration::days(400),
+        ];
+        for l in later {
+            assert!(sort_time(t) < sort_time(l));
+            assert_eq!(sort_time(t).len(), sort_time(l).len());
+        }
+    }
+
+    #[test]
+    fn due_entries_at_or_before_now_are_within_the_bound() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let (_, due_now) = due_entry(DueQueue::Outbox, now, "obx_01ZZ");
+        let (_, due_later) = due_entry(DueQueue::Outbox, now + Duration::microseconds(1), "obx_00");
+        assert!(due_now.as_str() <= due_up_to(now).as_str());
+        assert!(due_later.as_str() > due_up_to(now).as_str());
+    }
+}
