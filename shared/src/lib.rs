@@ -2,3 +2,6 @@
 
 pub mod domain;
 pub mod store;
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod outbox;

@@ -84,6 +84,11 @@ impl ItemStore for CountingStore {
         self.inner.transact(writes).await
     }
 
+    async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.put_batch(items).await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         let page = self.inner.query(query).await?;

@@ -13,13 +13,16 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    AttributeDefinition, AttributeValue, PutRequest, WriteRequest, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
     TransactWriteItem,
 };
 use std::collections::{BTreeMap, HashMap};
 
 type AttributeMap = HashMap<String, AttributeValue>;
+
+/// DynamoDB's limit of requests in one BatchWriteItem.
+const BATCH_WRITE_LIMIT: usize = 25;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -388,6 +391,42 @@ impl ItemStore for DynamoStore {
             .await
             .map(|_| ())
             .map_err(|error| transaction_error(error, &writes))
+    }
+
+    async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in items.chunks(BATCH_WRITE_LIMIT) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                validate_item(item)?;
+                let put = PutRequest::builder()
+                    .set_item(Some(to_attributes(item)?))
+                    .build()
+                    .map_err(StoreError::backend)?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            // Unprocessed items (throttling) are sent again with a growing pause.
+            for attempt in 0u32.. {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(StoreError::backend)?;
+                match output.unprocessed_items {
+                    Some(left) if left.values().any(|r| !r.is_empty()) && attempt < 8 => {
+                        pending = left;
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                    }
+                    Some(left) if left.values().any(|r| !r.is_empty()) => {
+                        return Err(StoreError::InvalidWrite("batch write kept being throttled".into()));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {

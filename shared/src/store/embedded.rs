@@ -312,6 +312,20 @@ impl ItemStore for EmbeddedStore {
             .await
     }
 
+    async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for item in &items {
+            validate_item(item)?;
+        }
+        self.with_connection(move |connection| {
+            let tx = connection.transaction().map_err(backend)?;
+            for item in &items {
+                put_in(&tx, item)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let query = query.clone();
         self.with_connection(move |connection| query_in(connection, &query))

@@ -395,4 +395,8 @@ pub trait ItemStore: Send + Sync {
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// Unconditional puts in bulk, not atomic as a whole (DynamoDB BatchWriteItem): for loads
+    /// and backfills where no condition applies. Every item is written when it returns `Ok`.
+    async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError>;
 }
