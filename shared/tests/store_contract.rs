@@ -6,7 +6,9 @@ mod common;
 
 use sellerdesk::store::counting::CountingStore;
 use sellerdesk::store::keys::{DueQueue, due_entry, due_partitions, due_up_to};
-use sellerdesk::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use sellerdesk::store::{
+    Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write,
+};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,36 +28,64 @@ mod cases {
         // then it reads back exactly
         assert_eq!(store.get(&first.key).await.unwrap(), Some(first.clone()));
         // when created again, the condition fails and nothing changes
-        let again = store.put(item("V#a", "ORDER#1", 99), Condition::Absent).await;
-        assert!(matches!(again, Err(StoreError::ConditionFailed { index: 0, .. })));
-        assert_eq!(store.get(&first.key).await.unwrap().unwrap().body, json!({"n": 1}));
+        let again = store
+            .put(item("V#a", "ORDER#1", 99), Condition::Absent)
+            .await;
+        assert!(matches!(
+            again,
+            Err(StoreError::ConditionFailed { index: 0, .. })
+        ));
+        assert_eq!(
+            store.get(&first.key).await.unwrap().unwrap().body,
+            json!({"n": 1})
+        );
         // a version-checked update succeeds once, then the old version is stale
         let next = first.next(json!({"n": 2}));
-        store.put(next.clone(), Condition::VersionIs(1)).await.unwrap();
-        let stale = store.put(first.next(json!({"n": 3})), Condition::VersionIs(1)).await;
+        store
+            .put(next.clone(), Condition::VersionIs(1))
+            .await
+            .unwrap();
+        let stale = store
+            .put(first.next(json!({"n": 3})), Condition::VersionIs(1))
+            .await;
         assert!(matches!(stale, Err(StoreError::ConditionFailed { .. })));
         // attribute conditions see top-level attributes
-        let wrong = Condition::AttrEquals { name: "status".into(), value: "closed".into() };
+        let wrong = Condition::AttrEquals {
+            name: "status".into(),
+            value: "closed".into(),
+        };
         assert!(store.delete(&first.key, wrong).await.is_err());
-        let right = Condition::AttrEquals { name: "status".into(), value: "open".into() };
+        let right = Condition::AttrEquals {
+            name: "status".into(),
+            value: "open".into(),
+        };
         store.delete(&first.key, right).await.unwrap();
         assert_eq!(store.get(&first.key).await.unwrap(), None);
         assert!(store.delete(&first.key, Condition::Exists).await.is_err());
         // reserved attribute names are refused by both adapters
         let reserved = item("V#a", "X", 0).with_attr("version", "7");
-        assert!(matches!(store.put(reserved, Condition::Always).await, Err(StoreError::InvalidWrite(_))));
+        assert!(matches!(
+            store.put(reserved, Condition::Always).await,
+            Err(StoreError::InvalidWrite(_))
+        ));
     }
 
     pub async fn failed_condition_in_a_transaction_writes_nothing(store: Arc<dyn ItemStore>) {
         // given an existing item at version 1
         let existing = item("V#a", "BAL#EUR", 0);
-        store.put(existing.clone(), Condition::Absent).await.unwrap();
+        store
+            .put(existing.clone(), Condition::Absent)
+            .await
+            .unwrap();
         // when a transaction of two creates, an update and a failing check commits
         let writes = vec![
             Write::create(item("V#a", "LEDGER#1", 1)),
             Write::update(existing.next(json!({"n": 10}))),
             Write::create(item("V#a", "OUTBOX#1", 1)),
-            Write::Check { key: Key::new("V#a", "MISSING"), condition: Condition::Exists },
+            Write::Check {
+                key: Key::new("V#a", "MISSING"),
+                condition: Condition::Exists,
+            },
         ];
         let result = store.transact(writes).await;
         // then the failing write is named and nothing was written
@@ -73,14 +103,29 @@ mod cases {
         let writes = vec![
             Write::create(item("V#a", "LEDGER#1", 1)),
             Write::update(existing.next(json!({"n": 10}))),
-            Write::Delete { key: Key::new("V#a", "NOTHING"), condition: Condition::Always },
+            Write::Delete {
+                key: Key::new("V#a", "NOTHING"),
+                condition: Condition::Always,
+            },
         ];
         store.transact(writes).await.unwrap();
-        assert!(store.get(&Key::new("V#a", "LEDGER#1")).await.unwrap().is_some());
+        assert!(
+            store
+                .get(&Key::new("V#a", "LEDGER#1"))
+                .await
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(store.get(&existing.key).await.unwrap().unwrap().version, 2);
         // a transaction writing one key twice is refused before it reaches the backend
-        let twice = vec![Write::create(item("V#a", "K", 1)), Write::create(item("V#a", "K", 2))];
-        assert!(matches!(store.transact(twice).await, Err(StoreError::InvalidWrite(_))));
+        let twice = vec![
+            Write::create(item("V#a", "K", 1)),
+            Write::create(item("V#a", "K", 2)),
+        ];
+        assert!(matches!(
+            store.transact(twice).await,
+            Err(StoreError::InvalidWrite(_))
+        ));
     }
 
     pub async fn concurrent_version_checked_updates_have_one_winner(store: Arc<dyn ItemStore>) {
@@ -113,7 +158,10 @@ mod cases {
         assert_eq!(winners, 1);
         let stored = store.get(&base.key).await.unwrap().unwrap();
         assert_eq!(stored.version, 2);
-        let page = store.query(&Query::table("V#a", SortRange::Prefix("REFUND#".into()))).await.unwrap();
+        let page = store
+            .query(&Query::table("V#a", SortRange::Prefix("REFUND#".into())))
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0].body, stored.body);
     }
@@ -136,43 +184,72 @@ mod cases {
         // given 53 items in a partition, in 3 index groups with equal index sort keys
         let mut writes = Vec::new();
         for n in 0..53 {
-            let it = item("V#p", &format!("ORDER#{n:03}"), n)
-                .with_index(Index::Gsi1, format!("V#p#STATUS#{}", n % 3), "same");
+            let it = item("V#p", &format!("ORDER#{n:03}"), n).with_index(
+                Index::Gsi1,
+                format!("V#p#STATUS#{}", n % 3),
+                "same",
+            );
             writes.push(Write::create(it));
         }
         for chunk in writes.chunks(25) {
             store.transact(chunk.to_vec()).await.unwrap();
         }
-        store.put(item("V#other", "ORDER#000", 0), Condition::Absent).await.unwrap();
+        store
+            .put(item("V#other", "ORDER#000", 0), Condition::Absent)
+            .await
+            .unwrap();
         // when read in pages of 7, forwards and backwards
-        let forward = read_all(&store, Query::table("V#p", SortRange::Prefix("ORDER#".into())).limit(7)).await;
+        let forward = read_all(
+            &store,
+            Query::table("V#p", SortRange::Prefix("ORDER#".into())).limit(7),
+        )
+        .await;
         let backward = read_all(
             &store,
             Query::table("V#p", SortRange::All).limit(7).newest_first(),
         )
         .await;
         // then every item comes once, in order
-        let expected: Vec<Key> = (0..53).map(|n| Key::new("V#p", format!("ORDER#{n:03}"))).collect();
+        let expected: Vec<Key> = (0..53)
+            .map(|n| Key::new("V#p", format!("ORDER#{n:03}")))
+            .collect();
         assert_eq!(forward, expected);
         assert_eq!(backward, expected.iter().rev().cloned().collect::<Vec<_>>());
         // and on the index, with ties on the index sort key, each item still comes once
-        let group = read_all(&store, Query::index(Index::Gsi1, "V#p#STATUS#1", SortRange::All).limit(4)).await;
+        let group = read_all(
+            &store,
+            Query::index(Index::Gsi1, "V#p#STATUS#1", SortRange::All).limit(4),
+        )
+        .await;
         let unique: BTreeSet<_> = group.iter().cloned().collect();
         assert_eq!(group.len(), 18);
         assert_eq!(unique.len(), 18);
         // ranges
         let between = read_all(
             &store,
-            Query::table("V#p", SortRange::Between("ORDER#010".into(), "ORDER#012".into())),
+            Query::table(
+                "V#p",
+                SortRange::Between("ORDER#010".into(), "ORDER#012".into()),
+            ),
         )
         .await;
         assert_eq!(between.len(), 3);
-        let up_to = read_all(&store, Query::table("V#p", SortRange::UpTo("ORDER#004".into()))).await;
+        let up_to = read_all(
+            &store,
+            Query::table("V#p", SortRange::UpTo("ORDER#004".into())),
+        )
+        .await;
         assert_eq!(up_to.len(), 5);
-        let from = read_all(&store, Query::table("V#p", SortRange::From("ORDER#050".into()))).await;
+        let from = read_all(
+            &store,
+            Query::table("V#p", SortRange::From("ORDER#050".into())),
+        )
+        .await;
         assert_eq!(from.len(), 3);
         // a forged cursor is refused
-        let bad = store.query(&Query::table("V#p", SortRange::All).after(Some("%%%".into()))).await;
+        let bad = store
+            .query(&Query::table("V#p", SortRange::All).after(Some("%%%".into())))
+            .await;
         assert!(matches!(bad, Err(StoreError::InvalidCursor)));
     }
 
@@ -182,9 +259,17 @@ mod cases {
         let mut items = Vec::new();
         for n in 0..idle + 10 {
             let id = format!("obx_{n:08}");
-            let at = if n < idle { now + Duration::days(1) } else { now - Duration::minutes(n as i64) };
+            let at = if n < idle {
+                now + Duration::days(1)
+            } else {
+                now - Duration::minutes(n as i64)
+            };
             let (due_pk, due_sk) = due_entry(DueQueue::Outbox, at, &id);
-            let it = item("V#d", &format!("OUTBOX#{id}"), n as i64).with_index(Index::Due, due_pk, due_sk);
+            let it = item("V#d", &format!("OUTBOX#{id}"), n as i64).with_index(
+                Index::Due,
+                due_pk,
+                due_sk,
+            );
             items.push(it);
         }
         write_batches(items, &store).await;
@@ -192,17 +277,24 @@ mod cases {
         let counting = CountingStore::new(Arc::clone(&store));
         let mut due = Vec::new();
         for partition in due_partitions(DueQueue::Outbox) {
-            let query = Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(100);
+            let query =
+                Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(100);
             let page = counting.query(&query).await.unwrap();
             assert_eq!(page.next_cursor.is_some(), page.items.len() == 100);
             due.extend(page.items.into_iter().map(|i| i.key.sk));
         }
         // then it found exactly the 10 due items and read no others
         let counts = counting.counts();
-        println!("due-index: {idle} idle + 10 due -> items read {}", counts.items_read);
+        println!(
+            "due-index: {idle} idle + 10 due -> items read {}",
+            counts.items_read
+        );
         assert_eq!(due.len(), 10);
         assert_eq!(counts.items_read, 10);
-        assert_eq!(counts.queries, u64::from(sellerdesk::store::keys::DUE_SHARDS));
+        assert_eq!(
+            counts.queries,
+            u64::from(sellerdesk::store::keys::DUE_SHARDS)
+        );
     }
 
     /// Loads items in bulk (BatchWriteItem on DynamoDB), 1 000 per call.

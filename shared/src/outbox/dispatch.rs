@@ -76,7 +76,8 @@ impl Dispatcher {
         let now = self.clock.now();
         let mut report = DispatchReport::default();
         for partition in due_partitions(DueQueue::Outbox) {
-            let query = Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(BATCH);
+            let query =
+                Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(BATCH);
             let page = self.store.query(&query).await?;
             for item in page.items {
                 self.dispatch_one(item, now, &mut report).await?;
@@ -92,7 +93,10 @@ impl Dispatcher {
         report: &mut DispatchReport,
     ) -> Result<(), StoreError> {
         let mut entry: OutboxEntry = item.decode()?;
-        if matches!(entry.delivery, DeliveryState::Sent { .. } | DeliveryState::Failed { .. }) {
+        if matches!(
+            entry.delivery,
+            DeliveryState::Sent { .. } | DeliveryState::Failed { .. }
+        ) {
             // The index is eventually consistent on DynamoDB: a just-finished item may still show.
             return Ok(());
         }
@@ -101,7 +105,11 @@ impl Dispatcher {
         };
         entry.attempts += 1;
         let claimed = due_at(store_entry(&item, &entry)?, &entry, now + LEASE);
-        match self.store.transact(vec![Write::update(claimed.clone())]).await {
+        match self
+            .store
+            .transact(vec![Write::update(claimed.clone())])
+            .await
+        {
             Ok(()) => {}
             Err(error) if error.is_contention() => {
                 report.skipped += 1;
@@ -111,7 +119,11 @@ impl Dispatcher {
         }
         let sent = match &entry.message {
             Message::Email(email) => self.mailer.send(&entry.id, email, now).await,
-            Message::Event(event) => self.events.publish(&entry.id, &entry.vendor_id, event, now).await,
+            Message::Event(event) => {
+                self.events
+                    .publish(&entry.id, &entry.vendor_id, event, now)
+                    .await
+            }
         };
         let finished = match sent {
             Ok(()) => {

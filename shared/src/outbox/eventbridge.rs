@@ -46,7 +46,9 @@ impl EventPublisher for EventBridgePublisher {
             .source(EVENT_SOURCE)
             .detail_type(event.event_type.as_str())
             .detail(detail.to_string())
-            .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(now.timestamp()))
+            .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(
+                now.timestamp(),
+            ))
             .build();
         let output = self
             .client

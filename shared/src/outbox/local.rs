@@ -48,7 +48,10 @@ impl LocalOutbox {
         }
     }
 
-    async fn list<T: serde::de::DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let mut all = Vec::new();
         let mut cursor = None;
         loop {
@@ -76,7 +79,12 @@ impl LocalOutbox {
 
 #[async_trait]
 impl Mailer for LocalOutbox {
-    async fn send(&self, id: &OutboxId, email: &Email, now: DateTime<Utc>) -> Result<(), DeliveryError> {
+    async fn send(
+        &self,
+        id: &OutboxId,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
         let sent = SentEmail {
             to: email.to.clone(),
             subject: email.subject.clone(),
@@ -104,7 +112,8 @@ impl EventPublisher for LocalOutbox {
             detail: serde_json::json!({ "id": id, "vendor_id": vendor, "data": event.detail }),
             at: now,
         };
-        let body = serde_json::to_value(published).map_err(|e| DeliveryError::new("local outbox", e))?;
+        let body =
+            serde_json::to_value(published).map_err(|e| DeliveryError::new("local outbox", e))?;
         self.record(format!("EVENT#{id}"), body).await
     }
 }

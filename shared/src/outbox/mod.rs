@@ -104,10 +104,16 @@ pub enum Message {
 pub enum DeliveryState {
     Pending,
     /// Claimed by a dispatcher until `lease_until`; after that another may take it over.
-    Sending { lease_until: DateTime<Utc> },
-    Sent { at: DateTime<Utc> },
+    Sending {
+        lease_until: DateTime<Utc>,
+    },
+    Sent {
+        at: DateTime<Utc>,
+    },
     /// Gave up after `MAX_ATTEMPTS`; kept for the operator, out of the due-index.
-    Failed { at: DateTime<Utc> },
+    Failed {
+        at: DateTime<Utc>,
+    },
 }
 
 /// One outbox item as stored.
@@ -146,7 +152,11 @@ pub fn enqueue(
         last_error: None,
     };
     let (due_pk, due_sk) = due_entry(DueQueue::Outbox, now, entry.id.as_str());
-    let item = Item::new(entry.key(), serde_json::to_value(&entry)?).with_index(Index::Due, due_pk, due_sk);
+    let item = Item::new(entry.key(), serde_json::to_value(&entry)?).with_index(
+        Index::Due,
+        due_pk,
+        due_sk,
+    );
     Ok(Write::create(item))
 }
 
@@ -160,7 +170,10 @@ pub struct DeliveryError {
 }
 
 impl DeliveryError {
-    pub fn new(channel: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn new(
+        channel: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         DeliveryError {
             channel,
             source: Box::new(source),
@@ -171,7 +184,12 @@ impl DeliveryError {
 /// Sends one e-mail. `id` names the outbox item so the channel can refuse a repeat.
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    async fn send(&self, id: &OutboxId, email: &Email, now: DateTime<Utc>) -> Result<(), DeliveryError>;
+    async fn send(
+        &self,
+        id: &OutboxId,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError>;
 }
 
 /// Publishes one domain event to the integrations bus.

@@ -33,10 +33,20 @@ impl SesMailer {
 
 #[async_trait]
 impl Mailer for SesMailer {
-    async fn send(&self, id: &OutboxId, email: &Email, _now: DateTime<Utc>) -> Result<(), DeliveryError> {
+    async fn send(
+        &self,
+        id: &OutboxId,
+        email: &Email,
+        _now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
         let message = Message::builder()
             .subject(utf8(&email.subject)?)
-            .body(Body::builder().text(utf8(&email.text)?).html(utf8(&email.html)?).build())
+            .body(
+                Body::builder()
+                    .text(utf8(&email.text)?)
+                    .html(utf8(&email.html)?)
+                    .build(),
+            )
             .build();
         let tag = MessageTag::builder()
             .name("outbox_id")

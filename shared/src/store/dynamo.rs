@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, PutRequest, WriteRequest, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-    TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
+    TransactWriteItem, WriteRequest,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -420,7 +420,9 @@ impl ItemStore for DynamoStore {
                         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
                     }
                     Some(left) if left.values().any(|r| !r.is_empty()) => {
-                        return Err(StoreError::InvalidWrite("batch write kept being throttled".into()));
+                        return Err(StoreError::InvalidWrite(
+                            "batch write kept being throttled".into(),
+                        ));
                     }
                     _ => break,
                 }
