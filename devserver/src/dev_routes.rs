@@ -1,0 +1,92 @@
+//! The dev server's own routes (never in a Lambda build): the clock, sweeps, the sent outbox.
+
+use http::StatusCode;
+use sellerdesk::api::routes::RouteId;
+use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
+use sellerdesk::domain::clock::{Clock, SettableClock, parse_duration};
+use sellerdesk::domain::vendor::FieldErrors;
+use sellerdesk::outbox::dispatch::Dispatcher;
+use sellerdesk::outbox::local::LocalOutbox;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+pub struct DevTools {
+    pub clock: Arc<SettableClock>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub local_outbox: LocalOutbox,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetClock {
+    now: Option<String>,
+    advance: Option<String>,
+}
+
+fn field_error(field: &str, message: &str) -> ApiError {
+    ApiError::validation(FieldErrors::from([(
+        field.to_string(),
+        message.to_string(),
+    )]))
+}
+
+fn internal(error: impl std::error::Error) -> ApiError {
+    tracing::error!(error = %error, "dev route failed");
+    ApiError::internal()
+}
+
+impl DevTools {
+    pub async fn respond(&self, route: RouteId, request: &ApiRequest) -> ApiResponse {
+        self.dispatch(route, request)
+            .await
+            .unwrap_or_else(|error| error.to_response())
+    }
+
+    async fn dispatch(
+        &self,
+        route: RouteId,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        match route {
+            RouteId::GetClock => Ok(self.clock_answer()),
+            RouteId::SetClock => {
+                let body: SetClock = request.json()?;
+                match (body.now, body.advance) {
+                    (Some(now), None) => {
+                        let at = chrono::DateTime::parse_from_rfc3339(&now)
+                            .map_err(|_| field_error("now", "is not an RFC 3339 time"))?;
+                        self.clock.set(at.with_timezone(&chrono::Utc));
+                    }
+                    (None, Some(advance)) => {
+                        let by = parse_duration(&advance)
+                            .map_err(|e| field_error("advance", &e.to_string()))?;
+                        self.clock.advance(by);
+                    }
+                    _ => return Err(field_error("now", "give exactly one of now or advance")),
+                }
+                Ok(self.clock_answer())
+            }
+            RouteId::RunSweeps => {
+                let outbox = self.dispatcher.dispatch_due().await.map_err(internal)?;
+                Ok(ApiResponse::json(
+                    StatusCode::OK,
+                    &json!({ "outbox": outbox }),
+                ))
+            }
+            RouteId::ListOutbox => {
+                let emails = self.local_outbox.emails().await.map_err(internal)?;
+                let events = self.local_outbox.events().await.map_err(internal)?;
+                Ok(ApiResponse::json(
+                    StatusCode::OK,
+                    &json!({ "emails": emails, "events": events }),
+                ))
+            }
+            _ => Err(ApiError::not_found()),
+        }
+    }
+
+    fn clock_answer(&self) -> ApiResponse {
+        ApiResponse::json(StatusCode::OK, &json!({ "now": self.clock.now() }))
+    }
+}

@@ -1,0 +1,234 @@
+//! sellerdesk on a laptop: every function's routes, the outbox dispatcher on a timer and the dev
+//! routes, on one port, over the embedded store (or the AWS adapters with `--aws`).
+
+pub mod config;
+mod dev_routes;
+
+use bytes::Bytes;
+use config::DevConfig;
+use dev_routes::DevTools;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use sellerdesk::api::routes::{Function, Miss, match_route};
+use sellerdesk::api::{ApiError, ApiRequest, ApiResponse, MAX_CSV_BODY};
+use sellerdesk::app::App;
+use sellerdesk::domain::clock::{Clock, SettableClock};
+use sellerdesk::domain::ids::OsEntropy;
+use sellerdesk::domain::token::{SecretDigest, random_secret};
+use sellerdesk::outbox::dispatch::Dispatcher;
+use sellerdesk::outbox::local::LocalOutbox;
+use sellerdesk::outbox::{EventPublisher, Mailer};
+use sellerdesk::store::ItemStore;
+use sellerdesk::store::embedded::EmbeddedStore;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+/// How often the dev server's own sweep runs (the Scheduler's job in AWS).
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data folder {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the embedded store")]
+    Store(#[source] sellerdesk::store::StoreError),
+    #[error("cannot set up the AWS adapters")]
+    Aws(#[source] sellerdesk::bootstrap::BootstrapError),
+    #[error("cannot create the DynamoDB table")]
+    AwsTable(#[source] sellerdesk::store::StoreError),
+    #[error("cannot listen on 127.0.0.1:{port}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started server: where it listens and how to reach the admin routes.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    pub storage: String,
+    server: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and sweeping (committed data is already durable).
+    pub fn stop(self) {
+        self.server.abort();
+        self.sweeper.abort();
+    }
+}
+
+struct Server {
+    app: App,
+    dev: DevTools,
+}
+
+/// Opens the store, binds the port and starts serving and sweeping in the background.
+pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
+    let clock = Arc::new(SettableClock::ticking());
+    let (store, mailer, events, storage): (
+        Arc<dyn ItemStore>,
+        Arc<dyn Mailer>,
+        Arc<dyn EventPublisher>,
+        String,
+    ) = if config.aws {
+        let adapters = sellerdesk::bootstrap::aws_adapters_from_env()
+            .await
+            .map_err(StartError::Aws)?;
+        adapters
+            .store
+            .create_table_if_missing()
+            .await
+            .map_err(StartError::AwsTable)?;
+        let storage = format!("DynamoDB table {}", adapters.store.table());
+        (adapters.store, adapters.mailer, adapters.events, storage)
+    } else {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let file = config.data_dir.join("sellerdesk.sqlite3");
+        let store: Arc<dyn ItemStore> =
+            Arc::new(EmbeddedStore::open(&file).map_err(StartError::Store)?);
+        let local = Arc::new(LocalOutbox::new(Arc::clone(&store)));
+        (store, local.clone(), local, format!("{}", file.display()))
+    };
+    let local_outbox = LocalOutbox::new(Arc::clone(&store));
+    let admin_token = config
+        .admin_token
+        .clone()
+        .unwrap_or_else(|| random_secret("adm", &OsEntropy));
+    let app = App::new(
+        Arc::clone(&store),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        Arc::new(OsEntropy),
+        Some(SecretDigest::of(&admin_token)),
+    );
+    let dispatcher = Arc::new(Dispatcher::new(
+        store,
+        mailer,
+        events,
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    ));
+    let server = Arc::new(Server {
+        app,
+        dev: DevTools {
+            clock,
+            dispatcher: Arc::clone(&dispatcher),
+            local_outbox,
+        },
+    });
+    let listener = TcpListener::bind(("127.0.0.1", config.port))
+        .await
+        .map_err(|source| StartError::Bind {
+            port: config.port,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        port: config.port,
+        source,
+    })?;
+    let sweeper = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_EVERY).await;
+            if let Err(error) = dispatcher.dispatch_due().await {
+                tracing::error!(error = %error, "outbox sweep failed");
+            }
+        }
+    });
+    let server = tokio::spawn(accept_loop(listener, server));
+    Ok(RunningServer {
+        addr,
+        admin_token,
+        storage,
+        server,
+        sweeper,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(error = %error, "accept failed");
+                continue;
+            }
+        };
+        let server = Arc::clone(&server);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let server = Arc::clone(&server);
+                async move { Ok::<_, std::convert::Infallible>(server.serve(request).await) }
+            });
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+impl Server {
+    async fn serve(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+        self.serve_in_span(request).instrument(span).await
+    }
+
+    async fn serve_in_span(
+        &self,
+        request: hyper::Request<Incoming>,
+    ) -> hyper::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let answer = match Limited::new(body, MAX_CSV_BODY).collect().await {
+            Err(_) => ApiError::payload_too_large(MAX_CSV_BODY).to_response(),
+            Ok(collected) => {
+                let request = ApiRequest {
+                    method: parts.method,
+                    path: parts.uri.path().to_string(),
+                    query: parts.uri.query().map(str::to_string),
+                    headers: parts.headers,
+                    body: collected.to_bytes(),
+                };
+                self.answer(&request).await
+            }
+        };
+        tracing::info!(status = answer.status.as_u16(), "answered");
+        let mut response = hyper::Response::new(Full::new(answer.body));
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        response
+    }
+
+    /// Every route of every function, plus the dev routes.
+    async fn answer(&self, request: &ApiRequest) -> ApiResponse {
+        match match_route(&request.method, &request.path, |_| true) {
+            Ok(matched) if matched.function == Function::DevServer => {
+                self.dev.respond(matched.route_id, request).await
+            }
+            Ok(matched) => self.app.respond(&matched, request).await,
+            Err(Miss::NotFound) => ApiError::not_found().to_response(),
+            Err(Miss::MethodNotAllowed) => ApiError::method_not_allowed().to_response(),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The HTTP contract (API.md), independent of how requests arrive (Lambda function URL or the
+//! dev server): requests, responses, errors, and the route table.
+
+pub mod routes;
+
+use crate::domain::vendor::FieldErrors;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// JSON bodies above this are refused with 413 (API.md).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+/// CSV imports may be as large as a Lambda payload.
+pub const MAX_CSV_BODY: usize = 6 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ApiRequest {
+    pub fn bearer_token(&self) -> Option<&str> {
+        let value = self.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+
+    /// Parses a JSON body: 415 if it is declared as something else, 413 above 1 MiB, 400 on
+    /// malformed JSON or unknown fields.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if let Some(content_type) = self.headers.get(header::CONTENT_TYPE) {
+            let is_json = content_type
+                .to_str()
+                .map(|v| {
+                    v.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .eq_ignore_ascii_case("application/json")
+                })
+                .unwrap_or(false);
+            if !is_json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as application/json",
+                ));
+            }
+        }
+        if self.body.len() > MAX_JSON_BODY {
+            return Err(ApiError::payload_too_large(MAX_JSON_BODY));
+        }
+        serde_json::from_slice(&self.body).map_err(ApiError::from_json_error)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ApiResponse {
+    pub fn json(status: StatusCode, value: &impl Serialize) -> ApiResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        // Answers may carry secrets (a new API key) or personal data: never cache them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        ApiResponse {
+            status,
+            headers,
+            body: Bytes::from(body),
+        }
+    }
+}
+
+/// The error answer of API.md: `{"error": {"code", "message", "fields"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Option<FieldErrors>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            fields: None,
+        }
+    }
+
+    pub fn validation(fields: FieldErrors) -> ApiError {
+        ApiError {
+            fields: Some(fields),
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "some fields are invalid",
+            )
+        }
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path does not take this method",
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    }
+
+    /// Logged where it is handled; the answer says nothing of the cause.
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side",
+        )
+    }
+
+    fn from_json_error(error: serde_json::Error) -> ApiError {
+        let text = error.to_string();
+        // serde names the offending field in backticks: "unknown field `x`, expected …".
+        let field = text
+            .split('`')
+            .nth(1)
+            .filter(|_| text.starts_with("unknown field") || text.starts_with("missing field"))
+            .map(str::to_string);
+        let mut api_error = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the JSON body is not acceptable: {text}"),
+        );
+        if let Some(field) = field {
+            let reason = if text.starts_with("unknown") {
+                "unknown field"
+            } else {
+                "is required"
+            };
+            api_error.fields = Some(FieldErrors::from([(field, reason.to_string())]));
+        }
+        api_error
+    }
+
+    pub fn to_response(&self) -> ApiResponse {
+        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(fields) = &self.fields {
+            error["fields"] = serde_json::json!(fields);
+        }
+        ApiResponse::json(self.status, &serde_json::json!({ "error": error }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &str, content_type: Option<&str>) -> ApiRequest {
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = content_type {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        }
+        ApiRequest {
+            method: Method::POST,
+            path: "/".into(),
+            query: None,
+            headers,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_named() {
+        let unknown = request(r#"{"name":"a","nmae":"b"}"#, Some("application/json"))
+            .json::<Body>()
+            .unwrap_err();
+        assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+        assert_eq!(unknown.fields.unwrap()["nmae"], "unknown field");
+        let missing = request("{}", None).json::<Body>().unwrap_err();
+        assert_eq!(missing.fields.unwrap()["name"], "is required");
+        let wrong_type = request("{}", Some("text/plain"))
+            .json::<Body>()
+            .unwrap_err();
+        assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(
+            request(r#"{"name":"a"}"#, Some("application/json; charset=utf-8"))
+                .json::<Body>()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn error_answers_have_the_api_shape() {
+        let response = ApiError::unauthorized().to_response();
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "unauthorized", "message": "a valid bearer token is required"}})
+        );
+    }
+}

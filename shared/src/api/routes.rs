@@ -1,0 +1,187 @@
+//! The one route table: which function serves which route. The dev server serves all of them,
+//! each Lambda only its own, and a test checks infra/template.yaml against it.
+
+use http::Method;
+use std::collections::BTreeMap;
+
+/// The deployable units. The name is the package, the binary and the Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Function {
+    AdminApi,
+    /// Vendor CRM, exports and the customer order page.
+    OrdersApi,
+    /// Local dev server only; never part of a Lambda build.
+    DevServer,
+}
+
+impl Function {
+    /// Every function deployed to Lambda.
+    pub const LAMBDAS: [Function; 2] = [Function::AdminApi, Function::OrdersApi];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::AdminApi => "admin-api",
+            Function::OrdersApi => "orders-api",
+            Function::DevServer => "devserver",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    CreateVendor,
+    GetSettings,
+    GetClock,
+    SetClock,
+    RunSweeps,
+    ListOutbox,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: &'static str,
+    /// Literal segments and `{name}` parameters.
+    pub path: &'static str,
+    pub function: Function,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        id: RouteId::CreateVendor,
+        method: "POST",
+        path: "/admin/vendors",
+        function: Function::AdminApi,
+    },
+    Route {
+        id: RouteId::GetSettings,
+        method: "GET",
+        path: "/api/settings",
+        function: Function::OrdersApi,
+    },
+    Route {
+        id: RouteId::GetClock,
+        method: "GET",
+        path: "/_dev/clock",
+        function: Function::DevServer,
+    },
+    Route {
+        id: RouteId::SetClock,
+        method: "POST",
+        path: "/_dev/clock",
+        function: Function::DevServer,
+    },
+    Route {
+        id: RouteId::RunSweeps,
+        method: "POST",
+        path: "/_dev/sweep",
+        function: Function::DevServer,
+    },
+    Route {
+        id: RouteId::ListOutbox,
+        method: "GET",
+        path: "/_dev/outbox",
+        function: Function::DevServer,
+    },
+];
+
+/// A matched route with its path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub route_id: RouteId,
+    pub function: Function,
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    NotFound,
+    MethodNotAllowed,
+}
+
+fn match_path(pattern: &str, path: &str) -> Option<BTreeMap<String, String>> {
+    let mut params = BTreeMap::new();
+    let mut wanted = pattern.trim_matches('/').split('/');
+    let mut given = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {
+                params.insert(w[1..w.len() - 1].to_string(), g.to_string());
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Finds the route of a request among those `serves` accepts.
+pub fn match_route(
+    method: &Method,
+    path: &str,
+    serves: impl Fn(Function) -> bool,
+) -> Result<Matched, Miss> {
+    let mut path_known = false;
+    for route in ROUTES.iter().filter(|r| serves(r.function)) {
+        if let Some(params) = match_path(route.path, path) {
+            if route.method == method.as_str() {
+                return Ok(Matched {
+                    route_id: route.id,
+                    function: route.function,
+                    params,
+                });
+            }
+            path_known = true;
+        }
+    }
+    Err(if path_known {
+        Miss::MethodNotAllowed
+    } else {
+        Miss::NotFound
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_by_method_and_path_and_function() {
+        let all = |_| true;
+        let found = match_route(&Method::POST, "/admin/vendors", all).unwrap();
+        assert_eq!(found.route_id, RouteId::CreateVendor);
+        assert_eq!(
+            match_route(&Method::GET, "/admin/vendors", all),
+            Err(Miss::MethodNotAllowed)
+        );
+        assert_eq!(
+            match_route(&Method::GET, "/nowhere", all),
+            Err(Miss::NotFound)
+        );
+        let admin_only = |f| f == Function::AdminApi;
+        assert_eq!(
+            match_route(&Method::GET, "/_dev/clock", admin_only),
+            Err(Miss::NotFound)
+        );
+    }
+
+    #[test]
+    fn path_parameters_are_extracted() {
+        let params = match_path("/webhooks/stripe/{vendor_id}", "/webhooks/stripe/ven_1").unwrap();
+        assert_eq!(params["vendor_id"], "ven_1");
+        assert!(match_path("/webhooks/stripe/{vendor_id}", "/webhooks/stripe/").is_none());
+        assert!(match_path("/a/{b}", "/a/x/y").is_none());
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(!(a.method == b.method && a.path == b.path), "{a:?} twice");
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The application: its ports, and the handlers that turn a matched route into a use case call.
+//! Handlers are thin: parse, authenticate, call, answer.
+
+use crate::api::routes::{Function, Matched, Miss, RouteId, match_route};
+use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::clock::Clock;
+use crate::domain::ids::Entropy;
+use crate::domain::token::SecretDigest;
+use crate::domain::vendor::{NewVendor, Vendor};
+use crate::store::ItemStore;
+use crate::usecases::vendors::{self, VendorError};
+use http::StatusCode;
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn ItemStore>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    /// The admin token's digest (the token itself is never kept); `None`: admin routes answer 401.
+    admin_token: Option<SecretDigest>,
+}
+
+impl From<VendorError> for ApiError {
+    fn from(error: VendorError) -> ApiError {
+        match error {
+            VendorError::Invalid(fields) => ApiError::validation(fields),
+            VendorError::UnknownApiKey => ApiError::unauthorized(),
+            other => {
+                tracing::error!(error = %other, source = ?std::error::Error::source(&other), "vendor use case failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        admin_token: Option<SecretDigest>,
+    ) -> App {
+        App {
+            store,
+            clock,
+            entropy,
+            admin_token,
+        }
+    }
+
+    /// Routes a request among the routes `serves` accepts and answers it; never fails.
+    pub async fn handle(
+        &self,
+        request: &ApiRequest,
+        serves: impl Fn(Function) -> bool,
+    ) -> ApiResponse {
+        match match_route(&request.method, &request.path, serves) {
+            Ok(matched) => self.respond(&matched, request).await,
+            Err(Miss::NotFound) => ApiError::not_found().to_response(),
+            Err(Miss::MethodNotAllowed) => ApiError::method_not_allowed().to_response(),
+        }
+    }
+
+    pub async fn respond(&self, matched: &Matched, request: &ApiRequest) -> ApiResponse {
+        self.dispatch(matched, request)
+            .await
+            .unwrap_or_else(|error| error.to_response())
+    }
+
+    async fn dispatch(
+        &self,
+        matched: &Matched,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        match matched.route_id {
+            RouteId::CreateVendor => self.create_vendor(request).await,
+            RouteId::GetSettings => self.get_settings(request).await,
+            // The dev server answers its own routes before they get here.
+            RouteId::GetClock | RouteId::SetClock | RouteId::RunSweeps | RouteId::ListOutbox => {
+                Err(ApiError::not_found())
+            }
+        }
+    }
+
+    fn require_admin(&self, request: &ApiRequest) -> Result<(), ApiError> {
+        match request.bearer_token() {
+            Some(token) if self.admin_token.is_some_and(|digest| digest.matches(token)) => Ok(()),
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+
+    async fn require_vendor(&self, request: &ApiRequest) -> Result<Vendor, ApiError> {
+        let key = request.bearer_token().ok_or_else(ApiError::unauthorized)?;
+        Ok(vendors::authenticate(self.store.as_ref(), key).await?)
+    }
+
+    async fn create_vendor(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        self.require_admin(request)?;
+        let new_vendor: NewVendor = request.json()?;
+        let created = vendors::create_vendor(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            self.entropy.as_ref(),
+            new_vendor,
+        )
+        .await?;
+        Ok(ApiResponse::json(
+            StatusCode::CREATED,
+            &json!({
+                "vendor_id": created.vendor.id,
+                "api_key": created.secrets.api_key,
+                "webhook_secrets": { "stripe": created.secrets.stripe_webhook_secret },
+            }),
+        ))
+    }
+
+    async fn get_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &settings_view(&vendor)))
+    }
+}
+
+/// The vendor's settings as the vendor sees them: never the webhook secrets.
+fn settings_view(vendor: &Vendor) -> serde_json::Value {
+    json!({
+        "vendor_id": vendor.id,
+        "name": vendor.name,
+        "email": vendor.email,
+        "support_email": vendor.support_email,
+        "timezone": vendor.time_zone,
+        "default_language": vendor.default_language,
+        "matching_mode": vendor.matching_mode,
+        "dunning_days": vendor.dunning_days,
+        "regular_customer_threshold": vendor.regular_customer_threshold,
+        "country_languages": vendor.country_languages,
+        "restricted": vendor.restricted,
+        "created_at": vendor.created_at,
+    })
+}

@@ -1,0 +1,69 @@
+//! The Lambda side of a function: function-URL events in, the shared handlers, answers out.
+//! Each function binary is `lambda::run(Function::X)`.
+
+use crate::api::routes::Function;
+use crate::api::{ApiRequest, ApiResponse};
+use crate::app::App;
+use crate::bootstrap;
+use bytes::Bytes;
+use lambda_http::{Body, Request, Response, service_fn};
+use tracing::Instrument;
+
+pub fn to_api_request(request: Request) -> ApiRequest {
+    let (parts, body) = request.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub fn to_lambda_response(response: ApiResponse) -> Response<Body> {
+    let mut answer = Response::new(Body::Text(
+        String::from_utf8_lossy(&response.body).into_owned(),
+    ));
+    *answer.status_mut() = response.status;
+    *answer.headers_mut() = response.headers;
+    answer
+}
+
+/// Answers one function-URL request with the routes of `function`.
+pub async fn handle(app: &App, function: Function, request: Request) -> Response<Body> {
+    let request = to_api_request(request);
+    let span = tracing::info_span!("request", function = function.name(), method = %request.method, path = %request.path);
+    let answer = app
+        .handle(&request, |f| f == function)
+        .instrument(span)
+        .await;
+    to_lambda_response(answer)
+}
+
+/// The whole life of a function: JSON logs, clients built once per cold start, then requests.
+pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    tracing_init_json();
+    let app = bootstrap::aws_app_from_env().await?;
+    lambda_http::run(service_fn(|request: Request| {
+        let app = &app;
+        async move { Ok::<_, std::convert::Infallible>(handle(app, function, request).await) }
+    }))
+    .await
+}
+
+fn tracing_init_json() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_current_span(true)
+        .without_time()
+        .try_init();
+}

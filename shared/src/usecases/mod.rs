@@ -1,0 +1,3 @@
+//! Use cases: load, decide with the domain, commit one decision in one transaction.
+
+pub mod vendors;

@@ -1,0 +1,80 @@
+//! Creating vendors (admin) and recognising them by API key.
+
+use crate::domain::clock::Clock;
+use crate::domain::ids::Entropy;
+use crate::domain::token::SecretDigest;
+use crate::domain::vendor::{
+    ApiKeyRecord, FieldErrors, NewVendor, Vendor, VendorSecrets, api_key_vendor,
+    create_vendor as decide_new_vendor,
+};
+use crate::store::keys::{VENDOR_PROFILE_SK, api_key_sk, vendor_pk};
+use crate::store::{Item, ItemStore, Key, StoreError, Write};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VendorError {
+    #[error("invalid vendor")]
+    Invalid(FieldErrors),
+    #[error("unknown or revoked API key")]
+    UnknownApiKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not encode the vendor")]
+    Encode(#[source] serde_json::Error),
+}
+
+pub struct CreatedVendor {
+    pub vendor: Vendor,
+    pub secrets: VendorSecrets,
+}
+
+fn profile_key(vendor: &Vendor) -> Key {
+    Key::new(vendor_pk(&vendor.id), VENDOR_PROFILE_SK)
+}
+
+/// Creates the vendor and its first API key in one transaction.
+pub async fn create_vendor(
+    store: &dyn ItemStore,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    request: NewVendor,
+) -> Result<CreatedVendor, VendorError> {
+    let (vendor, key, secrets) =
+        decide_new_vendor(request, clock.now(), entropy).map_err(VendorError::Invalid)?;
+    let profile = Item::new(
+        profile_key(&vendor),
+        serde_json::to_value(&vendor).map_err(VendorError::Encode)?,
+    );
+    let key_item = Item::new(
+        Key::new(vendor_pk(&vendor.id), api_key_sk(&key.digest_hex)),
+        serde_json::to_value(&key).map_err(VendorError::Encode)?,
+    );
+    store
+        .transact(vec![Write::create(profile), Write::create(key_item)])
+        .await?;
+    tracing::info!(vendor_id = %vendor.id, "vendor created");
+    Ok(CreatedVendor { vendor, secrets })
+}
+
+/// The vendor an API key belongs to: the key names its vendor, and the digest of the whole key
+/// must be stored under that vendor (constant-time compared once found).
+pub async fn authenticate(store: &dyn ItemStore, api_key: &str) -> Result<Vendor, VendorError> {
+    let vendor_id = api_key_vendor(api_key).ok_or(VendorError::UnknownApiKey)?;
+    let digest = SecretDigest::of(api_key);
+    let key_item = store
+        .get(&Key::new(
+            vendor_pk(&vendor_id),
+            api_key_sk(&digest.to_hex()),
+        ))
+        .await?
+        .ok_or(VendorError::UnknownApiKey)?;
+    let record: ApiKeyRecord = key_item.decode()?;
+    let stored = SecretDigest::from_hex(&record.digest_hex).ok_or(VendorError::UnknownApiKey)?;
+    if !stored.matches(api_key) || record.vendor_id != vendor_id {
+        return Err(VendorError::UnknownApiKey);
+    }
+    let profile = store
+        .get(&Key::new(vendor_pk(&vendor_id), VENDOR_PROFILE_SK))
+        .await?
+        .ok_or(VendorError::UnknownApiKey)?;
+    Ok(profile.decode()?)
+}
