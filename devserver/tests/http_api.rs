@@ -1,0 +1,270 @@
+//! The dev server over real HTTP: admin vendors, vendor auth, dev routes, and the API.md error
+//! shape for bad input on every route so far.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{call, get, post_json, temp_dir};
+use devserver::config::DevConfig;
+use serde_json::json;
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+async fn server(name: &str) -> devserver::RunningServer {
+    devserver::start(DevConfig {
+        port: 0,
+        data_dir: temp_dir(name),
+        admin_token: Some(ADMIN.into()),
+        aws: false,
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn admin_creates_a_vendor_whose_key_then_works() {
+    let server = server("create").await;
+    let url = server.url();
+    // when the platform creates a vendor
+    let created = post_json(&url, "/admin/vendors", Some(ADMIN), &json!({"name": "Kurswerk", "email": "Info@Kurswerk.example", "timezone": "America/New_York"})).await;
+    // then it answers 201 with the key and the Stripe secret, once
+    assert_eq!(created.status, 201, "{}", created.text);
+    let body = created.json();
+    let api_key = body["api_key"].as_str().unwrap();
+    assert!(body["vendor_id"].as_str().unwrap().starts_with("ven_"));
+    assert!(
+        body["webhook_secrets"]["stripe"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    // and the key opens the vendor's settings, which never show a secret (R-V1)
+    let settings = get(&url, "/api/settings", Some(api_key)).await;
+    assert_eq!(settings.status, 200);
+    let settings_body = settings.json();
+    assert_eq!(settings_body["vendor_id"], body["vendor_id"]);
+    assert_eq!(settings_body["email"], "info@kurswerk.example");
+    assert_eq!(settings_body["timezone"], "America/New_York");
+    assert_eq!(settings_body["dunning_days"], json!([1, 3, 7]));
+    assert!(!settings.text.contains("whsec_"));
+    assert!(!settings.text.contains(api_key));
+    server.stop();
+}
+
+#[tokio::test]
+async fn credentials_are_checked_and_never_echoed() {
+    let server = server("auth").await;
+    let url = server.url();
+    let vendor = json!({"name": "A", "email": "a@example.com"});
+    let none = post_json(&url, "/admin/vendors", None, &vendor).await;
+    assert_eq!(
+        (none.status, none.error_code().as_str()),
+        (401, "unauthorized")
+    );
+    let wrong = post_json(
+        &url,
+        "/admin/vendors",
+        Some("wrong-token-0123456789"),
+        &vendor,
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert!(!wrong.text.contains("wrong-token"));
+    let key = post_json(&url, "/admin/vendors", Some(ADMIN), &vendor)
+        .await
+        .json()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // a vendor key is not an admin token, and the admin token is not a vendor key
+    assert_eq!(
+        post_json(&url, "/admin/vendors", Some(&key), &vendor)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(get(&url, "/api/settings", Some(ADMIN)).await.status, 401);
+    // a forged key naming a real vendor is refused
+    let forged = format!("{}x", &key[..key.len() - 1]);
+    assert_eq!(get(&url, "/api/settings", Some(&forged)).await.status, 401);
+    assert_eq!(get(&url, "/api/settings", None).await.status, 401);
+    server.stop();
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_api_error_shape() {
+    let server = server("bad-input").await;
+    let url = server.url();
+    let auth = format!("Bearer {ADMIN}");
+    let json_headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", auth.as_str()),
+    ];
+    // malformed JSON
+    let malformed = call(
+        &url,
+        "POST",
+        "/admin/vendors",
+        &json_headers,
+        Some(b"{\"name\":"),
+    )
+    .await;
+    assert_eq!(
+        (malformed.status, malformed.error_code().as_str()),
+        (400, "invalid_body")
+    );
+    assert_eq!(malformed.content_type, "application/json");
+    // unknown field
+    let unknown = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "A", "email": "a@example.com", "plan": "gold"}),
+    )
+    .await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.json()["error"]["fields"]["plan"], "unknown field");
+    // invalid values, all named
+    let invalid = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": " ", "email": "nope", "timezone": "Mars/Base"}),
+    )
+    .await;
+    assert_eq!(
+        (invalid.status, invalid.error_code().as_str()),
+        (400, "validation_failed")
+    );
+    let fields = invalid.json()["error"]["fields"].clone();
+    for field in ["name", "email", "timezone"] {
+        assert!(fields[field].is_string(), "{field} missing in {fields}");
+    }
+    // wrong media type, too large, unknown route, wrong method
+    let form = call(
+        &url,
+        "POST",
+        "/admin/vendors",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", &auth),
+        ],
+        Some(b"name=a"),
+    )
+    .await;
+    assert_eq!(
+        (form.status, form.error_code().as_str()),
+        (415, "unsupported_media_type")
+    );
+    let big = format!(
+        "{{\"name\": \"{}\", \"email\": \"a@example.com\"}}",
+        "x".repeat(1024 * 1024)
+    );
+    let too_large = call(
+        &url,
+        "POST",
+        "/admin/vendors",
+        &json_headers,
+        Some(big.as_bytes()),
+    )
+    .await;
+    assert_eq!(
+        (too_large.status, too_large.error_code().as_str()),
+        (413, "payload_too_large")
+    );
+    let huge = vec![b'x'; 7 * 1024 * 1024];
+    assert_eq!(
+        call(&url, "POST", "/admin/vendors", &json_headers, Some(&huge))
+            .await
+            .status,
+        413
+    );
+    let missing = get(&url, "/nowhere", None).await;
+    assert_eq!(
+        (missing.status, missing.error_code().as_str()),
+        (404, "not_found")
+    );
+    let method = get(&url, "/admin/vendors", Some(ADMIN)).await;
+    assert_eq!(
+        (method.status, method.error_code().as_str()),
+        (405, "method_not_allowed")
+    );
+    // the dev clock refuses bad bodies and stays where it was
+    let before = get(&url, "/_dev/clock", None).await.json()["now"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for body in [
+        json!({}),
+        json!({"now": "2030-01-01T00:00:00Z", "advance": "1h"}),
+        json!({"advance": "1 week"}),
+        json!({"now": "tomorrow"}),
+        json!({"speed": 2}),
+    ] {
+        let answer = post_json(&url, "/_dev/clock", None, &body).await;
+        assert_eq!(answer.status, 400, "{body} -> {}", answer.text);
+        assert!(answer.json()["error"]["message"].is_string());
+    }
+    let after = get(&url, "/_dev/clock", None).await.json()["now"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    assert!(
+        (parse(&after) - parse(&before)).num_seconds() < 5,
+        "the clock moved: {before} -> {after}"
+    );
+    server.stop();
+}
+
+// R-M4: the dev server's clock is the one injected clock, and it moves on request.
+#[tokio::test]
+async fn the_dev_clock_moves_and_sweeps_and_outbox_answer() {
+    let server = server("clock").await;
+    let url = server.url();
+    let set = post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"now": "2026-11-27T17:00:00Z"}),
+    )
+    .await;
+    assert_eq!(set.status, 200);
+    assert!(
+        set.json()["now"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-27T17:00")
+    );
+    let advanced = post_json(&url, "/_dev/clock", None, &json!({"advance": "36h"})).await;
+    assert!(
+        advanced.json()["now"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-29T05:00")
+    );
+    // a vendor created now carries the dev clock's time
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "A", "email": "a@example.com"}),
+    )
+    .await
+    .json();
+    let settings = get(&url, "/api/settings", created["api_key"].as_str())
+        .await
+        .json();
+    assert!(
+        settings["created_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-29T05:00")
+    );
+    let sweep = post_json(&url, "/_dev/sweep", None, &json!({})).await;
+    assert_eq!(sweep.status, 200);
+    assert_eq!(sweep.json()["outbox"]["emails_sent"], 0);
+    let outbox = get(&url, "/_dev/outbox", None).await.json();
+    assert_eq!(outbox, json!({"emails": [], "events": []}));
+    server.stop();
+}
