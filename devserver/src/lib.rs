@@ -81,15 +81,18 @@ struct Server {
     dev: DevTools,
 }
 
-/// Opens the store, binds the port and starts serving and sweeping in the background.
-pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
-    let clock = Arc::new(SettableClock::ticking());
-    let (store, mailer, events, storage): (
-        Arc<dyn ItemStore>,
-        Arc<dyn Mailer>,
-        Arc<dyn EventPublisher>,
-        String,
-    ) = if config.aws {
+/// Where records live and where e-mails and events go.
+struct Backends {
+    store: Arc<dyn ItemStore>,
+    mailer: Arc<dyn Mailer>,
+    events: Arc<dyn EventPublisher>,
+    /// Said in the banner.
+    storage: String,
+}
+
+/// The embedded store with the local channels, or with `--aws` the AWS adapters.
+async fn open_backends(config: &DevConfig) -> Result<Backends, StartError> {
+    if config.aws {
         let adapters = sellerdesk::bootstrap::aws_adapters_from_env()
             .await
             .map_err(StartError::Aws)?;
@@ -98,19 +101,38 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
             .create_table_if_missing()
             .await
             .map_err(StartError::AwsTable)?;
-        let storage = format!("DynamoDB table {}", adapters.store.table());
-        (adapters.store, adapters.mailer, adapters.events, storage)
-    } else {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        let file = config.data_dir.join("sellerdesk.sqlite3");
-        let store: Arc<dyn ItemStore> =
-            Arc::new(EmbeddedStore::open(&file).map_err(StartError::Store)?);
-        let local = Arc::new(LocalOutbox::new(Arc::clone(&store)));
-        (store, local.clone(), local, format!("{}", file.display()))
-    };
+        return Ok(Backends {
+            storage: format!("DynamoDB table {}", adapters.store.table()),
+            store: adapters.store,
+            mailer: adapters.mailer,
+            events: adapters.events,
+        });
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let file = config.data_dir.join("sellerdesk.sqlite3");
+    let store: Arc<dyn ItemStore> =
+        Arc::new(EmbeddedStore::open(&file).map_err(StartError::Store)?);
+    let local = Arc::new(LocalOutbox::new(Arc::clone(&store)));
+    Ok(Backends {
+        store,
+        mailer: local.clone(),
+        events: local,
+        storage: file.display().to_string(),
+    })
+}
+
+/// Opens the store, binds the port and starts serving and sweeping in the background.
+pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
+    let clock = Arc::new(SettableClock::ticking());
+    let Backends {
+        store,
+        mailer,
+        events,
+        storage,
+    } = open_backends(&config).await?;
     let local_outbox = LocalOutbox::new(Arc::clone(&store));
     let admin_token = config
         .admin_token
