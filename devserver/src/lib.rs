@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use sellerdesk::api::routes::{Function, Miss, match_route};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse, MAX_CSV_BODY};
 use sellerdesk::app::App;
+use sellerdesk::bootstrap::AwsSettings;
 use sellerdesk::domain::clock::{Clock, SettableClock};
 use sellerdesk::domain::ids::OsEntropy;
 use sellerdesk::domain::token::{SecretDigest, random_secret};
@@ -29,6 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::Instrument;
+
+/// The table `--aws` uses when `SELLERDESK_TABLE` is not set; created if missing.
+pub const DEV_TABLE: &str = "sellerdesk-dev";
 
 /// How often the dev server's own sweep runs (the Scheduler's job in AWS).
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
@@ -93,9 +97,8 @@ struct Backends {
 /// The embedded store with the local channels, or with `--aws` the AWS adapters.
 async fn open_backends(config: &DevConfig) -> Result<Backends, StartError> {
     if config.aws {
-        let adapters = sellerdesk::bootstrap::aws_adapters_from_env()
-            .await
-            .map_err(StartError::Aws)?;
+        let settings = AwsSettings::from_env(Some(DEV_TABLE)).map_err(StartError::Aws)?;
+        let adapters = sellerdesk::bootstrap::aws_adapters(&settings).await;
         adapters
             .store
             .create_table_if_missing()

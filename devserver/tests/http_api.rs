@@ -11,14 +11,51 @@ use serde_json::json;
 const ADMIN: &str = "test-admin-token-0123456789";
 
 async fn server(name: &str) -> devserver::RunningServer {
+    start(name, false).await
+}
+
+async fn start(name: &str, aws: bool) -> devserver::RunningServer {
     devserver::start(DevConfig {
         port: 0,
         data_dir: temp_dir(name),
         admin_token: Some(ADMIN.into()),
-        aws: false,
+        aws,
     })
     .await
     .unwrap()
+}
+
+/// `--aws`: the same routes over DynamoDB (moto), when the test script provides it.
+#[tokio::test]
+async fn with_aws_settings_the_same_binary_uses_dynamodb() {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        assert_ne!(
+            std::env::var("SELLERDESK_REQUIRE_AWS").as_deref(),
+            Ok("1"),
+            "moto is required"
+        );
+        eprintln!("SKIPPED: no AWS_ENDPOINT_URL; run scripts/test");
+        return;
+    }
+    let server = start("aws", true).await;
+    assert!(
+        server.storage.starts_with("DynamoDB table"),
+        "{}",
+        server.storage
+    );
+    let url = server.url();
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "Cloud", "email": "c@example.com"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let settings = get(&url, "/api/settings", created.json()["api_key"].as_str()).await;
+    assert_eq!(settings.status, 200);
+    assert_eq!(settings.json()["name"], "Cloud");
+    server.stop();
 }
 
 #[tokio::test]

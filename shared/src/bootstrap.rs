@@ -23,10 +23,6 @@ pub const ADMIN_TOKEN_DIGEST_ENV: &str = "SELLERDESK_ADMIN_TOKEN_SHA256";
 pub const MAIL_FROM_ENV: &str = "SELLERDESK_MAIL_FROM";
 pub const EVENT_BUS_ENV: &str = "SELLERDESK_EVENT_BUS";
 
-fn required(name: &'static str) -> Result<String, BootstrapError> {
-    std::env::var(name).map_err(|_| BootstrapError::Missing(name))
-}
-
 /// The admin token's SHA-256 from the environment (the deployment never sees the token itself).
 pub fn admin_token_from_env() -> Result<Option<SecretDigest>, BootstrapError> {
     match std::env::var(ADMIN_TOKEN_DIGEST_ENV) {
@@ -38,6 +34,31 @@ pub fn admin_token_from_env() -> Result<Option<SecretDigest>, BootstrapError> {
     }
 }
 
+/// Where the AWS resources are: the table, the sender, the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub table: String,
+    pub mail_from: String,
+    pub event_bus: String,
+}
+
+impl AwsSettings {
+    /// From the environment; the table is required unless a default is given (the dev server's).
+    pub fn from_env(default_table: Option<&str>) -> Result<AwsSettings, BootstrapError> {
+        let table = match (std::env::var(TABLE_ENV), default_table) {
+            (Ok(table), _) if !table.is_empty() => table,
+            (_, Some(default)) => default.to_string(),
+            _ => return Err(BootstrapError::Missing(TABLE_ENV)),
+        };
+        Ok(AwsSettings {
+            table,
+            mail_from: std::env::var(MAIL_FROM_ENV)
+                .unwrap_or_else(|_| "noreply@sellerdesk.invalid".into()),
+            event_bus: std::env::var(EVENT_BUS_ENV).unwrap_or_else(|_| "default".into()),
+        })
+    }
+}
+
 /// The AWS adapters a process needs, from one SDK configuration.
 pub struct AwsAdapters {
     pub store: Arc<DynamoStore>,
@@ -45,27 +66,27 @@ pub struct AwsAdapters {
     pub events: Arc<EventBridgePublisher>,
 }
 
-pub async fn aws_adapters_from_env() -> Result<AwsAdapters, BootstrapError> {
+pub async fn aws_adapters(settings: &AwsSettings) -> AwsAdapters {
     let config = crate::aws::load_config().await;
-    let table = required(TABLE_ENV)?;
-    let from = std::env::var(MAIL_FROM_ENV).unwrap_or_else(|_| "noreply@sellerdesk.invalid".into());
-    let bus = std::env::var(EVENT_BUS_ENV).unwrap_or_else(|_| "default".into());
-    Ok(AwsAdapters {
+    AwsAdapters {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&config),
-            table,
+            &settings.table,
         )),
-        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&config), from)),
+        mailer: Arc::new(SesMailer::new(
+            aws_sdk_sesv2::Client::new(&config),
+            &settings.mail_from,
+        )),
         events: Arc::new(EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&config),
-            bus,
+            &settings.event_bus,
         )),
-    })
+    }
 }
 
 /// The application as a Lambda function runs it.
 pub async fn aws_app_from_env() -> Result<App, BootstrapError> {
-    let adapters = aws_adapters_from_env().await?;
+    let adapters = aws_adapters(&AwsSettings::from_env(None)?).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(App::new(
         adapters.store,
