@@ -40,7 +40,7 @@ impl EventPublisher for EventBridgePublisher {
         event: &DomainEvent,
         now: DateTime<Utc>,
     ) -> Result<(), DeliveryError> {
-        let detail = serde_json::json!({ "id": id, "vendor_id": vendor, "data": event.detail });
+        let detail = event.envelope(id, vendor);
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(EVENT_SOURCE)

@@ -109,7 +109,7 @@ impl EventPublisher for LocalOutbox {
     ) -> Result<(), DeliveryError> {
         let published = PublishedEvent {
             event_type: event.event_type.as_str().to_string(),
-            detail: serde_json::json!({ "id": id, "vendor_id": vendor, "data": event.detail }),
+            detail: event.envelope(id, vendor),
             at: now,
         };
         let body =

@@ -160,6 +160,14 @@ pub fn enqueue(
     Ok(Write::create(item))
 }
 
+impl DomainEvent {
+    /// What integrations receive as the event's detail: the outbox id (to drop repeats), the
+    /// vendor, and the event's own data. The same on EventBridge and in the dev outbox.
+    pub fn envelope(&self, id: &OutboxId, vendor: &VendorId) -> serde_json::Value {
+        serde_json::json!({ "id": id, "vendor_id": vendor, "data": self.detail })
+    }
+}
+
 /// Why a delivery did not go out; the dispatcher retries later.
 #[derive(Debug, thiserror::Error)]
 #[error("delivery through {channel} failed")]
