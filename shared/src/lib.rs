@@ -12,3 +12,4 @@ pub mod lambda;
 pub mod outbox;
 pub mod store;
 pub mod usecases;
+pub mod webhooks;

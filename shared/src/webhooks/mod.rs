@@ -1,0 +1,3 @@
+//! Payment-provider webhooks: verified on the raw bytes before anything is parsed (R-P1).
+
+pub mod stripe_signature;
