@@ -8,10 +8,14 @@ use crate::domain::ids::Entropy;
 use crate::domain::token::SecretDigest;
 use crate::domain::vendor::{NewVendor, Vendor};
 use crate::store::ItemStore;
+use crate::store::StoreError;
+use crate::usecases::UseCaseError;
 use crate::usecases::vendors::{self, VendorError};
 use http::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
+
+mod catalogue;
 
 #[derive(Clone)]
 pub struct App {
@@ -29,6 +33,24 @@ impl From<VendorError> for ApiError {
             VendorError::UnknownApiKey => ApiError::unauthorized(),
             other => {
                 tracing::error!(error = %other, source = ?std::error::Error::source(&other), "vendor use case failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<UseCaseError> for ApiError {
+    fn from(error: UseCaseError) -> ApiError {
+        match error {
+            UseCaseError::Invalid(fields) => ApiError::validation(fields),
+            UseCaseError::NotFound => ApiError::not_found(),
+            UseCaseError::Store(StoreError::InvalidCursor) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_cursor",
+                "the cursor is not one this list gave out",
+            ),
+            UseCaseError::Store(store) => {
+                tracing::error!(error = %store, source = ?std::error::Error::source(&store), "use case failed");
                 ApiError::internal()
             }
         }
@@ -77,6 +99,11 @@ impl App {
         match matched.route_id {
             RouteId::CreateVendor => self.create_vendor(request).await,
             RouteId::GetSettings => self.get_settings(request).await,
+            RouteId::CreateProduct => self.create_product(request).await,
+            RouteId::ListProducts => self.list_products(request).await,
+            RouteId::CreateOffer => self.create_offer(request).await,
+            RouteId::ListOffers => self.list_offers(request).await,
+            RouteId::ReviseOffer => self.revise_offer(request, matched).await,
             // The dev server answers its own routes before they get here.
             RouteId::GetClock | RouteId::SetClock | RouteId::RunSweeps | RouteId::ListOutbox => {
                 Err(ApiError::not_found())
@@ -91,7 +118,7 @@ impl App {
         }
     }
 
-    async fn require_vendor(&self, request: &ApiRequest) -> Result<Vendor, ApiError> {
+    pub(crate) async fn require_vendor(&self, request: &ApiRequest) -> Result<Vendor, ApiError> {
         let key = request.bearer_token().ok_or_else(ApiError::unauthorized)?;
         Ok(vendors::authenticate(self.store.as_ref(), key).await?)
     }

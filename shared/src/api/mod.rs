@@ -59,6 +59,76 @@ impl ApiRequest {
     }
 }
 
+/// `?limit=` (1..200, default 50) and `?cursor=` of every list (API.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListParams {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+
+/// Decodes `%XX` and `+` of a query-string value; `None` if it is not UTF-8 after decoding.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b'%' => return None,
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+impl ApiRequest {
+    /// The decoded value of a query parameter (the first, if repeated).
+    pub fn query_param(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let Some(query) = &self.query else {
+            return Ok(None);
+        };
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if key == name {
+                return percent_decode(value).map(Some).ok_or_else(|| {
+                    ApiError::validation(FieldErrors::from([(
+                        name.to_string(),
+                        "is not valid URL encoding".to_string(),
+                    )]))
+                });
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn list_params(&self) -> Result<ListParams, ApiError> {
+        let limit = match self.query_param("limit")? {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::validation(FieldErrors::from([(
+                        "limit".to_string(),
+                        format!("must be 1 to {MAX_LIMIT}"),
+                    )]))
+                })?,
+        };
+        let cursor = self.query_param("cursor")?.filter(|c| !c.is_empty());
+        Ok(ListParams { limit, cursor })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiResponse {
     pub status: StatusCode,

@@ -31,6 +31,11 @@ impl Function {
 pub enum RouteId {
     CreateVendor,
     GetSettings,
+    CreateProduct,
+    ListProducts,
+    CreateOffer,
+    ListOffers,
+    ReviseOffer,
     GetClock,
     SetClock,
     RunSweeps,
@@ -46,43 +51,28 @@ pub struct Route {
     pub function: Function,
 }
 
+const fn route(id: RouteId, method: &'static str, path: &'static str, function: Function) -> Route {
+    Route {
+        id,
+        method,
+        path,
+        function,
+    }
+}
+
+#[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
-    Route {
-        id: RouteId::CreateVendor,
-        method: "POST",
-        path: "/admin/vendors",
-        function: Function::AdminApi,
-    },
-    Route {
-        id: RouteId::GetSettings,
-        method: "GET",
-        path: "/api/settings",
-        function: Function::OrdersApi,
-    },
-    Route {
-        id: RouteId::GetClock,
-        method: "GET",
-        path: "/_dev/clock",
-        function: Function::DevServer,
-    },
-    Route {
-        id: RouteId::SetClock,
-        method: "POST",
-        path: "/_dev/clock",
-        function: Function::DevServer,
-    },
-    Route {
-        id: RouteId::RunSweeps,
-        method: "POST",
-        path: "/_dev/sweep",
-        function: Function::DevServer,
-    },
-    Route {
-        id: RouteId::ListOutbox,
-        method: "GET",
-        path: "/_dev/outbox",
-        function: Function::DevServer,
-    },
+    route(RouteId::CreateVendor, "POST", "/admin/vendors", Function::AdminApi),
+    route(RouteId::GetSettings, "GET", "/api/settings", Function::OrdersApi),
+    route(RouteId::CreateProduct, "POST", "/api/products", Function::OrdersApi),
+    route(RouteId::ListProducts, "GET", "/api/products", Function::OrdersApi),
+    route(RouteId::CreateOffer, "POST", "/api/offers", Function::OrdersApi),
+    route(RouteId::ListOffers, "GET", "/api/offers", Function::OrdersApi),
+    route(RouteId::ReviseOffer, "PUT", "/api/offers/{offer_id}", Function::OrdersApi),
+    route(RouteId::GetClock, "GET", "/_dev/clock", Function::DevServer),
+    route(RouteId::SetClock, "POST", "/_dev/clock", Function::DevServer),
+    route(RouteId::RunSweeps, "POST", "/_dev/sweep", Function::DevServer),
+    route(RouteId::ListOutbox, "GET", "/_dev/outbox", Function::DevServer),
 ];
 
 /// A matched route with its path parameters.

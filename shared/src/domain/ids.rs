@@ -134,6 +134,17 @@ typed_id!(
     "key"
 );
 
+typed_id!(
+    /// Something a vendor sells: a course, a file, a membership.
+    ProductId,
+    "prd"
+);
+typed_id!(
+    /// Terms on which products are sold; versioned.
+    OfferId,
+    "off"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

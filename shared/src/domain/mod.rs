@@ -1,6 +1,7 @@
 //! The pure, synchronous domain: no I/O, no AWS types.
 
 pub mod calendar;
+pub mod catalogue;
 pub mod clock;
 pub mod ids;
 pub mod money;

@@ -1,0 +1,53 @@
+//! Per-vendor counts kept beside the records, updated in the transaction that adds a record, so a
+//! list's `total` is one GetItem instead of a count over the partition.
+
+use crate::domain::ids::VendorId;
+use crate::store::keys::vendor_pk;
+use crate::store::{Item, ItemStore, Key, StoreError, Write};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Products,
+    Offers,
+}
+
+impl Counter {
+    fn key(self, vendor: &VendorId) -> Key {
+        let name = match self {
+            Counter::Products => "products",
+            Counter::Offers => "offers",
+        };
+        Key::new(vendor_pk(vendor), format!("COUNT#{name}"))
+    }
+}
+
+fn value(item: &Item) -> u64 {
+    item.body["n"].as_u64().unwrap_or(0)
+}
+
+pub async fn read(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    counter: Counter,
+) -> Result<u64, StoreError> {
+    Ok(store
+        .get(&counter.key(vendor))
+        .await?
+        .as_ref()
+        .map(value)
+        .unwrap_or(0))
+}
+
+/// The write that adds one, version-checked: a concurrent add makes the transaction retry.
+pub async fn increment(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    counter: Counter,
+) -> Result<Write, StoreError> {
+    let key = counter.key(vendor);
+    Ok(match store.get(&key).await? {
+        None => Write::create(Item::new(key, json!({ "n": 1 }))),
+        Some(item) => Write::update(item.next(json!({ "n": value(&item) + 1 }))),
+    })
+}
