@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod tax;
 pub mod token;
 pub mod vendor;

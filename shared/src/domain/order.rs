@@ -1,0 +1,386 @@
+//! Order pricing (R-M2 per line), the payment schedule (R-O5) and the derived amounts and
+//! payment status (R-O6). Pure: the order's terms and `now` in, numbers out.
+//!
+//! Decisions (spec silent): an offer's net price (less its discount) is spread over its products
+//! evenly, any rounding remainder on the first line, so every line carries its own tax. An item
+//! counts as overdue once its due day has ended in the vendor's time zone, so a one-time order is
+//! not overdue the second after checkout.
+
+use super::catalogue::{Interval, Plan};
+use super::money::{Money, MoneyError};
+use super::tax::{AppliedRate, TaxError, TaxedLine, tax_line};
+use chrono::{DateTime, Days, Months, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Splits `total` into `parts` amounts at the currency's scale: equal shares, the remainder on
+/// the first (R-O5). The parts always sum to `total` exactly.
+pub fn split_evenly(total: Money, parts: u32) -> Result<Vec<Money>, MoneyError> {
+    let parts = parts.max(1);
+    let currency = total.currency();
+    let total_units = total.minor_units()?;
+    let share = total_units / i64::from(parts);
+    let remainder = total_units - share * i64::from(parts);
+    Ok((0..parts)
+        .map(|k| Money::from_minor_units(if k == 0 { share + remainder } else { share }, currency))
+        .collect())
+}
+
+/// The taxed lines of one order: the offer's net price less discount spread over its products.
+pub fn price_lines(
+    price: Money,
+    discount: Option<Money>,
+    products: usize,
+    rate: AppliedRate,
+) -> Result<Vec<TaxedLine>, TaxError> {
+    let net = match discount {
+        Some(discount) => price.checked_sub(&discount)?,
+        None => price,
+    };
+    let count = u32::try_from(products.max(1)).unwrap_or(u32::MAX);
+    split_evenly(net, count)?
+        .into_iter()
+        .map(|line_net| tax_line(line_net, rate))
+        .collect()
+}
+
+/// `t` plus `n` intervals, calendar-aware (31 Jan + 1 month = 28/29 Feb).
+pub fn add_intervals(t: DateTime<Utc>, interval: Interval, n: u32) -> DateTime<Utc> {
+    let shifted = match interval {
+        Interval::Day => t.checked_add_days(Days::new(u64::from(n))),
+        Interval::Week => t.checked_add_days(Days::new(7 * u64::from(n))),
+        Interval::Month => t.checked_add_months(Months::new(n)),
+        Interval::Year => t.checked_add_months(Months::new(12 * n)),
+    };
+    shifted.unwrap_or(t)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Open,
+    Paid,
+    Cancelled,
+}
+
+/// One scheduled payment (gross).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleItem {
+    pub seq: u32,
+    pub due_at: DateTime<Utc>,
+    pub amount: Money,
+    pub paid: Money,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+    pub status: ItemStatus,
+}
+
+impl ScheduleItem {
+    pub fn open(seq: u32, due_at: DateTime<Utc>, amount: Money) -> ScheduleItem {
+        ScheduleItem {
+            seq,
+            due_at,
+            amount,
+            paid: Money::zero(amount.currency()),
+            paid_at: None,
+            attempts: 0,
+            status: ItemStatus::Open,
+        }
+    }
+}
+
+/// The schedule at creation (R-O5): one payment now; `count` installments, the first now, then
+/// every interval, the remainder on the first; a subscription's first period now (the next item
+/// is added when a period is paid, due when it ends).
+pub fn initial_schedule(
+    plan: Plan,
+    total: Money,
+    created_at: DateTime<Utc>,
+) -> Result<Vec<ScheduleItem>, MoneyError> {
+    Ok(match plan {
+        Plan::OneTime | Plan::Subscription { .. } => vec![ScheduleItem::open(1, created_at, total)],
+        Plan::Installments { count, interval } => split_evenly(total, count)?
+            .into_iter()
+            .zip(1u32..)
+            .map(|(amount, seq)| {
+                ScheduleItem::open(seq, add_intervals(created_at, interval, seq - 1), amount)
+            })
+            .collect(),
+    })
+}
+
+/// The next period of a subscription, due when the last scheduled period ends.
+pub fn next_subscription_item(
+    schedule: &[ScheduleItem],
+    interval: Interval,
+    created_at: DateTime<Utc>,
+) -> Option<ScheduleItem> {
+    let last = schedule.last()?;
+    Some(ScheduleItem::open(
+        last.seq + 1,
+        add_intervals(created_at, interval, last.seq),
+        last.amount,
+    ))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Refunded,
+    PartiallyRefunded,
+    Overdue,
+    Pending,
+    Paid,
+}
+
+/// The derived amounts of R-O6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Derived {
+    pub scheduled: Money,
+    pub paid: Money,
+    pub open: Money,
+    pub overdue: Money,
+    pub payment_status: PaymentStatus,
+}
+
+/// Whether an open item's due day has ended in the vendor's time zone.
+pub fn is_overdue(item: &ScheduleItem, now: DateTime<Utc>, tz: Tz) -> bool {
+    let due_day = item.due_at.with_timezone(&tz).date_naive();
+    item.status == ItemStatus::Open
+        && now.with_timezone(&tz).date_naive() > due_day
+        && item.paid.amount() < item.amount.amount()
+}
+
+/// open = scheduled − paid over non-cancelled items; overdue = unpaid rest of overdue items;
+/// the status in the order of R-O6. `refunded` is what went back to the customer.
+pub fn derive(
+    schedule: &[ScheduleItem],
+    refunded: Money,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Derived, MoneyError> {
+    let zero = Money::zero(refunded.currency());
+    let (mut scheduled, mut paid, mut open, mut overdue) = (zero, zero, zero, zero);
+    for item in schedule {
+        paid = paid.checked_add(&item.paid)?;
+        if item.status == ItemStatus::Cancelled {
+            continue;
+        }
+        scheduled = scheduled.checked_add(&item.amount)?;
+        let rest = item.amount.checked_sub(&item.paid)?;
+        if rest.amount() > Decimal::ZERO {
+            open = open.checked_add(&rest)?;
+            if is_overdue(item, now, tz) {
+                overdue = overdue.checked_add(&rest)?;
+            }
+        }
+    }
+    let payment_status = if !paid.is_zero() && refunded.amount() >= paid.amount() {
+        PaymentStatus::Refunded
+    } else if !refunded.is_zero() {
+        PaymentStatus::PartiallyRefunded
+    } else if !overdue.is_zero() {
+        PaymentStatus::Overdue
+    } else if !open.is_zero() {
+        PaymentStatus::Pending
+    } else {
+        PaymentStatus::Paid
+    };
+    Ok(Derived {
+        scheduled,
+        paid,
+        open,
+        overdue,
+        payment_status,
+    })
+}
+
+/// Order numbers (R-O3): unique per vendor, increasing, readable.
+pub fn order_number(sequence: u64) -> String {
+    format!("SD-{sequence:06}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Currency;
+    use crate::domain::tax::TaxTreatment;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn eur(s: &str) -> Money {
+        Money::parse(s, Currency::EUR).unwrap()
+    }
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+    const BERLIN: Tz = chrono_tz::Europe::Berlin;
+    fn rate(percent: i64) -> AppliedRate {
+        AppliedRate {
+            percent: Decimal::new(percent, 0),
+            treatment: TaxTreatment::Standard,
+        }
+    }
+
+    // R-M2: the customer's total exceeds the net price by the buyer country's VAT (seed 000).
+    #[test]
+    fn lines_are_taxed_one_by_one_after_the_discount() {
+        let lines = price_lines(eur("110.00"), Some(eur("10.00")), 3, rate(19)).unwrap();
+        let nets: Vec<_> = lines.iter().map(|l| l.net.to_string()).collect();
+        assert_eq!(nets, vec!["33.34 EUR", "33.33 EUR", "33.33 EUR"]);
+        let taxes: Vec<_> = lines.iter().map(|l| l.tax.to_string()).collect();
+        assert_eq!(taxes, vec!["6.33 EUR", "6.33 EUR", "6.33 EUR"]);
+        // 18.99 tax: per line, not 19.00 from taxing the 100.00 sum at once
+        let total = lines
+            .iter()
+            .fold(eur("0"), |sum, l| sum.checked_add(&l.total).unwrap());
+        assert_eq!(total, eur("118.99"));
+    }
+
+    // R-O5
+    #[test]
+    fn installments_split_evenly_with_the_remainder_on_the_first() {
+        let plan = Plan::Installments {
+            count: 3,
+            interval: Interval::Month,
+        };
+        let schedule = initial_schedule(plan, eur("100.00"), utc("2026-01-31T10:00:00Z")).unwrap();
+        let amounts: Vec<_> = schedule
+            .iter()
+            .map(|i| i.amount.amount().to_string())
+            .collect();
+        assert_eq!(amounts, vec!["33.34", "33.33", "33.33"]);
+        let dues: Vec<_> = schedule.iter().map(|i| i.due_at).collect();
+        assert_eq!(
+            dues,
+            vec![
+                utc("2026-01-31T10:00:00Z"),
+                utc("2026-02-28T10:00:00Z"),
+                utc("2026-03-31T10:00:00Z")
+            ]
+        );
+    }
+
+    // R-O5
+    #[test]
+    fn one_time_and_subscriptions_start_with_one_payment_due_now() {
+        let now = utc("2026-11-24T09:00:00Z");
+        assert_eq!(
+            initial_schedule(Plan::OneTime, eur("49.00"), now).unwrap(),
+            vec![ScheduleItem::open(1, now, eur("49.00"))]
+        );
+        let subscription = initial_schedule(
+            Plan::Subscription {
+                interval: Interval::Month,
+            },
+            eur("9.99"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(subscription.len(), 1);
+        let next = next_subscription_item(&subscription, Interval::Month, now).unwrap();
+        assert_eq!(
+            (next.seq, next.due_at, next.amount),
+            (2, utc("2026-12-24T09:00:00Z"), eur("9.99"))
+        );
+    }
+
+    // R-O6
+    #[test]
+    fn derived_amounts_and_status_follow_payments_refunds_and_time() {
+        let created = utc("2026-11-24T09:00:00Z");
+        let plan = Plan::Installments {
+            count: 2,
+            interval: Interval::Month,
+        };
+        let mut schedule = initial_schedule(plan, eur("100.00"), created).unwrap();
+        let zero = eur("0");
+        // just created: pending, nothing overdue yet on the due day
+        let fresh = derive(&schedule, zero, created, BERLIN).unwrap();
+        assert_eq!(
+            (fresh.open, fresh.overdue, fresh.payment_status),
+            (eur("100.00"), zero, PaymentStatus::Pending)
+        );
+        // the day after, the first installment is overdue
+        let next_day = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        assert_eq!(
+            (next_day.overdue, next_day.payment_status),
+            (eur("50.00"), PaymentStatus::Overdue)
+        );
+        // paid: pending again (the second is not due yet)
+        schedule[0].paid = eur("50.00");
+        schedule[0].status = ItemStatus::Paid;
+        let paid_first = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        assert_eq!(
+            (paid_first.open, paid_first.payment_status),
+            (eur("50.00"), PaymentStatus::Pending)
+        );
+        // the rest cancelled (plan cancelled): nothing open, paid
+        schedule[1].status = ItemStatus::Cancelled;
+        let cancelled = derive(&schedule, zero, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
+        assert_eq!(
+            (cancelled.open, cancelled.payment_status),
+            (zero, PaymentStatus::Paid)
+        );
+        // refunds
+        assert_eq!(
+            derive(&schedule, eur("10.00"), created, BERLIN)
+                .unwrap()
+                .payment_status,
+            PaymentStatus::PartiallyRefunded
+        );
+        assert_eq!(
+            derive(&schedule, eur("50.00"), created, BERLIN)
+                .unwrap()
+                .payment_status,
+            PaymentStatus::Refunded
+        );
+    }
+
+    // R-O6: overdue is judged by the vendor's calendar day.
+    #[test]
+    fn overdue_starts_when_the_due_day_ends_in_the_vendor_zone() {
+        // due 23:30 Berlin on the 24th (22:30 UTC)
+        let item = ScheduleItem::open(1, utc("2026-11-24T22:30:00Z"), eur("10.00"));
+        assert!(!is_overdue(&item, utc("2026-11-24T22:59:00Z"), BERLIN));
+        assert!(is_overdue(&item, utc("2026-11-24T23:00:00Z"), BERLIN));
+        // the same instant is still the 24th in New York
+        assert!(!is_overdue(
+            &item,
+            utc("2026-11-24T23:00:00Z"),
+            chrono_tz::America::New_York
+        ));
+    }
+
+    // R-O3
+    #[test]
+    fn order_numbers_are_readable_and_sort_in_order() {
+        assert_eq!(order_number(123), "SD-000123");
+        assert!(order_number(41) < order_number(42));
+        assert_eq!(order_number(1_234_567), "SD-1234567");
+    }
+
+    proptest! {
+        // R-O5: the parts always sum to the total, differ by at most the remainder, first largest.
+        #[test]
+        fn splits_sum_to_the_total(cents in 0i64..100_000_000, parts in 1u32..40) {
+            let total = Money::from_minor_units(cents, Currency::EUR);
+            let split = split_evenly(total, parts).unwrap();
+            prop_assert_eq!(split.len(), parts as usize);
+            let sum = split.iter().fold(Money::zero(Currency::EUR), |s, m| s.checked_add(m).unwrap());
+            prop_assert_eq!(sum, total);
+            prop_assert!(split.iter().all(|m| m.amount() <= split[0].amount()));
+        }
+
+        #[test]
+        fn the_time_zone_never_makes_paid_orders_overdue(hours in 0i64..10_000) {
+            let created = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+            let mut schedule = initial_schedule(Plan::OneTime, eur("10.00"), created).unwrap();
+            schedule[0].paid = eur("10.00");
+            schedule[0].status = ItemStatus::Paid;
+            let d = derive(&schedule, eur("0"), created + chrono::Duration::hours(hours), BERLIN).unwrap();
+            prop_assert_eq!(d.payment_status, PaymentStatus::Paid);
+        }
+    }
+}
