@@ -145,6 +145,12 @@ typed_id!(
     "off"
 );
 
+typed_id!(
+    /// One append-only ledger entry.
+    LedgerEntryId,
+    "led"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
