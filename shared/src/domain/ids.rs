@@ -151,6 +151,17 @@ typed_id!(
     "led"
 );
 
+typed_id!(
+    /// A buyer, within one vendor.
+    CustomerId,
+    "cus"
+);
+typed_id!(
+    /// One checkout's order.
+    OrderId,
+    "ord"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod catalogue;
 pub mod clock;
+pub mod customer;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -1,0 +1,282 @@
+//! Customers: matching within a vendor (R-C1), language from country (R-C4), the `regular` tag
+//! (R-C5).
+
+use super::ids::{CustomerId, Entropy, VendorId};
+use super::token::SecretDigest;
+use super::vendor::{FieldErrors, MatchingMode, Vendor, normalize_email};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub street: String,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+}
+
+/// Case-folded with white space collapsed, as R-C1 compares.
+fn fold(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+impl Address {
+    /// The identity of an address for matching, hashed so the key holds no personal data.
+    pub fn match_key(&self) -> String {
+        let joined = [&self.street, &self.postal_code, &self.city, &self.country]
+            .map(|part| fold(part))
+            .join("\u{1f}");
+        SecretDigest::of(&joined).to_hex()
+    }
+}
+
+/// The key a customer is matched by in the vendor's mode (R-C1); `None`: no match possible, a new
+/// customer (address mode without an address).
+pub fn match_key(mode: MatchingMode, email: &str, address: Option<&Address>) -> Option<String> {
+    match mode {
+        MatchingMode::Email => {
+            normalize_email(email).map(|e| format!("EMAIL#{}", SecretDigest::of(&e).to_hex()))
+        }
+        MatchingMode::Address => address.map(|a| format!("ADDR#{}", a.match_key())),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub vendor_id: VendorId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phones: Vec<String>,
+    pub address: Option<Address>,
+    pub country: String,
+    pub language: Option<String>,
+    pub tags: BTreeSet<String>,
+    pub paid_orders: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The customer block of `POST /checkout`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutCustomer {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<Address>,
+    pub country: String,
+    #[serde(default)]
+    pub vat_id: Option<String>,
+}
+
+fn valid_country(raw: &str) -> Option<String> {
+    let upper = raw.trim().to_ascii_uppercase();
+    (upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase())).then_some(upper)
+}
+
+/// Checks the checkout's customer block (400 on bad e-mail or country, API.md).
+pub fn check_checkout_customer(input: &CheckoutCustomer) -> Result<(String, String), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let email = normalize_email(&input.email);
+    if email.is_none() {
+        errors.insert(
+            "customer.email".into(),
+            "is not a valid e-mail address".into(),
+        );
+    }
+    let country = valid_country(&input.country);
+    if country.is_none() {
+        errors.insert(
+            "customer.country".into(),
+            "must be an ISO 3166 alpha-2 code such as DE".into(),
+        );
+    }
+    for (field, value) in [
+        ("customer.first_name", &input.first_name),
+        ("customer.last_name", &input.last_name),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > 100 {
+            errors.insert(field.into(), "must be 1 to 100 characters".into());
+        }
+    }
+    if let Some(address) = &input.address
+        && valid_country(&address.country).is_none()
+    {
+        errors.insert(
+            "customer.address.country".into(),
+            "must be an ISO 3166 alpha-2 code".into(),
+        );
+    }
+    match (email, country, errors.is_empty()) {
+        (Some(email), Some(country), true) => Ok((email, country)),
+        _ => Err(errors),
+    }
+}
+
+/// R-C4: a customer without a language gets the one of the delivery (else billing) country.
+pub fn language_from_country(
+    current: Option<&str>,
+    delivery_country: Option<&str>,
+    billing_country: &str,
+    map: &BTreeMap<String, String>,
+) -> Option<String> {
+    if let Some(language) = current {
+        return Some(language.to_string());
+    }
+    let country = delivery_country
+        .unwrap_or(billing_country)
+        .to_ascii_uppercase();
+    map.get(&country).cloned()
+}
+
+pub const REGULAR_TAG: &str = "regular";
+
+/// R-C5: counts a paid order; at the vendor's threshold the customer is tagged `regular`.
+pub fn record_paid_order(customer: &mut Customer, threshold: u32) {
+    customer.paid_orders += 1;
+    if customer.paid_orders >= threshold.max(1) {
+        customer.tags.insert(REGULAR_TAG.to_string());
+    }
+}
+
+/// A new customer from a checkout (matching found nobody).
+pub fn new_customer(
+    vendor: &Vendor,
+    input: &CheckoutCustomer,
+    email: String,
+    country: String,
+    now: DateTime<Utc>,
+    entropy: &dyn Entropy,
+) -> Customer {
+    let delivery = input.address.as_ref().map(|a| a.country.as_str());
+    Customer {
+        id: CustomerId::generate(now, entropy),
+        vendor_id: vendor.id.clone(),
+        email,
+        first_name: input.first_name.trim().to_string(),
+        last_name: input.last_name.trim().to_string(),
+        phones: input
+            .phone
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        address: input.address.clone(),
+        language: language_from_country(None, delivery, &country, &vendor.country_languages),
+        country,
+        tags: BTreeSet::new(),
+        paid_orders: 0,
+        created_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(street: &str, city: &str) -> Address {
+        Address {
+            street: street.into(),
+            postal_code: "10115".into(),
+            city: city.into(),
+            country: "DE".into(),
+        }
+    }
+
+    // R-C1
+    #[test]
+    fn email_matching_is_trimmed_and_case_insensitive() {
+        let a = match_key(MatchingMode::Email, " Anna@Example.COM ", None);
+        let b = match_key(MatchingMode::Email, "anna@example.com", None);
+        assert_eq!(a, b);
+        assert!(a.is_some());
+        assert_ne!(a, match_key(MatchingMode::Email, "anna2@example.com", None));
+        assert!(!a.unwrap().contains("anna"), "no personal data in keys");
+    }
+
+    // R-C1
+    #[test]
+    fn address_matching_folds_case_and_white_space() {
+        let one = address("Invalidenstraße  1", "Berlin");
+        let two = address(" invalidenstraße 1 ", "BERLIN");
+        assert_eq!(
+            match_key(MatchingMode::Address, "x@y.de", Some(&one)),
+            match_key(MatchingMode::Address, "z@y.de", Some(&two))
+        );
+        assert_ne!(
+            one.match_key(),
+            address("Invalidenstraße 2", "Berlin").match_key()
+        );
+        assert_eq!(match_key(MatchingMode::Address, "x@y.de", None), None);
+    }
+
+    // R-C4
+    #[test]
+    fn language_comes_from_delivery_then_billing_country() {
+        let map = BTreeMap::from([
+            ("AT".to_string(), "de".to_string()),
+            ("GB".to_string(), "en".to_string()),
+        ]);
+        assert_eq!(
+            language_from_country(None, Some("at"), "GB", &map),
+            Some("de".into())
+        );
+        assert_eq!(
+            language_from_country(None, None, "GB", &map),
+            Some("en".into())
+        );
+        assert_eq!(
+            language_from_country(Some("fr"), Some("AT"), "GB", &map),
+            Some("fr".into())
+        );
+        assert_eq!(language_from_country(None, None, "US", &map), None);
+    }
+
+    // R-C5
+    #[test]
+    fn the_threshold_paid_order_tags_the_customer_regular() {
+        let mut customer = Customer {
+            id: CustomerId::parse("cus_01JZZZZZZZZZZZZZZZZZZZZZZZ").unwrap(),
+            vendor_id: VendorId::parse("ven_01JZZZZZZZZZZZZZZZZZZZZZZZ").unwrap(),
+            email: "a@b.de".into(),
+            first_name: "A".into(),
+            last_name: "B".into(),
+            phones: vec![],
+            address: None,
+            country: "DE".into(),
+            language: None,
+            tags: BTreeSet::new(),
+            paid_orders: 0,
+            created_at: DateTime::<Utc>::MIN_UTC,
+        };
+        record_paid_order(&mut customer, 3);
+        record_paid_order(&mut customer, 3);
+        assert!(!customer.tags.contains(REGULAR_TAG));
+        record_paid_order(&mut customer, 3);
+        assert!(customer.tags.contains(REGULAR_TAG));
+    }
+
+    #[test]
+    fn checkout_customer_is_checked() {
+        let input = CheckoutCustomer {
+            email: "nope".into(),
+            first_name: "".into(),
+            last_name: "B".into(),
+            phone: None,
+            address: None,
+            country: "Deutschland".into(),
+            vat_id: None,
+        };
+        let errors = check_checkout_customer(&input).unwrap_err();
+        assert_eq!(errors.len(), 3);
+    }
+}
