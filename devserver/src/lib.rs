@@ -18,7 +18,7 @@ use sellerdesk::app::App;
 use sellerdesk::bootstrap::AwsSettings;
 use sellerdesk::domain::clock::{Clock, SettableClock};
 use sellerdesk::domain::ids::OsEntropy;
-use sellerdesk::domain::token::{SecretDigest, random_secret};
+use sellerdesk::domain::token::{LinkKey, SecretDigest, random_secret};
 use sellerdesk::outbox::dispatch::Dispatcher;
 use sellerdesk::outbox::local::LocalOutbox;
 use sellerdesk::outbox::{EventPublisher, Mailer};
@@ -45,6 +45,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the link key in {path} is malformed")]
+    LinkKey { path: PathBuf },
     #[error("cannot open the embedded store")]
     Store(#[source] sellerdesk::store::StoreError),
     #[error("cannot set up the AWS adapters")]
@@ -127,6 +129,27 @@ async fn open_backends(config: &DevConfig) -> Result<Backends, StartError> {
     })
 }
 
+/// The link key lives beside the data, so customer links survive restarts (owner-only file).
+fn load_or_create_link_key(data_dir: &std::path::Path) -> Result<LinkKey, StartError> {
+    let path = data_dir.join("link-key");
+    let io = |source| StartError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return LinkKey::from_base64(&text).map_err(|_| StartError::LinkKey { path: path.clone() });
+    }
+    let key = LinkKey::generate(&OsEntropy);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io)?;
+    std::io::Write::write_all(&mut file, key.to_base64().as_bytes()).map_err(io)?;
+    Ok(key)
+}
+
 /// Opens the store, binds the port and starts serving and sweeping in the background.
 pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     let clock = Arc::new(SettableClock::ticking());
@@ -141,11 +164,13 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         .admin_token
         .clone()
         .unwrap_or_else(|| random_secret("adm", &OsEntropy));
+    let link_key = load_or_create_link_key(&config.data_dir)?;
     let app = App::new(
         Arc::clone(&store),
         Arc::clone(&clock) as Arc<dyn Clock>,
         Arc::new(OsEntropy),
         Some(SecretDigest::of(&admin_token)),
+        link_key,
     );
     let dispatcher = Arc::new(Dispatcher::new(
         store,

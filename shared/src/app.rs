@@ -5,7 +5,7 @@ use crate::api::routes::{Function, Matched, Miss, RouteId, match_route};
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::clock::Clock;
 use crate::domain::ids::Entropy;
-use crate::domain::token::SecretDigest;
+use crate::domain::token::{LinkKey, SecretDigest};
 use crate::domain::vendor::{NewVendor, Vendor};
 use crate::store::ItemStore;
 use crate::store::StoreError;
@@ -16,6 +16,9 @@ use serde_json::json;
 use std::sync::Arc;
 
 mod catalogue;
+mod orders;
+
+pub use orders::customer_order_view;
 
 #[derive(Clone)]
 pub struct App {
@@ -24,6 +27,8 @@ pub struct App {
     pub entropy: Arc<dyn Entropy>,
     /// The admin token's digest (the token itself is never kept); `None`: admin routes answer 401.
     admin_token: Option<SecretDigest>,
+    /// Derives customer and ticket links (R-O4); never leaves the process.
+    link_key: LinkKey,
 }
 
 impl From<VendorError> for ApiError {
@@ -63,12 +68,14 @@ impl App {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
         admin_token: Option<SecretDigest>,
+        link_key: LinkKey,
     ) -> App {
         App {
             store,
             clock,
             entropy,
             admin_token,
+            link_key,
         }
     }
 
@@ -104,6 +111,8 @@ impl App {
             RouteId::CreateOffer => self.create_offer(request).await,
             RouteId::ListOffers => self.list_offers(request).await,
             RouteId::ReviseOffer => self.revise_offer(request, matched).await,
+            RouteId::Checkout => self.checkout(request).await,
+            RouteId::PortalOrder => self.portal_order(matched).await,
             // The dev server answers its own routes before they get here.
             RouteId::GetClock | RouteId::SetClock | RouteId::RunSweeps | RouteId::ListOutbox => {
                 Err(ApiError::not_found())

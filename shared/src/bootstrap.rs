@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::ids::OsEntropy;
-use crate::domain::token::SecretDigest;
+use crate::domain::token::{LinkKey, SecretDigest};
 use crate::outbox::eventbridge::EventBridgePublisher;
 use crate::outbox::ses::SesMailer;
 use crate::store::dynamo::DynamoStore;
@@ -20,6 +20,7 @@ pub enum BootstrapError {
 
 pub const TABLE_ENV: &str = "SELLERDESK_TABLE";
 pub const ADMIN_TOKEN_DIGEST_ENV: &str = "SELLERDESK_ADMIN_TOKEN_SHA256";
+pub const LINK_KEY_ENV: &str = "SELLERDESK_LINK_KEY";
 pub const MAIL_FROM_ENV: &str = "SELLERDESK_MAIL_FROM";
 pub const EVENT_BUS_ENV: &str = "SELLERDESK_EVENT_BUS";
 
@@ -32,6 +33,13 @@ pub fn admin_token_from_env() -> Result<Option<SecretDigest>, BootstrapError> {
             .map(Some)
             .ok_or(BootstrapError::Malformed(ADMIN_TOKEN_DIGEST_ENV)),
     }
+}
+
+/// The key customer links are derived from (base64url, 32 bytes): the same in every function
+/// and every cold start, or links would stop working.
+pub fn link_key_from_env() -> Result<LinkKey, BootstrapError> {
+    let text = std::env::var(LINK_KEY_ENV).map_err(|_| BootstrapError::Missing(LINK_KEY_ENV))?;
+    LinkKey::from_base64(&text).map_err(|_| BootstrapError::Malformed(LINK_KEY_ENV))
 }
 
 /// Where the AWS resources are: the table, the sender, the bus.
@@ -93,5 +101,6 @@ pub async fn aws_app_from_env() -> Result<App, BootstrapError> {
         clock,
         Arc::new(OsEntropy),
         admin_token_from_env()?,
+        link_key_from_env()?,
     ))
 }

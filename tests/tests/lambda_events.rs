@@ -5,7 +5,7 @@ use sellerdesk::api::routes::Function;
 use sellerdesk::app::App;
 use sellerdesk::domain::clock::SettableClock;
 use sellerdesk::domain::ids::OsEntropy;
-use sellerdesk::domain::token::SecretDigest;
+use sellerdesk::domain::token::{LinkKey, SecretDigest};
 use sellerdesk::lambda::handle;
 use sellerdesk::store::embedded::EmbeddedStore;
 use serde_json::Value;
@@ -23,6 +23,7 @@ fn app() -> App {
         Arc::new(SettableClock::frozen(now)),
         Arc::new(OsEntropy),
         Some(SecretDigest::of(FIXTURE_ADMIN_TOKEN)),
+        LinkKey::generate(&OsEntropy),
     )
 }
 

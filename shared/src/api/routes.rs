@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Function {
     AdminApi,
+    /// Provider webhooks and the public checkout.
+    CheckoutCallbacks,
     /// Vendor CRM, exports and the customer order page.
     OrdersApi,
     /// Local dev server only; never part of a Lambda build.
@@ -16,11 +18,16 @@ pub enum Function {
 
 impl Function {
     /// Every function deployed to Lambda.
-    pub const LAMBDAS: [Function; 2] = [Function::AdminApi, Function::OrdersApi];
+    pub const LAMBDAS: [Function; 3] = [
+        Function::AdminApi,
+        Function::CheckoutCallbacks,
+        Function::OrdersApi,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Function::AdminApi => "admin-api",
+            Function::CheckoutCallbacks => "checkout-callbacks",
             Function::OrdersApi => "orders-api",
             Function::DevServer => "devserver",
         }
@@ -36,6 +43,8 @@ pub enum RouteId {
     CreateOffer,
     ListOffers,
     ReviseOffer,
+    Checkout,
+    PortalOrder,
     GetClock,
     SetClock,
     RunSweeps,
@@ -69,6 +78,8 @@ pub const ROUTES: &[Route] = &[
     route(RouteId::CreateOffer, "POST", "/api/offers", Function::OrdersApi),
     route(RouteId::ListOffers, "GET", "/api/offers", Function::OrdersApi),
     route(RouteId::ReviseOffer, "PUT", "/api/offers/{offer_id}", Function::OrdersApi),
+    route(RouteId::Checkout, "POST", "/checkout", Function::CheckoutCallbacks),
+    route(RouteId::PortalOrder, "GET", "/portal/orders/{token}", Function::OrdersApi),
     route(RouteId::GetClock, "GET", "/_dev/clock", Function::DevServer),
     route(RouteId::SetClock, "POST", "/_dev/clock", Function::DevServer),
     route(RouteId::RunSweeps, "POST", "/_dev/sweep", Function::DevServer),

@@ -4,6 +4,7 @@ pub mod calendar;
 pub mod catalogue;
 pub mod clock;
 pub mod customer;
+pub mod emails;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -384,3 +384,66 @@ mod tests {
         }
     }
 }
+
+/// The life cycle of an order (R-O10), beside its payment status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Active,
+    Completed,
+    Cancelled,
+    Superseded,
+    Refunded,
+    Disputed,
+}
+
+/// One product of an order with its share of the price and tax.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_id: super::ids::ProductId,
+    pub name: String,
+    pub net: Money,
+    pub tax: Money,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub tax_rate: Decimal,
+    pub total: Money,
+    /// `None`: unlimited access.
+    pub access_days: Option<u32>,
+}
+
+/// An order with the snapshot of the offer version's terms it was sold on (R-O2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: super::ids::OrderId,
+    pub vendor_id: super::ids::VendorId,
+    pub number: String,
+    pub customer_id: super::ids::CustomerId,
+    pub offer_id: super::ids::OfferId,
+    pub offer_version: u32,
+    pub offer_name: String,
+    pub plan: Plan,
+    pub lines: Vec<OrderLine>,
+    pub net: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub tax_treatment: super::tax::TaxTreatment,
+    pub schedule: Vec<ScheduleItem>,
+    pub refunded: Money,
+    pub status: OrderStatus,
+    /// Bumped to revoke the customer link (R-O4).
+    pub link_generation: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    pub fn derived(&self, now: DateTime<Utc>, tz: Tz) -> Result<Derived, MoneyError> {
+        derive(&self.schedule, self.refunded, now, tz)
+    }
+
+    /// R-O2: an unpaid order is superseded by a newer checkout of the same customer and offer.
+    pub fn is_supersedable(&self) -> bool {
+        self.status == OrderStatus::PendingPayment
+    }
+}

@@ -8,7 +8,7 @@
 use super::money::{Money, MoneyError};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -27,7 +27,7 @@ pub enum TaxError {
 }
 
 /// Why a line carries the rate it does; printed on the invoice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaxTreatment {
     /// The buyer country's standard rate.

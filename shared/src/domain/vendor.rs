@@ -30,6 +30,12 @@ pub struct Vendor {
     pub regular_customer_threshold: u32,
     pub country_languages: BTreeMap<String, String>,
     pub restricted: bool,
+    /// Where the vendor is established: decides reverse charge (R-M2).
+    #[serde(default = "default_country")]
+    pub country: String,
+    /// The frontend's base URL; customer links are `{portal_base_url}/orders/{token}` (API.md).
+    #[serde(default = "default_portal_base_url")]
+    pub portal_base_url: String,
     /// Stripe signing secrets, newest first; several during a rotation. They are shared secrets
     /// the HMAC needs in clear, so they live only in the vendor item, never in logs or answers.
     pub stripe_webhook_secrets: Vec<String>,
@@ -143,6 +149,8 @@ pub fn create_vendor(
         regular_customer_threshold: 3,
         country_languages: default_country_languages(),
         restricted: false,
+        country: default_country(),
+        portal_base_url: default_portal_base_url(),
         stripe_webhook_secrets: vec![stripe_webhook_secret.clone()],
         created_at: now,
     };
@@ -154,6 +162,16 @@ pub fn create_vendor(
             stripe_webhook_secret,
         },
     ))
+}
+
+/// Decision: vendors start as established in Germany (the platform's home market); a setting.
+fn default_country() -> String {
+    "DE".into()
+}
+
+/// Decision: the frontend's local development address until the vendor sets theirs.
+fn default_portal_base_url() -> String {
+    "http://localhost:3000".into()
 }
 
 /// Decision: a sensible starting map for R-C4 that vendors can edit.

@@ -10,7 +10,7 @@ use crate::domain::clock::Clock;
 use crate::domain::ids::{Entropy, OfferId, ProductId, VendorId};
 use crate::domain::vendor::FieldErrors;
 use crate::store::keys::vendor_pk;
-use crate::store::{Condition, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 
 fn product_key(vendor: &VendorId, id: &ProductId) -> Key {
     Key::new(vendor_pk(vendor), format!("PRODUCT#{id}"))
@@ -18,6 +18,11 @@ fn product_key(vendor: &VendorId, id: &ProductId) -> Key {
 
 fn offer_key(vendor: &VendorId, id: &OfferId) -> Key {
     Key::new(vendor_pk(vendor), format!("OFFER#{id}"))
+}
+
+/// The offer lookup by id alone (public checkout knows no vendor): index `gsi1` on the current offer.
+fn offer_lookup(id: &OfferId) -> String {
+    format!("OFFERID#{id}")
 }
 
 /// Every version stays readable, so an order's snapshot can always be traced to its offer version.
@@ -134,7 +139,11 @@ pub async fn create_offer(
     let offer = new_offer(vendor, terms, clock.now(), entropy).map_err(UseCaseError::Invalid)?;
     let key = offer_key(vendor, &offer.id);
     let version_key = offer_version_key(vendor, &offer.id, offer.version);
-    let current = Item::new(key.clone(), encode(&key, &offer)?);
+    let current = Item::new(key.clone(), encode(&key, &offer)?).with_index(
+        Index::Gsi1,
+        offer_lookup(&offer.id),
+        "CURRENT",
+    );
     let version = Item::new(version_key.clone(), encode(&version_key, &offer)?);
     retry_on_contention(|| async {
         let count = counters::increment(store, vendor, Counter::Offers).await?;
@@ -208,4 +217,27 @@ pub async fn offer_version(
         .await?
         .ok_or(UseCaseError::NotFound)?;
     Ok(item.decode()?)
+}
+
+/// The current version of an offer, found by its id alone (checkout).
+pub async fn find_offer(
+    store: &dyn ItemStore,
+    id: &OfferId,
+) -> Result<Option<Offer>, UseCaseError> {
+    let page = store
+        .query(&Query::index(Index::Gsi1, offer_lookup(id), SortRange::All).limit(1))
+        .await?;
+    Ok(page.items.first().map(Item::decode).transpose()?)
+}
+
+pub async fn get_product(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &ProductId,
+) -> Result<Option<Product>, UseCaseError> {
+    Ok(store
+        .get(&product_key(vendor, id))
+        .await?
+        .map(|item| item.decode())
+        .transpose()?)
 }

@@ -10,6 +10,8 @@ use serde_json::json;
 pub enum Counter {
     Products,
     Offers,
+    /// The sequence behind order numbers (R-O3): increasing, unique per vendor.
+    OrderNumbers,
 }
 
 impl Counter {
@@ -17,6 +19,7 @@ impl Counter {
         let name = match self {
             Counter::Products => "products",
             Counter::Offers => "offers",
+            Counter::OrderNumbers => "order-numbers",
         };
         Key::new(vendor_pk(vendor), format!("COUNT#{name}"))
     }
@@ -39,15 +42,39 @@ pub async fn read(
         .unwrap_or(0))
 }
 
-/// The write that adds one, version-checked: a concurrent add makes the transaction retry.
+/// The next value of a counter and the version-checked write that claims it: a concurrent claim
+/// fails the transaction, which then retries with the value after.
+pub struct Next {
+    pub value: u64,
+    pub write: Write,
+}
+
+pub async fn next_value(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    counter: Counter,
+) -> Result<Next, StoreError> {
+    let key = counter.key(vendor);
+    Ok(match store.get(&key).await? {
+        None => Next {
+            value: 1,
+            write: Write::create(Item::new(key, json!({ "n": 1 }))),
+        },
+        Some(item) => {
+            let value = value(&item) + 1;
+            Next {
+                value,
+                write: Write::update(item.next(json!({ "n": value }))),
+            }
+        }
+    })
+}
+
+/// The write that adds one to a count.
 pub async fn increment(
     store: &dyn ItemStore,
     vendor: &VendorId,
     counter: Counter,
 ) -> Result<Write, StoreError> {
-    let key = counter.key(vendor);
-    Ok(match store.get(&key).await? {
-        None => Write::create(Item::new(key, json!({ "n": 1 }))),
-        Some(item) => Write::update(item.next(json!({ "n": value(&item) + 1 }))),
-    })
+    Ok(next_value(store, vendor, counter).await?.write)
 }

@@ -1,7 +1,9 @@
 //! Use cases: load, decide with the domain, commit one decision in one transaction.
 
 pub mod catalogue;
+pub mod checkout;
 pub mod counters;
+pub mod portal;
 pub mod vendors;
 
 use crate::domain::vendor::FieldErrors;
@@ -19,8 +21,9 @@ pub enum UseCaseError {
     Store(#[from] StoreError),
 }
 
-/// How often a decision is reloaded and retried when a concurrent write got there first.
-const ATTEMPTS: u32 = 5;
+/// How often a decision is reloaded and retried when a concurrent write got there first
+/// (a burst of checkouts of one vendor all claim the next order number).
+const ATTEMPTS: u32 = 12;
 
 /// Runs `attempt` again while it fails on contention (a version check or a transaction conflict).
 pub async fn retry_on_contention<T, F, Fut>(mut attempt: F) -> Result<T, UseCaseError>

@@ -1,0 +1,289 @@
+//! Checkout over HTTP (R-O2, R-O3, R-O4, R-O5, R-M2, R-C1, R-C4) and the customer's order page.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{get, post_json, temp_dir};
+use devserver::config::DevConfig;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+struct Shop {
+    server: devserver::RunningServer,
+    url: String,
+    key: String,
+}
+
+async fn shop() -> Shop {
+    let config = DevConfig {
+        port: 0,
+        data_dir: temp_dir("checkout"),
+        admin_token: Some(ADMIN.into()),
+        aws: false,
+    };
+    let server = devserver::start(config).await.unwrap();
+    let url = server.url();
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "Kurswerk", "email": "info@kurswerk.example"}),
+    )
+    .await;
+    let key = created.json()["api_key"].as_str().unwrap().to_string();
+    Shop { server, url, key }
+}
+
+impl Shop {
+    async fn offer(&self, price: &str, plan: Value, products: usize) -> String {
+        let mut ids = Vec::new();
+        for n in 0..products {
+            let p = post_json(
+                &self.url,
+                "/api/products",
+                Some(&self.key),
+                &json!({"name": format!("Modul {n}"), "access_days": 365}),
+            )
+            .await;
+            ids.push(p.json()["id"].as_str().unwrap().to_string());
+        }
+        let body = json!({"name": "Videokurs", "products": ids, "price": {"amount": price, "currency": "EUR"}, "plan": plan});
+        let offer = post_json(&self.url, "/api/offers", Some(&self.key), &body).await;
+        assert_eq!(offer.status, 201, "{}", offer.text);
+        offer.json()["id"].as_str().unwrap().to_string()
+    }
+
+    async fn checkout(&self, offer: &str, customer: Value) -> common::Answer {
+        post_json(
+            &self.url,
+            "/checkout",
+            None,
+            &json!({"offer_id": offer, "customer": customer}),
+        )
+        .await
+    }
+
+    async fn portal(&self, link: &str) -> common::Answer {
+        let token = link.rsplit('/').next().unwrap();
+        get(&self.url, &format!("/portal/orders/{token}"), None).await
+    }
+}
+
+fn anna() -> Value {
+    json!({"email": "Anna@Example.com", "first_name": "Anna", "last_name": "Muster", "country": "DE"})
+}
+
+// R-M2, R-O3, R-O4, R-O5, R-C4
+#[tokio::test]
+async fn checkout_creates_a_taxed_order_with_a_customer_link_and_a_confirmation() {
+    let shop = shop().await;
+    let offer = shop.offer("9.99", json!({"kind": "one_time"}), 1).await;
+    // when Anna from Germany checks out
+    let answer = shop.checkout(&offer, anna()).await;
+    // then the order is numbered, taxed at 19 % per line, and linked
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let body = answer.json();
+    assert_eq!(body["order_number"], "SD-000001");
+    assert_eq!(body["total"], json!({"amount": "11.89", "currency": "EUR"}));
+    let link = body["customer_link"].as_str().unwrap();
+    assert!(
+        link.starts_with("http://localhost:3000/orders/ven_"),
+        "{link}"
+    );
+    assert!(body["payment_url"].as_str().unwrap().starts_with(link));
+    // and the link opens exactly that order, without internal fields
+    let page = shop.portal(link).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let order = page.json();
+    assert_eq!(order["id"], body["order_id"]);
+    assert_eq!(
+        (order["status"].as_str(), order["payment_status"].as_str()),
+        (Some("pending_payment"), Some("pending"))
+    );
+    assert_eq!(order["lines"][0]["tax_rate"], "19");
+    assert_eq!(
+        order["lines"][0]["tax"],
+        json!({"amount": "1.90", "currency": "EUR"})
+    );
+    assert_eq!(order["open"]["amount"], "11.89");
+    assert_eq!(order["customer"]["email"], "anna@example.com");
+    for internal in ["stage", "manager", "tags", "comments"] {
+        assert!(
+            order.get(internal).is_none(),
+            "{internal} leaked to the customer"
+        );
+    }
+    // and after a sweep the confirmation went out once, in German, with the link (R-C4)
+    post_json(&shop.url, "/_dev/sweep", None, &json!({})).await;
+    post_json(&shop.url, "/_dev/sweep", None, &json!({})).await;
+    let outbox = get(&shop.url, "/_dev/outbox", None).await.json();
+    let emails = outbox["emails"].as_array().unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(
+        (emails[0]["kind"].as_str(), emails[0]["to"].as_str()),
+        (Some("order_confirmation"), Some("anna@example.com"))
+    );
+    assert!(
+        emails[0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Ihre Bestellung SD-000001")
+    );
+    assert!(emails[0]["text"].as_str().unwrap().contains(link));
+    assert_eq!(outbox["events"][0]["type"], "order.created");
+    shop.server.stop();
+}
+
+// R-O2, R-C1, R-O3
+#[tokio::test]
+async fn a_new_checkout_supersedes_the_unpaid_order_of_the_same_customer_and_offer() {
+    let shop = shop().await;
+    let offer = shop.offer("50.00", json!({"kind": "one_time"}), 1).await;
+    let first = shop.checkout(&offer, anna()).await.json();
+    // the same customer (matched by e-mail, case and spaces aside) checks out again
+    let mut again = anna();
+    again["email"] = json!("  anna@EXAMPLE.com ");
+    let second = shop.checkout(&offer, again).await.json();
+    assert_eq!(second["order_number"], "SD-000002");
+    let old = shop
+        .portal(first["customer_link"].as_str().unwrap())
+        .await
+        .json();
+    let new = shop
+        .portal(second["customer_link"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(old["status"], "superseded");
+    assert_eq!(new["status"], "pending_payment");
+    assert_eq!(old["customer"]["id"], new["customer"]["id"]);
+    // another customer's order is not touched
+    let bob =
+        json!({"email": "bob@example.com", "first_name": "Bob", "last_name": "B", "country": "DE"});
+    let bobs = shop.checkout(&offer, bob).await.json();
+    assert_eq!(
+        shop.portal(second["customer_link"].as_str().unwrap())
+            .await
+            .json()["status"],
+        "pending_payment"
+    );
+    assert_ne!(
+        shop.portal(bobs["customer_link"].as_str().unwrap())
+            .await
+            .json()["customer"]["id"],
+        new["customer"]["id"]
+    );
+    shop.server.stop();
+}
+
+// R-M2: reverse charge for an EU business in another member state; R-O5 installments.
+#[tokio::test]
+async fn reverse_charge_and_installments() {
+    let shop = shop().await;
+    let offer = shop
+        .offer(
+            "100.00",
+            json!({"kind": "installments", "count": 3, "interval": "month"}),
+            1,
+        )
+        .await;
+    let business = json!({"email": "einkauf@firma.at", "first_name": "Eva", "last_name": "K", "country": "AT", "vat_id": "ATU12345678"});
+    let answer = shop.checkout(&offer, business).await.json();
+    assert_eq!(answer["total"]["amount"], "100.00");
+    let order = shop
+        .portal(answer["customer_link"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(order["tax_treatment"], "reverse_charge");
+    let amounts: Vec<_> = order["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["amount"]["amount"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(amounts, vec!["33.34", "33.33", "33.33"]);
+    // an Austrian consumer pays Austrian VAT
+    let consumer =
+        json!({"email": "k@example.at", "first_name": "K", "last_name": "L", "country": "AT"});
+    assert_eq!(
+        shop.checkout(&offer, consumer).await.json()["total"]["amount"],
+        "120.00"
+    );
+    shop.server.stop();
+}
+
+#[tokio::test]
+async fn bad_checkouts_are_refused_and_change_nothing() {
+    let shop = shop().await;
+    let offer = shop.offer("10.00", json!({"kind": "one_time"}), 1).await;
+    let missing = shop
+        .checkout("off_01JZZZZZZZZZZZZZZZZZZZZZZZ", anna())
+        .await;
+    assert_eq!(
+        (missing.status, missing.error_code().as_str()),
+        (404, "offer_not_found")
+    );
+    assert_eq!(shop.checkout("nonsense", anna()).await.status, 404);
+    let mut bad_email = anna();
+    bad_email["email"] = json!("anna(at)example.com");
+    let answer = shop.checkout(&offer, bad_email).await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.json()["error"]["fields"]["customer.email"].is_string());
+    let mut bad_country = anna();
+    bad_country["country"] = json!("Germany");
+    assert_eq!(shop.checkout(&offer, bad_country).await.status, 400);
+    let mut extra = anna();
+    extra["is_admin"] = json!(true);
+    assert_eq!(shop.checkout(&offer, extra).await.status, 400);
+    // nothing was created: the first good checkout is order 1
+    assert_eq!(
+        shop.checkout(&offer, anna()).await.json()["order_number"],
+        "SD-000001"
+    );
+    // a tampered or unknown token opens nothing
+    assert_eq!(
+        get(
+            &shop.url,
+            "/portal/orders/ven_01JZZZZZZZZZZZZZZZZZZZZZZZ.AAAA",
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        get(&shop.url, "/portal/orders/garbage", None).await.status,
+        404
+    );
+    shop.server.stop();
+}
+
+// R-O3: concurrent checkouts get distinct, consecutive numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checkouts_get_unique_order_numbers() {
+    let shop = shop().await;
+    let offer = shop.offer("10.00", json!({"kind": "one_time"}), 1).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let url = shop.url.clone();
+            let offer = offer.clone();
+            tokio::spawn(async move {
+                let customer = json!({"email": format!("c{n}@example.com"), "first_name": "C", "last_name": "N", "country": "DE"});
+                post_json(&url, "/checkout", None, &json!({"offer_id": offer, "customer": customer})).await.json()
+            })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for task in tasks {
+        numbers.insert(
+            task.await.unwrap()["order_number"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let expected: BTreeSet<_> = (1..=8).map(|n| format!("SD-{n:06}")).collect();
+    assert_eq!(numbers, expected);
+    shop.server.stop();
+}

@@ -1,0 +1,104 @@
+//! Checkout and the customer's order page (API.md "Checkout", "Customer").
+
+use super::App;
+use crate::api::routes::Matched;
+use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::customer::Customer;
+use crate::domain::order::{ItemStatus, Order};
+use crate::usecases::checkout::{self, CheckoutRequest, vendor_zone};
+use crate::usecases::portal;
+use chrono::{DateTime, Duration, Utc};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// The order as the customer sees it; the vendor's card adds its internal fields (R-O7).
+pub fn customer_order_view(
+    order: &Order,
+    customer: &Customer,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<Value, ApiError> {
+    let derived = order.derived(now, tz).map_err(|_| ApiError::internal())?;
+    let access_start = order
+        .schedule
+        .iter()
+        .filter(|i| i.status == ItemStatus::Paid)
+        .filter_map(|i| i.paid_at)
+        .min();
+    let lines: Vec<Value> = order
+        .lines
+        .iter()
+        .map(|line| {
+            let end = access_start
+                .zip(line.access_days)
+                .map(|(start, days)| start + Duration::days(i64::from(days)));
+            let active = access_start.is_some() && end.is_none_or(|end| now < end);
+            json!({
+                "product_id": line.product_id, "name": line.name, "net": line.net, "tax": line.tax,
+                "tax_rate": line.tax_rate.to_string(), "total": line.total,
+                "access": { "start": access_start, "end": end, "active": active },
+            })
+        })
+        .collect();
+    let schedule: Vec<Value> = order
+        .schedule
+        .iter()
+        .map(|i| json!({"seq": i.seq, "due_at": i.due_at, "amount": i.amount, "paid_at": i.paid_at, "attempts": i.attempts, "status": i.status}))
+        .collect();
+    Ok(json!({
+        "id": order.id, "number": order.number, "created_at": order.created_at, "status": order.status,
+        "payment_status": derived.payment_status,
+        "customer": { "id": customer.id, "email": customer.email, "first_name": customer.first_name,
+                      "last_name": customer.last_name, "phones": customer.phones },
+        "offer": { "id": order.offer_id, "version": order.offer_version, "name": order.offer_name, "plan": order.plan },
+        "lines": lines, "currency": order.total.currency(), "net": order.net, "tax": order.tax,
+        "tax_treatment": order.tax_treatment, "total": order.total, "paid": derived.paid,
+        "refunded": order.refunded, "open": derived.open, "overdue": derived.overdue,
+        "schedule": schedule, "tickets": [],
+    }))
+}
+
+impl App {
+    pub(super) async fn checkout(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let body: CheckoutRequest = request.json()?;
+        let result = checkout::checkout(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            self.entropy.as_ref(),
+            &self.link_key,
+            body,
+        )
+        .await
+        .map_err(|error| match error {
+            crate::usecases::UseCaseError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "offer_not_found", "no such offer")
+            }
+            other => other.into(),
+        })?;
+        Ok(ApiResponse::json(
+            StatusCode::CREATED,
+            &json!({
+                "order_id": result.order.id,
+                "order_number": result.order.number,
+                "customer_link": result.customer_link,
+                "payment_url": result.payment_url,
+                "total": result.order.total,
+            }),
+        ))
+    }
+
+    pub(super) async fn portal_order(&self, matched: &Matched) -> Result<ApiResponse, ApiError> {
+        let token = matched
+            .params
+            .get("token")
+            .ok_or_else(ApiError::not_found)?;
+        let found = portal::order_by_token(self.store.as_ref(), token).await?;
+        let view = customer_order_view(
+            &found.order,
+            &found.customer,
+            self.clock.now(),
+            vendor_zone(&found.vendor),
+        )?;
+        Ok(ApiResponse::json(StatusCode::OK, &view))
+    }
+}

@@ -1,0 +1,331 @@
+//! `POST /checkout` (R-O2, R-O3, R-O4, R-O5, R-M2, R-C1, R-C4): one transaction creates the order
+//! with its offer snapshot, the customer (matched or new), the order number, the customer link,
+//! supersedes the customer's unpaid orders of the same offer, and queues the confirmation.
+
+use super::catalogue::{find_offer, get_product};
+use super::counters::{self, Counter};
+use super::{UseCaseError, retry_on_contention};
+use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
+use crate::domain::clock::Clock;
+use crate::domain::customer::{
+    CheckoutCustomer, Customer, check_checkout_customer, language_from_country, match_key,
+    new_customer,
+};
+use crate::domain::emails::{OrderConfirmation, order_confirmation};
+use crate::domain::ids::{CustomerId, Entropy, OfferId, OrderId};
+use crate::domain::order::{
+    Order, OrderLine, OrderStatus, initial_schedule, order_number, price_lines,
+};
+use crate::domain::tax::{RateTable, sum_lines};
+use crate::domain::token::{LinkKey, LinkToken};
+use crate::domain::vendor::{FieldErrors, Vendor};
+use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::store::keys::{VENDOR_PROFILE_SK, sort_time, vendor_pk};
+use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    pub offer_id: String,
+    pub customer: CheckoutCustomer,
+}
+
+pub struct CheckoutResult {
+    pub order: Order,
+    pub customer_link: String,
+    pub payment_url: String,
+}
+
+/// What the customer link's token opens (R-O4): scope and subject, stored under the token's digest.
+pub const ORDER_SCOPE: &str = "order";
+
+pub fn order_key(vendor: &crate::domain::ids::VendorId, id: &OrderId) -> Key {
+    Key::new(vendor_pk(vendor), format!("ORDER#{id}"))
+}
+
+pub fn link_key(vendor: &crate::domain::ids::VendorId, token: &LinkToken) -> Key {
+    Key::new(
+        vendor_pk(vendor),
+        format!("LINK#{}", token.digest().to_hex()),
+    )
+}
+
+fn customer_key(vendor: &crate::domain::ids::VendorId, id: &CustomerId) -> Key {
+    Key::new(vendor_pk(vendor), format!("CUSTOMER#{id}"))
+}
+
+/// Orders of one customer for one offer, for superseding (R-O2).
+fn customer_offer_index(
+    vendor: &crate::domain::ids::VendorId,
+    customer: &CustomerId,
+    offer: &OfferId,
+) -> String {
+    format!("V#{vendor}#CUSTOFFER#{customer}#{offer}")
+}
+
+fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
+        key: key.clone(),
+        source,
+    })
+}
+
+fn invalid(field: &str, message: &str) -> UseCaseError {
+    UseCaseError::Invalid(FieldErrors::from([(
+        field.to_string(),
+        message.to_string(),
+    )]))
+}
+
+pub fn customer_link(vendor: &Vendor, token: &LinkToken) -> String {
+    format!(
+        "{}/orders/{}",
+        vendor.portal_base_url.trim_end_matches('/'),
+        token.as_str()
+    )
+}
+
+pub async fn checkout(
+    store: &dyn ItemStore,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    link_keys: &LinkKey,
+    request: CheckoutRequest,
+) -> Result<CheckoutResult, UseCaseError> {
+    let (email, country) =
+        check_checkout_customer(&request.customer).map_err(UseCaseError::Invalid)?;
+    let offer_id = OfferId::parse(&request.offer_id).map_err(|_| UseCaseError::NotFound)?;
+    let offer = find_offer(store, &offer_id)
+        .await?
+        .ok_or(UseCaseError::NotFound)?;
+    let vendor: Vendor = store
+        .get(&Key::new(vendor_pk(&offer.vendor_id), VENDOR_PROFILE_SK))
+        .await?
+        .ok_or(UseCaseError::NotFound)?
+        .decode()?;
+    let mut products = Vec::with_capacity(offer.products.len());
+    for id in &offer.products {
+        products.push(
+            get_product(store, &vendor.id, id)
+                .await?
+                .ok_or(UseCaseError::NotFound)?,
+        );
+    }
+    let table = RateTable::builtin().map_err(|_| invalid("customer.country", "no VAT table"))?;
+    retry_on_contention(|| async {
+        let now = clock.now();
+        let rate = table
+            .rate_for(
+                &vendor.country,
+                &country,
+                request.customer.vat_id.as_deref(),
+                now.date_naive(),
+            )
+            .map_err(|_| invalid("customer.country", "is not a country we can tax"))?;
+        let taxed = price_lines(offer.price, offer.discount, products.len(), rate)
+            .map_err(|_| invalid("offer_id", "the offer cannot be priced"))?;
+        let Some((net, tax, total)) =
+            sum_lines(&taxed).map_err(|_| invalid("offer_id", "the offer cannot be priced"))?
+        else {
+            return Err(invalid("offer_id", "the offer has no products"));
+        };
+        let lines = taxed
+            .iter()
+            .zip(&products)
+            .map(|(line, product)| OrderLine {
+                product_id: product.id.clone(),
+                name: product.name.clone(),
+                net: line.net,
+                tax: line.tax,
+                tax_rate: line.rate.percent,
+                total: line.total,
+                access_days: product.access_days,
+            })
+            .collect();
+        let mut writes = Vec::new();
+        // The customer: matched within the vendor (R-C1), else new.
+        let matching = match_key(
+            vendor.matching_mode,
+            &email,
+            request.customer.address.as_ref(),
+        );
+        let match_item_key = matching
+            .as_ref()
+            .map(|k| Key::new(vendor_pk(&vendor.id), format!("CUSTMATCH#{k}")));
+        let existing = match &match_item_key {
+            Some(key) => match store.get(key).await? {
+                Some(found) => {
+                    let id: CustomerId = serde_json::from_value(found.body["customer_id"].clone())
+                        .map_err(|source| StoreError::Malformed {
+                            key: key.clone(),
+                            source,
+                        })?;
+                    store.get(&customer_key(&vendor.id, &id)).await?
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let customer: Customer = match existing {
+            Some(item) => {
+                let mut customer: Customer = item.decode()?;
+                let delivery = request
+                    .customer
+                    .address
+                    .as_ref()
+                    .map(|a| a.country.as_str());
+                let language = language_from_country(
+                    customer.language.as_deref(),
+                    delivery,
+                    &country,
+                    &vendor.country_languages,
+                );
+                if language != customer.language {
+                    customer.language = language;
+                    writes.push(Write::update(item.next(encode(&item.key, &customer)?)));
+                } else {
+                    writes.push(Write::Check {
+                        key: item.key.clone(),
+                        condition: Condition::VersionIs(item.version),
+                    });
+                }
+                customer
+            }
+            None => {
+                let customer = new_customer(
+                    &vendor,
+                    &request.customer,
+                    email.clone(),
+                    country.clone(),
+                    now,
+                    entropy,
+                );
+                let key = customer_key(&vendor.id, &customer.id);
+                writes.push(Write::create(Item::new(
+                    key.clone(),
+                    encode(&key, &customer)?,
+                )));
+                if let Some(match_key) = &match_item_key {
+                    writes.push(Write::create(Item::new(
+                        match_key.clone(),
+                        json!({ "customer_id": customer.id }),
+                    )));
+                }
+                customer
+            }
+        };
+        // R-O2: the customer's unpaid orders of this offer are superseded.
+        let index_pk = customer_offer_index(&vendor.id, &customer.id, &offer.id);
+        let earlier = store
+            .query(&Query::index(Index::Gsi1, index_pk.clone(), SortRange::All).limit(100))
+            .await?;
+        for item in earlier.items {
+            let mut old: Order = item.decode()?;
+            if old.is_supersedable() {
+                old.status = OrderStatus::Superseded;
+                old.updated_at = now;
+                writes.push(Write::update(item.next(encode(&item.key, &old)?)));
+            }
+        }
+        let sequence = counters::next_value(store, &vendor.id, Counter::OrderNumbers).await?;
+        writes.push(sequence.write);
+        let id = OrderId::generate(now, entropy);
+        let schedule = initial_schedule(offer.plan, total, now)
+            .map_err(|_| invalid("offer_id", "the offer cannot be scheduled"))?;
+        let order = Order {
+            id: id.clone(),
+            vendor_id: vendor.id.clone(),
+            number: order_number(sequence.value),
+            customer_id: customer.id.clone(),
+            offer_id: offer.id.clone(),
+            offer_version: offer.version,
+            offer_name: offer.name.clone(),
+            plan: offer.plan,
+            lines,
+            net,
+            tax,
+            total,
+            tax_treatment: rate.treatment,
+            schedule,
+            refunded: crate::domain::money::Money::zero(total.currency()),
+            status: OrderStatus::PendingPayment,
+            link_generation: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let key = order_key(&vendor.id, &id);
+        writes.push(Write::create(
+            Item::new(key.clone(), encode(&key, &order)?).with_index(
+                Index::Gsi1,
+                index_pk,
+                sort_time(now),
+            ),
+        ));
+        // R-O4: only the token's digest is stored, pointing at the order.
+        let token = link_keys.derive(&vendor.id, ORDER_SCOPE, id.as_str(), order.link_generation);
+        let link = customer_link(&vendor, &token);
+        let link_item_key = link_key(&vendor.id, &token);
+        writes.push(Write::create(Item::new(
+            link_item_key,
+            json!({ "scope": ORDER_SCOPE, "order_id": id, "digest": token.digest().to_hex() }),
+        )));
+        writes.extend(announcements(
+            &vendor, &customer, &order, &link, now, entropy,
+        )?);
+        store.transact(writes).await?;
+        tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "order created at checkout");
+        Ok(CheckoutResult {
+            payment_url: format!("{link}/pay"),
+            customer_link: link,
+            order,
+        })
+    })
+    .await
+}
+
+fn announcements(
+    vendor: &Vendor,
+    customer: &Customer,
+    order: &Order,
+    link: &str,
+    now: DateTime<Utc>,
+    entropy: &dyn Entropy,
+) -> Result<Vec<Write>, StoreError> {
+    let language = customer
+        .language
+        .clone()
+        .unwrap_or_else(|| vendor.default_language.clone());
+    let name = format!("{} {}", customer.first_name, customer.last_name);
+    let total = order.total.to_string();
+    let email = order_confirmation(&OrderConfirmation {
+        to: &customer.email,
+        language: &language,
+        customer_name: &name,
+        vendor_name: &vendor.name,
+        order_number: &order.number,
+        offer_name: &order.offer_name,
+        total: &total,
+        customer_link: link,
+    });
+    let event = DomainEvent {
+        event_type: EventType::OrderCreated,
+        detail: json!({ "order_id": order.id, "order_number": order.number, "customer_id": order.customer_id, "total": order.total }),
+    };
+    let key = order_key(&vendor.id, &order.id);
+    let to_store = |e: serde_json::Error| StoreError::Malformed {
+        key: key.clone(),
+        source: e,
+    };
+    Ok(vec![
+        enqueue(&vendor.id, Message::Email(email), now, entropy).map_err(to_store)?,
+        enqueue(&vendor.id, Message::Event(event), now, entropy).map_err(&to_store)?,
+    ])
+}
+
+/// The time zone of a vendor, for derived amounts.
+pub fn vendor_zone(vendor: &Vendor) -> chrono_tz::Tz {
+    parse_time_zone(&vendor.time_zone).unwrap_or(DEFAULT_TIME_ZONE)
+}
