@@ -433,6 +433,8 @@ pub struct Order {
     pub status: OrderStatus,
     /// Bumped to revoke the customer link (R-O4).
     pub link_generation: u32,
+    #[serde(default)]
+    pub provider: ProviderRefs,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -445,5 +447,254 @@ impl Order {
     /// R-O2: an unpaid order is superseded by a newer checkout of the same customer and offer.
     pub fn is_supersedable(&self) -> bool {
         self.status == OrderStatus::PendingPayment
+    }
+}
+
+/// What the payment provider knows the order by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRefs {
+    pub payment_intent: Option<String>,
+    pub customer: Option<String>,
+    pub subscription: Option<String>,
+    pub charges: Vec<String>,
+}
+
+/// The outcome of money arriving for an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentApplied {
+    pub amount: Money,
+    /// The tax contained in `amount`, in the order's proportion of tax to total (R-V2).
+    pub tax_part: Money,
+    /// The order was superseded and is active again (R-O2): the vendor is told.
+    pub revived: bool,
+    /// First money on this order (the customer's paid-order count goes up, R-C5).
+    pub first_payment: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    #[error("the payment is in {paid}, the order in {order}")]
+    WrongCurrency { paid: String, order: String },
+    #[error("a payment must be more than zero")]
+    NotPositive,
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+/// The tax contained in a gross amount paid towards an order, rounded half away from zero.
+pub fn tax_part(paid: Money, order_total: Money, order_tax: Money) -> Money {
+    if order_total.is_zero() {
+        return Money::zero(paid.currency());
+    }
+    Money::rounded(
+        paid.amount() * order_tax.amount() / order_total.amount(),
+        paid.currency(),
+    )
+}
+
+impl Order {
+    /// Records money that arrived (R-O5, R-O6, R-O10): fills open items in order; the order becomes
+    /// active, or completed when nothing is left (a subscription schedules its next period instead).
+    /// Money for a superseded order is never dropped: the order comes back (R-O2).
+    pub fn apply_payment(
+        &mut self,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentApplied, PaymentError> {
+        if amount.currency() != self.total.currency() {
+            return Err(PaymentError::WrongCurrency {
+                paid: amount.currency().to_string(),
+                order: self.total.currency().to_string(),
+            });
+        }
+        if amount.is_zero() || amount.is_negative() {
+            return Err(PaymentError::NotPositive);
+        }
+        let first_payment = self.schedule.iter().all(|i| i.paid.is_zero());
+        let mut left = amount;
+        for item in self
+            .schedule
+            .iter_mut()
+            .filter(|i| i.status == ItemStatus::Open)
+        {
+            if left.is_zero() {
+                break;
+            }
+            let rest = item.amount.checked_sub(&item.paid)?;
+            let take = if left.amount() < rest.amount() {
+                left
+            } else {
+                rest
+            };
+            item.paid = item.paid.checked_add(&take)?;
+            left = left.checked_sub(&take)?;
+            if item.paid.amount() >= item.amount.amount() {
+                item.status = ItemStatus::Paid;
+                item.paid_at = Some(now);
+            }
+        }
+        if !left.is_zero()
+            && let Some(last) = self.schedule.last_mut()
+        {
+            // More than was scheduled: kept on the last item, so no money goes unrecorded.
+            last.paid = last.paid.checked_add(&left)?;
+        }
+        if let Plan::Subscription { interval } = self.plan
+            && self.schedule.iter().all(|i| i.status != ItemStatus::Open)
+            && let Some(next) = next_subscription_item(&self.schedule, interval, self.created_at)
+        {
+            self.schedule.push(next);
+        }
+        let revived = self.status == OrderStatus::Superseded;
+        let nothing_open = self.schedule.iter().all(|i| i.status != ItemStatus::Open);
+        if matches!(
+            self.status,
+            OrderStatus::PendingPayment | OrderStatus::Superseded | OrderStatus::Active
+        ) {
+            self.status = if nothing_open {
+                OrderStatus::Completed
+            } else {
+                OrderStatus::Active
+            };
+        }
+        self.updated_at = now;
+        Ok(PaymentApplied {
+            amount,
+            tax_part: tax_part(amount, self.total, self.tax),
+            revived,
+            first_payment,
+        })
+    }
+}
+
+#[cfg(test)]
+mod payment_tests {
+    use super::*;
+    use crate::domain::ids::{CustomerId, OfferId, OrderId, ProductId, SeededEntropy, VendorId};
+    use crate::domain::money::Currency;
+    use crate::domain::tax::TaxTreatment;
+    use chrono::TimeZone;
+
+    fn eur(s: &str) -> Money {
+        Money::parse(s, Currency::EUR).unwrap()
+    }
+
+    fn order(plan: Plan, total: &str, tax: &str) -> Order {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+        let e = SeededEntropy::new(4);
+        Order {
+            id: OrderId::generate(now, &e),
+            vendor_id: VendorId::generate(now, &e),
+            number: "SD-000001".into(),
+            customer_id: CustomerId::generate(now, &e),
+            offer_id: OfferId::generate(now, &e),
+            offer_version: 1,
+            offer_name: "Kurs".into(),
+            plan,
+            lines: vec![OrderLine {
+                product_id: ProductId::generate(now, &e),
+                name: "Kurs".into(),
+                net: eur(total).checked_sub(&eur(tax)).unwrap(),
+                tax: eur(tax),
+                tax_rate: Decimal::new(19, 0),
+                total: eur(total),
+                access_days: None,
+            }],
+            net: eur(total).checked_sub(&eur(tax)).unwrap(),
+            tax: eur(tax),
+            total: eur(total),
+            tax_treatment: TaxTreatment::Standard,
+            schedule: initial_schedule(plan, eur(total), now).unwrap(),
+            refunded: eur("0"),
+            status: OrderStatus::PendingPayment,
+            link_generation: 0,
+            provider: ProviderRefs::default(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    // R-O10, R-O6
+    #[test]
+    fn a_one_time_order_paid_in_full_is_completed() {
+        let mut o = order(Plan::OneTime, "11.89", "1.90");
+        let applied = o.apply_payment(eur("11.89"), o.created_at).unwrap();
+        assert_eq!(
+            (applied.tax_part, applied.first_payment, applied.revived),
+            (eur("1.90"), true, false)
+        );
+        assert_eq!(o.status, OrderStatus::Completed);
+        assert_eq!(
+            o.derived(o.created_at, chrono_tz::Europe::Berlin)
+                .unwrap()
+                .payment_status,
+            PaymentStatus::Paid
+        );
+    }
+
+    // R-O5, R-O10: installments run until the last one is paid; tax in proportion.
+    #[test]
+    fn installments_are_active_until_the_last_is_paid() {
+        let mut o = order(
+            Plan::Installments {
+                count: 3,
+                interval: Interval::Month,
+            },
+            "119.00",
+            "19.00",
+        );
+        let first = o.apply_payment(eur("39.67"), o.created_at).unwrap();
+        assert_eq!(first.tax_part, eur("6.33"));
+        assert_eq!(o.status, OrderStatus::Active);
+        assert!(
+            !o.apply_payment(eur("39.67"), o.created_at)
+                .unwrap()
+                .first_payment
+        );
+        o.apply_payment(eur("39.66"), o.created_at).unwrap();
+        assert_eq!(o.status, OrderStatus::Completed);
+    }
+
+    // R-O5: a paid subscription period schedules the next one, due when the period ends.
+    #[test]
+    fn a_paid_subscription_period_schedules_the_next() {
+        let mut o = order(
+            Plan::Subscription {
+                interval: Interval::Month,
+            },
+            "9.99",
+            "1.60",
+        );
+        o.apply_payment(eur("9.99"), o.created_at).unwrap();
+        assert_eq!(o.status, OrderStatus::Active);
+        assert_eq!(o.schedule.len(), 2);
+        assert_eq!(
+            o.schedule[1].due_at,
+            Utc.with_ymd_and_hms(2026, 12, 24, 9, 0, 0).unwrap()
+        );
+    }
+
+    // R-O2: money for a superseded order is recorded and the order is active again.
+    #[test]
+    fn money_for_a_superseded_order_revives_it() {
+        let mut o = order(Plan::OneTime, "10.00", "0.00");
+        o.status = OrderStatus::Superseded;
+        let applied = o.apply_payment(eur("10.00"), o.created_at).unwrap();
+        assert!(applied.revived);
+        assert_eq!(o.status, OrderStatus::Completed);
+    }
+
+    #[test]
+    fn foreign_or_empty_payments_are_refused() {
+        let mut o = order(Plan::OneTime, "10.00", "0.00");
+        let usd = Money::parse("10.00", "USD".parse().unwrap()).unwrap();
+        assert!(matches!(
+            o.apply_payment(usd, o.created_at),
+            Err(PaymentError::WrongCurrency { .. })
+        ));
+        assert_eq!(
+            o.apply_payment(eur("0.00"), o.created_at),
+            Err(PaymentError::NotPositive)
+        );
     }
 }

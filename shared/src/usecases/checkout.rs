@@ -253,6 +253,7 @@ pub async fn checkout(
             refunded: crate::domain::money::Money::zero(total.currency()),
             status: OrderStatus::PendingPayment,
             link_generation: 0,
+            provider: Default::default(),
             created_at: now,
             updated_at: now,
         };
