@@ -1,7 +1,8 @@
 //! The dev server's own routes (never in a Lambda build): the clock, sweeps, the sent outbox.
 
+use crate::simulated_provider;
 use http::StatusCode;
-use sellerdesk::api::routes::RouteId;
+use sellerdesk::api::routes::{Matched, RouteId};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
 use sellerdesk::domain::clock::{Clock, SettableClock, parse_duration};
 use sellerdesk::domain::vendor::FieldErrors;
@@ -12,6 +13,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 pub struct DevTools {
+    pub app: sellerdesk::app::App,
     pub clock: Arc<SettableClock>,
     pub dispatcher: Arc<Dispatcher>,
     pub local_outbox: LocalOutbox,
@@ -37,8 +39,22 @@ fn internal(error: impl std::error::Error) -> ApiError {
 }
 
 impl DevTools {
-    pub async fn respond(&self, route: RouteId, request: &ApiRequest) -> ApiResponse {
-        self.dispatch(route, request)
+    pub async fn respond(&self, matched: &Matched, request: &ApiRequest) -> ApiResponse {
+        let session = matched
+            .params
+            .get("session")
+            .map(String::as_str)
+            .unwrap_or_default();
+        match matched.route_id {
+            RouteId::DevPayPage => return simulated_provider::page(&self.app, session).await,
+            RouteId::DevPay => {
+                return simulated_provider::pay(&self.app, session, request)
+                    .await
+                    .unwrap_or_else(|error| error.to_response());
+            }
+            _ => {}
+        }
+        self.dispatch(matched.route_id, request)
             .await
             .unwrap_or_else(|error| error.to_response())
     }

@@ -3,6 +3,7 @@
 
 pub mod config;
 mod dev_routes;
+mod simulated_provider;
 
 use bytes::Bytes;
 use config::DevConfig;
@@ -179,8 +180,9 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         Arc::clone(&clock) as Arc<dyn Clock>,
     ));
     let server = Arc::new(Server {
-        app,
+        app: app.clone(),
         dev: DevTools {
+            app,
             clock,
             dispatcher: Arc::clone(&dispatcher),
             local_outbox,
@@ -274,7 +276,7 @@ impl Server {
     async fn answer(&self, request: &ApiRequest) -> ApiResponse {
         match match_route(&request.method, &request.path, |_| true) {
             Ok(matched) if matched.function == Function::DevServer => {
-                self.dev.respond(matched.route_id, request).await
+                self.dev.respond(&matched, request).await
             }
             Ok(matched) => self.app.respond(&matched, request).await,
             Err(Miss::NotFound) => ApiError::not_found().to_response(),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 mod catalogue;
 mod orders;
+mod payments;
 
 pub use orders::customer_order_view;
 
@@ -113,10 +114,15 @@ impl App {
             RouteId::ReviseOffer => self.revise_offer(request, matched).await,
             RouteId::Checkout => self.checkout(request).await,
             RouteId::PortalOrder => self.portal_order(matched).await,
+            RouteId::StripeWebhook => self.stripe_webhook(request, matched).await,
+            RouteId::GetBalance => self.get_balance(request).await,
             // The dev server answers its own routes before they get here.
-            RouteId::GetClock | RouteId::SetClock | RouteId::RunSweeps | RouteId::ListOutbox => {
-                Err(ApiError::not_found())
-            }
+            RouteId::GetClock
+            | RouteId::SetClock
+            | RouteId::RunSweeps
+            | RouteId::ListOutbox
+            | RouteId::DevPayPage
+            | RouteId::DevPay => Err(ApiError::not_found()),
         }
     }
 

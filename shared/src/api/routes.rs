@@ -45,10 +45,14 @@ pub enum RouteId {
     ReviseOffer,
     Checkout,
     PortalOrder,
+    StripeWebhook,
+    GetBalance,
     GetClock,
     SetClock,
     RunSweeps,
     ListOutbox,
+    DevPayPage,
+    DevPay,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,10 +84,14 @@ pub const ROUTES: &[Route] = &[
     route(RouteId::ReviseOffer, "PUT", "/api/offers/{offer_id}", Function::OrdersApi),
     route(RouteId::Checkout, "POST", "/checkout", Function::CheckoutCallbacks),
     route(RouteId::PortalOrder, "GET", "/portal/orders/{token}", Function::OrdersApi),
+    route(RouteId::StripeWebhook, "POST", "/webhooks/stripe/{vendor_id}", Function::CheckoutCallbacks),
+    route(RouteId::GetBalance, "GET", "/api/balance", Function::OrdersApi),
     route(RouteId::GetClock, "GET", "/_dev/clock", Function::DevServer),
     route(RouteId::SetClock, "POST", "/_dev/clock", Function::DevServer),
     route(RouteId::RunSweeps, "POST", "/_dev/sweep", Function::DevServer),
     route(RouteId::ListOutbox, "GET", "/_dev/outbox", Function::DevServer),
+    route(RouteId::DevPayPage, "GET", "/_dev/pay/{session}", Function::DevServer),
+    route(RouteId::DevPay, "POST", "/_dev/pay/{session}", Function::DevServer),
 ];
 
 /// A matched route with its path parameters.

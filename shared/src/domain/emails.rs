@@ -45,22 +45,87 @@ pub fn order_confirmation(c: &OrderConfirmation<'_>) -> Email {
             ),
         )
     };
-    let html = text
-        .split("\n\n")
-        .map(|paragraph| format!("<p>{}</p>", escape_html(paragraph.trim())))
-        .collect::<String>();
-    Email {
-        to: c.to.to_string(),
+    email(
+        c.to,
+        c.language,
+        EmailKind::OrderConfirmation,
         subject,
         text,
-        html,
-        kind: EmailKind::OrderConfirmation,
-        language: if is_german(c.language) {
+    )
+}
+
+/// What a payment receipt or a failed-payment notice says.
+pub struct PaymentNotice<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    pub customer_name: &'a str,
+    pub vendor_name: &'a str,
+    pub order_number: &'a str,
+    pub amount: &'a str,
+    pub customer_link: &'a str,
+}
+
+fn html_of(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| format!("<p>{}</p>", escape_html(paragraph.trim())))
+        .collect()
+}
+
+fn email(to: &str, language: &str, kind: EmailKind, subject: String, text: String) -> Email {
+    Email {
+        to: to.to_string(),
+        html: html_of(&text),
+        subject,
+        text,
+        kind,
+        language: if is_german(language) {
             "de".into()
         } else {
             "en".into()
         },
     }
+}
+
+pub fn payment_receipt(n: &PaymentNotice<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Zahlungsbeleg {} – {}", n.order_number, n.vendor_name),
+            format!(
+                "Hallo {},\n\nwir haben Ihre Zahlung über {} für die Bestellung {} erhalten. Vielen Dank!\n\nIhre Bestellung: {}\n",
+                n.customer_name, n.amount, n.order_number, n.customer_link
+            ),
+        )
+    } else {
+        (
+            format!("Payment receipt {} – {}", n.order_number, n.vendor_name),
+            format!(
+                "Hello {},\n\nwe received your payment of {} for order {}. Thank you!\n\nYour order: {}\n",
+                n.customer_name, n.amount, n.order_number, n.customer_link
+            ),
+        )
+    };
+    email(n.to, n.language, EmailKind::PaymentReceipt, subject, text)
+}
+
+pub fn payment_failed(n: &PaymentNotice<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Zahlung fehlgeschlagen: {}", n.order_number),
+            format!(
+                "Hallo {},\n\nIhre Zahlung über {} für die Bestellung {} ist fehlgeschlagen. Bitte zahlen Sie erneut oder ändern Sie die Zahlungsart: {}\n",
+                n.customer_name, n.amount, n.order_number, n.customer_link
+            ),
+        )
+    } else {
+        (
+            format!("Payment failed: {}", n.order_number),
+            format!(
+                "Hello {},\n\nyour payment of {} for order {} failed. Please pay again or change the payment method: {}\n",
+                n.customer_name, n.amount, n.order_number, n.customer_link
+            ),
+        )
+    };
+    email(n.to, n.language, EmailKind::PaymentFailed, subject, text)
 }
 
 #[cfg(test)]

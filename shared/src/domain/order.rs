@@ -201,190 +201,6 @@ pub fn order_number(sequence: u64) -> String {
     format!("SD-{sequence:06}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::money::Currency;
-    use crate::domain::tax::TaxTreatment;
-    use chrono::TimeZone;
-    use proptest::prelude::*;
-
-    fn eur(s: &str) -> Money {
-        Money::parse(s, Currency::EUR).unwrap()
-    }
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-    const BERLIN: Tz = chrono_tz::Europe::Berlin;
-    fn rate(percent: i64) -> AppliedRate {
-        AppliedRate {
-            percent: Decimal::new(percent, 0),
-            treatment: TaxTreatment::Standard,
-        }
-    }
-
-    // R-M2: the customer's total exceeds the net price by the buyer country's VAT (seed 000).
-    #[test]
-    fn lines_are_taxed_one_by_one_after_the_discount() {
-        let lines = price_lines(eur("110.00"), Some(eur("10.00")), 3, rate(19)).unwrap();
-        let nets: Vec<_> = lines.iter().map(|l| l.net.to_string()).collect();
-        assert_eq!(nets, vec!["33.34 EUR", "33.33 EUR", "33.33 EUR"]);
-        let taxes: Vec<_> = lines.iter().map(|l| l.tax.to_string()).collect();
-        assert_eq!(taxes, vec!["6.33 EUR", "6.33 EUR", "6.33 EUR"]);
-        // 18.99 tax: per line, not 19.00 from taxing the 100.00 sum at once
-        let total = lines
-            .iter()
-            .fold(eur("0"), |sum, l| sum.checked_add(&l.total).unwrap());
-        assert_eq!(total, eur("118.99"));
-    }
-
-    // R-O5
-    #[test]
-    fn installments_split_evenly_with_the_remainder_on_the_first() {
-        let plan = Plan::Installments {
-            count: 3,
-            interval: Interval::Month,
-        };
-        let schedule = initial_schedule(plan, eur("100.00"), utc("2026-01-31T10:00:00Z")).unwrap();
-        let amounts: Vec<_> = schedule
-            .iter()
-            .map(|i| i.amount.amount().to_string())
-            .collect();
-        assert_eq!(amounts, vec!["33.34", "33.33", "33.33"]);
-        let dues: Vec<_> = schedule.iter().map(|i| i.due_at).collect();
-        assert_eq!(
-            dues,
-            vec![
-                utc("2026-01-31T10:00:00Z"),
-                utc("2026-02-28T10:00:00Z"),
-                utc("2026-03-31T10:00:00Z")
-            ]
-        );
-    }
-
-    // R-O5
-    #[test]
-    fn one_time_and_subscriptions_start_with_one_payment_due_now() {
-        let now = utc("2026-11-24T09:00:00Z");
-        assert_eq!(
-            initial_schedule(Plan::OneTime, eur("49.00"), now).unwrap(),
-            vec![ScheduleItem::open(1, now, eur("49.00"))]
-        );
-        let subscription = initial_schedule(
-            Plan::Subscription {
-                interval: Interval::Month,
-            },
-            eur("9.99"),
-            now,
-        )
-        .unwrap();
-        assert_eq!(subscription.len(), 1);
-        let next = next_subscription_item(&subscription, Interval::Month, now).unwrap();
-        assert_eq!(
-            (next.seq, next.due_at, next.amount),
-            (2, utc("2026-12-24T09:00:00Z"), eur("9.99"))
-        );
-    }
-
-    // R-O6
-    #[test]
-    fn derived_amounts_and_status_follow_payments_refunds_and_time() {
-        let created = utc("2026-11-24T09:00:00Z");
-        let plan = Plan::Installments {
-            count: 2,
-            interval: Interval::Month,
-        };
-        let mut schedule = initial_schedule(plan, eur("100.00"), created).unwrap();
-        let zero = eur("0");
-        // just created: pending, nothing overdue yet on the due day
-        let fresh = derive(&schedule, zero, created, BERLIN).unwrap();
-        assert_eq!(
-            (fresh.open, fresh.overdue, fresh.payment_status),
-            (eur("100.00"), zero, PaymentStatus::Pending)
-        );
-        // the day after, the first installment is overdue
-        let next_day = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
-        assert_eq!(
-            (next_day.overdue, next_day.payment_status),
-            (eur("50.00"), PaymentStatus::Overdue)
-        );
-        // paid: pending again (the second is not due yet)
-        schedule[0].paid = eur("50.00");
-        schedule[0].status = ItemStatus::Paid;
-        let paid_first = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
-        assert_eq!(
-            (paid_first.open, paid_first.payment_status),
-            (eur("50.00"), PaymentStatus::Pending)
-        );
-        // the rest cancelled (plan cancelled): nothing open, paid
-        schedule[1].status = ItemStatus::Cancelled;
-        let cancelled = derive(&schedule, zero, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
-        assert_eq!(
-            (cancelled.open, cancelled.payment_status),
-            (zero, PaymentStatus::Paid)
-        );
-        // refunds
-        assert_eq!(
-            derive(&schedule, eur("10.00"), created, BERLIN)
-                .unwrap()
-                .payment_status,
-            PaymentStatus::PartiallyRefunded
-        );
-        assert_eq!(
-            derive(&schedule, eur("50.00"), created, BERLIN)
-                .unwrap()
-                .payment_status,
-            PaymentStatus::Refunded
-        );
-    }
-
-    // R-O6: overdue is judged by the vendor's calendar day.
-    #[test]
-    fn overdue_starts_when_the_due_day_ends_in_the_vendor_zone() {
-        // due 23:30 Berlin on the 24th (22:30 UTC)
-        let item = ScheduleItem::open(1, utc("2026-11-24T22:30:00Z"), eur("10.00"));
-        assert!(!is_overdue(&item, utc("2026-11-24T22:59:00Z"), BERLIN));
-        assert!(is_overdue(&item, utc("2026-11-24T23:00:00Z"), BERLIN));
-        // the same instant is still the 24th in New York
-        assert!(!is_overdue(
-            &item,
-            utc("2026-11-24T23:00:00Z"),
-            chrono_tz::America::New_York
-        ));
-    }
-
-    // R-O3
-    #[test]
-    fn order_numbers_are_readable_and_sort_in_order() {
-        assert_eq!(order_number(123), "SD-000123");
-        assert!(order_number(41) < order_number(42));
-        assert_eq!(order_number(1_234_567), "SD-1234567");
-    }
-
-    proptest! {
-        // R-O5: the parts always sum to the total, differ by at most the remainder, first largest.
-        #[test]
-        fn splits_sum_to_the_total(cents in 0i64..100_000_000, parts in 1u32..40) {
-            let total = Money::from_minor_units(cents, Currency::EUR);
-            let split = split_evenly(total, parts).unwrap();
-            prop_assert_eq!(split.len(), parts as usize);
-            let sum = split.iter().fold(Money::zero(Currency::EUR), |s, m| s.checked_add(m).unwrap());
-            prop_assert_eq!(sum, total);
-            prop_assert!(split.iter().all(|m| m.amount() <= split[0].amount()));
-        }
-
-        #[test]
-        fn the_time_zone_never_makes_paid_orders_overdue(hours in 0i64..10_000) {
-            let created = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-            let mut schedule = initial_schedule(Plan::OneTime, eur("10.00"), created).unwrap();
-            schedule[0].paid = eur("10.00");
-            schedule[0].status = ItemStatus::Paid;
-            let d = derive(&schedule, eur("0"), created + chrono::Duration::hours(hours), BERLIN).unwrap();
-            prop_assert_eq!(d.payment_status, PaymentStatus::Paid);
-        }
-    }
-}
-
 /// The life cycle of an order (R-O10), beside its payment status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -696,5 +512,189 @@ mod payment_tests {
             o.apply_payment(eur("0.00"), o.created_at),
             Err(PaymentError::NotPositive)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Currency;
+    use crate::domain::tax::TaxTreatment;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn eur(s: &str) -> Money {
+        Money::parse(s, Currency::EUR).unwrap()
+    }
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+    const BERLIN: Tz = chrono_tz::Europe::Berlin;
+    fn rate(percent: i64) -> AppliedRate {
+        AppliedRate {
+            percent: Decimal::new(percent, 0),
+            treatment: TaxTreatment::Standard,
+        }
+    }
+
+    // R-M2: the customer's total exceeds the net price by the buyer country's VAT (seed 000).
+    #[test]
+    fn lines_are_taxed_one_by_one_after_the_discount() {
+        let lines = price_lines(eur("110.00"), Some(eur("10.00")), 3, rate(19)).unwrap();
+        let nets: Vec<_> = lines.iter().map(|l| l.net.to_string()).collect();
+        assert_eq!(nets, vec!["33.34 EUR", "33.33 EUR", "33.33 EUR"]);
+        let taxes: Vec<_> = lines.iter().map(|l| l.tax.to_string()).collect();
+        assert_eq!(taxes, vec!["6.33 EUR", "6.33 EUR", "6.33 EUR"]);
+        // 18.99 tax: per line, not 19.00 from taxing the 100.00 sum at once
+        let total = lines
+            .iter()
+            .fold(eur("0"), |sum, l| sum.checked_add(&l.total).unwrap());
+        assert_eq!(total, eur("118.99"));
+    }
+
+    // R-O5
+    #[test]
+    fn installments_split_evenly_with_the_remainder_on_the_first() {
+        let plan = Plan::Installments {
+            count: 3,
+            interval: Interval::Month,
+        };
+        let schedule = initial_schedule(plan, eur("100.00"), utc("2026-01-31T10:00:00Z")).unwrap();
+        let amounts: Vec<_> = schedule
+            .iter()
+            .map(|i| i.amount.amount().to_string())
+            .collect();
+        assert_eq!(amounts, vec!["33.34", "33.33", "33.33"]);
+        let dues: Vec<_> = schedule.iter().map(|i| i.due_at).collect();
+        assert_eq!(
+            dues,
+            vec![
+                utc("2026-01-31T10:00:00Z"),
+                utc("2026-02-28T10:00:00Z"),
+                utc("2026-03-31T10:00:00Z")
+            ]
+        );
+    }
+
+    // R-O5
+    #[test]
+    fn one_time_and_subscriptions_start_with_one_payment_due_now() {
+        let now = utc("2026-11-24T09:00:00Z");
+        assert_eq!(
+            initial_schedule(Plan::OneTime, eur("49.00"), now).unwrap(),
+            vec![ScheduleItem::open(1, now, eur("49.00"))]
+        );
+        let subscription = initial_schedule(
+            Plan::Subscription {
+                interval: Interval::Month,
+            },
+            eur("9.99"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(subscription.len(), 1);
+        let next = next_subscription_item(&subscription, Interval::Month, now).unwrap();
+        assert_eq!(
+            (next.seq, next.due_at, next.amount),
+            (2, utc("2026-12-24T09:00:00Z"), eur("9.99"))
+        );
+    }
+
+    // R-O6
+    #[test]
+    fn derived_amounts_and_status_follow_payments_refunds_and_time() {
+        let created = utc("2026-11-24T09:00:00Z");
+        let plan = Plan::Installments {
+            count: 2,
+            interval: Interval::Month,
+        };
+        let mut schedule = initial_schedule(plan, eur("100.00"), created).unwrap();
+        let zero = eur("0");
+        // just created: pending, nothing overdue yet on the due day
+        let fresh = derive(&schedule, zero, created, BERLIN).unwrap();
+        assert_eq!(
+            (fresh.open, fresh.overdue, fresh.payment_status),
+            (eur("100.00"), zero, PaymentStatus::Pending)
+        );
+        // the day after, the first installment is overdue
+        let next_day = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        assert_eq!(
+            (next_day.overdue, next_day.payment_status),
+            (eur("50.00"), PaymentStatus::Overdue)
+        );
+        // paid: pending again (the second is not due yet)
+        schedule[0].paid = eur("50.00");
+        schedule[0].status = ItemStatus::Paid;
+        let paid_first = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        assert_eq!(
+            (paid_first.open, paid_first.payment_status),
+            (eur("50.00"), PaymentStatus::Pending)
+        );
+        // the rest cancelled (plan cancelled): nothing open, paid
+        schedule[1].status = ItemStatus::Cancelled;
+        let cancelled = derive(&schedule, zero, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
+        assert_eq!(
+            (cancelled.open, cancelled.payment_status),
+            (zero, PaymentStatus::Paid)
+        );
+        // refunds
+        assert_eq!(
+            derive(&schedule, eur("10.00"), created, BERLIN)
+                .unwrap()
+                .payment_status,
+            PaymentStatus::PartiallyRefunded
+        );
+        assert_eq!(
+            derive(&schedule, eur("50.00"), created, BERLIN)
+                .unwrap()
+                .payment_status,
+            PaymentStatus::Refunded
+        );
+    }
+
+    // R-O6: overdue is judged by the vendor's calendar day.
+    #[test]
+    fn overdue_starts_when_the_due_day_ends_in_the_vendor_zone() {
+        // due 23:30 Berlin on the 24th (22:30 UTC)
+        let item = ScheduleItem::open(1, utc("2026-11-24T22:30:00Z"), eur("10.00"));
+        assert!(!is_overdue(&item, utc("2026-11-24T22:59:00Z"), BERLIN));
+        assert!(is_overdue(&item, utc("2026-11-24T23:00:00Z"), BERLIN));
+        // the same instant is still the 24th in New York
+        assert!(!is_overdue(
+            &item,
+            utc("2026-11-24T23:00:00Z"),
+            chrono_tz::America::New_York
+        ));
+    }
+
+    // R-O3
+    #[test]
+    fn order_numbers_are_readable_and_sort_in_order() {
+        assert_eq!(order_number(123), "SD-000123");
+        assert!(order_number(41) < order_number(42));
+        assert_eq!(order_number(1_234_567), "SD-1234567");
+    }
+
+    proptest! {
+        // R-O5: the parts always sum to the total, differ by at most the remainder, first largest.
+        #[test]
+        fn splits_sum_to_the_total(cents in 0i64..100_000_000, parts in 1u32..40) {
+            let total = Money::from_minor_units(cents, Currency::EUR);
+            let split = split_evenly(total, parts).unwrap();
+            prop_assert_eq!(split.len(), parts as usize);
+            let sum = split.iter().fold(Money::zero(Currency::EUR), |s, m| s.checked_add(m).unwrap());
+            prop_assert_eq!(sum, total);
+            prop_assert!(split.iter().all(|m| m.amount() <= split[0].amount()));
+        }
+
+        #[test]
+        fn the_time_zone_never_makes_paid_orders_overdue(hours in 0i64..10_000) {
+            let created = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+            let mut schedule = initial_schedule(Plan::OneTime, eur("10.00"), created).unwrap();
+            schedule[0].paid = eur("10.00");
+            schedule[0].status = ItemStatus::Paid;
+            let d = derive(&schedule, eur("0"), created + chrono::Duration::hours(hours), BERLIN).unwrap();
+            prop_assert_eq!(d.payment_status, PaymentStatus::Paid);
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Use cases: load, decide with the domain, commit one decision in one transaction.
 
+pub mod balance;
 pub mod catalogue;
 pub mod checkout;
 pub mod counters;
 pub mod portal;
+pub mod stripe_webhooks;
 pub mod vendors;
 
 use crate::domain::vendor::FieldErrors;

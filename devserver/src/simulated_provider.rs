@@ -1,0 +1,151 @@
+//! The simulated payment provider (`/_dev/pay/{session}`, API.md): a page with pay / fail buttons,
+//! and a POST that sends correctly signed Stripe webhooks through the real webhook route, as
+//! Stripe would. The session is the order's customer-link token.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
+use sellerdesk::app::App;
+use sellerdesk::domain::ids::Entropy;
+use sellerdesk::domain::order::ItemStatus;
+use sellerdesk::domain::vendor::FieldErrors;
+use sellerdesk::usecases::portal::{CustomerOrder, order_by_token};
+use sellerdesk::webhooks::stripe_signature::header_for;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayRequest {
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+fn random_id(prefix: &str, entropy: &dyn Entropy) -> String {
+    let mut bytes = [0u8; 12];
+    entropy.fill(&mut bytes);
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+async fn open_order(app: &App, session: &str) -> Result<CustomerOrder, ApiError> {
+    order_by_token(app.store.as_ref(), session)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "no such payment session",
+            )
+        })
+}
+
+/// The first open payment's rest, in minor units, and its currency code.
+fn open_amount(found: &CustomerOrder) -> Option<(i64, String)> {
+    let item = found
+        .order
+        .schedule
+        .iter()
+        .find(|i| i.status == ItemStatus::Open)?;
+    let rest = item.amount.checked_sub(&item.paid).ok()?;
+    Some((
+        rest.minor_units().ok()?,
+        rest.currency().code().to_ascii_lowercase(),
+    ))
+}
+
+pub async fn page(app: &App, session: &str) -> ApiResponse {
+    let found = match open_order(app, session).await {
+        Ok(found) => found,
+        Err(error) => return error.to_response(),
+    };
+    let amount = open_amount(&found)
+        .map(|(units, currency)| format!("{units} {currency} (minor units)"))
+        .unwrap_or_else(|| "nothing open".into());
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Simulated payment</title></head><body>\
+         <h1>Simulated payment</h1><p>Order {} of {} — open: {}</p>\
+         <button onclick=\"send('succeeded')\">Pay</button> <button onclick=\"send('failed')\">Fail</button><pre id=\"out\"></pre>\
+         <script>async function send(o){{const r=await fetch(location.pathname,{{method:'POST',headers:{{'content-type':'application/json'}},body:JSON.stringify({{outcome:o}})}});document.getElementById('out').textContent=await r.text();}}</script>\
+         </body></html>",
+        found.order.number, found.vendor.name, amount
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    ApiResponse {
+        status: StatusCode::OK,
+        headers,
+        body: Bytes::from(html),
+    }
+}
+
+pub async fn pay(app: &App, session: &str, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let body: PayRequest = request.json()?;
+    let found = open_order(app, session).await?;
+    let Some((units, currency)) = open_amount(&found) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_open",
+            "the order has nothing open to pay",
+        ));
+    };
+    let secret = found.vendor.stripe_webhook_secrets.first().ok_or_else(|| {
+        ApiError::validation(FieldErrors::from([(
+            "session".to_string(),
+            "the vendor has no webhook secret".to_string(),
+        )]))
+    })?;
+    let entropy = app.entropy.as_ref();
+    let (event_type, payment_status) = match body.outcome {
+        Outcome::Succeeded => ("checkout.session.completed", "paid"),
+        Outcome::Failed => ("checkout.session.async_payment_failed", "unpaid"),
+    };
+    let event = json!({
+        "id": random_id("evt_dev", entropy),
+        "object": "event",
+        "type": event_type,
+        "created": app.clock.now().timestamp(),
+        "data": { "object": {
+            "id": random_id("cs_dev", entropy),
+            "object": "checkout.session",
+            "amount_total": units,
+            "currency": currency,
+            "payment_status": payment_status,
+            "payment_intent": random_id("pi_dev", entropy),
+            "customer": format!("cus_dev_{}", found.customer.id),
+            "metadata": { "order_id": found.order.id },
+        }},
+    });
+    let payload = event.to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let signature = header_for(secret, app.clock.now().timestamp(), payload.as_bytes());
+    headers.insert(
+        "stripe-signature",
+        HeaderValue::from_str(&signature).map_err(|_| ApiError::internal())?,
+    );
+    let webhook = ApiRequest {
+        method: Method::POST,
+        path: format!("/webhooks/stripe/{}", found.vendor.id),
+        query: None,
+        headers,
+        body: Bytes::from(payload),
+    };
+    let answer = app.handle(&webhook, |_| true).await;
+    let answer_body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &json!({ "sent": [{ "type": event_type, "event": event, "status": answer.status.as_u16(), "answer": answer_body }] }),
+    ))
+}

@@ -1,0 +1,304 @@
+//! Payments end to end over HTTP: checkout → simulated provider → signed Stripe webhook → order
+//! paid, receipt once, ledger credit pending then available (R-P1, R-P2, R-V2, R-O6, R-C5).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{call, get, post_json, temp_dir};
+use devserver::config::DevConfig;
+use sellerdesk::webhooks::stripe_signature::header_for;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+struct Shop {
+    server: devserver::RunningServer,
+    url: String,
+    key: String,
+    vendor_id: String,
+    secret: String,
+}
+
+async fn shop() -> Shop {
+    let config = DevConfig {
+        port: 0,
+        data_dir: temp_dir("payments"),
+        admin_token: Some(ADMIN.into()),
+        aws: false,
+    };
+    let server = devserver::start(config).await.unwrap();
+    let url = server.url();
+    post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"now": "2026-11-24T09:00:00Z"}),
+    )
+    .await;
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "Kurswerk", "email": "info@kurswerk.example"}),
+    )
+    .await
+    .json();
+    Shop {
+        server,
+        url,
+        key: created["api_key"].as_str().unwrap().into(),
+        vendor_id: created["vendor_id"].as_str().unwrap().into(),
+        secret: created["webhook_secrets"]["stripe"]
+            .as_str()
+            .unwrap()
+            .into(),
+    }
+}
+
+impl Shop {
+    /// A checkout of a 9.99 EUR (net) one-time offer by a German customer: 11.89 gross.
+    async fn order(&self) -> (String, String) {
+        let product = post_json(
+            &self.url,
+            "/api/products",
+            Some(&self.key),
+            &json!({"name": "Videokurs", "access_days": 30}),
+        )
+        .await
+        .json();
+        let offer = post_json(&self.url, "/api/offers", Some(&self.key), &json!({"name": "Videokurs", "products": [product["id"]], "price": {"amount": "9.99", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await.json();
+        let customer = json!({"email": "anna@example.com", "first_name": "Anna", "last_name": "Muster", "country": "DE"});
+        let checkout = post_json(
+            &self.url,
+            "/checkout",
+            None,
+            &json!({"offer_id": offer["id"], "customer": customer}),
+        )
+        .await
+        .json();
+        let token = checkout["customer_link"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        (checkout["order_id"].as_str().unwrap().to_string(), token)
+    }
+
+    async fn order_page(&self, token: &str) -> Value {
+        get(&self.url, &format!("/portal/orders/{token}"), None)
+            .await
+            .json()
+    }
+
+    async fn webhook(&self, payload: &str, signed_at: i64) -> common::Answer {
+        let signature = header_for(&self.secret, signed_at, payload.as_bytes());
+        call(
+            &self.url,
+            "POST",
+            &format!("/webhooks/stripe/{}", self.vendor_id),
+            &[
+                ("Content-Type", "application/json"),
+                ("Stripe-Signature", &signature),
+            ],
+            Some(payload.as_bytes()),
+        )
+        .await
+    }
+
+    async fn sent_emails(&self, kind: &str) -> Vec<Value> {
+        post_json(&self.url, "/_dev/sweep", None, &json!({})).await;
+        let outbox = get(&self.url, "/_dev/outbox", None).await.json();
+        outbox["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    async fn balance(&self) -> Value {
+        get(&self.url, "/api/balance", Some(&self.key)).await.json()["balances"].clone()
+    }
+}
+
+const NOW: i64 = 1_795_510_800; // 2026-11-24T09:00:00Z
+
+// R-P1, R-V2, R-O6: the flow, clicked through the simulated provider.
+#[tokio::test]
+async fn a_simulated_payment_pays_the_order_sends_one_receipt_and_credits_the_balance() {
+    let shop = shop().await;
+    let (_, token) = shop.order().await;
+    // the simulated provider's page shows the order
+    let page = get(&shop.url, &format!("/_dev/pay/{token}"), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.content_type.starts_with("text/html") && page.text.contains("SD-000001"));
+    // when the customer pays there
+    let paid = post_json(
+        &shop.url,
+        &format!("/_dev/pay/{token}"),
+        None,
+        &json!({"outcome": "succeeded"}),
+    )
+    .await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(paid.json()["sent"][0]["status"], 200);
+    // then the order is paid and completed, access runs from now for 30 days
+    let order = shop.order_page(&token).await;
+    assert_eq!(
+        (order["payment_status"].as_str(), order["status"].as_str()),
+        (Some("paid"), Some("completed"))
+    );
+    assert_eq!(order["paid"]["amount"], "11.89");
+    assert_eq!(order["lines"][0]["access"]["active"], true);
+    assert!(
+        order["lines"][0]["access"]["end"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-24T09:00")
+    );
+    // one receipt
+    let receipts = shop.sent_emails("payment_receipt").await;
+    assert_eq!(receipts.len(), 1);
+    assert!(receipts[0]["text"].as_str().unwrap().contains("11.89 EUR"));
+    // the net 9.99 is pending, and available 7 days later
+    assert_eq!(
+        shop.balance().await,
+        json!([{"currency": "EUR", "pending": "9.99", "available": "0.00"}])
+    );
+    post_json(&shop.url, "/_dev/clock", None, &json!({"advance": "7d"})).await;
+    assert_eq!(
+        shop.balance().await,
+        json!([{"currency": "EUR", "pending": "0.00", "available": "9.99"}])
+    );
+    // and a second payment attempt finds nothing open
+    let again = post_json(
+        &shop.url,
+        &format!("/_dev/pay/{token}"),
+        None,
+        &json!({"outcome": "succeeded"}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.error_code().as_str()),
+        (409, "nothing_open")
+    );
+    shop.server.stop();
+}
+
+fn sample_event(order_id: &str) -> String {
+    let sample = std::fs::read_to_string(format!(
+        "{}/../events/stripe/checkout.session.completed.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    sample.replace("ord_01KSAMPLE0RDER0000000000000", order_id)
+}
+
+// R-P1: the same event three times is one payment and one receipt.
+#[tokio::test]
+async fn a_duplicated_webhook_applies_once() {
+    let shop = shop().await;
+    let (order_id, token) = shop.order().await;
+    let payload = sample_event(&order_id);
+    for _ in 0..3 {
+        let answer = shop.webhook(&payload, NOW).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json(), json!({"received": true}));
+    }
+    let order = shop.order_page(&token).await;
+    assert_eq!(order["paid"]["amount"], "11.89");
+    assert_eq!(shop.sent_emails("payment_receipt").await.len(), 1);
+    assert_eq!(shop.balance().await[0]["pending"], "9.99");
+    shop.server.stop();
+}
+
+// R-P1: nothing is read or stored from an unverified webhook.
+#[tokio::test]
+async fn unverified_webhooks_are_refused_and_change_nothing() {
+    let shop = shop().await;
+    let (order_id, token) = shop.order().await;
+    let payload = sample_event(&order_id);
+    let path = format!("/webhooks/stripe/{}", shop.vendor_id);
+    let post = |signature: String| {
+        let url = shop.url.clone();
+        let path = path.clone();
+        let payload = payload.clone();
+        async move {
+            call(
+                &url,
+                "POST",
+                &path,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Stripe-Signature", &signature),
+                ],
+                Some(payload.as_bytes()),
+            )
+            .await
+        }
+    };
+    let wrong_secret = header_for("whsec_wrong", NOW, payload.as_bytes());
+    let too_old = header_for(&shop.secret, NOW - 301, payload.as_bytes());
+    for signature in [
+        wrong_secret,
+        too_old,
+        "garbage".to_string(),
+        format!("t={NOW}"),
+    ] {
+        let answer = post(signature).await;
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (400, "invalid_signature")
+        );
+    }
+    let unknown_vendor = call(
+        &shop.url,
+        "POST",
+        "/webhooks/stripe/ven_01JZZZZZZZZZZZZZZZZZZZZZZZ",
+        &[(
+            "Stripe-Signature",
+            &header_for(&shop.secret, NOW, payload.as_bytes()),
+        )],
+        Some(payload.as_bytes()),
+    )
+    .await;
+    assert_eq!(unknown_vendor.status, 400);
+    // nothing changed: still unpaid, and the event can still be applied once verified
+    assert_eq!(shop.order_page(&token).await["payment_status"], "pending");
+    assert_eq!(shop.webhook(&payload, NOW).await.status, 200);
+    assert_eq!(shop.order_page(&token).await["payment_status"], "paid");
+    shop.server.stop();
+}
+
+// R-P2: a failed payment counts an attempt, keeps the payment open and tells the customer.
+#[tokio::test]
+async fn a_failed_payment_counts_an_attempt_and_keeps_it_open() {
+    let shop = shop().await;
+    let (_, token) = shop.order().await;
+    let failed = post_json(
+        &shop.url,
+        &format!("/_dev/pay/{token}"),
+        None,
+        &json!({"outcome": "failed"}),
+    )
+    .await;
+    assert_eq!(failed.json()["sent"][0]["status"], 200);
+    let order = shop.order_page(&token).await;
+    assert_eq!(
+        (
+            order["schedule"][0]["attempts"].as_u64(),
+            order["schedule"][0]["status"].as_str()
+        ),
+        (Some(1), Some("open"))
+    );
+    assert_eq!(order["payment_status"], "pending");
+    assert_eq!(shop.sent_emails("payment_failed").await.len(), 1);
+    // an unhandled event type is acknowledged and changes nothing
+    let other = json!({"id": "evt_other", "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}).to_string();
+    assert_eq!(shop.webhook(&other, NOW).await.status, 200);
+    assert_eq!(shop.order_page(&token).await["schedule"][0]["attempts"], 1);
+    shop.server.stop();
+}
