@@ -24,6 +24,8 @@ pub struct DevTools {
 struct SetClock {
     now: Option<String>,
     advance: Option<String>,
+    /// `true`: the clock stands still until moved; `false`: it runs on (the default).
+    frozen: Option<bool>,
 }
 
 fn field_error(field: &str, message: &str) -> ApiError {
@@ -71,8 +73,13 @@ impl DevTools {
                 match (body.now, body.advance) {
                     (Some(now), None) => {
                         let at = chrono::DateTime::parse_from_rfc3339(&now)
-                            .map_err(|_| field_error("now", "is not an RFC 3339 time"))?;
-                        self.clock.set(at.with_timezone(&chrono::Utc));
+                            .map_err(|_| field_error("now", "is not an RFC 3339 time"))?
+                            .with_timezone(&chrono::Utc);
+                        match body.frozen {
+                            Some(true) => self.clock.freeze(at),
+                            Some(false) => self.clock.run_from(at),
+                            None => self.clock.set(at),
+                        }
                     }
                     (None, Some(advance)) => {
                         let by = parse_duration(&advance)

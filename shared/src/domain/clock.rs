@@ -67,6 +67,20 @@ impl SettableClock {
         });
     }
 
+    /// Stands still at `at` until moved again (tests that compare instants).
+    pub fn freeze(&self, at: DateTime<Utc>) {
+        self.with_state(|state| *state = ClockState::Frozen(at));
+    }
+
+    /// Runs on from `at`.
+    pub fn run_from(&self, at: DateTime<Utc>) {
+        self.with_state(|state| {
+            *state = ClockState::Ticking {
+                offset: at - system_now(),
+            }
+        });
+    }
+
     pub fn advance(&self, by: Duration) {
         self.with_state(|state| match state {
             ClockState::Frozen(at) => *at += by,

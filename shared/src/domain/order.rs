@@ -154,7 +154,10 @@ pub fn is_overdue(item: &ScheduleItem, now: DateTime<Utc>, tz: Tz) -> bool {
 
 /// open = scheduled − paid over non-cancelled items; overdue = unpaid rest of overdue items;
 /// the status in the order of R-O6. `refunded` is what went back to the customer.
+/// Decision: a subscription's next period is scheduled ahead (for reminders and matching) but is
+/// not open before it begins, so a paid-up subscription reads `paid`, not `pending`.
 pub fn derive(
+    plan: Plan,
     schedule: &[ScheduleItem],
     refunded: Money,
     now: DateTime<Utc>,
@@ -164,7 +167,8 @@ pub fn derive(
     let (mut scheduled, mut paid, mut open, mut overdue) = (zero, zero, zero, zero);
     for item in schedule {
         paid = paid.checked_add(&item.paid)?;
-        if item.status == ItemStatus::Cancelled {
+        let not_begun = matches!(plan, Plan::Subscription { .. }) && item.due_at > now;
+        if item.status == ItemStatus::Cancelled || not_begun {
             continue;
         }
         scheduled = scheduled.checked_add(&item.amount)?;
@@ -257,7 +261,7 @@ pub struct Order {
 
 impl Order {
     pub fn derived(&self, now: DateTime<Utc>, tz: Tz) -> Result<Derived, MoneyError> {
-        derive(&self.schedule, self.refunded, now, tz)
+        derive(self.plan, &self.schedule, self.refunded, now, tz)
     }
 
     /// R-O2: an unpaid order is superseded by a newer checkout of the same customer and offer.
@@ -272,7 +276,11 @@ pub struct ProviderRefs {
     pub payment_intent: Option<String>,
     pub customer: Option<String>,
     pub subscription: Option<String>,
-    pub charges: Vec<String>,
+    /// Charge ids seen (`charge.succeeded`), with the card fingerprint when there was one (R-C6).
+    pub charges: std::collections::BTreeMap<String, Option<String>>,
+    /// The provider's id of every payment already applied (an invoice, a payment intent): the
+    /// same money reported by two events (checkout session and first invoice) counts once.
+    pub applied_payments: std::collections::BTreeSet<String>,
 }
 
 /// The outcome of money arriving for an order.
@@ -309,6 +317,39 @@ pub fn tax_part(paid: Money, order_total: Money, order_tax: Money) -> Money {
 }
 
 impl Order {
+    /// Applies a payment unless the provider's payment `key` was applied already (R-P1: any
+    /// order of arrival, any duplicate, ends in the same state).
+    pub fn apply_payment_once(
+        &mut self,
+        key: &str,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PaymentApplied>, PaymentError> {
+        if self.provider.applied_payments.contains(key) {
+            return Ok(None);
+        }
+        let applied = self.apply_payment(amount, now)?;
+        self.provider.applied_payments.insert(key.to_string());
+        Ok(Some(applied))
+    }
+
+    /// R-R4 effects of a cancelled plan: no further charges; what was paid stays paid.
+    pub fn cancel_plan(&mut self, now: DateTime<Utc>) -> bool {
+        if matches!(self.status, OrderStatus::Cancelled | OrderStatus::Refunded) {
+            return false;
+        }
+        for item in self
+            .schedule
+            .iter_mut()
+            .filter(|i| i.status == ItemStatus::Open)
+        {
+            item.status = ItemStatus::Cancelled;
+        }
+        self.status = OrderStatus::Cancelled;
+        self.updated_at = now;
+        true
+    }
+
     /// Records money that arrived (R-O5, R-O6, R-O10): fills open items in order; the order becomes
     /// active, or completed when nothing is left (a subscription schedules its next period instead).
     /// Money for a superseded order is never dropped: the order comes back (R-O2).
@@ -484,6 +525,23 @@ mod payment_tests {
         o.apply_payment(eur("9.99"), o.created_at).unwrap();
         assert_eq!(o.status, OrderStatus::Active);
         assert_eq!(o.schedule.len(), 2);
+        // paid up: the next period is scheduled but not open before it begins
+        let tz = chrono_tz::Europe::Berlin;
+        assert_eq!(
+            o.derived(o.created_at, tz).unwrap().payment_status,
+            PaymentStatus::Paid
+        );
+        let next_period = Utc.with_ymd_and_hms(2026, 12, 24, 9, 0, 0).unwrap();
+        assert_eq!(
+            o.derived(next_period, tz).unwrap().payment_status,
+            PaymentStatus::Pending
+        );
+        assert_eq!(
+            o.derived(next_period + chrono::Duration::days(1), tz)
+                .unwrap()
+                .payment_status,
+            PaymentStatus::Overdue
+        );
         assert_eq!(
             o.schedule[1].due_at,
             Utc.with_ymd_and_hms(2026, 12, 24, 9, 0, 0).unwrap()
@@ -498,6 +556,43 @@ mod payment_tests {
         let applied = o.apply_payment(eur("10.00"), o.created_at).unwrap();
         assert!(applied.revived);
         assert_eq!(o.status, OrderStatus::Completed);
+    }
+
+    // R-P1: the same provider payment reported twice counts once.
+    #[test]
+    fn a_payment_key_applies_once() {
+        let mut o = order(
+            Plan::Subscription {
+                interval: Interval::Month,
+            },
+            "9.99",
+            "1.60",
+        );
+        assert!(
+            o.apply_payment_once("in_1", eur("9.99"), o.created_at)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            o.apply_payment_once("in_1", eur("9.99"), o.created_at)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            o.schedule
+                .iter()
+                .filter(|i| i.status == ItemStatus::Paid)
+                .count(),
+            1
+        );
+        assert!(o.cancel_plan(o.created_at));
+        assert_eq!(o.schedule[1].status, ItemStatus::Cancelled);
+        assert_eq!(
+            o.derived(o.created_at, chrono_tz::Europe::Berlin)
+                .unwrap()
+                .open,
+            eur("0.00")
+        );
     }
 
     #[test]
@@ -611,13 +706,13 @@ mod tests {
         let mut schedule = initial_schedule(plan, eur("100.00"), created).unwrap();
         let zero = eur("0");
         // just created: pending, nothing overdue yet on the due day
-        let fresh = derive(&schedule, zero, created, BERLIN).unwrap();
+        let fresh = derive(plan, &schedule, zero, created, BERLIN).unwrap();
         assert_eq!(
             (fresh.open, fresh.overdue, fresh.payment_status),
             (eur("100.00"), zero, PaymentStatus::Pending)
         );
         // the day after, the first installment is overdue
-        let next_day = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        let next_day = derive(plan, &schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
         assert_eq!(
             (next_day.overdue, next_day.payment_status),
             (eur("50.00"), PaymentStatus::Overdue)
@@ -625,27 +720,28 @@ mod tests {
         // paid: pending again (the second is not due yet)
         schedule[0].paid = eur("50.00");
         schedule[0].status = ItemStatus::Paid;
-        let paid_first = derive(&schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        let paid_first =
+            derive(plan, &schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
         assert_eq!(
             (paid_first.open, paid_first.payment_status),
             (eur("50.00"), PaymentStatus::Pending)
         );
         // the rest cancelled (plan cancelled): nothing open, paid
         schedule[1].status = ItemStatus::Cancelled;
-        let cancelled = derive(&schedule, zero, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
+        let cancelled = derive(plan, &schedule, zero, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
         assert_eq!(
             (cancelled.open, cancelled.payment_status),
             (zero, PaymentStatus::Paid)
         );
         // refunds
         assert_eq!(
-            derive(&schedule, eur("10.00"), created, BERLIN)
+            derive(plan, &schedule, eur("10.00"), created, BERLIN)
                 .unwrap()
                 .payment_status,
             PaymentStatus::PartiallyRefunded
         );
         assert_eq!(
-            derive(&schedule, eur("50.00"), created, BERLIN)
+            derive(plan, &schedule, eur("50.00"), created, BERLIN)
                 .unwrap()
                 .payment_status,
             PaymentStatus::Refunded
@@ -693,7 +789,7 @@ mod tests {
             let mut schedule = initial_schedule(Plan::OneTime, eur("10.00"), created).unwrap();
             schedule[0].paid = eur("10.00");
             schedule[0].status = ItemStatus::Paid;
-            let d = derive(&schedule, eur("0"), created + chrono::Duration::hours(hours), BERLIN).unwrap();
+            let d = derive(Plan::OneTime, &schedule, eur("0"), created + chrono::Duration::hours(hours), BERLIN).unwrap();
             prop_assert_eq!(d.payment_status, PaymentStatus::Paid);
         }
     }

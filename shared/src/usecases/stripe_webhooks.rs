@@ -85,19 +85,26 @@ pub async fn receive(
     stripe_signature::verify(signature, body, &vendor.stripe_webhook_secrets, clock.now())
         .map_err(WebhookError::InvalidSignature)?;
     let event: Event = serde_json::from_slice(body).map_err(WebhookError::Malformed)?;
+    // No read of the event record: its create in the effect's transaction is the duplicate check.
     let record_key = event_key(&vendor.id, &event.id);
-    if store.get(&record_key).await?.is_some() {
-        return Ok(Outcome::Duplicate);
-    }
     let object = &event.data.object;
     let outcome = retry_on_contention(|| async {
         let now = clock.now();
         let effect = match event.event_type.as_str() {
             "checkout.session.completed" if text(object, "payment_status") == Some("paid") => {
-                session_paid(store, entropy, link_keys, &vendor, object, now).await?
+                let key = text(object, "invoice").or(text(object, "payment_intent")).or(text(object, "id"));
+                money_arrived(store, entropy, link_keys, &vendor, object, key, "amount_total", now).await?
             }
-            "checkout.session.async_payment_succeeded" => session_paid(store, entropy, link_keys, &vendor, object, now).await?,
-            "checkout.session.async_payment_failed" => session_failed(store, entropy, link_keys, &vendor, object, now).await?,
+            "checkout.session.async_payment_succeeded" => {
+                let key = text(object, "invoice").or(text(object, "payment_intent")).or(text(object, "id"));
+                money_arrived(store, entropy, link_keys, &vendor, object, key, "amount_total", now).await?
+            }
+            "invoice.paid" => money_arrived(store, entropy, link_keys, &vendor, object, text(object, "id"), "amount_paid", now).await?,
+            "checkout.session.async_payment_failed" | "invoice.payment_failed" => {
+                payment_failed_attempt(store, entropy, link_keys, &vendor, object, now).await?
+            }
+            "charge.succeeded" => charge_seen(store, &vendor, object).await?,
+            "customer.subscription.deleted" => subscription_ended(store, entropy, &vendor, object, now).await?,
             _ => None,
         };
         let outcome = if effect.is_some() { Outcome::Applied } else { Outcome::Ignored };
@@ -126,16 +133,57 @@ struct Loaded {
     customer: Customer,
 }
 
+/// The order an event is about: `metadata.order_id` set at checkout (on the session, the
+/// payment intent, the subscription — invoices carry it under `subscription_details` or
+/// `parent.subscription_details`), else the subscription id recorded on the order.
+async fn find_order_id(
+    store: &dyn ItemStore,
+    vendor: &Vendor,
+    object: &Value,
+) -> Result<Option<OrderId>, UseCaseError> {
+    let paths = [
+        "/metadata/order_id",
+        "/subscription_details/metadata/order_id",
+        "/parent/subscription_details/metadata/order_id",
+    ];
+    if let Some(id) = paths
+        .iter()
+        .filter_map(|path| object.pointer(path).and_then(Value::as_str))
+        .find_map(|id| OrderId::parse(id).ok())
+    {
+        return Ok(Some(id));
+    }
+    let subscription = match text(object, "object") {
+        Some("subscription") => text(object, "id"),
+        _ => text(object, "subscription"),
+    };
+    let Some(subscription) = subscription else {
+        return Ok(None);
+    };
+    let Some(found) = store
+        .get(&subscription_key(&vendor.id, subscription))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(found.body["order_id"]
+        .as_str()
+        .and_then(|id| OrderId::parse(id).ok()))
+}
+
+fn subscription_key(vendor: &VendorId, subscription: &str) -> Key {
+    Key::new(
+        vendor_pk(vendor),
+        format!("SUBSCRIPTION#stripe#{subscription}"),
+    )
+}
+
 async fn load(
     store: &dyn ItemStore,
     vendor: &Vendor,
     object: &Value,
 ) -> Result<Option<Loaded>, UseCaseError> {
-    let Some(order_id) = object
-        .pointer("/metadata/order_id")
-        .and_then(Value::as_str)
-        .and_then(|id| OrderId::parse(id).ok())
-    else {
+    let Some(order_id) = find_order_id(store, vendor, object).await? else {
         return Ok(None);
     };
     let Some(item) = store.get(&order_key(&vendor.id, &order_id)).await? else {
@@ -157,6 +205,22 @@ async fn load(
         customer_item,
         customer,
     }))
+}
+
+/// Remembers the provider's ids on the order; with a subscription, the lookup item for later events.
+fn remember_refs(order: &mut Order, object: &Value) -> Option<String> {
+    let refs = &mut order.provider;
+    if let Some(intent) = text(object, "payment_intent") {
+        refs.payment_intent = Some(intent.to_string());
+    }
+    if let Some(customer) = text(object, "customer") {
+        refs.customer = Some(customer.to_string());
+    }
+    let subscription = text(object, "subscription").map(str::to_string);
+    if subscription.is_some() {
+        refs.subscription = subscription.clone();
+    }
+    subscription
 }
 
 fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<Value, StoreError> {
@@ -199,44 +263,58 @@ fn notice_email(
     })
 }
 
-/// Money arrived for the order's first open payment: schedule, ledger, customer, receipt, event.
-async fn session_paid(
+/// Money arrived (a paid checkout session or invoice): schedule, ledger, customer, receipt,
+/// event — unless this provider payment was applied already, which only refreshes the ids.
+#[allow(clippy::too_many_arguments)]
+async fn money_arrived(
     store: &dyn ItemStore,
     entropy: &dyn Entropy,
     link_keys: &LinkKey,
     vendor: &Vendor,
     object: &Value,
+    payment_key: Option<&str>,
+    amount_field: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
-    let Some(mut loaded) = load(store, vendor, object).await? else {
+    let (Some(mut loaded), Some(payment_key)) = (load(store, vendor, object).await?, payment_key)
+    else {
         return Ok(None);
     };
     let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
     let (Some(units), Some(currency)) =
-        (object.get("amount_total").and_then(Value::as_i64), currency)
+        (object.get(amount_field).and_then(Value::as_i64), currency)
     else {
         return Ok(None);
     };
     let amount = Money::from_minor_units(units, currency);
-    let Ok(applied) = loaded.order.apply_payment(amount, now) else {
-        return Ok(None);
+    let before = loaded.order.clone();
+    let subscription = remember_refs(&mut loaded.order, object);
+    let mut writes = Vec::new();
+    if let Some(subscription) = &subscription {
+        let key = subscription_key(&vendor.id, subscription);
+        writes.push(Write::Put {
+            item: Item::new(key, json!({ "order_id": loaded.order.id })),
+            condition: crate::store::Condition::Always,
+        });
+    }
+    let applied = match loaded.order.apply_payment_once(payment_key, amount, now) {
+        Ok(applied) => applied,
+        Err(_) => return Ok(None),
     };
-    let refs = &mut loaded.order.provider;
-    refs.payment_intent = text(object, "payment_intent")
-        .map(str::to_string)
-        .or(refs.payment_intent.take());
-    refs.customer = text(object, "customer")
-        .map(str::to_string)
-        .or(refs.customer.take());
-    refs.subscription = text(object, "subscription")
-        .map(str::to_string)
-        .or(refs.subscription.take());
-    let reference = text(object, "id").unwrap_or("stripe").to_string();
+    let Some(applied) = applied else {
+        if loaded.order == before {
+            return Ok(None);
+        }
+        writes.push(Write::update(
+            loaded.item.next(encode(&loaded.item.key, &loaded.order)?),
+        ));
+        return Ok(Some(writes));
+    };
     let credit = charge_credit(
         &vendor.id,
         applied.amount,
         applied.tax_part,
-        &reference,
+        payment_key,
         now,
         entropy,
     )
@@ -254,7 +332,7 @@ async fn session_paid(
         key: loaded.item.key.clone(),
         source,
     };
-    Ok(Some(vec![
+    writes.extend([
         Write::update(loaded.item.next(encode(&loaded.item.key, &loaded.order)?)),
         Write::update(
             loaded
@@ -264,11 +342,67 @@ async fn session_paid(
         Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
         enqueue(&vendor.id, Message::Email(receipt), now, entropy).map_err(to_store)?,
         enqueue(&vendor.id, Message::Event(event), now, entropy).map_err(to_store)?,
+    ]);
+    Ok(Some(writes))
+}
+
+/// `charge.succeeded`: the charge id and card fingerprint, for blocking by fingerprint (R-C6).
+async fn charge_seen(
+    store: &dyn ItemStore,
+    vendor: &Vendor,
+    object: &Value,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let (Some(mut loaded), Some(charge)) = (load(store, vendor, object).await?, text(object, "id"))
+    else {
+        return Ok(None);
+    };
+    let fingerprint = object
+        .pointer("/payment_method_details/card/fingerprint")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if loaded.order.provider.charges.get(charge) == Some(&fingerprint) {
+        return Ok(None);
+    }
+    loaded
+        .order
+        .provider
+        .charges
+        .insert(charge.to_string(), fingerprint);
+    Ok(Some(vec![Write::update(
+        loaded.item.next(encode(&loaded.item.key, &loaded.order)?),
+    )]))
+}
+
+/// `customer.subscription.deleted`: the plan is cancelled (R-R4 effects), announced.
+async fn subscription_ended(
+    store: &dyn ItemStore,
+    entropy: &dyn Entropy,
+    vendor: &Vendor,
+    object: &Value,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let Some(mut loaded) = load(store, vendor, object).await? else {
+        return Ok(None);
+    };
+    if !loaded.order.cancel_plan(now) {
+        return Ok(None);
+    }
+    let event = DomainEvent {
+        event_type: EventType::SubscriptionCancelled,
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number }),
+    };
+    let to_store = |source| StoreError::Malformed {
+        key: loaded.item.key.clone(),
+        source,
+    };
+    Ok(Some(vec![
+        Write::update(loaded.item.next(encode(&loaded.item.key, &loaded.order)?)),
+        enqueue(&vendor.id, Message::Event(event), now, entropy).map_err(to_store)?,
     ]))
 }
 
 /// R-P2: a failed charge counts an attempt on the first open payment and keeps it open.
-async fn session_failed(
+async fn payment_failed_attempt(
     store: &dyn ItemStore,
     entropy: &dyn Entropy,
     link_keys: &LinkKey,

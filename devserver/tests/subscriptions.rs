@@ -1,0 +1,202 @@
+//! R-P1 convergence: a subscription's first events (checkout session, first invoice, charge), in
+//! every order of arrival and each delivered twice, end in the same state — one payment, one
+//! receipt, one ledger credit. Then the provider cancels the subscription (R-R4 effects).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{call, get, post_json, temp_dir};
+use devserver::config::DevConfig;
+use sellerdesk::webhooks::stripe_signature::header_for;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+const NOW: i64 = 1_795_510_800; // 2026-11-24T09:00:00Z
+const SAMPLE_ORDER: &str = "ord_01KSAMPLE0RDER0000000000000";
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../events/stripe/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A sample event for one run: its order, and ids of its own so runs do not share events.
+fn event(name: &str, order: &str, run: usize) -> String {
+    sample(name)
+        .replace(SAMPLE_ORDER, order)
+        .replace("sub_1SampleSubscription", &format!("sub_run{run}"))
+        .replace("in_1SampleFirstInvoice", &format!("in_run{run}"))
+        .replace("ch_3SampleCharge", &format!("ch_run{run}"))
+        .replace(
+            "\"id\": \"evt_1QbSample",
+            &format!("\"id\": \"evt_run{run}_"),
+        )
+}
+
+fn permutations(items: &[&'static str]) -> Vec<Vec<&'static str>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for (i, first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// The parts of the order view that must not depend on arrival order.
+fn outcome(order: &Value) -> Value {
+    json!({
+        "status": order["status"], "payment_status": order["payment_status"], "paid": order["paid"],
+        "open": order["open"], "schedule": order["schedule"], "lines": order["lines"],
+    })
+}
+
+#[tokio::test]
+async fn every_order_of_arrival_of_a_subscriptions_first_events_converges() {
+    let config = DevConfig {
+        port: 0,
+        data_dir: temp_dir("subscriptions"),
+        admin_token: Some(ADMIN.into()),
+        aws: false,
+    };
+    let server = devserver::start(config).await.unwrap();
+    let url = server.url();
+    // a frozen clock, so every run happens at the same instant and states compare exactly
+    post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"now": "2026-11-24T09:00:00Z", "frozen": true}),
+    )
+    .await;
+    let vendor = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "Abo", "email": "abo@example.com"}),
+    )
+    .await
+    .json();
+    let (key, secret, vendor_id) = (
+        vendor["api_key"].as_str().unwrap(),
+        vendor["webhook_secrets"]["stripe"].as_str().unwrap(),
+        vendor["vendor_id"].as_str().unwrap(),
+    );
+    let product = post_json(
+        &url,
+        "/api/products",
+        Some(key),
+        &json!({"name": "Mitgliedschaft"}),
+    )
+    .await
+    .json();
+    let offer = post_json(&url, "/api/offers", Some(key), &json!({"name": "Abo", "products": [product["id"]], "price": {"amount": "9.99", "currency": "EUR"}, "plan": {"kind": "subscription", "interval": "month"}})).await.json();
+    let orders = permutations(&[
+        "checkout.session.completed.subscription",
+        "invoice.paid",
+        "charge.succeeded",
+    ]);
+    assert_eq!(orders.len(), 6);
+    let mut outcomes = Vec::new();
+    let mut tokens = Vec::new();
+    for (run, arrival) in orders.iter().enumerate() {
+        // given a fresh subscription checkout
+        let customer = json!({"email": format!("run{run}@example.com"), "first_name": "R", "last_name": "N", "country": "DE"});
+        let checkout = post_json(
+            &url,
+            "/checkout",
+            None,
+            &json!({"offer_id": offer["id"], "customer": customer}),
+        )
+        .await
+        .json();
+        let order_id = checkout["order_id"].as_str().unwrap();
+        let token = checkout["customer_link"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        // when its first events arrive in this order, each twice
+        for name in arrival.iter().chain(arrival.iter()) {
+            let payload = event(name, order_id, run);
+            let signature = header_for(secret, NOW, payload.as_bytes());
+            let answer = call(
+                &url,
+                "POST",
+                &format!("/webhooks/stripe/{vendor_id}"),
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Stripe-Signature", &signature),
+                ],
+                Some(payload.as_bytes()),
+            )
+            .await;
+            assert_eq!(answer.status, 200, "{name}: {}", answer.text);
+        }
+        let view = get(&url, &format!("/portal/orders/{token}"), None)
+            .await
+            .json();
+        outcomes.push(outcome(&view));
+        tokens.push(token);
+    }
+    // then every order of arrival ended in the same state: first period paid once, next one open
+    for (run, result) in outcomes.iter().enumerate() {
+        assert_eq!(result, &outcomes[0], "arrival {:?} differs", orders[run]);
+    }
+    assert_eq!(
+        (
+            outcomes[0]["status"].as_str(),
+            outcomes[0]["payment_status"].as_str()
+        ),
+        (Some("active"), Some("paid"))
+    );
+    assert_eq!(outcomes[0]["paid"]["amount"], "11.89");
+    assert_eq!(outcomes[0]["schedule"].as_array().unwrap().len(), 2);
+    // one receipt and one credit per subscription
+    post_json(&url, "/_dev/sweep", None, &json!({})).await;
+    let outbox = get(&url, "/_dev/outbox", None).await.json();
+    let receipts = outbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "payment_receipt")
+        .count();
+    assert_eq!(receipts, 6);
+    let balance = get(&url, "/api/balance", Some(key)).await.json();
+    assert_eq!(balance["balances"][0]["pending"], "59.94");
+    // when the provider ends the first subscription, found by its subscription id alone
+    let deleted = event("customer.subscription.deleted", "unused", 0);
+    let signature = header_for(secret, NOW, deleted.as_bytes());
+    let answer = call(
+        &url,
+        "POST",
+        &format!("/webhooks/stripe/{vendor_id}"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Stripe-Signature", &signature),
+        ],
+        Some(deleted.as_bytes()),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    // then the plan is cancelled, no further payment is open, and what was paid stays paid
+    let view = get(&url, &format!("/portal/orders/{}", tokens[0]), None)
+        .await
+        .json();
+    assert_eq!(
+        (view["status"].as_str(), view["open"]["amount"].as_str()),
+        (Some("cancelled"), Some("0.00"))
+    );
+    assert_eq!(view["paid"]["amount"], "11.89");
+    server.stop();
+}
