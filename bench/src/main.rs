@@ -4,6 +4,7 @@
 //!    its duplicate, counted through the store port (a counting wrapper), not timed.
 //! 2. Throughput of the dev server for verified webhooks over HTTP on loopback: N paid-session
 //!    webhooks for N orders, CONCURRENCY in flight; prints webhooks/s and latency percentiles.
+//!
 //! Benchmarks print numbers; they never pass or fail on time.
 
 use anyhow::{Context, bail};
