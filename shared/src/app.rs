@@ -16,6 +16,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 mod catalogue;
+mod idempotency;
 mod orders;
 mod payments;
 
@@ -94,6 +95,23 @@ impl App {
     }
 
     pub async fn respond(&self, matched: &Matched, request: &ApiRequest) -> ApiResponse {
+        if request.method != http::Method::POST {
+            return self.answer(matched, request).await;
+        }
+        let now = self.clock.now();
+        match idempotency::claim(self.store.as_ref(), request, now).await {
+            Err(error) => error.to_response(),
+            Ok(None) => self.answer(matched, request).await,
+            Ok(Some(idempotency::Claim::Answered(first))) => first,
+            Ok(Some(idempotency::Claim::Fresh(key))) => {
+                let response = self.answer(matched, request).await;
+                idempotency::finish(self.store.as_ref(), key, &response, now).await;
+                response
+            }
+        }
+    }
+
+    async fn answer(&self, matched: &Matched, request: &ApiRequest) -> ApiResponse {
         self.dispatch(matched, request)
             .await
             .unwrap_or_else(|error| error.to_response())

@@ -1,0 +1,139 @@
+//! Idempotency-Key on POST routes (API.md): a repeat returns the first answer and changes nothing;
+//! a different body with the same key is 422; keys of different callers never meet.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{call, get, post_json, temp_dir};
+use devserver::config::DevConfig;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+async fn post_with_key(
+    url: &str,
+    path: &str,
+    auth: Option<&str>,
+    key: &str,
+    body: &Value,
+) -> common::Answer {
+    let bearer = auth.map(|a| format!("Bearer {a}"));
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        ("Idempotency-Key", key),
+    ];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer.as_str()));
+    }
+    call(
+        url,
+        "POST",
+        path,
+        &headers,
+        Some(body.to_string().as_bytes()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn repeated_posts_with_one_key_apply_once() {
+    let config = DevConfig {
+        port: 0,
+        data_dir: temp_dir("idempotency"),
+        admin_token: Some(ADMIN.into()),
+        aws: false,
+    };
+    let server = devserver::start(config).await.unwrap();
+    let url = server.url();
+    let vendor = |name: &'static str| {
+        let url = url.clone();
+        async move {
+            post_json(
+                &url,
+                "/admin/vendors",
+                Some(ADMIN),
+                &json!({"name": name, "email": format!("{name}@example.com")}),
+            )
+            .await
+            .json()["api_key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (a, b) = (vendor("a").await, vendor("b").await);
+    // a vendor's product POST retried with the same key creates one product
+    let body = json!({"name": "Kurs"});
+    let first = post_with_key(&url, "/api/products", Some(&a), "create-kurs-1", &body).await;
+    let repeat = post_with_key(&url, "/api/products", Some(&a), "create-kurs-1", &body).await;
+    assert_eq!((first.status, repeat.status), (201, 201));
+    assert_eq!(first.json(), repeat.json());
+    assert_eq!(
+        get(&url, "/api/products", Some(&a)).await.json()["total"],
+        1
+    );
+    // the same key with another body is refused and changes nothing
+    let reused = post_with_key(
+        &url,
+        "/api/products",
+        Some(&a),
+        "create-kurs-1",
+        &json!({"name": "Anderer Kurs"}),
+    )
+    .await;
+    assert_eq!(
+        (reused.status, reused.error_code().as_str()),
+        (422, "idempotency_key_reused")
+    );
+    assert_eq!(
+        get(&url, "/api/products", Some(&a)).await.json()["total"],
+        1
+    );
+    // another vendor's same key is its own
+    assert_eq!(
+        post_with_key(&url, "/api/products", Some(&b), "create-kurs-1", &body)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        get(&url, "/api/products", Some(&b)).await.json()["total"],
+        1
+    );
+    // a public checkout retried with its key is one order
+    let product = first.json()["id"].clone();
+    let offer = post_json(&url, "/api/offers", Some(&a), &json!({"name": "O", "products": [product], "price": {"amount": "5.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await.json();
+    let checkout = json!({"offer_id": offer["id"], "customer": {"email": "k@example.com", "first_name": "K", "last_name": "L", "country": "DE"}});
+    let once = post_with_key(&url, "/checkout", None, "checkout-abc", &checkout)
+        .await
+        .json();
+    let twice = post_with_key(&url, "/checkout", None, "checkout-abc", &checkout)
+        .await
+        .json();
+    assert_eq!(once["order_id"], twice["order_id"]);
+    let next = post_json(&url, "/checkout", None, &checkout).await.json();
+    assert_eq!(next["order_number"], "SD-000002");
+    // a refused request is replayed as refused, and a malformed key is 400
+    let bad =
+        json!({"offer_id": "off_01JZZZZZZZZZZZZZZZZZZZZZZZ", "customer": checkout["customer"]});
+    assert_eq!(
+        post_with_key(&url, "/checkout", None, "bad-1", &bad)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        post_with_key(&url, "/checkout", None, "bad-1", &bad)
+            .await
+            .status,
+        404
+    );
+    let long = "k".repeat(300);
+    assert_eq!(
+        post_with_key(&url, "/checkout", None, &long, &checkout)
+            .await
+            .error_code(),
+        "invalid_idempotency_key"
+    );
+    server.stop();
+}
