@@ -134,6 +134,10 @@ impl App {
             RouteId::PortalOrder => self.portal_order(matched).await,
             RouteId::StripeWebhook => self.stripe_webhook(request, matched).await,
             RouteId::GetBalance => self.get_balance(request).await,
+            RouteId::ListOrders => self.list_orders(request).await,
+            RouteId::OrderCard => self.order_card(request, matched).await,
+            RouteId::PatchOrder => self.patch_order(request, matched).await,
+            RouteId::CommentOrder => self.comment_order(request, matched).await,
             // The dev server answers its own routes before they get here.
             RouteId::GetClock
             | RouteId::SetClock

@@ -6,7 +6,7 @@ use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::customer::Customer;
 use crate::domain::order::{ItemStatus, Order};
 use crate::usecases::checkout::{self, CheckoutRequest, vendor_zone};
-use crate::usecases::portal;
+use crate::usecases::{orders, portal};
 use chrono::{DateTime, Duration, Utc};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -100,5 +100,128 @@ impl App {
             vendor_zone(&found.vendor),
         )?;
         Ok(ApiResponse::json(StatusCode::OK, &view))
+    }
+}
+
+/// The order card (R-O7): the customer's view plus the vendor's own fields and provider ids.
+pub fn vendor_order_view(
+    order: &Order,
+    customer: &Customer,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<Value, ApiError> {
+    let mut view = customer_order_view(order, customer, now, tz)?;
+    view["stage"] = json!(order.stage);
+    view["manager"] = json!(order.manager);
+    view["tags"] = json!(order.tags);
+    view["comments"] = json!(order.comments);
+    view["provider"] = json!({
+        "payment_intent": order.provider.payment_intent,
+        "customer": order.provider.customer,
+        "subscription": order.provider.subscription,
+        "charges": order.provider.charges.keys().collect::<Vec<_>>(),
+    });
+    Ok(view)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    body: String,
+}
+
+fn order_id(matched: &Matched) -> Result<crate::domain::ids::OrderId, ApiError> {
+    matched
+        .params
+        .get("order_id")
+        .and_then(|raw| crate::domain::ids::OrderId::parse(raw).ok())
+        .ok_or_else(ApiError::not_found)
+}
+
+impl App {
+    pub(super) async fn list_orders(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let params = request.list_params()?;
+        let page =
+            orders::list(self.store.as_ref(), &vendor.id, params.limit, params.cursor).await?;
+        let (now, tz) = (self.clock.now(), vendor_zone(&vendor));
+        let items = page
+            .orders
+            .iter()
+            .map(|order| {
+                let derived = order.derived(now, tz).map_err(|_| ApiError::internal())?;
+                Ok(json!({
+                    "id": order.id, "number": order.number, "created_at": order.created_at, "status": order.status,
+                    "payment_status": derived.payment_status, "customer_id": order.customer_id,
+                    "offer_name": order.offer_name, "total": order.total, "paid": derived.paid, "open": derived.open,
+                    "stage": order.stage, "tags": order.tags,
+                }))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": items, "next_cursor": page.next_cursor, "total": page.total }),
+        ))
+    }
+
+    pub(super) async fn order_card(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let card = orders::card(self.store.as_ref(), &vendor.id, &order_id(matched)?).await?;
+        let view = vendor_order_view(
+            &card.order,
+            &card.customer,
+            self.clock.now(),
+            vendor_zone(&vendor),
+        )?;
+        Ok(ApiResponse::json(StatusCode::OK, &view))
+    }
+
+    pub(super) async fn patch_order(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = order_id(matched)?;
+        let patch: orders::OrderPatch = request.json()?;
+        orders::patch(
+            self.store.as_ref(),
+            &vendor.id,
+            &id,
+            patch,
+            self.clock.now(),
+        )
+        .await?;
+        self.order_card(request, matched).await
+    }
+
+    pub(super) async fn comment_order(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = order_id(matched)?;
+        let body: CommentBody = request.json()?;
+        orders::comment(
+            self.store.as_ref(),
+            &vendor.id,
+            &id,
+            &body.body,
+            self.clock.now(),
+        )
+        .await?;
+        let card = orders::card(self.store.as_ref(), &vendor.id, &id).await?;
+        let view = vendor_order_view(
+            &card.order,
+            &card.customer,
+            self.clock.now(),
+            vendor_zone(&vendor),
+        )?;
+        Ok(ApiResponse::json(StatusCode::CREATED, &view))
     }
 }

@@ -255,6 +255,15 @@ pub struct Order {
     pub link_generation: u32,
     #[serde(default)]
     pub provider: ProviderRefs,
+    /// The vendor's own fields (R-O7), never shown to the customer.
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub manager: Option<String>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeSet<String>,
+    #[serde(default)]
+    pub comments: Vec<InternalComment>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -268,6 +277,13 @@ impl Order {
     pub fn is_supersedable(&self) -> bool {
         self.status == OrderStatus::PendingPayment
     }
+}
+
+/// A vendor's internal note on an order (R-O7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternalComment {
+    pub body: String,
+    pub at: DateTime<Utc>,
 }
 
 /// What the payment provider knows the order by.
@@ -466,6 +482,10 @@ mod payment_tests {
             status: OrderStatus::PendingPayment,
             link_generation: 0,
             provider: ProviderRefs::default(),
+            stage: None,
+            manager: None,
+            tags: Default::default(),
+            comments: Vec::new(),
             created_at: now,
             updated_at: now,
         }

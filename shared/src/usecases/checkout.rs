@@ -254,6 +254,10 @@ pub async fn checkout(
             status: OrderStatus::PendingPayment,
             link_generation: 0,
             provider: Default::default(),
+            stage: None,
+            manager: None,
+            tags: Default::default(),
+            comments: Vec::new(),
             created_at: now,
             updated_at: now,
         };

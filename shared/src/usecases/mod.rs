@@ -4,6 +4,7 @@ pub mod balance;
 pub mod catalogue;
 pub mod checkout;
 pub mod counters;
+pub mod orders;
 pub mod portal;
 pub mod stripe_webhooks;
 pub mod vendors;
