@@ -138,6 +138,9 @@ impl App {
             RouteId::OrderCard => self.order_card(request, matched).await,
             RouteId::PatchOrder => self.patch_order(request, matched).await,
             RouteId::CommentOrder => self.comment_order(request, matched).await,
+            RouteId::CreateManualOrder => self.create_manual_order(request).await,
+            RouteId::ManualPayment => self.record_manual_payment(request, matched).await,
+            RouteId::OrderTransactions => self.order_transactions(request, matched).await,
             // The dev server answers its own routes before they get here.
             RouteId::GetClock
             | RouteId::SetClock

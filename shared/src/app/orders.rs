@@ -67,6 +67,7 @@ impl App {
             self.entropy.as_ref(),
             &self.link_key,
             body,
+            None,
         )
         .await
         .map_err(|error| match error {
@@ -223,5 +224,98 @@ impl App {
             vendor_zone(&vendor),
         )?;
         Ok(ApiResponse::json(StatusCode::CREATED, &view))
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualOrderBody {
+    offer_id: String,
+    customer: crate::domain::customer::CheckoutCustomer,
+}
+
+impl App {
+    /// `POST /api/orders`: a vendor creates an order by hand (R-O8), from one of its offers.
+    pub(super) async fn create_manual_order(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let body: ManualOrderBody = request.json()?;
+        let checkout_request = CheckoutRequest {
+            offer_id: body.offer_id,
+            customer: body.customer,
+        };
+        let result = checkout::checkout(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            self.entropy.as_ref(),
+            &self.link_key,
+            checkout_request,
+            Some(&vendor.id),
+        )
+        .await
+        .map_err(|error| match error {
+            crate::usecases::UseCaseError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "offer_not_found", "no such offer")
+            }
+            other => other.into(),
+        })?;
+        let card = orders::card(self.store.as_ref(), &vendor.id, &result.order.id).await?;
+        let mut view = vendor_order_view(
+            &card.order,
+            &card.customer,
+            self.clock.now(),
+            vendor_zone(&vendor),
+        )?;
+        view["customer_link"] = json!(result.customer_link);
+        Ok(ApiResponse::json(StatusCode::CREATED, &view))
+    }
+
+    /// `POST /api/orders/{id}/payments`: a manual payment (R-O8).
+    pub(super) async fn record_manual_payment(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = order_id(matched)?;
+        let payment: orders::ManualPayment = request.json()?;
+        let order = orders::record_manual_payment(
+            self.store.as_ref(),
+            self.entropy.as_ref(),
+            &self.link_key,
+            &vendor,
+            &id,
+            payment,
+            self.clock.now(),
+        )
+        .await?;
+        let card = orders::card(self.store.as_ref(), &vendor.id, &order.id).await?;
+        let view = vendor_order_view(
+            &card.order,
+            &card.customer,
+            self.clock.now(),
+            vendor_zone(&vendor),
+        )?;
+        Ok(ApiResponse::json(StatusCode::CREATED, &view))
+    }
+
+    /// `GET /api/orders/{id}/transactions`: the order's transaction history (R-O7).
+    pub(super) async fn order_transactions(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = order_id(matched)?;
+        // 404 for an order that is not this vendor's, before reading its history.
+        orders::card(self.store.as_ref(), &vendor.id, &id).await?;
+        let items =
+            crate::usecases::transactions::history(self.store.as_ref(), &vendor.id, &id).await?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": items }),
+        ))
     }
 }

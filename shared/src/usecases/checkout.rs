@@ -94,12 +94,15 @@ pub async fn checkout(
     entropy: &dyn Entropy,
     link_keys: &LinkKey,
     request: CheckoutRequest,
+    // `Some`: a vendor creating an order by hand (R-O8) may only use its own offers.
+    only_vendor: Option<&crate::domain::ids::VendorId>,
 ) -> Result<CheckoutResult, UseCaseError> {
     let (email, country) =
         check_checkout_customer(&request.customer).map_err(UseCaseError::Invalid)?;
     let offer_id = OfferId::parse(&request.offer_id).map_err(|_| UseCaseError::NotFound)?;
     let offer = find_offer(store, &offer_id)
         .await?
+        .filter(|offer| only_vendor.is_none_or(|vendor| &offer.vendor_id == vendor))
         .ok_or(UseCaseError::NotFound)?;
     let vendor: Vendor = store
         .get(&Key::new(vendor_pk(&offer.vendor_id), VENDOR_PROFILE_SK))

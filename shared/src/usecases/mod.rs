@@ -4,9 +4,11 @@ pub mod balance;
 pub mod catalogue;
 pub mod checkout;
 pub mod counters;
+pub mod notices;
 pub mod orders;
 pub mod portal;
 pub mod stripe_webhooks;
+pub mod transactions;
 pub mod vendors;
 
 use crate::domain::vendor::FieldErrors;

@@ -2,18 +2,20 @@
 //! most once per event id — the event record is created in the same transaction as its effect, so
 //! a duplicate (even a concurrent one) cannot apply twice.
 
-use super::checkout::{ORDER_SCOPE, customer_link, order_key};
+use super::checkout::order_key;
+use super::notices::payment_notice;
+use super::transactions::{self, Transaction, TransactionKind};
 use super::{UseCaseError, retry_on_contention};
 use crate::domain::clock::Clock;
 use crate::domain::customer::{Customer, record_paid_order};
-use crate::domain::emails::{PaymentNotice, payment_failed, payment_receipt};
+use crate::domain::emails::{payment_failed, payment_receipt};
 use crate::domain::ids::{Entropy, OrderId, VendorId};
 use crate::domain::ledger::charge_credit;
 use crate::domain::money::{Currency, Money};
 use crate::domain::order::{ItemStatus, Order};
 use crate::domain::token::LinkKey;
 use crate::domain::vendor::Vendor;
-use crate::outbox::{DomainEvent, Email, EventType, Message, enqueue};
+use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
 use crate::store::{Item, ItemStore, Key, StoreError, Write};
 use crate::webhooks::stripe_signature::{self, SignatureError};
@@ -230,39 +232,6 @@ fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<Value, StoreError
     })
 }
 
-fn notice_email(
-    vendor: &Vendor,
-    link_keys: &LinkKey,
-    loaded: &Loaded,
-    amount: Money,
-    build: fn(&PaymentNotice<'_>) -> Email,
-) -> Email {
-    let token = link_keys.derive(
-        &vendor.id,
-        ORDER_SCOPE,
-        loaded.order.id.as_str(),
-        loaded.order.link_generation,
-    );
-    let language = loaded
-        .customer
-        .language
-        .clone()
-        .unwrap_or_else(|| vendor.default_language.clone());
-    let name = format!(
-        "{} {}",
-        loaded.customer.first_name, loaded.customer.last_name
-    );
-    build(&PaymentNotice {
-        to: &loaded.customer.email,
-        language: &language,
-        customer_name: &name,
-        vendor_name: &vendor.name,
-        order_number: &loaded.order.number,
-        amount: &amount.to_string(),
-        customer_link: &customer_link(vendor, &token),
-    })
-}
-
 /// Money arrived (a paid checkout session or invoice): schedule, ledger, customer, receipt,
 /// event — unless this provider payment was applied already, which only refreshes the ids.
 #[allow(clippy::too_many_arguments)]
@@ -323,7 +292,14 @@ async fn money_arrived(
     if applied.first_payment {
         record_paid_order(&mut loaded.customer, vendor.regular_customer_threshold);
     }
-    let receipt = notice_email(vendor, link_keys, &loaded, amount, payment_receipt);
+    let receipt = payment_notice(
+        vendor,
+        link_keys,
+        &loaded.order,
+        &loaded.customer,
+        amount,
+        payment_receipt,
+    );
     let event = DomainEvent {
         event_type: EventType::OrderPaid,
         detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "revived": applied.revived }),
@@ -332,7 +308,15 @@ async fn money_arrived(
         key: loaded.item.key.clone(),
         source,
     };
+    let transaction = Transaction {
+        kind: TransactionKind::Payment,
+        amount,
+        provider: "stripe".into(),
+        reference: payment_key.to_string(),
+        at: now,
+    };
     writes.extend([
+        transactions::record(&vendor.id, &loaded.order.id, &transaction, entropy)?,
         Write::update(loaded.item.next(encode(&loaded.item.key, &loaded.order)?)),
         Write::update(
             loaded
@@ -427,7 +411,14 @@ async fn payment_failed_attempt(
         .checked_sub(&item.paid)
         .map_err(|_| UseCaseError::NotFound)?;
     loaded.order.updated_at = now;
-    let notice = notice_email(vendor, link_keys, &loaded, amount, payment_failed);
+    let notice = payment_notice(
+        vendor,
+        link_keys,
+        &loaded.order,
+        &loaded.customer,
+        amount,
+        payment_failed,
+    );
     let event = DomainEvent {
         event_type: EventType::PaymentFailed,
         detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount }),
@@ -436,7 +427,15 @@ async fn payment_failed_attempt(
         key: loaded.item.key.clone(),
         source,
     };
+    let transaction = Transaction {
+        kind: TransactionKind::PaymentFailed,
+        amount,
+        provider: "stripe".into(),
+        reference: text(object, "id").unwrap_or_default().to_string(),
+        at: now,
+    };
     Ok(Some(vec![
+        transactions::record(&vendor.id, &loaded.order.id, &transaction, entropy)?,
         Write::update(loaded.item.next(encode(&loaded.item.key, &loaded.order)?)),
         enqueue(&vendor.id, Message::Email(notice), now, entropy).map_err(to_store)?,
         enqueue(&vendor.id, Message::Event(event), now, entropy).map_err(to_store)?,

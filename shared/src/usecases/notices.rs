@@ -1,0 +1,40 @@
+//! E-mails about an order's money, addressed to its customer in their language with their link.
+
+use super::checkout::{ORDER_SCOPE, customer_link};
+use crate::domain::customer::Customer;
+use crate::domain::emails::PaymentNotice;
+use crate::domain::money::Money;
+use crate::domain::order::Order;
+use crate::domain::token::LinkKey;
+use crate::domain::vendor::Vendor;
+use crate::outbox::Email;
+
+pub fn payment_notice(
+    vendor: &Vendor,
+    link_keys: &LinkKey,
+    order: &Order,
+    customer: &Customer,
+    amount: Money,
+    build: fn(&PaymentNotice<'_>) -> Email,
+) -> Email {
+    let token = link_keys.derive(
+        &vendor.id,
+        ORDER_SCOPE,
+        order.id.as_str(),
+        order.link_generation,
+    );
+    let language = customer
+        .language
+        .clone()
+        .unwrap_or_else(|| vendor.default_language.clone());
+    let name = format!("{} {}", customer.first_name, customer.last_name);
+    build(&PaymentNotice {
+        to: &customer.email,
+        language: &language,
+        customer_name: &name,
+        vendor_name: &vendor.name,
+        order_number: &order.number,
+        amount: &amount.to_string(),
+        customer_link: &customer_link(vendor, &token),
+    })
+}
