@@ -176,49 +176,164 @@ async fn vendors_list_and_annotate_their_orders_and_only_theirs() {
 // R-O8: orders by hand and manual payments; R-O7: the transaction history.
 #[tokio::test]
 async fn vendors_create_orders_by_hand_and_record_manual_payments() {
-    let config = DevConfig { port: 0, data_dir: temp_dir("manual"), admin_token: Some(ADMIN.into()), aws: false };
+    let config = DevConfig {
+        port: 0,
+        data_dir: temp_dir("manual"),
+        admin_token: Some(ADMIN.into()),
+        aws: false,
+    };
     let server = devserver::start(config).await.unwrap();
     let url = server.url();
     let key_of = |v: &Value| v["api_key"].as_str().unwrap().to_string();
-    let a = key_of(&post_json(&url, "/admin/vendors", Some(ADMIN), &json!({"name": "A", "email": "a@example.com"})).await.json());
-    let b = key_of(&post_json(&url, "/admin/vendors", Some(ADMIN), &json!({"name": "B", "email": "b@example.com"})).await.json());
-    let product = post_json(&url, "/api/products", Some(&a), &json!({"name": "Kurs"})).await.json();
+    let a = key_of(
+        &post_json(
+            &url,
+            "/admin/vendors",
+            Some(ADMIN),
+            &json!({"name": "A", "email": "a@example.com"}),
+        )
+        .await
+        .json(),
+    );
+    let b = key_of(
+        &post_json(
+            &url,
+            "/admin/vendors",
+            Some(ADMIN),
+            &json!({"name": "B", "email": "b@example.com"}),
+        )
+        .await
+        .json(),
+    );
+    let product = post_json(&url, "/api/products", Some(&a), &json!({"name": "Kurs"}))
+        .await
+        .json();
     let offer = post_json(&url, "/api/offers", Some(&a), &json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": "20.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await.json();
     let body = json!({"offer_id": offer["id"], "customer": {"email": "k@example.com", "first_name": "K", "last_name": "L", "country": "DE"}});
     // another vendor cannot sell A's offer by hand
     let foreign = post_json(&url, "/api/orders", Some(&b), &body).await;
-    assert_eq!((foreign.status, foreign.error_code().as_str()), (404, "offer_not_found"));
+    assert_eq!(
+        (foreign.status, foreign.error_code().as_str()),
+        (404, "offer_not_found")
+    );
     // A creates the order by hand
     let created = post_json(&url, "/api/orders", Some(&a), &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let order = created.json();
-    assert_eq!((order["number"].as_str(), order["total"]["amount"].as_str()), (Some("SD-000001"), Some("23.80")));
-    assert!(order["customer_link"].as_str().unwrap().contains("/orders/"));
+    assert_eq!(
+        (order["number"].as_str(), order["total"]["amount"].as_str()),
+        (Some("SD-000001"), Some("23.80"))
+    );
+    assert!(
+        order["customer_link"]
+            .as_str()
+            .unwrap()
+            .contains("/orders/")
+    );
     let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
     // a bank transfer pays part, then the rest
     let pay = |amount: &str| json!({"amount": {"amount": amount, "currency": "EUR"}, "method": "bank_transfer", "comment": "Überweisung"});
     let part = post_json(&url, &format!("{path}/payments"), Some(&a), &pay("10.00")).await;
     assert_eq!(part.status, 201, "{}", part.text);
-    assert_eq!((part.json()["status"].as_str(), part.json()["payment_status"].as_str()), (Some("active"), Some("pending")));
+    assert_eq!(
+        (
+            part.json()["status"].as_str(),
+            part.json()["payment_status"].as_str()
+        ),
+        (Some("active"), Some("pending"))
+    );
     assert_eq!(part.json()["open"]["amount"], "13.80");
-    let rest = post_json(&url, &format!("{path}/payments"), Some(&a), &pay("13.80")).await.json();
-    assert_eq!((rest["status"].as_str(), rest["payment_status"].as_str()), (Some("completed"), Some("paid")));
+    let rest = post_json(&url, &format!("{path}/payments"), Some(&a), &pay("13.80"))
+        .await
+        .json();
+    assert_eq!(
+        (rest["status"].as_str(), rest["payment_status"].as_str()),
+        (Some("completed"), Some("paid"))
+    );
     // more than is open, another currency, or another vendor: refused, nothing changes
-    assert_eq!(post_json(&url, &format!("{path}/payments"), Some(&a), &pay("1.00")).await.status, 400);
+    assert_eq!(
+        post_json(&url, &format!("{path}/payments"), Some(&a), &pay("1.00"))
+            .await
+            .status,
+        400
+    );
     let usd = json!({"amount": {"amount": "1.00", "currency": "USD"}, "method": "cash"});
-    assert_eq!(post_json(&url, &format!("{path}/payments"), Some(&a), &usd).await.status, 400);
-    assert_eq!(post_json(&url, &format!("{path}/payments"), Some(&b), &pay("1.00")).await.status, 404);
+    assert_eq!(
+        post_json(&url, &format!("{path}/payments"), Some(&a), &usd)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        post_json(&url, &format!("{path}/payments"), Some(&b), &pay("1.00"))
+            .await
+            .status,
+        404
+    );
     // the history shows both, and the platform balance holds nothing (the money never passed through it)
-    let history = get(&url, &format!("{path}/transactions"), Some(&a)).await.json();
-    let kinds: Vec<_> = history["items"].as_array().unwrap().iter().map(|t| (t["kind"].as_str().unwrap().to_string(), t["amount"]["amount"].as_str().unwrap().to_string())).collect();
-    assert_eq!(kinds, vec![("manual_payment".to_string(), "10.00".to_string()), ("manual_payment".to_string(), "13.80".to_string())]);
-    assert_eq!(get(&url, "/api/balance", Some(&a)).await.json()["balances"], json!([]));
-    assert_eq!(get(&url, &format!("{path}/transactions"), Some(&b)).await.status, 404);
+    let history = get(&url, &format!("{path}/transactions"), Some(&a))
+        .await
+        .json();
+    let kinds: Vec<_> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["kind"].as_str().unwrap().to_string(),
+                t["amount"]["amount"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("manual_payment".to_string(), "10.00".to_string()),
+            ("manual_payment".to_string(), "13.80".to_string())
+        ]
+    );
+    assert_eq!(
+        get(&url, "/api/balance", Some(&a)).await.json()["balances"],
+        json!([])
+    );
+    assert_eq!(
+        get(&url, &format!("{path}/transactions"), Some(&b))
+            .await
+            .status,
+        404
+    );
     // a provider payment lands in the history too
     let online = post_json(&url, "/checkout", None, &json!({"offer_id": offer["id"], "customer": {"email": "o@example.com", "first_name": "O", "last_name": "P", "country": "DE"}})).await.json();
-    let token = online["customer_link"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    post_json(&url, &format!("/_dev/pay/{token}"), None, &json!({"outcome": "succeeded"})).await;
-    let online_history = get(&url, &format!("/api/orders/{}/transactions", online["order_id"].as_str().unwrap()), Some(&a)).await.json();
-    assert_eq!((online_history["items"][0]["kind"].as_str(), online_history["items"][0]["provider"].as_str()), (Some("payment"), Some("stripe")));
+    let token = online["customer_link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    post_json(
+        &url,
+        &format!("/_dev/pay/{token}"),
+        None,
+        &json!({"outcome": "succeeded"}),
+    )
+    .await;
+    let online_history = get(
+        &url,
+        &format!(
+            "/api/orders/{}/transactions",
+            online["order_id"].as_str().unwrap()
+        ),
+        Some(&a),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            online_history["items"][0]["kind"].as_str(),
+            online_history["items"][0]["provider"].as_str()
+        ),
+        (Some("payment"), Some("stripe"))
+    );
     server.stop();
 }

@@ -51,6 +51,11 @@ impl From<UseCaseError> for ApiError {
         match error {
             UseCaseError::Invalid(fields) => ApiError::validation(fields),
             UseCaseError::NotFound => ApiError::not_found(),
+            UseCaseError::CustomerBlocked => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "customer_blocked",
+                "this customer cannot buy from this vendor",
+            ),
             UseCaseError::Store(StoreError::InvalidCursor) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_cursor",
@@ -141,6 +146,9 @@ impl App {
             RouteId::CreateManualOrder => self.create_manual_order(request).await,
             RouteId::ManualPayment => self.record_manual_payment(request, matched).await,
             RouteId::OrderTransactions => self.order_transactions(request, matched).await,
+            RouteId::GetCustomer => self.get_customer(request, matched).await,
+            RouteId::BlockCustomer => self.block_customer(request, matched, true).await,
+            RouteId::UnblockCustomer => self.block_customer(request, matched, false).await,
             // The dev server answers its own routes before they get here.
             RouteId::GetClock
             | RouteId::SetClock

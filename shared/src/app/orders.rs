@@ -319,3 +319,64 @@ impl App {
         ))
     }
 }
+
+fn customer_id(matched: &Matched) -> Result<crate::domain::ids::CustomerId, ApiError> {
+    matched
+        .params
+        .get("customer_id")
+        .and_then(|raw| crate::domain::ids::CustomerId::parse(raw).ok())
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The customer card as the vendor sees it (R-D3; orders follow with the customer list).
+fn customer_view(customer: &Customer) -> Value {
+    json!({
+        "id": customer.id, "email": customer.email, "first_name": customer.first_name,
+        "last_name": customer.last_name, "phones": customer.phones, "address": customer.address,
+        "country": customer.country, "language": customer.language, "tags": customer.tags,
+        "paid_orders": customer.paid_orders, "blocked": customer.blocked.is_some(),
+        "blocked_via": customer.blocked.as_ref().and_then(|b| b.via.clone()),
+        "created_at": customer.created_at,
+    })
+}
+
+impl App {
+    pub(super) async fn get_customer(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let customer = crate::usecases::customers::get(
+            self.store.as_ref(),
+            &vendor.id,
+            &customer_id(matched)?,
+        )
+        .await?;
+        Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
+    }
+
+    pub(super) async fn block_customer(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+        block: bool,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = customer_id(matched)?;
+        let store = self.store.as_ref();
+        let customer = if block {
+            crate::usecases::customers::block(
+                store,
+                self.entropy.as_ref(),
+                &vendor.id,
+                &id,
+                self.clock.now(),
+            )
+            .await?
+        } else {
+            crate::usecases::customers::unblock(store, &vendor.id, &id).await?
+        };
+        Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
+    }
+}

@@ -59,7 +59,25 @@ pub struct Customer {
     pub language: Option<String>,
     pub tags: BTreeSet<String>,
     pub paid_orders: u32,
+    /// The provider's card/account fingerprints seen on this customer's payments (R-C6).
+    #[serde(default)]
+    pub fingerprints: BTreeSet<String>,
+    #[serde(default)]
+    pub blocked: Option<Block>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Why a customer is blocked (R-C6): by the vendor, or through another customer sharing a
+/// payment fingerprint (`via`), so unblocking that one lifts this block too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub at: DateTime<Utc>,
+    pub via: Option<CustomerId>,
+}
+
+/// The key under which a blocked e-mail is refused at checkout, whatever the matching mode.
+pub fn blocked_email_key(email: &str) -> Option<String> {
+    normalize_email(email).map(|e| format!("BLOCKEDEMAIL#{}", SecretDigest::of(&e).to_hex()))
 }
 
 /// The customer block of `POST /checkout`.
@@ -175,6 +193,8 @@ pub fn new_customer(
         country,
         tags: BTreeSet::new(),
         paid_orders: 0,
+        fingerprints: BTreeSet::new(),
+        blocked: None,
         created_at: now,
     }
 }
@@ -256,6 +276,8 @@ mod tests {
             language: None,
             tags: BTreeSet::new(),
             paid_orders: 0,
+            fingerprints: BTreeSet::new(),
+            blocked: None,
             created_at: DateTime::<Utc>::MIN_UTC,
         };
         record_paid_order(&mut customer, 3);

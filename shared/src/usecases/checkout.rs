@@ -109,6 +109,9 @@ pub async fn checkout(
         .await?
         .ok_or(UseCaseError::NotFound)?
         .decode()?;
+    if super::customers::email_is_blocked(store, &vendor.id, &email).await? {
+        return Err(UseCaseError::CustomerBlocked);
+    }
     let mut products = Vec::with_capacity(offer.products.len());
     for id in &offer.products {
         products.push(
@@ -175,6 +178,9 @@ pub async fn checkout(
         let customer: Customer = match existing {
             Some(item) => {
                 let mut customer: Customer = item.decode()?;
+                if customer.blocked.is_some() {
+                    return Err(UseCaseError::CustomerBlocked);
+                }
                 let delivery = request
                     .customer
                     .address

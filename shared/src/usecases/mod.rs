@@ -4,6 +4,7 @@ pub mod balance;
 pub mod catalogue;
 pub mod checkout;
 pub mod counters;
+pub mod customers;
 pub mod notices;
 pub mod orders;
 pub mod portal;
@@ -22,6 +23,9 @@ pub enum UseCaseError {
     Invalid(FieldErrors),
     #[error("not found")]
     NotFound,
+    /// R-C6: a blocked customer cannot check out.
+    #[error("the customer is blocked")]
+    CustomerBlocked,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -351,10 +351,27 @@ async fn charge_seen(
         .order
         .provider
         .charges
-        .insert(charge.to_string(), fingerprint);
-    Ok(Some(vec![Write::update(
+        .insert(charge.to_string(), fingerprint.clone());
+    let mut writes = vec![Write::update(
         loaded.item.next(encode(&loaded.item.key, &loaded.order)?),
-    )]))
+    )];
+    // The fingerprint joins the customer, and the index that finds customers sharing it (R-C6).
+    if let Some(fingerprint) = fingerprint
+        && loaded.customer.fingerprints.insert(fingerprint.clone())
+    {
+        writes.push(Write::update(
+            loaded
+                .customer_item
+                .next(encode(&loaded.customer_item.key, &loaded.customer)?),
+        ));
+        let index =
+            super::customers::fingerprint_key(&vendor.id, &fingerprint, &loaded.customer.id);
+        writes.push(Write::Put {
+            item: Item::new(index, json!({ "customer_id": loaded.customer.id })),
+            condition: crate::store::Condition::Always,
+        });
+    }
+    Ok(Some(writes))
 }
 
 /// `customer.subscription.deleted`: the plan is cancelled (R-R4 effects), announced.

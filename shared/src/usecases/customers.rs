@@ -1,0 +1,176 @@
+//! Customers as the vendor sees them (R-D3 card) and blocking (R-C6): blocking one also blocks
+//! every customer of the vendor sharing a payment fingerprint with them; a blocked e-mail cannot
+//! check out; unblocking lifts the block and the blocks made through it.
+
+use super::{UseCaseError, retry_on_contention};
+use crate::domain::customer::{Block, Customer, blocked_email_key};
+use crate::domain::ids::{CustomerId, Entropy, VendorId};
+use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::store::keys::vendor_pk;
+use crate::store::{Condition, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub fn customer_key(vendor: &VendorId, id: &CustomerId) -> Key {
+    Key::new(vendor_pk(vendor), format!("CUSTOMER#{id}"))
+}
+
+/// The index item that finds customers by a payment fingerprint.
+pub fn fingerprint_key(vendor: &VendorId, fingerprint: &str, customer: &CustomerId) -> Key {
+    Key::new(
+        vendor_pk(vendor),
+        format!("FPRINT#{fingerprint}#{customer}"),
+    )
+}
+
+pub async fn get(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &CustomerId,
+) -> Result<Customer, UseCaseError> {
+    Ok(store
+        .get(&customer_key(vendor, id))
+        .await?
+        .ok_or(UseCaseError::NotFound)?
+        .decode()?)
+}
+
+/// The customer, and every other customer sharing one of its fingerprints, with their items.
+async fn with_shared_fingerprints(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &CustomerId,
+) -> Result<BTreeMap<CustomerId, Item>, UseCaseError> {
+    let first = store
+        .get(&customer_key(vendor, id))
+        .await?
+        .ok_or(UseCaseError::NotFound)?;
+    let customer: Customer = first.decode()?;
+    let mut found = BTreeMap::from([(id.clone(), first)]);
+    for fingerprint in &customer.fingerprints {
+        let query = Query::table(
+            vendor_pk(vendor),
+            SortRange::Prefix(format!("FPRINT#{fingerprint}#")),
+        )
+        .limit(100);
+        for hit in store.query(&query).await?.items {
+            let Some(other) = hit.body["customer_id"]
+                .as_str()
+                .and_then(|c| CustomerId::parse(c).ok())
+            else {
+                continue;
+            };
+            if !found.contains_key(&other)
+                && let Some(item) = store.get(&customer_key(vendor, &other)).await?
+            {
+                found.insert(other, item);
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn encode(item: &Item, customer: &Customer) -> Result<Item, StoreError> {
+    let body = serde_json::to_value(customer).map_err(|source| StoreError::Malformed {
+        key: item.key.clone(),
+        source,
+    })?;
+    Ok(item.next(body))
+}
+
+pub async fn block(
+    store: &dyn ItemStore,
+    entropy: &dyn Entropy,
+    vendor: &VendorId,
+    id: &CustomerId,
+    now: DateTime<Utc>,
+) -> Result<Customer, UseCaseError> {
+    retry_on_contention(|| async {
+        let mut writes = Vec::new();
+        let mut blocked_ids = Vec::new();
+        for (other, item) in with_shared_fingerprints(store, vendor, id).await? {
+            let mut customer: Customer = item.decode()?;
+            if customer.blocked.is_some() {
+                continue;
+            }
+            customer.blocked = Some(Block {
+                at: now,
+                via: (&other != id).then(|| id.clone()),
+            });
+            if let Some(email_key) = blocked_email_key(&customer.email) {
+                writes.push(Write::Put {
+                    item: Item::new(
+                        Key::new(vendor_pk(vendor), email_key),
+                        json!({ "customer_id": other }),
+                    ),
+                    condition: Condition::Always,
+                });
+            }
+            writes.push(Write::update(encode(&item, &customer)?));
+            blocked_ids.push(other);
+        }
+        if !blocked_ids.is_empty() {
+            let event = DomainEvent {
+                event_type: EventType::CustomerBlocked,
+                detail: json!({ "customer_ids": blocked_ids }),
+            };
+            let to_store = |source| StoreError::Malformed {
+                key: customer_key(vendor, id),
+                source,
+            };
+            writes.push(enqueue(vendor, Message::Event(event), now, entropy).map_err(to_store)?);
+            store.transact(writes).await?;
+        }
+        get(store, vendor, id).await
+    })
+    .await
+}
+
+pub async fn unblock(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &CustomerId,
+) -> Result<Customer, UseCaseError> {
+    retry_on_contention(|| async {
+        let mut writes = Vec::new();
+        for (other, item) in with_shared_fingerprints(store, vendor, id).await? {
+            let mut customer: Customer = item.decode()?;
+            let lifted = match &customer.blocked {
+                Some(block) => &other == id || block.via.as_ref() == Some(id),
+                None => false,
+            };
+            if !lifted {
+                continue;
+            }
+            customer.blocked = None;
+            if let Some(email_key) = blocked_email_key(&customer.email) {
+                writes.push(Write::Delete {
+                    key: Key::new(vendor_pk(vendor), email_key),
+                    condition: Condition::Always,
+                });
+            }
+            writes.push(Write::update(encode(&item, &customer)?));
+        }
+        if !writes.is_empty() {
+            store.transact(writes).await?;
+        }
+        get(store, vendor, id).await
+    })
+    .await
+}
+
+/// R-C6 at checkout: refused when the e-mail belongs to a blocked customer.
+pub async fn email_is_blocked(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    email: &str,
+) -> Result<bool, UseCaseError> {
+    let Some(key) = blocked_email_key(email) else {
+        return Ok(false);
+    };
+    Ok(store
+        .get(&Key::new(vendor_pk(vendor), key))
+        .await?
+        .is_some())
+}
