@@ -148,6 +148,15 @@ async fn blocking_follows_shared_fingerprints_and_refuses_checkout() {
     assert_eq!(unblocked["blocked"], false);
     assert_eq!(customer(&customers[1]).await.json()["blocked"], false);
     assert_eq!(checkout("ben@example.com").await.status, 201);
+    // the customer list has all three, newest first, and shows the blocks
+    let list = get(&url, "/api/customers?limit=2", Some(key)).await.json();
+    assert_eq!(list["total"], 3);
+    assert_eq!(list["items"][0]["email"], "carl@example.com");
+    assert!(list["next_cursor"].is_string());
+    assert_eq!(
+        get(&url, "/api/customers", Some(b_key)).await.json()["total"],
+        0
+    );
     // the block was announced to integrations
     post_json(&url, "/_dev/sweep", None, &json!({})).await;
     let events: Vec<Value> = get(&url, "/_dev/outbox", None).await.json()["events"]

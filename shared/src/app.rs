@@ -146,6 +146,7 @@ impl App {
             RouteId::CreateManualOrder => self.create_manual_order(request).await,
             RouteId::ManualPayment => self.record_manual_payment(request, matched).await,
             RouteId::OrderTransactions => self.order_transactions(request, matched).await,
+            RouteId::ListCustomers => self.list_customers(request).await,
             RouteId::GetCustomer => self.get_customer(request, matched).await,
             RouteId::BlockCustomer => self.block_customer(request, matched, true).await,
             RouteId::UnblockCustomer => self.block_customer(request, matched, false).await,

@@ -341,6 +341,26 @@ fn customer_view(customer: &Customer) -> Value {
 }
 
 impl App {
+    pub(super) async fn list_customers(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let params = request.list_params()?;
+        let page = crate::usecases::customers::list(
+            self.store.as_ref(),
+            &vendor.id,
+            params.limit,
+            params.cursor,
+        )
+        .await?;
+        let items: Vec<Value> = page.items.iter().map(customer_view).collect();
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": items, "next_cursor": page.next_cursor, "total": page.total }),
+        ))
+    }
+
     pub(super) async fn get_customer(
         &self,
         request: &ApiRequest,

@@ -217,6 +217,7 @@ pub async fn checkout(
                     key.clone(),
                     encode(&key, &customer)?,
                 )));
+                writes.push(counters::increment(store, &vendor.id, Counter::Customers).await?);
                 if let Some(match_key) = &match_item_key {
                     writes.push(Write::create(Item::new(
                         match_key.clone(),

@@ -10,6 +10,8 @@ use serde_json::json;
 pub enum Counter {
     Products,
     Offers,
+    /// Customers of the vendor (a new one per unmatched checkout).
+    Customers,
     /// The sequence behind order numbers (R-O3): increasing, unique per vendor.
     OrderNumbers,
 }
@@ -20,6 +22,7 @@ impl Counter {
             Counter::Products => "products",
             Counter::Offers => "offers",
             Counter::OrderNumbers => "order-numbers",
+            Counter::Customers => "customers",
         };
         Key::new(vendor_pk(vendor), format!("COUNT#{name}"))
     }

@@ -174,3 +174,26 @@ pub async fn email_is_blocked(
         .await?
         .is_some())
 }
+
+/// `GET /api/customers` (R-D3): newest first, with cursor and total.
+pub async fn list(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<super::catalogue::Listing<Customer>, UseCaseError> {
+    let query = Query::table(vendor_pk(vendor), SortRange::Prefix("CUSTOMER#".into()))
+        .limit(limit)
+        .after(cursor)
+        .newest_first();
+    let page = store.query(&query).await?;
+    Ok(super::catalogue::Listing {
+        items: page
+            .items
+            .iter()
+            .map(Item::decode)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+        total: super::counters::read(store, vendor, super::counters::Counter::Customers).await?,
+    })
+}
