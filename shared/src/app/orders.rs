@@ -70,12 +70,7 @@ impl App {
             None,
         )
         .await
-        .map_err(|error| match error {
-            crate::usecases::UseCaseError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "offer_not_found", "no such offer")
-            }
-            other => other.into(),
-        })?;
+        .map_err(offer_not_found)?;
         Ok(ApiResponse::json(
             StatusCode::CREATED,
             &json!({
@@ -131,6 +126,16 @@ struct CommentBody {
     body: String,
 }
 
+/// The checkout's 404 names what is missing (API.md).
+fn offer_not_found(error: crate::usecases::UseCaseError) -> ApiError {
+    match error {
+        crate::usecases::UseCaseError::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "offer_not_found", "no such offer")
+        }
+        other => other.into(),
+    }
+}
+
 fn order_id(matched: &Matched) -> Result<crate::domain::ids::OrderId, ApiError> {
     matched
         .params
@@ -140,6 +145,23 @@ fn order_id(matched: &Matched) -> Result<crate::domain::ids::OrderId, ApiError> 
 }
 
 impl App {
+    /// The order card of one of the vendor's orders, as the answer of a read or a change.
+    async fn card_answer(
+        &self,
+        vendor: &crate::domain::vendor::Vendor,
+        id: &crate::domain::ids::OrderId,
+        status: StatusCode,
+    ) -> Result<ApiResponse, ApiError> {
+        let card = orders::card(self.store.as_ref(), &vendor.id, id).await?;
+        let view = vendor_order_view(
+            &card.order,
+            &card.customer,
+            self.clock.now(),
+            vendor_zone(vendor),
+        )?;
+        Ok(ApiResponse::json(status, &view))
+    }
+
     pub(super) async fn list_orders(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         let params = request.list_params()?;
@@ -171,14 +193,8 @@ impl App {
         matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
-        let card = orders::card(self.store.as_ref(), &vendor.id, &order_id(matched)?).await?;
-        let view = vendor_order_view(
-            &card.order,
-            &card.customer,
-            self.clock.now(),
-            vendor_zone(&vendor),
-        )?;
-        Ok(ApiResponse::json(StatusCode::OK, &view))
+        self.card_answer(&vendor, &order_id(matched)?, StatusCode::OK)
+            .await
     }
 
     pub(super) async fn patch_order(
@@ -197,7 +213,7 @@ impl App {
             self.clock.now(),
         )
         .await?;
-        self.order_card(request, matched).await
+        self.card_answer(&vendor, &id, StatusCode::OK).await
     }
 
     pub(super) async fn comment_order(
@@ -216,14 +232,7 @@ impl App {
             self.clock.now(),
         )
         .await?;
-        let card = orders::card(self.store.as_ref(), &vendor.id, &id).await?;
-        let view = vendor_order_view(
-            &card.order,
-            &card.customer,
-            self.clock.now(),
-            vendor_zone(&vendor),
-        )?;
-        Ok(ApiResponse::json(StatusCode::CREATED, &view))
+        self.card_answer(&vendor, &id, StatusCode::CREATED).await
     }
 }
 
@@ -255,16 +264,16 @@ impl App {
             Some(&vendor.id),
         )
         .await
-        .map_err(|error| match error {
-            crate::usecases::UseCaseError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "offer_not_found", "no such offer")
-            }
-            other => other.into(),
-        })?;
-        let card = orders::card(self.store.as_ref(), &vendor.id, &result.order.id).await?;
+        .map_err(offer_not_found)?;
+        let customer = crate::usecases::customers::get(
+            self.store.as_ref(),
+            &vendor.id,
+            &result.order.customer_id,
+        )
+        .await?;
         let mut view = vendor_order_view(
-            &card.order,
-            &card.customer,
+            &result.order,
+            &customer,
             self.clock.now(),
             vendor_zone(&vendor),
         )?;
@@ -291,14 +300,8 @@ impl App {
             self.clock.now(),
         )
         .await?;
-        let card = orders::card(self.store.as_ref(), &vendor.id, &order.id).await?;
-        let view = vendor_order_view(
-            &card.order,
-            &card.customer,
-            self.clock.now(),
-            vendor_zone(&vendor),
-        )?;
-        Ok(ApiResponse::json(StatusCode::CREATED, &view))
+        self.card_answer(&vendor, &order.id, StatusCode::CREATED)
+            .await
     }
 
     /// `GET /api/orders/{id}/transactions`: the order's transaction history (R-O7).
