@@ -4,39 +4,16 @@
 
 mod common;
 
-use common::{call, get, post_json, temp_dir};
-use devserver::config::DevConfig;
+use common::{call, checkout_as, get, new_offer, new_vendor, post_json, start_server};
 use sellerdesk::webhooks::stripe_signature::header_for;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "test-admin-token-0123456789";
-
 #[tokio::test]
 async fn blocking_follows_shared_fingerprints_and_refuses_checkout() {
-    let config = DevConfig {
-        port: 0,
-        data_dir: temp_dir("blocking"),
-        admin_token: Some(ADMIN.into()),
-        aws: false,
-    };
-    let server = devserver::start(config).await.unwrap();
+    let server = start_server("blocking").await;
     let url = server.url();
-    let vendor = post_json(
-        &url,
-        "/admin/vendors",
-        Some(ADMIN),
-        &json!({"name": "A", "email": "a@example.com"}),
-    )
-    .await
-    .json();
-    let other_vendor = post_json(
-        &url,
-        "/admin/vendors",
-        Some(ADMIN),
-        &json!({"name": "B", "email": "b@example.com"}),
-    )
-    .await
-    .json();
+    let vendor = new_vendor(&url, "a").await;
+    let other_vendor = new_vendor(&url, "b").await;
     let key = vendor["api_key"].as_str().unwrap();
     let secret = vendor["webhook_secrets"]["stripe"].as_str().unwrap();
     let vendor_id = vendor["vendor_id"].as_str().unwrap();
@@ -47,14 +24,10 @@ async fn blocking_follows_shared_fingerprints_and_refuses_checkout() {
     let signed_at = chrono::DateTime::parse_from_rfc3339(&now)
         .unwrap()
         .timestamp();
-    let product = post_json(&url, "/api/products", Some(key), &json!({"name": "Kurs"}))
-        .await
-        .json();
-    let offer = post_json(&url, "/api/offers", Some(key), &json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await.json();
+    let offer = new_offer(&url, key, "10.00", json!({"kind": "one_time"})).await;
     let checkout = |email: &str| {
-        let (url, offer) = (url.clone(), offer["id"].clone());
-        let body = json!({"offer_id": offer, "customer": {"email": email, "first_name": "X", "last_name": "Y", "country": "DE"}});
-        async move { post_json(&url, "/checkout", None, &body).await }
+        let (url, offer, email) = (url.clone(), offer["id"].clone(), email.to_string());
+        async move { checkout_as(&url, &offer, &email).await }
     };
     let sample = std::fs::read_to_string(format!(
         "{}/../events/stripe/charge.succeeded.json",

@@ -4,11 +4,8 @@
 
 mod common;
 
-use common::{call, get, post_json, temp_dir};
-use devserver::config::DevConfig;
+use common::{call, get, new_vendor, post_json, start_server};
 use serde_json::{Value, json};
-
-const ADMIN: &str = "test-admin-token-0123456789";
 
 async fn post_with_key(
     url: &str,
@@ -37,31 +34,16 @@ async fn post_with_key(
 
 #[tokio::test]
 async fn repeated_posts_with_one_key_apply_once() {
-    let config = DevConfig {
-        port: 0,
-        data_dir: temp_dir("idempotency"),
-        admin_token: Some(ADMIN.into()),
-        aws: false,
-    };
-    let server = devserver::start(config).await.unwrap();
+    let server = start_server("idempotency").await;
     let url = server.url();
-    let vendor = |name: &'static str| {
-        let url = url.clone();
-        async move {
-            post_json(
-                &url,
-                "/admin/vendors",
-                Some(ADMIN),
-                &json!({"name": name, "email": format!("{name}@example.com")}),
-            )
-            .await
-            .json()["api_key"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let (a, b) = (vendor("a").await, vendor("b").await);
+    let a = new_vendor(&url, "a").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = new_vendor(&url, "b").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // a vendor's product POST retried with the same key creates one product
     let body = json!({"name": "Kurs"});
     let first = post_with_key(&url, "/api/products", Some(&a), "create-kurs-1", &body).await;

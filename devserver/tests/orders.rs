@@ -4,11 +4,8 @@
 
 mod common;
 
-use common::{call, get, post_json, temp_dir};
-use devserver::config::DevConfig;
+use common::{call, checkout_as, get, new_offer, new_vendor, post_json, start_server, token_of};
 use serde_json::{Value, json};
-
-const ADMIN: &str = "test-admin-token-0123456789";
 
 async fn patch(url: &str, path: &str, key: &str, body: &Value) -> common::Answer {
     let auth = format!("Bearer {key}");
@@ -27,51 +24,23 @@ async fn patch(url: &str, path: &str, key: &str, body: &Value) -> common::Answer
 
 #[tokio::test]
 async fn vendors_list_and_annotate_their_orders_and_only_theirs() {
-    let config = DevConfig {
-        port: 0,
-        data_dir: temp_dir("orders"),
-        admin_token: Some(ADMIN.into()),
-        aws: false,
-    };
-    let server = devserver::start(config).await.unwrap();
+    let server = start_server("orders").await;
     let url = server.url();
-    let key_of = |v: &Value| v["api_key"].as_str().unwrap().to_string();
-    let a = key_of(
-        &post_json(
-            &url,
-            "/admin/vendors",
-            Some(ADMIN),
-            &json!({"name": "A", "email": "a@example.com"}),
-        )
-        .await
-        .json(),
-    );
-    let b = key_of(
-        &post_json(
-            &url,
-            "/admin/vendors",
-            Some(ADMIN),
-            &json!({"name": "B", "email": "b@example.com"}),
-        )
-        .await
-        .json(),
-    );
-    let product = post_json(&url, "/api/products", Some(&a), &json!({"name": "Kurs"}))
-        .await
-        .json();
-    let offer = post_json(&url, "/api/offers", Some(&a), &json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": "20.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await.json();
+    let a = new_vendor(&url, "a").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = new_vendor(&url, "b").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let offer = new_offer(&url, &a, "20.00", json!({"kind": "one_time"})).await;
     let mut links = Vec::new();
     for n in 0..3 {
-        let customer = json!({"email": format!("k{n}@example.com"), "first_name": "K", "last_name": format!("{n}"), "country": "DE"});
         links.push(
-            post_json(
-                &url,
-                "/checkout",
-                None,
-                &json!({"offer_id": offer["id"], "customer": customer}),
-            )
-            .await
-            .json(),
+            checkout_as(&url, &offer["id"], &format!("k{n}@example.com"))
+                .await
+                .json(),
         );
     }
     // the list: newest first, paged, with the total
@@ -122,13 +91,7 @@ async fn vendors_list_and_annotate_their_orders_and_only_theirs() {
     assert_eq!(card["comments"][0]["body"], "Kunde ruft Freitag an");
     assert_eq!(card["customer"]["email"], "k0@example.com");
     // never shown to the customer
-    let token = links[0]["customer_link"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = token_of(&links[0]["customer_link"]);
     let portal = get(&url, &format!("/portal/orders/{token}"), None).await;
     assert!(!portal.text.contains("Kunde ruft Freitag an") && !portal.text.contains("Onboarding"));
     // bad edits are refused and change nothing
@@ -176,39 +139,17 @@ async fn vendors_list_and_annotate_their_orders_and_only_theirs() {
 // R-O8: orders by hand and manual payments; R-O7: the transaction history.
 #[tokio::test]
 async fn vendors_create_orders_by_hand_and_record_manual_payments() {
-    let config = DevConfig {
-        port: 0,
-        data_dir: temp_dir("manual"),
-        admin_token: Some(ADMIN.into()),
-        aws: false,
-    };
-    let server = devserver::start(config).await.unwrap();
+    let server = start_server("manual").await;
     let url = server.url();
-    let key_of = |v: &Value| v["api_key"].as_str().unwrap().to_string();
-    let a = key_of(
-        &post_json(
-            &url,
-            "/admin/vendors",
-            Some(ADMIN),
-            &json!({"name": "A", "email": "a@example.com"}),
-        )
-        .await
-        .json(),
-    );
-    let b = key_of(
-        &post_json(
-            &url,
-            "/admin/vendors",
-            Some(ADMIN),
-            &json!({"name": "B", "email": "b@example.com"}),
-        )
-        .await
-        .json(),
-    );
-    let product = post_json(&url, "/api/products", Some(&a), &json!({"name": "Kurs"}))
-        .await
-        .json();
-    let offer = post_json(&url, "/api/offers", Some(&a), &json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": "20.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await.json();
+    let a = new_vendor(&url, "a").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = new_vendor(&url, "b").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let offer = new_offer(&url, &a, "20.00", json!({"kind": "one_time"})).await;
     let body = json!({"offer_id": offer["id"], "customer": {"email": "k@example.com", "first_name": "K", "last_name": "L", "country": "DE"}});
     // another vendor cannot sell A's offer by hand
     let foreign = post_json(&url, "/api/orders", Some(&b), &body).await;
@@ -303,14 +244,10 @@ async fn vendors_create_orders_by_hand_and_record_manual_payments() {
         404
     );
     // a provider payment lands in the history too
-    let online = post_json(&url, "/checkout", None, &json!({"offer_id": offer["id"], "customer": {"email": "o@example.com", "first_name": "O", "last_name": "P", "country": "DE"}})).await.json();
-    let token = online["customer_link"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let online = checkout_as(&url, &offer["id"], "o@example.com")
+        .await
+        .json();
+    let token = token_of(&online["customer_link"]);
     post_json(
         &url,
         &format!("/_dev/pay/{token}"),

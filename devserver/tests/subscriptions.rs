@@ -5,12 +5,9 @@
 
 mod common;
 
-use common::{call, get, post_json, temp_dir};
-use devserver::config::DevConfig;
+use common::{call, checkout_as, get, new_offer, new_vendor, post_json, start_server, token_of};
 use sellerdesk::webhooks::stripe_signature::header_for;
 use serde_json::{Value, json};
-
-const ADMIN: &str = "test-admin-token-0123456789";
 const NOW: i64 = 1_795_510_800; // 2026-11-24T09:00:00Z
 const SAMPLE_ORDER: &str = "ord_01KSAMPLE0RDER0000000000000";
 
@@ -61,13 +58,7 @@ fn outcome(order: &Value) -> Value {
 
 #[tokio::test]
 async fn every_order_of_arrival_of_a_subscriptions_first_events_converges() {
-    let config = DevConfig {
-        port: 0,
-        data_dir: temp_dir("subscriptions"),
-        admin_token: Some(ADMIN.into()),
-        aws: false,
-    };
-    let server = devserver::start(config).await.unwrap();
+    let server = start_server("subscriptions").await;
     let url = server.url();
     // a frozen clock, so every run happens at the same instant and states compare exactly
     post_json(
@@ -77,28 +68,19 @@ async fn every_order_of_arrival_of_a_subscriptions_first_events_converges() {
         &json!({"now": "2026-11-24T09:00:00Z", "frozen": true}),
     )
     .await;
-    let vendor = post_json(
-        &url,
-        "/admin/vendors",
-        Some(ADMIN),
-        &json!({"name": "Abo", "email": "abo@example.com"}),
-    )
-    .await
-    .json();
+    let vendor = new_vendor(&url, "abo").await;
     let (key, secret, vendor_id) = (
         vendor["api_key"].as_str().unwrap(),
         vendor["webhook_secrets"]["stripe"].as_str().unwrap(),
         vendor["vendor_id"].as_str().unwrap(),
     );
-    let product = post_json(
+    let offer = new_offer(
         &url,
-        "/api/products",
-        Some(key),
-        &json!({"name": "Mitgliedschaft"}),
+        key,
+        "9.99",
+        json!({"kind": "subscription", "interval": "month"}),
     )
-    .await
-    .json();
-    let offer = post_json(&url, "/api/offers", Some(key), &json!({"name": "Abo", "products": [product["id"]], "price": {"amount": "9.99", "currency": "EUR"}, "plan": {"kind": "subscription", "interval": "month"}})).await.json();
+    .await;
     let orders = permutations(&[
         "checkout.session.completed.subscription",
         "invoice.paid",
@@ -109,23 +91,11 @@ async fn every_order_of_arrival_of_a_subscriptions_first_events_converges() {
     let mut tokens = Vec::new();
     for (run, arrival) in orders.iter().enumerate() {
         // given a fresh subscription checkout
-        let customer = json!({"email": format!("run{run}@example.com"), "first_name": "R", "last_name": "N", "country": "DE"});
-        let checkout = post_json(
-            &url,
-            "/checkout",
-            None,
-            &json!({"offer_id": offer["id"], "customer": customer}),
-        )
-        .await
-        .json();
+        let checkout = checkout_as(&url, &offer["id"], &format!("run{run}@example.com"))
+            .await
+            .json();
         let order_id = checkout["order_id"].as_str().unwrap();
-        let token = checkout["customer_link"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let token = token_of(&checkout["customer_link"]);
         // when its first events arrive in this order, each twice
         for name in arrival.iter().chain(arrival.iter()) {
             let payload = event(name, order_id, run);

@@ -106,3 +106,69 @@ fn rand_suffix() -> u64 {
     hasher.write_u8(0);
     hasher.finish()
 }
+
+/// The admin token every test server is started with.
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+/// A dev server on a free port over a fresh data folder.
+pub async fn start_server(name: &str) -> devserver::RunningServer {
+    let config = devserver::config::DevConfig {
+        port: 0,
+        data_dir: temp_dir(name),
+        admin_token: Some(ADMIN.into()),
+        aws: false,
+    };
+    devserver::start(config).await.unwrap()
+}
+
+/// `POST /admin/vendors`: the whole answer (vendor_id, api_key, webhook_secrets).
+pub async fn new_vendor(url: &str, name: &str) -> Value {
+    let answer = post_json(
+        url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &serde_json::json!({"name": name, "email": format!("{name}@example.com")}),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    answer.json()
+}
+
+/// A product and an offer selling it at a net EUR `price` on `plan`: the offer.
+pub async fn new_offer(url: &str, api_key: &str, price: &str, plan: Value) -> Value {
+    let product = post_json(
+        url,
+        "/api/products",
+        Some(api_key),
+        &serde_json::json!({"name": "Kurs"}),
+    )
+    .await
+    .json();
+    let body = serde_json::json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": price, "currency": "EUR"}, "plan": plan});
+    let offer = post_json(url, "/api/offers", Some(api_key), &body).await;
+    assert_eq!(offer.status, 201, "{}", offer.text);
+    offer.json()
+}
+
+/// `POST /checkout` of an offer by a German customer with this e-mail: the answer.
+pub async fn checkout_as(url: &str, offer_id: &Value, email: &str) -> Answer {
+    let customer =
+        serde_json::json!({"email": email, "first_name": "K", "last_name": "L", "country": "DE"});
+    post_json(
+        url,
+        "/checkout",
+        None,
+        &serde_json::json!({"offer_id": offer_id, "customer": customer}),
+    )
+    .await
+}
+
+/// The token of a customer link: its last path segment (API.md).
+pub fn token_of(link: &Value) -> String {
+    link.as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
