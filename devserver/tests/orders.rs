@@ -63,6 +63,67 @@ async fn vendors_list_and_annotate_their_orders_and_only_theirs() {
     .json();
     assert_eq!(second_page["items"][0]["number"], "SD-000001");
     assert_eq!(second_page["items"][0]["payment_status"], "pending");
+    // search and filters (R-D1), paged with their own total
+    let total_of = |query: &str| {
+        let (url, a, query) = (url.clone(), a.clone(), query.to_string());
+        async move {
+            get(&url, &format!("/api/orders?{query}"), Some(&a))
+                .await
+                .json()["total"]
+                .clone()
+        }
+    };
+    assert_eq!(total_of("q=sd-000002").await, 1);
+    assert_eq!(total_of("q=K1%40example").await, 1);
+    assert_eq!(total_of("q=kurs").await, 3);
+    assert_eq!(total_of("payment_status=pending").await, 3);
+    assert_eq!(total_of("payment_status=paid").await, 0);
+    assert_eq!(
+        total_of("from=2000-01-01T00:00:00Z&to=2001-01-01T00:00:00Z").await,
+        0
+    );
+    let customer = get(
+        &url,
+        &format!("/api/orders/{}", links[1]["order_id"].as_str().unwrap()),
+        Some(&a),
+    )
+    .await
+    .json()["customer"]["id"]
+        .clone();
+    assert_eq!(
+        total_of(&format!("customer_id={}", customer.as_str().unwrap())).await,
+        1
+    );
+    let filtered = get(&url, "/api/orders?q=kurs&limit=2", Some(&a))
+        .await
+        .json();
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 2);
+    let rest = get(
+        &url,
+        &format!(
+            "/api/orders?q=kurs&limit=2&cursor={}",
+            filtered["next_cursor"].as_str().unwrap()
+        ),
+        Some(&a),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            rest["items"][0]["number"].as_str(),
+            rest["next_cursor"].is_null()
+        ),
+        (Some("SD-000001"), true)
+    );
+    for bad in ["payment_status=late", "from=yesterday", "customer_id=x"] {
+        assert_eq!(
+            get(&url, &format!("/api/orders?{bad}"), Some(&a))
+                .await
+                .status,
+            400,
+            "{bad}"
+        );
+    }
     // the card, edited and commented (R-O7)
     let id = links[0]["order_id"].as_str().unwrap();
     let path = format!("/api/orders/{id}");

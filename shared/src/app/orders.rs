@@ -126,6 +126,52 @@ struct CommentBody {
     body: String,
 }
 
+/// `?q=&payment_status=&product_id=&customer_id=&from=&to=` (R-D1); a bad value is a 400 naming it.
+fn order_filter(request: &ApiRequest) -> Result<orders::OrderFilter, ApiError> {
+    let bad = |field: &str, why: &str| {
+        ApiError::validation(crate::domain::vendor::FieldErrors::from([(
+            field.to_string(),
+            why.to_string(),
+        )]))
+    };
+    let time = |field: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
+        request
+            .query_param(field)?
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(&t)
+                    .map(|t| t.to_utc())
+                    .map_err(|_| bad(field, "is not an RFC 3339 time"))
+            })
+            .transpose()
+    };
+    Ok(orders::OrderFilter {
+        q: request.query_param("q")?.filter(|q| !q.trim().is_empty()),
+        payment_status: request
+            .query_param("payment_status")?
+            .map(|s| {
+                serde_json::from_value(json!(s))
+                    .map_err(|_| bad("payment_status", "is not a payment status"))
+            })
+            .transpose()?,
+        product_id: request
+            .query_param("product_id")?
+            .map(|p| {
+                crate::domain::ids::ProductId::parse(&p)
+                    .map_err(|_| bad("product_id", "is not a product id"))
+            })
+            .transpose()?,
+        customer_id: request
+            .query_param("customer_id")?
+            .map(|c| {
+                crate::domain::ids::CustomerId::parse(&c)
+                    .map_err(|_| bad("customer_id", "is not a customer id"))
+            })
+            .transpose()?,
+        from: time("from")?,
+        to: time("to")?,
+    })
+}
+
 /// The checkout's 404 names what is missing (API.md).
 fn offer_not_found(error: crate::usecases::UseCaseError) -> ApiError {
     match error {
@@ -165,9 +211,18 @@ impl App {
     pub(super) async fn list_orders(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         let params = request.list_params()?;
-        let page =
-            orders::list(self.store.as_ref(), &vendor.id, params.limit, params.cursor).await?;
+        let filter = order_filter(request)?;
         let (now, tz) = (self.clock.now(), vendor_zone(&vendor));
+        let page = orders::list(
+            self.store.as_ref(),
+            &vendor.id,
+            &filter,
+            params.limit,
+            params.cursor,
+            now,
+            tz,
+        )
+        .await?;
         let items = page
             .orders
             .iter()

@@ -239,6 +239,11 @@ pub struct Order {
     pub vendor_id: super::ids::VendorId,
     pub number: String,
     pub customer_id: super::ids::CustomerId,
+    /// The customer's e-mail and name when the order was made, for search (R-D1) and exports.
+    #[serde(default)]
+    pub customer_email: String,
+    #[serde(default)]
+    pub customer_name: String,
     pub offer_id: super::ids::OfferId,
     pub offer_version: u32,
     pub offer_name: String,
@@ -460,6 +465,8 @@ mod payment_tests {
             vendor_id: VendorId::generate(now, &e),
             number: "SD-000001".into(),
             customer_id: CustomerId::generate(now, &e),
+            customer_email: "k@example.com".into(),
+            customer_name: "K L".into(),
             offer_id: OfferId::generate(now, &e),
             offer_version: 1,
             offer_name: "Kurs".into(),

@@ -250,6 +250,8 @@ pub async fn checkout(
             vendor_id: vendor.id.clone(),
             number: order_number(sequence.value),
             customer_id: customer.id.clone(),
+            customer_email: customer.email.clone(),
+            customer_name: format!("{} {}", customer.first_name, customer.last_name),
             offer_id: offer.id.clone(),
             offer_version: offer.version,
             offer_name: offer.name.clone(),
