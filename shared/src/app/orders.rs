@@ -126,49 +126,44 @@ struct CommentBody {
     body: String,
 }
 
-/// `?q=&payment_status=&product_id=&customer_id=&from=&to=` (R-D1); a bad value is a 400 naming it.
+/// One query parameter parsed by `parse`; a value it refuses is a 400 naming the field.
+fn param<T>(
+    request: &ApiRequest,
+    field: &str,
+    why: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match request.query_param(field)? {
+        None => Ok(None),
+        Some(raw) => parse(&raw).map(Some).ok_or_else(|| {
+            ApiError::validation(crate::domain::vendor::FieldErrors::from([(
+                field.to_string(),
+                why.to_string(),
+            )]))
+        }),
+    }
+}
+
+/// `?q=&payment_status=&product_id=&customer_id=&from=&to=` (R-D1).
 fn order_filter(request: &ApiRequest) -> Result<orders::OrderFilter, ApiError> {
-    let bad = |field: &str, why: &str| {
-        ApiError::validation(crate::domain::vendor::FieldErrors::from([(
-            field.to_string(),
-            why.to_string(),
-        )]))
-    };
-    let time = |field: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
-        request
-            .query_param(field)?
-            .map(|t| {
-                chrono::DateTime::parse_from_rfc3339(&t)
-                    .map(|t| t.to_utc())
-                    .map_err(|_| bad(field, "is not an RFC 3339 time"))
-            })
-            .transpose()
+    let time = |raw: &str| {
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|t| t.to_utc())
     };
     Ok(orders::OrderFilter {
         q: request.query_param("q")?.filter(|q| !q.trim().is_empty()),
-        payment_status: request
-            .query_param("payment_status")?
-            .map(|s| {
-                serde_json::from_value(json!(s))
-                    .map_err(|_| bad("payment_status", "is not a payment status"))
-            })
-            .transpose()?,
-        product_id: request
-            .query_param("product_id")?
-            .map(|p| {
-                crate::domain::ids::ProductId::parse(&p)
-                    .map_err(|_| bad("product_id", "is not a product id"))
-            })
-            .transpose()?,
-        customer_id: request
-            .query_param("customer_id")?
-            .map(|c| {
-                crate::domain::ids::CustomerId::parse(&c)
-                    .map_err(|_| bad("customer_id", "is not a customer id"))
-            })
-            .transpose()?,
-        from: time("from")?,
-        to: time("to")?,
+        payment_status: param(request, "payment_status", "is not a payment status", |s| {
+            serde_json::from_value(json!(s)).ok()
+        })?,
+        product_id: param(request, "product_id", "is not a product id", |p| {
+            crate::domain::ids::ProductId::parse(p).ok()
+        })?,
+        customer_id: param(request, "customer_id", "is not a customer id", |c| {
+            crate::domain::ids::CustomerId::parse(c).ok()
+        })?,
+        from: param(request, "from", "is not an RFC 3339 time", time)?,
+        to: param(request, "to", "is not an RFC 3339 time", time)?,
     })
 }
 
