@@ -1,0 +1,127 @@
+//! Vendor A's key gets 404 for every resource of vendor B, on every vendor route of the route
+//! table (API.md: another vendor's resource is answered as 404, so ids leak nothing). A new route
+//! with a path parameter fails here until it is given a valid body below.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{call, checkout_as, get, new_offer, new_vendor, start_server};
+use sellerdesk::api::routes::{Function, ROUTES, RouteId};
+use serde_json::{Value, json};
+
+/// A body the route would accept for its own vendor, so only ownership can refuse it.
+fn valid_body(route: RouteId, product_id: &Value) -> Value {
+    match route {
+        RouteId::ReviseOffer => {
+            json!({"name": "X", "products": [product_id], "price": {"amount": "1.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})
+        }
+        RouteId::PatchOrder => json!({"stage": "mine"}),
+        RouteId::CommentOrder => json!({"body": "mine"}),
+        RouteId::ManualPayment => {
+            json!({"amount": {"amount": "1.00", "currency": "EUR"}, "method": "cash"})
+        }
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn every_vendor_route_answers_404_for_another_vendors_resource() {
+    let server = start_server("isolation").await;
+    let url = server.url();
+    let owner = new_vendor(&url, "owner").await;
+    let owner_key = owner["api_key"].as_str().unwrap();
+    let intruder_key = new_vendor(&url, "intruder").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let offer = new_offer(&url, owner_key, "10.00", json!({"kind": "one_time"})).await;
+    let order = checkout_as(&url, &offer["id"], "k@example.com")
+        .await
+        .json();
+    let card = get(
+        &url,
+        &format!("/api/orders/{}", order["order_id"].as_str().unwrap()),
+        Some(owner_key),
+    )
+    .await
+    .json();
+    let ids = [
+        ("offer_id", offer["id"].as_str().unwrap().to_string()),
+        ("order_id", order["order_id"].as_str().unwrap().to_string()),
+        (
+            "customer_id",
+            card["customer"]["id"].as_str().unwrap().to_string(),
+        ),
+    ];
+    let product_id = offer["products"][0].clone();
+    let auth = format!("Bearer {intruder_key}");
+    let mut checked = 0;
+    for route in ROUTES.iter().filter(|r| {
+        r.function == Function::OrdersApi && r.path.starts_with("/api/") && r.path.contains('{')
+    }) {
+        let mut path = route.path.to_string();
+        for (name, id) in &ids {
+            path = path.replace(&format!("{{{name}}}"), id);
+        }
+        assert!(
+            !path.contains('{'),
+            "no owner resource for {}: add it to `ids`",
+            route.path
+        );
+        let body = valid_body(route.id, &product_id).to_string();
+        let answer = call(
+            &url,
+            route.method,
+            &path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(body.as_bytes()),
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (404, "not_found"),
+            "{} {} -> {}",
+            route.method,
+            route.path,
+            answer.text
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} routes checked");
+    // and every list of the intruder is empty of the owner's records
+    for list in [
+        "/api/products",
+        "/api/offers",
+        "/api/orders",
+        "/api/customers",
+    ] {
+        let page = get(&url, list, Some(&intruder_key)).await.json();
+        assert_eq!(
+            (
+                page["total"].as_u64(),
+                page["items"].as_array().unwrap().len()
+            ),
+            (Some(0), 0),
+            "{list}"
+        );
+    }
+    assert_eq!(
+        get(&url, "/api/balance", Some(&intruder_key)).await.json()["balances"],
+        json!([])
+    );
+    // the owner still sees its order unchanged
+    let again = get(&url, &format!("/api/orders/{}", ids[1].1), Some(owner_key))
+        .await
+        .json();
+    assert_eq!(
+        (
+            again["stage"].is_null(),
+            again["comments"].as_array().unwrap().len()
+        ),
+        (true, 0)
+    );
+    server.stop();
+}
