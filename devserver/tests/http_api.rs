@@ -305,3 +305,99 @@ async fn the_dev_clock_moves_and_sweeps_and_outbox_answer() {
     assert_eq!(outbox, json!({"emails": [], "events": []}));
     server.stop();
 }
+
+async fn put_json(
+    url: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> common::Answer {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    call(
+        url,
+        "PUT",
+        path,
+        &headers,
+        Some(body.to_string().as_bytes()),
+    )
+    .await
+}
+
+// R-V1: the vendor changes its settings; customer links follow the portal address.
+#[tokio::test]
+async fn vendors_change_their_settings_and_links_follow() {
+    let server = common::start_server("settings").await;
+    let url = server.url();
+    let key = common::new_vendor(&url, "kurswerk").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let change = json!({"portal_base_url": "https://kurse.example/mein-konto/", "support_email": "Hilfe@Kurse.example", "timezone": "Europe/Vienna", "dunning_days": [2, 4, 8]});
+    let changed = put_json(&url, "/api/settings", Some(&key), &change).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let settings = get(&url, "/api/settings", Some(&key)).await.json();
+    assert_eq!(
+        (
+            settings["portal_base_url"].as_str(),
+            settings["support_email"].as_str()
+        ),
+        (
+            Some("https://kurse.example/mein-konto"),
+            Some("hilfe@kurse.example")
+        )
+    );
+    assert_eq!(
+        (
+            settings["timezone"].as_str(),
+            settings["dunning_days"].clone()
+        ),
+        (Some("Europe/Vienna"), json!([2, 4, 8]))
+    );
+    let offer = common::new_offer(&url, &key, "10.00", json!({"kind": "one_time"})).await;
+    let link = common::checkout_as(&url, &offer["id"], "k@example.com")
+        .await
+        .json()["customer_link"]
+        .clone();
+    assert!(
+        link.as_str()
+            .unwrap()
+            .starts_with("https://kurse.example/mein-konto/orders/ven_"),
+        "{link}"
+    );
+    // bad settings are refused, each named, and nothing changes
+    let bad = put_json(
+        &url,
+        "/api/settings",
+        Some(&key),
+        &json!({"timezone": "Mars/Base", "dunning_days": [5, 1], "default_language": "fr"}),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"]["fields"].as_object().unwrap().len(), 3);
+    assert_eq!(
+        put_json(
+            &url,
+            "/api/settings",
+            Some(&key),
+            &json!({"stripe_webhook_secrets": []})
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        put_json(&url, "/api/settings", None, &json!({"name": "x"}))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        get(&url, "/api/settings", Some(&key)).await.json()["timezone"],
+        "Europe/Vienna"
+    );
+    server.stop();
+}

@@ -130,6 +130,7 @@ impl App {
         match matched.route_id {
             RouteId::CreateVendor => self.create_vendor(request).await,
             RouteId::GetSettings => self.get_settings(request).await,
+            RouteId::PutSettings => self.put_settings(request).await,
             RouteId::CreateProduct => self.create_product(request).await,
             RouteId::ListProducts => self.list_products(request).await,
             RouteId::CreateOffer => self.create_offer(request).await,
@@ -192,6 +193,13 @@ impl App {
         ))
     }
 
+    async fn put_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let change: crate::domain::vendor::SettingsChange = request.json()?;
+        let changed = vendors::change_settings(self.store.as_ref(), &vendor.id, change).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &settings_view(&changed)))
+    }
+
     async fn get_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         Ok(ApiResponse::json(StatusCode::OK, &settings_view(&vendor)))
@@ -212,6 +220,8 @@ fn settings_view(vendor: &Vendor) -> serde_json::Value {
         "regular_customer_threshold": vendor.regular_customer_threshold,
         "country_languages": vendor.country_languages,
         "restricted": vendor.restricted,
+        "country": vendor.country,
+        "portal_base_url": vendor.portal_base_url,
         "created_at": vendor.created_at,
     })
 }

@@ -38,6 +38,7 @@ impl Function {
 pub enum RouteId {
     CreateVendor,
     GetSettings,
+    PutSettings,
     CreateProduct,
     ListProducts,
     CreateOffer,
@@ -88,6 +89,7 @@ const fn route(id: RouteId, method: &'static str, path: &'static str, function: 
 pub const ROUTES: &[Route] = &[
     route(RouteId::CreateVendor, "POST", "/admin/vendors", Function::AdminApi),
     route(RouteId::GetSettings, "GET", "/api/settings", Function::OrdersApi),
+    route(RouteId::PutSettings, "PUT", "/api/settings", Function::OrdersApi),
     route(RouteId::CreateProduct, "POST", "/api/products", Function::OrdersApi),
     route(RouteId::ListProducts, "GET", "/api/products", Function::OrdersApi),
     route(RouteId::CreateOffer, "POST", "/api/offers", Function::OrdersApi),

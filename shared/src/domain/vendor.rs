@@ -251,3 +251,186 @@ mod tests {
         }
     }
 }
+
+/// `PUT /api/settings` (R-V1): every field optional; what is given replaces the current value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    pub name: Option<String>,
+    /// `""` clears it: ticket e-mails then go to the account e-mail.
+    pub support_email: Option<String>,
+    pub timezone: Option<String>,
+    pub default_language: Option<String>,
+    pub matching_mode: Option<MatchingMode>,
+    pub dunning_days: Option<Vec<u32>>,
+    pub regular_customer_threshold: Option<u32>,
+    pub country_languages: Option<BTreeMap<String, String>>,
+    pub country: Option<String>,
+    pub portal_base_url: Option<String>,
+}
+
+/// Languages the e-mail texts exist in (R-N2).
+pub const LANGUAGES: [&str; 2] = ["de", "en"];
+
+fn is_country(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// Validates a settings change and applies it (pure); every bad field is reported.
+pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let mut next = current.clone();
+    if let Some(name) = change.name {
+        let name = name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.insert("name".into(), "must be 1 to 200 characters".into());
+        }
+        next.name = name;
+    }
+    if let Some(support) = change.support_email {
+        if support.trim().is_empty() {
+            next.support_email = None;
+        } else {
+            match normalize_email(&support) {
+                Some(email) => next.support_email = Some(email),
+                None => {
+                    errors.insert(
+                        "support_email".into(),
+                        "is not a valid e-mail address".into(),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(zone) = change.timezone {
+        match parse_time_zone(&zone) {
+            Ok(tz) => next.time_zone = tz.name().to_string(),
+            Err(_) => {
+                errors.insert(
+                    "timezone".into(),
+                    "is not an IANA time zone such as Europe/Berlin".into(),
+                );
+            }
+        }
+    }
+    if let Some(language) = change.default_language {
+        if !LANGUAGES.contains(&language.as_str()) {
+            errors.insert("default_language".into(), "must be de or en".into());
+        }
+        next.default_language = language;
+    }
+    if let Some(mode) = change.matching_mode {
+        next.matching_mode = mode;
+    }
+    if let Some(days) = change.dunning_days {
+        let increasing = days.windows(2).all(|w| w[0] < w[1]);
+        if days.is_empty()
+            || days.len() > 10
+            || !increasing
+            || days.iter().any(|d| !(1..=90).contains(d))
+        {
+            errors.insert(
+                "dunning_days".into(),
+                "1 to 10 increasing days between 1 and 90".into(),
+            );
+        }
+        next.dunning_days = days;
+    }
+    if let Some(threshold) = change.regular_customer_threshold {
+        if !(1..=1000).contains(&threshold) {
+            errors.insert(
+                "regular_customer_threshold".into(),
+                "must be 1 to 1000".into(),
+            );
+        }
+        next.regular_customer_threshold = threshold;
+    }
+    if let Some(map) = change.country_languages {
+        if map.iter().any(|(country, language)| {
+            !is_country(country) || !LANGUAGES.contains(&language.as_str())
+        }) {
+            errors.insert(
+                "country_languages".into(),
+                "maps ISO country codes (DE) to de or en".into(),
+            );
+        }
+        next.country_languages = map;
+    }
+    if let Some(country) = change.country {
+        if !is_country(&country) {
+            errors.insert(
+                "country".into(),
+                "must be an ISO 3166 alpha-2 code such as DE".into(),
+            );
+        }
+        next.country = country;
+    }
+    if let Some(url) = change.portal_base_url {
+        let url = url.trim().trim_end_matches('/').to_string();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        if !scheme_ok || url.len() > 500 || url.chars().any(char::is_whitespace) {
+            errors.insert(
+                "portal_base_url".into(),
+                "must be an http(s) URL of at most 500 characters".into(),
+            );
+        }
+        next.portal_base_url = url;
+    }
+    if errors.is_empty() {
+        Ok(next)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use crate::domain::ids::SeededEntropy;
+    use chrono::TimeZone;
+
+    fn vendor() -> Vendor {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+        let request = NewVendor {
+            name: "A".into(),
+            email: "a@example.com".into(),
+            timezone: None,
+        };
+        create_vendor(request, now, &SeededEntropy::new(1))
+            .unwrap()
+            .0
+    }
+
+    // R-V1
+    #[test]
+    fn settings_change_what_is_given_and_report_every_bad_field() {
+        let change = SettingsChange {
+            support_email: Some("Support@A.example".into()),
+            dunning_days: Some(vec![2, 5, 10]),
+            portal_base_url: Some("https://shop.a.example/portal/".into()),
+            ..SettingsChange::default()
+        };
+        let next = apply_settings(&vendor(), change).unwrap();
+        assert_eq!(next.ticket_email(), "support@a.example");
+        assert_eq!(next.dunning_days, vec![2, 5, 10]);
+        assert_eq!(next.portal_base_url, "https://shop.a.example/portal");
+        assert_eq!(next.time_zone, "Europe/Berlin");
+        let bad = SettingsChange {
+            dunning_days: Some(vec![3, 1]),
+            default_language: Some("fr".into()),
+            country: Some("Deutschland".into()),
+            portal_base_url: Some("javascript:alert(1)".into()),
+            ..SettingsChange::default()
+        };
+        let errors = apply_settings(&vendor(), bad).unwrap_err();
+        assert_eq!(errors.len(), 4);
+        let cleared = SettingsChange {
+            support_email: Some(String::new()),
+            ..SettingsChange::default()
+        };
+        assert_eq!(
+            apply_settings(&next, cleared).unwrap().ticket_email(),
+            "a@example.com"
+        );
+    }
+}

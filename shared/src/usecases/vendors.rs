@@ -78,3 +78,25 @@ pub async fn authenticate(store: &dyn ItemStore, api_key: &str) -> Result<Vendor
         .ok_or(VendorError::UnknownApiKey)?;
     Ok(profile.decode()?)
 }
+
+/// `PUT /api/settings`: validated, then written version-checked (a concurrent change retries).
+pub async fn change_settings(
+    store: &dyn ItemStore,
+    vendor: &crate::domain::ids::VendorId,
+    change: crate::domain::vendor::SettingsChange,
+) -> Result<Vendor, VendorError> {
+    let key = Key::new(vendor_pk(vendor), VENDOR_PROFILE_SK);
+    for _ in 0..5 {
+        let item = store.get(&key).await?.ok_or(VendorError::UnknownApiKey)?;
+        let current: Vendor = item.decode()?;
+        let next = crate::domain::vendor::apply_settings(&current, change.clone())
+            .map_err(VendorError::Invalid)?;
+        let body = serde_json::to_value(&next).map_err(VendorError::Encode)?;
+        match store.transact(vec![Write::update(item.next(body))]).await {
+            Ok(()) => return Ok(next),
+            Err(error) if error.is_contention() => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(VendorError::Store(StoreError::Conflict))
+}
