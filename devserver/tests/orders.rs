@@ -151,6 +151,7 @@ async fn vendors_list_and_annotate_their_orders_and_only_theirs() {
     assert_eq!(card["tags"], json!(["vip", "webinar"]));
     assert_eq!(card["comments"][0]["body"], "Kunde ruft Freitag an");
     assert_eq!(card["customer"]["email"], "k0@example.com");
+    assert_eq!(card["customer"]["link"], links[0]["customer_link"]);
     // never shown to the customer
     let token = token_of(&links[0]["customer_link"]);
     let portal = get(&url, &format!("/portal/orders/{token}"), None).await;

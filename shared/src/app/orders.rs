@@ -194,12 +194,20 @@ impl App {
         status: StatusCode,
     ) -> Result<ApiResponse, ApiError> {
         let card = orders::card(self.store.as_ref(), &vendor.id, id).await?;
-        let view = vendor_order_view(
+        let mut view = vendor_order_view(
             &card.order,
             &card.customer,
             self.clock.now(),
             vendor_zone(vendor),
         )?;
+        // R-O7: the card's customer block carries the customer link, re-derived, never stored.
+        let token = self.link_key.derive(
+            &vendor.id,
+            checkout::ORDER_SCOPE,
+            card.order.id.as_str(),
+            card.order.link_generation,
+        );
+        view["customer"]["link"] = json!(checkout::customer_link(vendor, &token));
         Ok(ApiResponse::json(status, &view))
     }
 
