@@ -196,9 +196,11 @@ mod tests {
         let stored = token.digest();
         assert!(!stored.to_hex().contains(token.as_str()));
         assert!(stored.matches(token.as_str()));
+        // change the last character to a different one (a random token may already end in 'A')
         let mut tampered = token.as_str().to_string();
-        tampered.pop();
-        tampered.push('A');
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert_ne!(tampered, token.as_str());
         assert!(!stored.matches(&tampered));
         assert_eq!(SecretDigest::from_hex(&stored.to_hex()), Some(stored));
     }
