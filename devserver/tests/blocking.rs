@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{call, checkout_as, get, new_offer, new_vendor, post_json, start_server};
-use sellerdesk::webhooks::stripe_signature::header_for;
+use common::{checkout_as, get, new_offer, new_vendor, post_json, post_stripe_event, start_server};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -51,15 +50,7 @@ async fn blocking_follows_shared_fingerprints_and_refuses_checkout() {
             .replace("Xt5EWLLDS7FJjR1c", fingerprint)
             .replace("ch_3SampleCharge", &format!("ch_{n}"))
             .replace("evt_1QbSampleChargeSucceeded", &format!("evt_charge_{n}"));
-        let signature = header_for(secret, signed_at, event.as_bytes());
-        let answer = call(
-            &url,
-            "POST",
-            &format!("/webhooks/stripe/{vendor_id}"),
-            &[("Stripe-Signature", &signature)],
-            Some(event.as_bytes()),
-        )
-        .await;
+        let answer = post_stripe_event(&url, vendor_id, secret, signed_at, &event).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
         let card = get(&url, &format!("/api/orders/{order_id}"), Some(key))
             .await

@@ -93,18 +93,8 @@ impl Shop {
     }
 
     async fn webhook(&self, payload: &str, signed_at: i64) -> common::Answer {
-        let signature = header_for(&self.secret, signed_at, payload.as_bytes());
-        call(
-            &self.url,
-            "POST",
-            &format!("/webhooks/stripe/{}", self.vendor_id),
-            &[
-                ("Content-Type", "application/json"),
-                ("Stripe-Signature", &signature),
-            ],
-            Some(payload.as_bytes()),
-        )
-        .await
+        common::post_stripe_event(&self.url, &self.vendor_id, &self.secret, signed_at, payload)
+            .await
     }
 
     async fn sent_emails(&self, kind: &str) -> Vec<Value> {

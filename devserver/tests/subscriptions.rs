@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{call, checkout_as, get, new_offer, new_vendor, post_json, start_server, token_of};
-use sellerdesk::webhooks::stripe_signature::header_for;
+use common::{
+    checkout_as, get, new_offer, new_vendor, post_json, post_stripe_event, start_server, token_of,
+};
 use serde_json::{Value, json};
 const NOW: i64 = 1_795_510_800; // 2026-11-24T09:00:00Z
 const SAMPLE_ORDER: &str = "ord_01KSAMPLE0RDER0000000000000";
@@ -99,18 +100,7 @@ async fn every_order_of_arrival_of_a_subscriptions_first_events_converges() {
         // when its first events arrive in this order, each twice
         for name in arrival.iter().chain(arrival.iter()) {
             let payload = event(name, order_id, run);
-            let signature = header_for(secret, NOW, payload.as_bytes());
-            let answer = call(
-                &url,
-                "POST",
-                &format!("/webhooks/stripe/{vendor_id}"),
-                &[
-                    ("Content-Type", "application/json"),
-                    ("Stripe-Signature", &signature),
-                ],
-                Some(payload.as_bytes()),
-            )
-            .await;
+            let answer = post_stripe_event(&url, vendor_id, secret, NOW, &payload).await;
             assert_eq!(answer.status, 200, "{name}: {}", answer.text);
         }
         let view = get(&url, &format!("/portal/orders/{token}"), None)
@@ -146,18 +136,7 @@ async fn every_order_of_arrival_of_a_subscriptions_first_events_converges() {
     assert_eq!(balance["balances"][0]["pending"], "59.94");
     // when the provider ends the first subscription, found by its subscription id alone
     let deleted = event("customer.subscription.deleted", "unused", 0);
-    let signature = header_for(secret, NOW, deleted.as_bytes());
-    let answer = call(
-        &url,
-        "POST",
-        &format!("/webhooks/stripe/{vendor_id}"),
-        &[
-            ("Content-Type", "application/json"),
-            ("Stripe-Signature", &signature),
-        ],
-        Some(deleted.as_bytes()),
-    )
-    .await;
+    let answer = post_stripe_event(&url, vendor_id, secret, NOW, &deleted).await;
     assert_eq!(answer.status, 200);
     // then the plan is cancelled, no further payment is open, and what was paid stays paid
     let view = get(&url, &format!("/portal/orders/{}", tokens[0]), None)

@@ -172,3 +172,26 @@ pub fn token_of(link: &Value) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Posts a Stripe event to the vendor's webhook route, signed as Stripe would at `signed_at`.
+pub async fn post_stripe_event(
+    url: &str,
+    vendor_id: &str,
+    secret: &str,
+    signed_at: i64,
+    payload: &str,
+) -> Answer {
+    let signature =
+        sellerdesk::webhooks::stripe_signature::header_for(secret, signed_at, payload.as_bytes());
+    call(
+        url,
+        "POST",
+        &format!("/webhooks/stripe/{vendor_id}"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Stripe-Signature", &signature),
+        ],
+        Some(payload.as_bytes()),
+    )
+    .await
+}

@@ -371,7 +371,15 @@ impl App {
         let vendor = self.require_vendor(request).await?;
         let id = order_id(matched)?;
         // 404 for an order that is not this vendor's, before reading its history.
-        orders::card(self.store.as_ref(), &vendor.id, &id).await?;
+        if self
+            .store
+            .get(&checkout::order_key(&vendor.id, &id))
+            .await
+            .map_err(crate::usecases::UseCaseError::from)?
+            .is_none()
+        {
+            return Err(ApiError::not_found());
+        }
         let items =
             crate::usecases::transactions::history(self.store.as_ref(), &vendor.id, &id).await?;
         Ok(ApiResponse::json(
