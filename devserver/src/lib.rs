@@ -23,8 +23,11 @@ use sellerdesk::domain::token::{LinkKey, SecretDigest, random_secret};
 use sellerdesk::outbox::dispatch::Dispatcher;
 use sellerdesk::outbox::local::LocalOutbox;
 use sellerdesk::outbox::{EventPublisher, Mailer};
+use sellerdesk::payments::https::{HttpsClient, native_roots};
 use sellerdesk::store::ItemStore;
 use sellerdesk::store::embedded::EmbeddedStore;
+use sellerdesk::webhooks::paypal_signature::{HttpsCertificates, PayPalVerifier};
+use simulated_provider::SimulatedProvider;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +40,8 @@ pub const DEV_TABLE: &str = "sellerdesk-dev";
 
 /// How often the dev server's own sweep runs (the Scheduler's job in AWS).
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// How long a call out of the dev server (PayPal's certificates) may take.
+const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -54,6 +59,8 @@ pub enum StartError {
     Aws(#[source] sellerdesk::bootstrap::BootstrapError),
     #[error("cannot create the DynamoDB table")]
     AwsTable(#[source] sellerdesk::store::StoreError),
+    #[error("cannot set up the HTTPS client")]
+    Https(#[source] sellerdesk::payments::https::TransportError),
     #[error("cannot listen on 127.0.0.1:{port}")]
     Bind {
         port: u16,
@@ -166,13 +173,32 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         .clone()
         .unwrap_or_else(|| random_secret("adm", &OsEntropy));
     let link_key = load_or_create_link_key(&config.data_dir)?;
+    let listener = TcpListener::bind(("127.0.0.1", config.port))
+        .await
+        .map_err(|source| StartError::Bind {
+            port: config.port,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        port: config.port,
+        source,
+    })?;
     let app = App::new(
         Arc::clone(&store),
         Arc::clone(&clock) as Arc<dyn Clock>,
         Arc::new(OsEntropy),
         Some(SecretDigest::of(&admin_token)),
         link_key,
-    );
+    )
+    .with_payments(Arc::new(SimulatedProvider {
+        base_url: format!("http://{addr}"),
+    }))
+    .with_paypal(PayPalVerifier::new(
+        Arc::new(HttpsCertificates(
+            HttpsClient::new(OUTBOUND_TIMEOUT).map_err(StartError::Https)?,
+        )),
+        native_roots(),
+    ));
     let dispatcher = Arc::new(Dispatcher::new(
         store,
         mailer,
@@ -188,16 +214,6 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
             local_outbox,
         },
     });
-    let listener = TcpListener::bind(("127.0.0.1", config.port))
-        .await
-        .map_err(|source| StartError::Bind {
-            port: config.port,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        port: config.port,
-        source,
-    })?;
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(SWEEP_EVERY).await;

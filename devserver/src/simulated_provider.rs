@@ -9,6 +9,10 @@ use sellerdesk::app::App;
 use sellerdesk::domain::ids::Entropy;
 use sellerdesk::domain::order::ItemStatus;
 use sellerdesk::domain::vendor::FieldErrors;
+use sellerdesk::payments::{
+    CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
+    ProviderError, ProviderRefund, RefundRequest, RefundState,
+};
 use sellerdesk::usecases::portal::{CustomerOrder, order_by_token};
 use sellerdesk::webhooks::stripe_signature::header_for;
 use serde::Deserialize;
@@ -148,4 +152,38 @@ pub async fn pay(app: &App, session: &str, request: &ApiRequest) -> Result<ApiRe
         StatusCode::OK,
         &json!({ "sent": [{ "type": event_type, "event": event, "status": answer.status.as_u16(), "answer": answer_body }] }),
     ))
+}
+
+/// The dev server's payment provider: a payment page is the simulated provider's page of the
+/// order (`/_dev/pay/{customer-link token}`); refunds and cancellations succeed at once (their
+/// webhooks are the refund flow's business).
+pub struct SimulatedProvider {
+    pub base_url: String,
+}
+
+#[async_trait::async_trait]
+impl PaymentProvider for SimulatedProvider {
+    async fn create_payment_session(
+        &self,
+        request: &PaymentSessionRequest,
+    ) -> Result<PaymentSession, ProviderError> {
+        Ok(PaymentSession {
+            id: format!("cs_dev_{}", request.idempotency_key),
+            url: format!("{}/_dev/pay/{}", self.base_url, request.order_token),
+        })
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        Ok(ProviderRefund {
+            id: format!("re_dev_{}", request.refund_id),
+            state: RefundState::Succeeded,
+        })
+    }
+
+    async fn cancel_subscription(
+        &self,
+        _request: &CancelSubscriptionRequest,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }

@@ -7,10 +7,13 @@ use crate::domain::clock::Clock;
 use crate::domain::ids::Entropy;
 use crate::domain::token::{LinkKey, SecretDigest};
 use crate::domain::vendor::{NewVendor, Vendor};
+use crate::payments::{NoProvider, PaymentProvider};
 use crate::store::ItemStore;
 use crate::store::StoreError;
 use crate::usecases::UseCaseError;
+use crate::usecases::payment_events::Ports;
 use crate::usecases::vendors::{self, VendorError};
+use crate::webhooks::paypal_signature::{NoCertificates, PayPalVerifier};
 use http::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
@@ -31,6 +34,10 @@ pub struct App {
     admin_token: Option<SecretDigest>,
     /// Derives customer and ticket links (R-O4); never leaves the process.
     link_key: LinkKey,
+    /// Checks PayPal's transmission signatures; keeps fetched certificates while warm.
+    paypal: Arc<PayPalVerifier>,
+    /// Starts payments, refunds and cancellations at the provider.
+    pub payments: Arc<dyn PaymentProvider>,
 }
 
 impl From<VendorError> for ApiError {
@@ -83,6 +90,29 @@ impl App {
             entropy,
             admin_token,
             link_key,
+            paypal: Arc::new(PayPalVerifier::new(Arc::new(NoCertificates), Vec::new())),
+            payments: Arc::new(NoProvider),
+        }
+    }
+
+    /// The PayPal verifier (trusted roots and where certificates come from).
+    pub fn with_paypal(mut self, verifier: PayPalVerifier) -> App {
+        self.paypal = Arc::new(verifier);
+        self
+    }
+
+    /// The payment provider.
+    pub fn with_payments(mut self, provider: Arc<dyn PaymentProvider>) -> App {
+        self.payments = provider;
+        self
+    }
+
+    fn ports(&self) -> Ports<'_> {
+        Ports {
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
+            link_keys: &self.link_key,
         }
     }
 
@@ -139,6 +169,8 @@ impl App {
             RouteId::Checkout => self.checkout(request).await,
             RouteId::PortalOrder => self.portal_order(matched).await,
             RouteId::StripeWebhook => self.stripe_webhook(request, matched).await,
+            RouteId::PayPalWebhook => self.paypal_webhook(request, matched).await,
+            RouteId::PortalPay => self.portal_pay(matched).await,
             RouteId::GetBalance => self.get_balance(request).await,
             RouteId::ListOrders => self.list_orders(request).await,
             RouteId::OrderCard => self.order_card(request, matched).await,
@@ -222,6 +254,8 @@ fn settings_view(vendor: &Vendor) -> serde_json::Value {
         "restricted": vendor.restricted,
         "country": vendor.country,
         "portal_base_url": vendor.portal_base_url,
+        "paypal_webhook_id": vendor.paypal_webhook_id,
+        "stripe_account": vendor.stripe_account,
         "created_at": vendor.created_at,
     })
 }

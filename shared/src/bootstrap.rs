@@ -7,7 +7,11 @@ use crate::domain::ids::OsEntropy;
 use crate::domain::token::{LinkKey, SecretDigest};
 use crate::outbox::eventbridge::EventBridgePublisher;
 use crate::outbox::ses::SesMailer;
+use crate::payments::https::{HttpsClient, native_roots};
+use crate::payments::stripe_api::{STRIPE_API, StripeApi};
+use crate::payments::{NoProvider, PaymentProvider};
 use crate::store::dynamo::DynamoStore;
+use crate::webhooks::paypal_signature::{HttpsCertificates, PayPalVerifier};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +20,8 @@ pub enum BootstrapError {
     Missing(&'static str),
     #[error("environment variable {0} is malformed")]
     Malformed(&'static str),
+    #[error("the HTTPS client could not be set up")]
+    Https(#[source] crate::payments::https::TransportError),
 }
 
 pub const TABLE_ENV: &str = "SELLERDESK_TABLE";
@@ -23,6 +29,12 @@ pub const ADMIN_TOKEN_DIGEST_ENV: &str = "SELLERDESK_ADMIN_TOKEN_SHA256";
 pub const LINK_KEY_ENV: &str = "SELLERDESK_LINK_KEY";
 pub const MAIL_FROM_ENV: &str = "SELLERDESK_MAIL_FROM";
 pub const EVENT_BUS_ENV: &str = "SELLERDESK_EVENT_BUS";
+/// The platform's Stripe secret key; without it, payment pages answer `provider_unavailable`.
+pub const STRIPE_SECRET_KEY_ENV: &str = "SELLERDESK_STRIPE_SECRET_KEY";
+/// Stripe's API address (tests point it at a local mock).
+pub const STRIPE_API_URL_ENV: &str = "SELLERDESK_STRIPE_API_URL";
+/// How long one call to a provider or for a certificate may take.
+const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The admin token's SHA-256 from the environment (the deployment never sees the token itself).
 pub fn admin_token_from_env() -> Result<Option<SecretDigest>, BootstrapError> {
@@ -96,11 +108,22 @@ pub async fn aws_adapters(settings: &AwsSettings) -> AwsAdapters {
 pub async fn aws_app_from_env() -> Result<App, BootstrapError> {
     let adapters = aws_adapters(&AwsSettings::from_env(None)?).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let https = HttpsClient::new(OUTBOUND_TIMEOUT).map_err(BootstrapError::Https)?;
+    let payments: Arc<dyn PaymentProvider> = match std::env::var(STRIPE_SECRET_KEY_ENV) {
+        Ok(key) if !key.is_empty() => {
+            let base = std::env::var(STRIPE_API_URL_ENV).unwrap_or_else(|_| STRIPE_API.into());
+            Arc::new(StripeApi::new(https.clone(), &base, key))
+        }
+        _ => Arc::new(NoProvider),
+    };
+    let paypal = PayPalVerifier::new(Arc::new(HttpsCertificates(https)), native_roots());
     Ok(App::new(
         adapters.store,
         clock,
         Arc::new(OsEntropy),
         admin_token_from_env()?,
         link_key_from_env()?,
-    ))
+    )
+    .with_payments(payments)
+    .with_paypal(paypal))
 }

@@ -10,6 +10,7 @@ pub mod domain;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod outbox;
+pub mod payments;
 pub mod store;
 pub mod usecases;
 pub mod webhooks;

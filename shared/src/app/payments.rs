@@ -5,7 +5,10 @@ use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse, MAX_JSON_BODY};
 use crate::domain::ids::VendorId;
 use crate::usecases::balance;
+use crate::usecases::paypal_webhooks::{self, PayPalWebhookError};
+use crate::usecases::portal::{self, PortalPayError};
 use crate::usecases::stripe_webhooks::{self, WebhookError};
+use crate::webhooks::paypal_signature::Transmission;
 use http::StatusCode;
 use serde_json::json;
 
@@ -35,28 +38,95 @@ impl App {
             .headers
             .get("stripe-signature")
             .and_then(|v| v.to_str().ok());
-        stripe_webhooks::receive(
-            self.store.as_ref(),
-            self.clock.as_ref(),
-            self.entropy.as_ref(),
-            &self.link_key,
+        stripe_webhooks::receive(self.ports(), &vendor, signature, &request.body)
+            .await
+            .map_err(|error| match error {
+                WebhookError::InvalidSignature(_) => invalid_signature(),
+                WebhookError::Malformed(cause) => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("not a Stripe event: {cause}"),
+                ),
+                WebhookError::UseCase(inner) => inner.into(),
+            })?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "received": true }),
+        ))
+    }
+
+    pub(super) async fn paypal_webhook(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        if request.body.len() > MAX_JSON_BODY {
+            return Err(ApiError::payload_too_large(MAX_JSON_BODY));
+        }
+        let vendor = matched
+            .params
+            .get("vendor_id")
+            .and_then(|raw| VendorId::parse(raw).ok())
+            .ok_or_else(invalid_signature)?;
+        let transmission = Transmission::from_headers(&request.headers);
+        paypal_webhooks::receive(
+            self.ports(),
+            &self.paypal,
             &vendor,
-            signature,
+            transmission,
             &request.body,
         )
         .await
         .map_err(|error| match error {
-            WebhookError::InvalidSignature(_) => invalid_signature(),
-            WebhookError::Malformed(cause) => ApiError::new(
+            PayPalWebhookError::InvalidSignature(cause) => {
+                tracing::warn!(vendor_id = %vendor, error = %cause, source = ?std::error::Error::source(&cause), "paypal signature refused");
+                invalid_signature()
+            }
+            PayPalWebhookError::Malformed(cause) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
-                format!("not a Stripe event: {cause}"),
+                format!("not a PayPal event: {cause}"),
             ),
-            WebhookError::UseCase(inner) => inner.into(),
+            PayPalWebhookError::UseCase(inner) => inner.into(),
         })?;
         Ok(ApiResponse::json(
             StatusCode::OK,
             &json!({ "received": true }),
+        ))
+    }
+
+    /// `POST /portal/orders/{token}/pay` (R-P4).
+    pub(super) async fn portal_pay(&self, matched: &Matched) -> Result<ApiResponse, ApiError> {
+        let token = matched
+            .params
+            .get("token")
+            .ok_or_else(ApiError::not_found)?;
+        let session = portal::start_payment(
+            self.store.as_ref(),
+            self.payments.as_ref(),
+            token,
+            self.clock.now(),
+        )
+        .await
+        .map_err(|error| match error {
+            PortalPayError::NothingOpen => ApiError::new(
+                StatusCode::CONFLICT,
+                "nothing_open",
+                "the order has nothing open to pay",
+            ),
+            PortalPayError::UseCase(inner) => inner.into(),
+            PortalPayError::Provider(cause) => {
+                tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "payment session failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    "the payment provider did not start the payment; try again shortly",
+                )
+            }
+        })?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "payment_url": session.url }),
         ))
     }
 

@@ -39,6 +39,12 @@ pub struct Vendor {
     /// Stripe signing secrets, newest first; several during a rotation. They are shared secrets
     /// the HMAC needs in clear, so they live only in the vendor item, never in logs or answers.
     pub stripe_webhook_secrets: Vec<String>,
+    /// The id PayPal gave the vendor's webhook: part of every signed PayPal transmission.
+    #[serde(default)]
+    pub paypal_webhook_id: Option<String>,
+    /// The vendor's connected Stripe account (`acct_…`): payments and refunds run on it.
+    #[serde(default)]
+    pub stripe_account: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -152,6 +158,8 @@ pub fn create_vendor(
         country: default_country(),
         portal_base_url: default_portal_base_url(),
         stripe_webhook_secrets: vec![stripe_webhook_secret.clone()],
+        paypal_webhook_id: None,
+        stripe_account: None,
         created_at: now,
     };
     Ok((
@@ -267,6 +275,26 @@ pub struct SettingsChange {
     pub country_languages: Option<BTreeMap<String, String>>,
     pub country: Option<String>,
     pub portal_base_url: Option<String>,
+    /// `""` clears it.
+    pub paypal_webhook_id: Option<String>,
+    /// `""` clears it.
+    pub stripe_account: Option<String>,
+}
+
+/// A provider's id as a setting: `""` clears it (`Some(None)`), else letters, digits, `-` and `_`
+/// after `prefix`, at most 100 characters; `None` when it is not one.
+fn provider_id(raw: &str, prefix: &str) -> Option<Option<String>> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Some(None);
+    }
+    let rest = id.strip_prefix(prefix)?;
+    let well_formed = !rest.is_empty()
+        && id.len() <= 100
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then(|| Some(id.to_string()))
 }
 
 /// Languages the e-mail texts exist in (R-N2).
@@ -375,6 +403,28 @@ pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor
             );
         }
         next.portal_base_url = url;
+    }
+    if let Some(id) = change.paypal_webhook_id {
+        match provider_id(&id, "") {
+            Some(id) => next.paypal_webhook_id = id,
+            None => {
+                errors.insert(
+                    "paypal_webhook_id".into(),
+                    "must be PayPal's webhook id: letters, digits and dashes".into(),
+                );
+            }
+        }
+    }
+    if let Some(account) = change.stripe_account {
+        match provider_id(&account, "acct_") {
+            Some(account) => next.stripe_account = account,
+            None => {
+                errors.insert(
+                    "stripe_account".into(),
+                    "must be a Stripe account id such as acct_1Example".into(),
+                );
+            }
+        }
     }
     if errors.is_empty() {
         Ok(next)

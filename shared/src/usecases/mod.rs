@@ -7,6 +7,8 @@ pub mod counters;
 pub mod customers;
 pub mod notices;
 pub mod orders;
+pub mod payment_events;
+pub mod paypal_webhooks;
 pub mod portal;
 pub mod stripe_webhooks;
 pub mod transactions;

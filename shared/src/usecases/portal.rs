@@ -2,13 +2,16 @@
 
 use super::UseCaseError;
 use super::checkout::{ORDER_SCOPE, order_key};
+use crate::domain::catalogue::Plan;
 use crate::domain::customer::Customer;
 use crate::domain::ids::{CustomerId, OrderId};
-use crate::domain::order::Order;
+use crate::domain::order::{ItemStatus, Order, OrderStatus};
 use crate::domain::token::{LinkToken, SecretDigest};
 use crate::domain::vendor::Vendor;
+use crate::payments::{PaymentProvider, PaymentSession, PaymentSessionRequest, ProviderError};
 use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
 use crate::store::{ItemStore, Key};
+use chrono::{DateTime, Utc};
 
 pub struct CustomerOrder {
     pub vendor: Vendor,
@@ -63,4 +66,79 @@ async fn customer(store: &dyn ItemStore, order: &Order) -> Result<Customer, UseC
         .await?
         .ok_or(UseCaseError::NotFound)?
         .decode()?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortalPayError {
+    #[error("the order has nothing open to pay")]
+    NothingOpen,
+    #[error(transparent)]
+    UseCase(#[from] UseCaseError),
+    #[error("the provider did not start the payment")]
+    Provider(#[source] ProviderError),
+}
+
+/// What the payment link starts (R-P4): the first open payment's rest, for an order that can
+/// still be paid. A subscription's first payment starts the plan at the provider.
+pub fn payment_request(
+    found: &CustomerOrder,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<PaymentSessionRequest, PortalPayError> {
+    let order = &found.order;
+    let payable = matches!(
+        order.status,
+        OrderStatus::PendingPayment | OrderStatus::Active
+    );
+    let item = order
+        .schedule
+        .iter()
+        .find(|item| item.status == ItemStatus::Open)
+        .filter(|_| payable)
+        .ok_or(PortalPayError::NothingOpen)?;
+    let rest = item
+        .amount
+        .checked_sub(&item.paid)
+        .map_err(|_| PortalPayError::NothingOpen)?;
+    let units = rest
+        .minor_units()
+        .map_err(|_| PortalPayError::NothingOpen)?;
+    let renews_every = match order.plan {
+        Plan::Subscription { interval } if order.provider.subscription.is_none() => Some(interval),
+        _ => None,
+    };
+    Ok(PaymentSessionRequest {
+        account: found.vendor.stripe_account.clone(),
+        order_id: order.id.clone(),
+        order_number: order.number.clone(),
+        description: order.offer_name.clone(),
+        amount: rest,
+        customer_email: found.customer.email.clone(),
+        renews_every,
+        return_url: format!("{}/orders/{presented}", found.vendor.portal_base_url),
+        order_token: presented.to_string(),
+        // The same open amount on the same day is one session at the provider, however often
+        // the customer presses "pay".
+        idempotency_key: format!(
+            "pay-{}-{}-{units}-{}",
+            order.id,
+            item.seq,
+            now.format("%Y%m%d")
+        ),
+    })
+}
+
+/// `POST /portal/orders/{token}/pay`: a provider payment page for the open amount.
+pub async fn start_payment(
+    store: &dyn ItemStore,
+    provider: &dyn PaymentProvider,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<PaymentSession, PortalPayError> {
+    let found = order_by_token(store, presented).await?;
+    let request = payment_request(&found, presented, now)?;
+    provider
+        .create_payment_session(&request)
+        .await
+        .map_err(PortalPayError::Provider)
 }

@@ -1,0 +1,121 @@
+//! The payment-provider port: what the back office asks of a provider (start a payment, refund,
+//! cancel a plan). Every call carries an idempotency key, so a retry never charges or refunds
+//! twice. Outcomes arrive later by webhook; a call's answer only says the provider took it.
+
+pub mod form;
+pub mod https;
+pub mod stripe_api;
+
+use crate::domain::catalogue::Interval;
+use crate::domain::ids::OrderId;
+use crate::domain::money::Money;
+use async_trait::async_trait;
+
+/// A payment page for an order's open amount (R-P4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSessionRequest {
+    /// The vendor's connected provider account, when the vendor set one.
+    pub account: Option<String>,
+    pub order_id: OrderId,
+    pub order_number: String,
+    pub description: String,
+    pub amount: Money,
+    pub customer_email: String,
+    /// `Some`: the first payment of a subscription, renewing at this interval.
+    pub renews_every: Option<Interval>,
+    /// Where the provider sends the customer back (the customer link).
+    pub return_url: String,
+    /// The customer-link token (the dev server's simulated provider pays by it).
+    pub order_token: String,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSession {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub account: Option<String>,
+    /// The provider's payment to refund (a payment intent).
+    pub payment: String,
+    pub amount: Money,
+    pub order_id: OrderId,
+    /// Our refund id: the idempotency key and the provider's metadata, so its webhook finds it.
+    pub refund_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundState {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRefund {
+    pub id: String,
+    pub state: RefundState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelSubscriptionRequest {
+    pub account: Option<String>,
+    pub subscription: String,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("no payment provider is configured")]
+    NotConfigured,
+    #[error("the provider refused the request ({status}): {code}")]
+    Rejected { status: u16, code: String },
+    #[error("the provider could not be reached")]
+    Transport(#[source] https::TransportError),
+    #[error("the provider's answer is not what we expect")]
+    Malformed(#[source] serde_json::Error),
+    #[error("the amount cannot be expressed in minor units")]
+    Amount(#[source] crate::domain::money::MoneyError),
+}
+
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    async fn create_payment_session(
+        &self,
+        request: &PaymentSessionRequest,
+    ) -> Result<PaymentSession, ProviderError>;
+
+    async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, ProviderError>;
+
+    async fn cancel_subscription(
+        &self,
+        request: &CancelSubscriptionRequest,
+    ) -> Result<(), ProviderError>;
+}
+
+/// Where no provider is configured: every call answers `NotConfigured`, nothing is pretended.
+pub struct NoProvider;
+
+#[async_trait]
+impl PaymentProvider for NoProvider {
+    async fn create_payment_session(
+        &self,
+        _request: &PaymentSessionRequest,
+    ) -> Result<PaymentSession, ProviderError> {
+        Err(ProviderError::NotConfigured)
+    }
+
+    async fn refund(&self, _request: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        Err(ProviderError::NotConfigured)
+    }
+
+    async fn cancel_subscription(
+        &self,
+        _request: &CancelSubscriptionRequest,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::NotConfigured)
+    }
+}

@@ -1,0 +1,454 @@
+//! Provider events after verification and translation (R-P1): one provider-neutral fact about
+//! one order, applied at most once per provider event id. The event record is created in the
+//! same transaction as the effect, so a duplicate (even a concurrent one) cannot apply twice,
+//! and every fact is applied so that any order of arrival ends in the same state.
+
+use super::checkout::order_key;
+use super::notices::payment_notice;
+use super::transactions::{self, Transaction, TransactionKind};
+use super::{UseCaseError, retry_on_contention};
+use crate::domain::clock::Clock;
+use crate::domain::customer::{Customer, record_paid_order};
+use crate::domain::emails::{payment_failed, payment_receipt};
+use crate::domain::ids::{Entropy, OrderId, VendorId};
+use crate::domain::ledger::charge_credit;
+use crate::domain::money::Money;
+use crate::domain::order::{ItemStatus, Order};
+use crate::domain::token::LinkKey;
+use crate::domain::vendor::Vendor;
+use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::store::keys::vendor_pk;
+use crate::store::{Condition, Item, ItemStore, Key, StoreError, Write};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Stripe,
+    PayPal,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Stripe => "stripe",
+            Provider::PayPal => "paypal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    /// Recorded, changing nothing: a type we do not handle, or nothing to do (an unpaid session).
+    Ignored,
+}
+
+/// What a provider event says happened to an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// Money was paid; `payment_key` is the provider's id of that payment, so the same money
+    /// reported by two events (a checkout session and its first invoice) counts once.
+    MoneyArrived { payment_key: String, amount: Money },
+    /// R-P2: a charge failed.
+    PaymentFailed { reference: String },
+    /// A charge with its card fingerprint, for blocking by fingerprint (R-C6).
+    ChargeSeen {
+        charge: String,
+        fingerprint: Option<String>,
+    },
+    /// The provider ended the plan (R-R4 effects).
+    PlanEnded,
+    /// Recorded as ignored.
+    Nothing,
+}
+
+/// The provider's ids an event carries; remembered on the order so later events find it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderIds {
+    pub payment_intent: Option<String>,
+    pub customer: Option<String>,
+    pub subscription: Option<String>,
+}
+
+/// One verified provider event, translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEvent {
+    pub provider: Provider,
+    pub id: String,
+    pub event_type: String,
+    /// The order id we set at checkout, when the event carries it.
+    pub order_id: Option<OrderId>,
+    pub ids: ProviderIds,
+    pub fact: Fact,
+}
+
+pub fn event_key(vendor: &VendorId, provider: Provider, event_id: &str) -> Key {
+    Key::new(
+        vendor_pk(vendor),
+        format!("EVENT#{}#{event_id}", provider.as_str()),
+    )
+}
+
+fn subscription_key(vendor: &VendorId, provider: Provider, subscription: &str) -> Key {
+    Key::new(
+        vendor_pk(vendor),
+        format!("SUBSCRIPTION#{}#{subscription}", provider.as_str()),
+    )
+}
+
+/// The ports applying an event needs.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub store: &'a dyn ItemStore,
+    pub clock: &'a dyn Clock,
+    pub entropy: &'a dyn Entropy,
+    pub link_keys: &'a LinkKey,
+}
+
+/// Applies a verified event exactly once.
+pub async fn apply(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+) -> Result<Outcome, UseCaseError> {
+    // No read of the event record: its create in the effect's transaction is the duplicate check.
+    let record_key = event_key(&vendor.id, event.provider, &event.id);
+    let outcome = retry_on_contention(|| async {
+        let now = ports.clock.now();
+        let effect = match (&event.fact, load(ports.store, vendor, event).await?) {
+            (Fact::Nothing, _) | (_, None) => None,
+            (fact, Some(loaded)) => effect_of(ports, vendor, event, fact, loaded, now)?,
+        };
+        let outcome = if effect.is_some() {
+            Outcome::Applied
+        } else {
+            Outcome::Ignored
+        };
+        let record = Item::new(
+            record_key.clone(),
+            json!({ "id": event.id, "type": event.event_type, "outcome": format!("{outcome:?}").to_lowercase(), "received_at": now }),
+        );
+        let mut writes = vec![Write::create(record)];
+        writes.extend(effect.unwrap_or_default());
+        match ports.store.transact(writes).await {
+            // Our own event record already exists: a concurrent delivery of the same event won.
+            Err(StoreError::ConditionFailed { index: 0, .. }) => Ok(Outcome::Duplicate),
+            Err(error) => Err(UseCaseError::Store(error)),
+            Ok(()) => Ok(outcome),
+        }
+    })
+    .await?;
+    tracing::info!(vendor_id = %vendor.id, provider = event.provider.as_str(), event_type = %event.event_type, ?outcome, "provider event");
+    Ok(outcome)
+}
+
+fn effect_of(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+    fact: &Fact,
+    loaded: Loaded,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    match fact {
+        Fact::MoneyArrived {
+            payment_key,
+            amount,
+        } => money_arrived(ports, vendor, event, loaded, payment_key, *amount, now),
+        Fact::PaymentFailed { reference } => {
+            payment_failed_attempt(ports, vendor, event, loaded, reference, now)
+        }
+        Fact::ChargeSeen {
+            charge,
+            fingerprint,
+        } => charge_seen(vendor, loaded, charge, fingerprint.as_deref()),
+        Fact::PlanEnded => subscription_ended(ports, vendor, loaded, now),
+        Fact::Nothing => Ok(None),
+    }
+}
+
+struct Loaded {
+    item: Item,
+    order: Order,
+    customer_item: Item,
+    customer: Customer,
+}
+
+impl Loaded {
+    fn order_write(&self) -> Result<Write, StoreError> {
+        Ok(Write::update(
+            self.item.next(encode(&self.item.key, &self.order)?),
+        ))
+    }
+
+    fn customer_write(&self) -> Result<Write, StoreError> {
+        Ok(Write::update(
+            self.customer_item
+                .next(encode(&self.customer_item.key, &self.customer)?),
+        ))
+    }
+
+    fn enqueue(
+        &self,
+        vendor: &Vendor,
+        message: Message,
+        now: DateTime<Utc>,
+        entropy: &dyn Entropy,
+    ) -> Result<Write, StoreError> {
+        enqueue(&vendor.id, message, now, entropy).map_err(|source| StoreError::Malformed {
+            key: self.item.key.clone(),
+            source,
+        })
+    }
+}
+
+/// The order the event is about: the order id it carries, else the subscription recorded for an
+/// earlier event of the same plan.
+async fn find_order_id(
+    store: &dyn ItemStore,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+) -> Result<Option<OrderId>, UseCaseError> {
+    if let Some(id) = &event.order_id {
+        return Ok(Some(id.clone()));
+    }
+    let Some(subscription) = &event.ids.subscription else {
+        return Ok(None);
+    };
+    let key = subscription_key(&vendor.id, event.provider, subscription);
+    let Some(found) = store.get(&key).await? else {
+        return Ok(None);
+    };
+    Ok(found.body["order_id"]
+        .as_str()
+        .and_then(|id| OrderId::parse(id).ok()))
+}
+
+async fn load(
+    store: &dyn ItemStore,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+) -> Result<Option<Loaded>, UseCaseError> {
+    let Some(order_id) = find_order_id(store, vendor, event).await? else {
+        return Ok(None);
+    };
+    let Some(item) = store.get(&order_key(&vendor.id, &order_id)).await? else {
+        return Ok(None);
+    };
+    let order: Order = item.decode()?;
+    let customer_key = Key::new(
+        vendor_pk(&vendor.id),
+        format!("CUSTOMER#{}", order.customer_id),
+    );
+    let customer_item = store
+        .get(&customer_key)
+        .await?
+        .ok_or(UseCaseError::NotFound)?;
+    let customer = customer_item.decode()?;
+    Ok(Some(Loaded {
+        item,
+        order,
+        customer_item,
+        customer,
+    }))
+}
+
+/// Remembers the provider's ids on the order; with a subscription, the lookup item for later events.
+fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> Option<Write> {
+    let refs = &mut order.provider;
+    if let Some(intent) = &event.ids.payment_intent {
+        refs.payment_intent = Some(intent.clone());
+    }
+    if let Some(customer) = &event.ids.customer {
+        refs.customer = Some(customer.clone());
+    }
+    let subscription = event.ids.subscription.as_ref()?;
+    refs.subscription = Some(subscription.clone());
+    Some(Write::Put {
+        item: Item::new(
+            subscription_key(vendor, event.provider, subscription),
+            json!({ "order_id": order.id }),
+        ),
+        condition: Condition::Always,
+    })
+}
+
+fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
+        key: key.clone(),
+        source,
+    })
+}
+
+/// Money arrived: schedule, ledger, customer, receipt, event — unless this provider payment was
+/// applied already, which only refreshes the ids.
+fn money_arrived(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+    mut loaded: Loaded,
+    payment_key: &str,
+    amount: Money,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let before = loaded.order.clone();
+    let mut writes: Vec<Write> = remember_ids(&mut loaded.order, &vendor.id, event)
+        .into_iter()
+        .collect();
+    let applied = match loaded.order.apply_payment_once(payment_key, amount, now) {
+        Ok(applied) => applied,
+        Err(_) => return Ok(None),
+    };
+    let Some(applied) = applied else {
+        if loaded.order == before {
+            return Ok(None);
+        }
+        writes.push(loaded.order_write()?);
+        return Ok(Some(writes));
+    };
+    let credit = charge_credit(
+        &vendor.id,
+        applied.amount,
+        applied.tax_part,
+        payment_key,
+        now,
+        ports.entropy,
+    )
+    .map_err(|_| UseCaseError::NotFound)?;
+    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
+    if applied.first_payment {
+        record_paid_order(&mut loaded.customer, vendor.regular_customer_threshold);
+    }
+    let receipt = payment_notice(
+        vendor,
+        ports.link_keys,
+        &loaded.order,
+        &loaded.customer,
+        amount,
+        payment_receipt,
+    );
+    let paid = DomainEvent {
+        event_type: EventType::OrderPaid,
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "revived": applied.revived }),
+    };
+    let transaction = Transaction {
+        kind: TransactionKind::Payment,
+        amount,
+        provider: event.provider.as_str().into(),
+        reference: payment_key.to_string(),
+        at: now,
+    };
+    writes.extend([
+        transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
+        loaded.order_write()?,
+        loaded.customer_write()?,
+        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
+        loaded.enqueue(vendor, Message::Email(receipt), now, ports.entropy)?,
+        loaded.enqueue(vendor, Message::Event(paid), now, ports.entropy)?,
+    ]);
+    Ok(Some(writes))
+}
+
+/// A charge id and card fingerprint, for blocking by fingerprint (R-C6).
+fn charge_seen(
+    vendor: &Vendor,
+    mut loaded: Loaded,
+    charge: &str,
+    fingerprint: Option<&str>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let fingerprint = fingerprint.map(str::to_string);
+    if loaded.order.provider.charges.get(charge) == Some(&fingerprint) {
+        return Ok(None);
+    }
+    loaded
+        .order
+        .provider
+        .charges
+        .insert(charge.to_string(), fingerprint.clone());
+    let mut writes = vec![loaded.order_write()?];
+    // The fingerprint joins the customer, and the index that finds customers sharing it (R-C6).
+    if let Some(fingerprint) = fingerprint
+        && loaded.customer.fingerprints.insert(fingerprint.clone())
+    {
+        writes.push(loaded.customer_write()?);
+        let index =
+            super::customers::fingerprint_key(&vendor.id, &fingerprint, &loaded.customer.id);
+        writes.push(Write::Put {
+            item: Item::new(index, json!({ "customer_id": loaded.customer.id })),
+            condition: Condition::Always,
+        });
+    }
+    Ok(Some(writes))
+}
+
+/// The plan is cancelled (R-R4 effects), announced.
+fn subscription_ended(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    mut loaded: Loaded,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    if !loaded.order.cancel_plan(now) {
+        return Ok(None);
+    }
+    let event = DomainEvent {
+        event_type: EventType::SubscriptionCancelled,
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number }),
+    };
+    Ok(Some(vec![
+        loaded.order_write()?,
+        loaded.enqueue(vendor, Message::Event(event), now, ports.entropy)?,
+    ]))
+}
+
+/// R-P2: a failed charge counts an attempt on the first open payment and keeps it open.
+fn payment_failed_attempt(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+    mut loaded: Loaded,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let Some(item) = loaded
+        .order
+        .schedule
+        .iter_mut()
+        .find(|i| i.status == ItemStatus::Open)
+    else {
+        return Ok(None);
+    };
+    item.attempts += 1;
+    let amount = item
+        .amount
+        .checked_sub(&item.paid)
+        .map_err(|_| UseCaseError::NotFound)?;
+    loaded.order.updated_at = now;
+    let notice = payment_notice(
+        vendor,
+        ports.link_keys,
+        &loaded.order,
+        &loaded.customer,
+        amount,
+        payment_failed,
+    );
+    let failed = DomainEvent {
+        event_type: EventType::PaymentFailed,
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount }),
+    };
+    let transaction = Transaction {
+        kind: TransactionKind::PaymentFailed,
+        amount,
+        provider: event.provider.as_str().into(),
+        reference: reference.to_string(),
+        at: now,
+    };
+    Ok(Some(vec![
+        transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
+        loaded.order_write()?,
+        loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
+        loaded.enqueue(vendor, Message::Event(failed), now, ports.entropy)?,
+    ]))
+}

@@ -1,0 +1,139 @@
+//! `POST /webhooks/paypal/{vendor_id}` (R-P1): the transmission signature is verified against
+//! the vendor's PayPal webhook id before the body is parsed; the event is then translated into a
+//! provider-neutral fact and applied at most once per event id.
+
+use super::UseCaseError;
+use super::payment_events::{self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds};
+use crate::domain::ids::{OrderId, VendorId};
+use crate::domain::money::{Currency, Money};
+use crate::domain::vendor::Vendor;
+use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
+use crate::store::{Key, StoreError};
+use crate::webhooks::paypal_signature::{PayPalSignatureError, PayPalVerifier, Transmission};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayPalWebhookError {
+    #[error("invalid signature")]
+    InvalidSignature(#[source] PayPalSignatureError),
+    #[error("the event is not a PayPal event")]
+    Malformed(#[source] serde_json::Error),
+    #[error(transparent)]
+    UseCase(#[from] UseCaseError),
+}
+
+impl From<StoreError> for PayPalWebhookError {
+    fn from(error: StoreError) -> Self {
+        PayPalWebhookError::UseCase(UseCaseError::Store(error))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Event {
+    id: String,
+    event_type: String,
+    resource: Value,
+}
+
+fn text<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+pub async fn receive(
+    ports: Ports<'_>,
+    verifier: &PayPalVerifier,
+    vendor_id: &VendorId,
+    transmission: Result<Transmission, PayPalSignatureError>,
+    body: &[u8],
+) -> Result<Outcome, PayPalWebhookError> {
+    let vendor: Vendor = match ports
+        .store
+        .get(&Key::new(vendor_pk(vendor_id), VENDOR_PROFILE_SK))
+        .await?
+    {
+        Some(item) => item.decode()?,
+        None => {
+            return Err(PayPalWebhookError::InvalidSignature(
+                PayPalSignatureError::NoWebhookId,
+            ));
+        }
+    };
+    let transmission = transmission.map_err(PayPalWebhookError::InvalidSignature)?;
+    verifier
+        .verify(
+            &transmission,
+            vendor.paypal_webhook_id.as_deref(),
+            body,
+            ports.clock.now(),
+        )
+        .await
+        .map_err(PayPalWebhookError::InvalidSignature)?;
+    let event: Event = serde_json::from_slice(body).map_err(PayPalWebhookError::Malformed)?;
+    Ok(payment_events::apply(ports, &vendor, &translate(event)).await?)
+}
+
+/// What a PayPal event says, in the provider-neutral terms of `payment_events`.
+fn translate(event: Event) -> ProviderEvent {
+    let resource = &event.resource;
+    let resource_id = text(resource, "/id").map(str::to_string);
+    let mut subscription = None;
+    let fact = match (event.event_type.as_str(), resource_id.clone()) {
+        ("PAYMENT.CAPTURE.COMPLETED", Some(capture)) => money(
+            capture,
+            text(resource, "/amount/value"),
+            text(resource, "/amount/currency_code"),
+        ),
+        ("PAYMENT.SALE.COMPLETED", Some(sale)) => {
+            subscription = text(resource, "/billing_agreement_id");
+            money(
+                sale,
+                text(resource, "/amount/total"),
+                text(resource, "/amount/currency"),
+            )
+        }
+        ("PAYMENT.CAPTURE.DENIED", Some(capture)) => Fact::PaymentFailed { reference: capture },
+        ("BILLING.SUBSCRIPTION.PAYMENT.FAILED", Some(id)) => {
+            subscription = text(resource, "/id");
+            Fact::PaymentFailed {
+                reference: format!("{id}#{}", event.id),
+            }
+        }
+        ("BILLING.SUBSCRIPTION.CANCELLED", Some(_)) => {
+            subscription = text(resource, "/id");
+            Fact::PlanEnded
+        }
+        // Refunds are confirmed with the refund flow (R-R5); until then recorded as ignored.
+        _ => Fact::Nothing,
+    };
+    let order_id = ["/custom_id", "/custom", "/purchase_units/0/custom_id"]
+        .iter()
+        .filter_map(|pointer| text(resource, pointer))
+        .find_map(|id| OrderId::parse(id).ok());
+    ProviderEvent {
+        provider: Provider::PayPal,
+        order_id,
+        ids: ProviderIds {
+            subscription: subscription.map(str::to_string),
+            ..ProviderIds::default()
+        },
+        fact,
+        id: event.id,
+        event_type: event.event_type,
+    }
+}
+
+/// PayPal amounts are decimal strings in the currency's unit.
+fn money(payment_key: String, value: Option<&str>, currency: Option<&str>) -> Fact {
+    let currency: Option<Currency> = currency.and_then(|code| code.parse().ok());
+    match (value, currency) {
+        (Some(value), Some(currency)) => match Money::parse(value, currency) {
+            Ok(amount) => Fact::MoneyArrived {
+                payment_key,
+                amount,
+            },
+            Err(_) => Fact::Nothing,
+        },
+        _ => Fact::Nothing,
+    }
+}
