@@ -121,8 +121,24 @@ const NOW: i64 = 1_795_510_800; // 2026-11-24T09:00:00Z
 async fn a_simulated_payment_pays_the_order_sends_one_receipt_and_credits_the_balance() {
     let shop = shop().await;
     let (_, token) = shop.order().await;
+    // the customer link's payment link starts a payment at the (simulated) provider (R-P4)
+    let started = post_json(
+        &shop.url,
+        &format!("/portal/orders/{token}/pay"),
+        None,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let payment_url = started.json()["payment_url"].as_str().unwrap().to_string();
+    assert_eq!(payment_url, format!("{}/_dev/pay/{token}", shop.url));
     // the simulated provider's page shows the order
-    let page = get(&shop.url, &format!("/_dev/pay/{token}"), None).await;
+    let page = get(
+        &shop.url,
+        payment_url.strip_prefix(&shop.url).unwrap(),
+        None,
+    )
+    .await;
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html") && page.text.contains("SD-000001"));
     // when the customer pays there
@@ -175,6 +191,29 @@ async fn a_simulated_payment_pays_the_order_sends_one_receipt_and_credits_the_ba
         (again.status, again.error_code().as_str()),
         (409, "nothing_open")
     );
+    // and so does the payment link (R-P4)
+    let link = post_json(
+        &shop.url,
+        &format!("/portal/orders/{token}/pay"),
+        None,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (link.status, link.error_code().as_str()),
+        (409, "nothing_open")
+    );
+    // and a token nobody issued opens nothing (its last character changed to another one)
+    let last = if token.ends_with('x') { 'y' } else { 'x' };
+    let forged_token = format!("{}{last}", &token[..token.len() - 1]);
+    let forged = post_json(
+        &shop.url,
+        &format!("/portal/orders/{forged_token}/pay"),
+        None,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(forged.status, 404);
     shop.server.stop();
 }
 

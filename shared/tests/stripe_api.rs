@@ -1,0 +1,335 @@
+//! The Stripe REST adapter against a local HTTP mock that records every request and answers
+//! as Stripe does (including replaying the first answer for a repeated idempotency key).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use sellerdesk::domain::catalogue::Interval;
+use sellerdesk::domain::ids::OrderId;
+use sellerdesk::domain::money::{Currency, Money};
+use sellerdesk::payments::https::HttpsClient;
+use sellerdesk::payments::stripe_api::StripeApi;
+use sellerdesk::payments::{
+    CancelSubscriptionRequest, PaymentProvider, PaymentSessionRequest, ProviderError,
+    RefundRequest, RefundState, form,
+};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+struct Recorded {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    form: Vec<(String, String)>,
+}
+
+impl Recorded {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Mock {
+    requests: Mutex<Vec<Recorded>>,
+    /// Answers already given per idempotency key, replayed like Stripe does.
+    replays: Mutex<HashMap<String, (u16, Value)>>,
+    sessions: Mutex<u32>,
+}
+
+impl Mock {
+    fn answer(&self, recorded: &Recorded) -> (u16, Value) {
+        if let Some(key) = recorded.headers.get("idempotency-key")
+            && let Some(first) = self.replays.lock().unwrap().get(key)
+        {
+            return first.clone();
+        }
+        let answer = match (recorded.method.as_str(), recorded.path.as_str()) {
+            ("POST", "/v1/checkout/sessions") => {
+                let mut count = self.sessions.lock().unwrap();
+                *count += 1;
+                let id = format!("cs_test_{count}");
+                (
+                    200,
+                    json!({"id": id, "object": "checkout.session", "url": format!("https://checkout.stripe.com/c/pay/{id}")}),
+                )
+            }
+            ("POST", "/v1/refunds") if recorded.field("amount") == Some("99999") => (
+                400,
+                json!({"error": {"type": "invalid_request_error", "code": "amount_too_large", "message": "Refund amount is greater than unrefunded amount"}}),
+            ),
+            ("POST", "/v1/refunds") => (
+                200,
+                json!({"id": "re_test_1", "object": "refund", "status": "pending"}),
+            ),
+            ("DELETE", "/v1/subscriptions/sub_gone") => (
+                404,
+                json!({"error": {"type": "invalid_request_error", "code": "resource_missing"}}),
+            ),
+            ("DELETE", path) if path.starts_with("/v1/subscriptions/") => (
+                200,
+                json!({"id": "sub_1", "object": "subscription", "status": "canceled"}),
+            ),
+            _ => (
+                404,
+                json!({"error": {"type": "invalid_request_error", "code": "resource_missing"}}),
+            ),
+        };
+        if let Some(key) = recorded.headers.get("idempotency-key") {
+            self.replays
+                .lock()
+                .unwrap()
+                .insert(key.clone(), answer.clone());
+        }
+        answer
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn serve(mock: Arc<Mock>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let recorded = Recorded {
+        method,
+        path,
+        headers,
+        form: form::decode(std::str::from_utf8(&body).unwrap()),
+    };
+    let (status, answer) = mock.answer(&recorded);
+    mock.requests.lock().unwrap().push(recorded);
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(answer.to_string())))
+        .unwrap()
+}
+
+/// A mock Stripe on a free loopback port and an adapter pointed at it.
+async fn stripe() -> (StripeApi, Arc<Mock>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mock = Arc::new(Mock::default());
+    let served = mock.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mock = served.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let mock = mock.clone();
+                    async move { Ok::<_, std::convert::Infallible>(serve(mock, request).await) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let client = HttpsClient::new(Duration::from_secs(5)).unwrap();
+    (
+        StripeApi::new(client, &base, "sk_test_platform".into()),
+        mock,
+    )
+}
+
+fn eur(amount: &str) -> Money {
+    Money::parse(amount, "EUR".parse::<Currency>().unwrap()).unwrap()
+}
+
+fn session_request(renews_every: Option<Interval>) -> PaymentSessionRequest {
+    PaymentSessionRequest {
+        account: Some("acct_1Vendor".into()),
+        order_id: OrderId::parse("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2").unwrap(),
+        order_number: "SD-000042".into(),
+        description: "Kurs & Buch".into(),
+        amount: eur("11.90"),
+        customer_email: "k+shop@example.com".into(),
+        renews_every,
+        return_url: "https://shop.example/orders/tok".into(),
+        order_token: "tok".into(),
+        idempotency_key: "pay-ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2-1-1190-20261124".into(),
+    }
+}
+
+// R-P4
+#[tokio::test]
+async fn a_payment_session_is_one_form_post_with_key_account_and_the_order() {
+    // given the adapter and a one-time order's open 11.90 EUR
+    let (stripe, mock) = stripe().await;
+    // when a payment session is created twice (the customer pressed "pay" twice)
+    let first = stripe
+        .create_payment_session(&session_request(None))
+        .await
+        .unwrap();
+    let second = stripe
+        .create_payment_session(&session_request(None))
+        .await
+        .unwrap();
+    // then both answers are the one session Stripe made for the idempotency key
+    assert_eq!(first, second);
+    assert_eq!(first.url, "https://checkout.stripe.com/c/pay/cs_test_1");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    let sent = &requests[0];
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("POST", "/v1/checkout/sessions")
+    );
+    assert_eq!(sent.headers["authorization"], "Bearer sk_test_platform");
+    assert_eq!(sent.headers["stripe-account"], "acct_1Vendor");
+    assert_eq!(
+        sent.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(
+        sent.headers["idempotency-key"],
+        "pay-ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2-1-1190-20261124"
+    );
+    // and the form carries the amount in minor units, the order id and the way back
+    assert_eq!(sent.field("mode"), Some("payment"));
+    assert_eq!(
+        sent.field("line_items[0][price_data][unit_amount]"),
+        Some("1190")
+    );
+    assert_eq!(
+        sent.field("line_items[0][price_data][currency]"),
+        Some("eur")
+    );
+    assert_eq!(
+        sent.field("line_items[0][price_data][product_data][name]"),
+        Some("Kurs & Buch (SD-000042)")
+    );
+    assert_eq!(
+        sent.field("metadata[order_id]"),
+        Some("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2")
+    );
+    assert_eq!(
+        sent.field("payment_intent_data[metadata][order_id]"),
+        Some("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2")
+    );
+    assert_eq!(sent.field("customer_email"), Some("k+shop@example.com"));
+    assert_eq!(
+        sent.field("success_url"),
+        Some("https://shop.example/orders/tok?payment=succeeded")
+    );
+    assert_eq!(
+        sent.field("cancel_url"),
+        Some("https://shop.example/orders/tok")
+    );
+}
+
+// R-P4
+#[tokio::test]
+async fn a_subscriptions_first_payment_starts_the_plan_with_the_order_on_it() {
+    let (stripe, mock) = stripe().await;
+    stripe
+        .create_payment_session(&session_request(Some(Interval::Month)))
+        .await
+        .unwrap();
+    let sent = &mock.requests()[0];
+    assert_eq!(sent.field("mode"), Some("subscription"));
+    assert_eq!(
+        sent.field("line_items[0][price_data][recurring][interval]"),
+        Some("month")
+    );
+    assert_eq!(
+        sent.field("subscription_data[metadata][order_id]"),
+        Some("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2")
+    );
+    assert_eq!(sent.field("payment_intent_data[metadata][order_id]"), None);
+}
+
+fn refund_request(amount: &str) -> RefundRequest {
+    RefundRequest {
+        account: None,
+        payment: "pi_3Example".into(),
+        amount: eur(amount),
+        order_id: OrderId::parse("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2").unwrap(),
+        refund_id: "rfd_01KSAMPLE".into(),
+    }
+}
+
+// R-R1: the refund's own id is the idempotency key, so a retried call is one refund
+#[tokio::test]
+async fn a_refund_is_keyed_by_our_refund_id_and_a_refusal_names_stripes_code() {
+    let (stripe, mock) = stripe().await;
+    let refund = stripe.refund(&refund_request("5.00")).await.unwrap();
+    assert_eq!(refund.state, RefundState::Pending);
+    let sent = &mock.requests()[0];
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("POST", "/v1/refunds")
+    );
+    assert_eq!(sent.headers["idempotency-key"], "rfd_01KSAMPLE");
+    assert!(!sent.headers.contains_key("stripe-account"));
+    assert_eq!(sent.field("amount"), Some("500"));
+    assert_eq!(sent.field("payment_intent"), Some("pi_3Example"));
+    assert_eq!(sent.field("metadata[refund_id]"), Some("rfd_01KSAMPLE"));
+    // when Stripe refuses
+    let mut too_much = refund_request("999.99");
+    too_much.refund_id = "rfd_02KSAMPLE".into();
+    let refused = stripe.refund(&too_much).await;
+    assert!(
+        matches!(&refused, Err(ProviderError::Rejected { status: 400, code }) if code == "amount_too_large"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_subscription_is_a_delete_and_an_already_gone_one_counts_as_cancelled() {
+    let (stripe, mock) = stripe().await;
+    let cancel = |subscription: &str| CancelSubscriptionRequest {
+        account: Some("acct_1Vendor".into()),
+        subscription: subscription.into(),
+        idempotency_key: "cancel-1".into(),
+    };
+    stripe.cancel_subscription(&cancel("sub_1")).await.unwrap();
+    stripe
+        .cancel_subscription(&cancel("sub_gone"))
+        .await
+        .unwrap();
+    let sent = &mock.requests()[0];
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("DELETE", "/v1/subscriptions/sub_1")
+    );
+    assert_eq!(sent.headers["stripe-account"], "acct_1Vendor");
+    // Stripe takes no idempotency key on DELETE (it is idempotent by itself)
+    assert!(!sent.headers.contains_key("idempotency-key"));
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_a_transport_error() {
+    // given a port nobody listens on
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = HttpsClient::new(Duration::from_secs(2)).unwrap();
+    let stripe = StripeApi::new(client, &base, "sk_test_platform".into());
+    let result = stripe.create_payment_session(&session_request(None)).await;
+    assert!(
+        matches!(result, Err(ProviderError::Transport(_))),
+        "{result:?}"
+    );
+}
