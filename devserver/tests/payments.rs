@@ -165,6 +165,27 @@ async fn a_simulated_payment_pays_the_order_sends_one_receipt_and_credits_the_ba
             .unwrap()
             .starts_with("2026-12-24T09:00")
     );
+    // and the customer's entitlements show the product (R-O9)
+    let customer_id = order["customer"]["id"].as_str().unwrap();
+    let entitlements = get(
+        &shop.url,
+        &format!("/api/customers/{customer_id}/entitlements"),
+        Some(&shop.key),
+    )
+    .await;
+    assert_eq!(entitlements.status, 200, "{}", entitlements.text);
+    let entitlements = entitlements.json();
+    assert_eq!(entitlements["total"], 1, "{entitlements}");
+    let held = &entitlements["items"][0];
+    assert_eq!(
+        (
+            held["name"].as_str(),
+            held["active"].as_bool(),
+            held["order_number"].as_str()
+        ),
+        (Some("Videokurs"), Some(true), Some("SD-000001"))
+    );
+    assert_eq!(held["end"], order["lines"][0]["access"]["end"]);
     // one receipt
     let receipts = shop.sent_emails("payment_receipt").await;
     assert_eq!(receipts.len(), 1);
@@ -179,6 +200,16 @@ async fn a_simulated_payment_pays_the_order_sends_one_receipt_and_credits_the_ba
         shop.balance().await,
         json!([{"currency": "EUR", "pending": "0.00", "available": "9.99"}])
     );
+    // after the 30 days the entitlement is kept but no longer active
+    post_json(&shop.url, "/_dev/clock", None, &json!({"advance": "23d"})).await;
+    let later = get(
+        &shop.url,
+        &format!("/api/customers/{customer_id}/entitlements"),
+        Some(&shop.key),
+    )
+    .await
+    .json();
+    assert_eq!(later["items"][0]["active"], false, "{later}");
     // and a second payment attempt finds nothing open
     let again = post_json(
         &shop.url,

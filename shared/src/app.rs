@@ -180,6 +180,7 @@ impl App {
             RouteId::ManualPayment => self.record_manual_payment(request, matched).await,
             RouteId::OrderTransactions => self.order_transactions(request, matched).await,
             RouteId::ListCustomers => self.list_customers(request).await,
+            RouteId::CustomerEntitlements => self.customer_entitlements(request, matched).await,
             RouteId::GetCustomer => self.get_customer(request, matched).await,
             RouteId::BlockCustomer => self.block_customer(request, matched, true).await,
             RouteId::UnblockCustomer => self.block_customer(request, matched, false).await,

@@ -4,10 +4,10 @@ use super::App;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::customer::Customer;
-use crate::domain::order::{ItemStatus, Order};
+use crate::domain::order::Order;
 use crate::usecases::checkout::{self, CheckoutRequest, vendor_zone};
 use crate::usecases::{orders, portal};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -19,24 +19,14 @@ pub fn customer_order_view(
     tz: chrono_tz::Tz,
 ) -> Result<Value, ApiError> {
     let derived = order.derived(now, tz).map_err(|_| ApiError::internal())?;
-    let access_start = order
-        .schedule
-        .iter()
-        .filter(|i| i.status == ItemStatus::Paid)
-        .filter_map(|i| i.paid_at)
-        .min();
     let lines: Vec<Value> = order
         .lines
         .iter()
         .map(|line| {
-            let end = access_start
-                .zip(line.access_days)
-                .map(|(start, days)| start + Duration::days(i64::from(days)));
-            let active = access_start.is_some() && end.is_none_or(|end| now < end);
             json!({
                 "product_id": line.product_id, "name": line.name, "net": line.net, "tax": line.tax,
                 "tax_rate": line.tax_rate.to_string(), "total": line.total,
-                "access": { "start": access_start, "end": end, "active": active },
+                "access": order.access(line, now),
             })
         })
         .collect();
@@ -443,6 +433,26 @@ impl App {
         )
         .await?;
         Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
+    }
+
+    pub(super) async fn customer_entitlements(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let items = crate::usecases::customers::entitlements(
+            self.store.as_ref(),
+            &vendor.id,
+            &customer_id(matched)?,
+            self.clock.now(),
+            vendor_zone(&vendor),
+        )
+        .await?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": items, "next_cursor": null, "total": items.len() }),
+        ))
     }
 
     pub(super) async fn block_customer(

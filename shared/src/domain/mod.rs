@@ -1,5 +1,6 @@
 //! The pure, synchronous domain: no I/O, no AWS types.
 
+pub mod access;
 pub mod calendar;
 pub mod catalogue;
 pub mod clock;

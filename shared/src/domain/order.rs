@@ -446,7 +446,7 @@ impl Order {
 }
 
 #[cfg(test)]
-mod payment_tests {
+pub(crate) mod payment_tests {
     use super::*;
     use crate::domain::ids::{CustomerId, OfferId, OrderId, ProductId, SeededEntropy, VendorId};
     use crate::domain::money::Currency;
@@ -457,7 +457,7 @@ mod payment_tests {
         Money::parse(s, Currency::EUR).unwrap()
     }
 
-    fn order(plan: Plan, total: &str, tax: &str) -> Order {
+    pub(crate) fn order(plan: Plan, total: &str, tax: &str) -> Order {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
         let e = SeededEntropy::new(4);
         Order {

@@ -197,3 +197,55 @@ pub async fn list(
         total: super::counters::read(store, vendor, super::counters::Counter::Customers).await?,
     })
 }
+
+/// One product the customer has (or had) access to through one order (R-O9).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Entitlement {
+    pub product_id: crate::domain::ids::ProductId,
+    pub name: String,
+    pub order_id: crate::domain::ids::OrderId,
+    pub order_number: String,
+    #[serde(flatten)]
+    pub access: crate::domain::access::Access,
+}
+
+/// `GET /api/customers/{id}/entitlements` (R-O9): every paid line of the customer's orders with
+/// its access at `now`, active ones first. Reads the vendor's orders (as the filtered list does).
+pub async fn entitlements(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &CustomerId,
+    now: chrono::DateTime<chrono::Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<Vec<Entitlement>, UseCaseError> {
+    get(store, vendor, id).await?;
+    let filter = super::orders::OrderFilter {
+        customer_id: Some(id.clone()),
+        ..Default::default()
+    };
+    let mut found = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = super::orders::list(store, vendor, &filter, 200, cursor, now, tz).await?;
+        for order in &page.orders {
+            for line in &order.lines {
+                let access = order.access(line, now);
+                if access.start.is_some() {
+                    found.push(Entitlement {
+                        product_id: line.product_id.clone(),
+                        name: line.name.clone(),
+                        order_id: order.id.clone(),
+                        order_number: order.number.clone(),
+                        access,
+                    });
+                }
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    found.sort_by_key(|e| !e.access.active);
+    Ok(found)
+}
