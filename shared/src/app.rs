@@ -12,6 +12,7 @@ use crate::store::ItemStore;
 use crate::store::StoreError;
 use crate::usecases::UseCaseError;
 use crate::usecases::payment_events::Ports;
+use crate::usecases::vendor_cache::VendorCache;
 use crate::usecases::vendors::{self, VendorError};
 use crate::webhooks::paypal_signature::{NoCertificates, PayPalVerifier};
 use http::StatusCode;
@@ -38,6 +39,8 @@ pub struct App {
     paypal: Arc<PayPalVerifier>,
     /// Starts payments, refunds and cancellations at the provider.
     pub payments: Arc<dyn PaymentProvider>,
+    /// Vendor profiles kept while warm for the webhooks' hot path.
+    vendors: Arc<VendorCache>,
 }
 
 impl From<VendorError> for ApiError {
@@ -92,6 +95,7 @@ impl App {
             link_key,
             paypal: Arc::new(PayPalVerifier::new(Arc::new(NoCertificates), Vec::new())),
             payments: Arc::new(NoProvider),
+            vendors: Arc::new(VendorCache::default()),
         }
     }
 
@@ -113,6 +117,7 @@ impl App {
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             link_keys: &self.link_key,
+            vendors: &self.vendors,
         }
     }
 

@@ -413,23 +413,7 @@ impl Shop {
     async fn deliver(&self, event: &Value) -> (u16, Value) {
         let body = event.to_string().into_bytes();
         let signed = transmission(&self.pki.leaf_key, WEBHOOK_ID, &body);
-        let mut webhook = request(
-            Method::POST,
-            &format!("/webhooks/paypal/{}", self.vendor_id),
-            None,
-            body,
-        );
-        for (name, value) in [
-            ("paypal-transmission-id", &signed.id),
-            ("paypal-transmission-time", &signed.time),
-            ("paypal-cert-url", &signed.certificate_url),
-            ("paypal-auth-algo", &signed.algorithm),
-            ("paypal-transmission-sig", &signed.signature),
-        ] {
-            webhook
-                .headers
-                .insert(name, HeaderValue::from_str(value).unwrap());
-        }
+        let webhook = paypal_request(&self.vendor_id, &signed, body);
         let answer = self.app.handle(&webhook, |_| true).await;
         (
             answer.status.as_u16(),
@@ -449,6 +433,28 @@ impl Shop {
         assert_eq!(status, 200, "{card}");
         card
     }
+}
+
+/// A webhook request to the vendor's PayPal route with the transmission's headers.
+fn paypal_request(vendor_id: &str, signed: &Transmission, body: Vec<u8>) -> ApiRequest {
+    let mut webhook = request(
+        Method::POST,
+        &format!("/webhooks/paypal/{vendor_id}"),
+        None,
+        body,
+    );
+    for (name, value) in [
+        ("paypal-transmission-id", &signed.id),
+        ("paypal-transmission-time", &signed.time),
+        ("paypal-cert-url", &signed.certificate_url),
+        ("paypal-auth-algo", &signed.algorithm),
+        ("paypal-transmission-sig", &signed.signature),
+    ] {
+        webhook
+            .headers
+            .insert(name, HeaderValue::from_str(value).unwrap());
+    }
+    webhook
 }
 
 /// A sample of `events/paypal/` for this order.
@@ -569,23 +575,7 @@ async fn a_bad_signature_answers_400_and_changes_nothing() {
     let body = event.to_string().into_bytes();
     // given headers signed over another body
     let signed = transmission(&shop.pki.leaf_key, WEBHOOK_ID, b"{}");
-    let mut webhook = request(
-        Method::POST,
-        &format!("/webhooks/paypal/{}", shop.vendor_id),
-        None,
-        body,
-    );
-    for (name, value) in [
-        ("paypal-transmission-id", &signed.id),
-        ("paypal-transmission-time", &signed.time),
-        ("paypal-cert-url", &signed.certificate_url),
-        ("paypal-auth-algo", &signed.algorithm),
-        ("paypal-transmission-sig", &signed.signature),
-    ] {
-        webhook
-            .headers
-            .insert(name, HeaderValue::from_str(value).unwrap());
-    }
+    let webhook = paypal_request(&shop.vendor_id, &signed, body);
     let answer = shop.app.handle(&webhook, |_| true).await;
     assert_eq!(answer.status.as_u16(), 400);
     let error: Value = serde_json::from_slice(&answer.body).unwrap();
@@ -615,4 +605,45 @@ async fn every_sample_event_is_answered_200() {
     }
     let card = shop.card(&order_id).await;
     assert_eq!(card["status"], "cancelled", "{card}");
+}
+
+// R-V1, R-P1: a kept vendor profile never refuses a webhook id the vendor just set
+#[tokio::test]
+async fn a_new_webhook_id_verifies_at_once_although_the_profile_is_kept() {
+    // given a delivery that made the function keep the vendor's profile
+    let shop = shop().await;
+    let order_id = shop.order(json!({"kind": "one_time"})).await;
+    assert_eq!(
+        shop.deliver(&sample("PAYMENT.CAPTURE.DENIED", &order_id))
+            .await
+            .0,
+        200
+    );
+    // when the vendor registers a new PayPal webhook and an event is signed for its id
+    let (status, _) = call(
+        &shop.app,
+        Method::PUT,
+        "/api/settings",
+        Some(&shop.api_key),
+        json!({"paypal_webhook_id": "8PT597110X687430L"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let event = sample("PAYMENT.CAPTURE.COMPLETED", &order_id);
+    let body = event.to_string().into_bytes();
+    let signed = transmission(&shop.pki.leaf_key, "8PT597110X687430L", &body);
+    let webhook = paypal_request(&shop.vendor_id, &signed, body);
+    // then it is accepted and applied
+    assert_eq!(
+        shop.app.handle(&webhook, |_| true).await.status.as_u16(),
+        200
+    );
+    assert_eq!(shop.card(&order_id).await["payment_status"], "paid");
+    // and the old id no longer verifies
+    assert_eq!(
+        shop.deliver(&sample("PAYMENT.CAPTURE.DENIED", &order_id))
+            .await
+            .0,
+        400
+    );
 }

@@ -12,6 +12,7 @@ pub mod paypal_webhooks;
 pub mod portal;
 pub mod stripe_webhooks;
 pub mod transactions;
+pub mod vendor_cache;
 pub mod vendors;
 
 use crate::domain::vendor::FieldErrors;

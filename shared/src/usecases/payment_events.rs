@@ -105,6 +105,7 @@ pub struct Ports<'a> {
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
     pub link_keys: &'a LinkKey,
+    pub vendors: &'a super::vendor_cache::VendorCache,
 }
 
 /// Applies a verified event exactly once.

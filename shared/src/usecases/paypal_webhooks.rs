@@ -4,11 +4,11 @@
 
 use super::UseCaseError;
 use super::payment_events::{self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds};
+use super::vendor_cache::Freshness;
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
 use crate::domain::vendor::Vendor;
-use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
-use crate::store::{Key, StoreError};
+use crate::store::StoreError;
 use crate::webhooks::paypal_signature::{PayPalSignatureError, PayPalVerifier, Transmission};
 use serde::Deserialize;
 use serde_json::Value;
@@ -47,28 +47,38 @@ pub async fn receive(
     transmission: Result<Transmission, PayPalSignatureError>,
     body: &[u8],
 ) -> Result<Outcome, PayPalWebhookError> {
-    let vendor: Vendor = match ports
-        .store
-        .get(&Key::new(vendor_pk(vendor_id), VENDOR_PROFILE_SK))
-        .await?
-    {
-        Some(item) => item.decode()?,
-        None => {
-            return Err(PayPalWebhookError::InvalidSignature(
-                PayPalSignatureError::NoWebhookId,
-            ));
-        }
+    let now = ports.clock.now();
+    let refused = || PayPalWebhookError::InvalidSignature(PayPalSignatureError::NoWebhookId);
+    let Some((kept, freshness)) = ports.vendors.get(ports.store, vendor_id, now).await? else {
+        return Err(refused());
     };
     let transmission = transmission.map_err(PayPalWebhookError::InvalidSignature)?;
-    verifier
-        .verify(
-            &transmission,
-            vendor.paypal_webhook_id.as_deref(),
-            body,
-            ports.clock.now(),
-        )
-        .await
-        .map_err(PayPalWebhookError::InvalidSignature)?;
+    let verify = |vendor: Vendor| async {
+        let checked = verifier
+            .verify(
+                &transmission,
+                vendor.paypal_webhook_id.as_deref(),
+                body,
+                now,
+            )
+            .await;
+        checked.map(|()| vendor)
+    };
+    let vendor = match (verify(kept).await, freshness) {
+        (Ok(vendor), _) => vendor,
+        // A kept profile may predate a new webhook id: check once against a fresh read.
+        (Err(_), Freshness::Kept) => {
+            let fresh = ports
+                .vendors
+                .read(ports.store, vendor_id, now)
+                .await?
+                .ok_or_else(refused)?;
+            verify(fresh)
+                .await
+                .map_err(PayPalWebhookError::InvalidSignature)?
+        }
+        (Err(error), Freshness::Read) => return Err(PayPalWebhookError::InvalidSignature(error)),
+    };
     let event: Event = serde_json::from_slice(body).map_err(PayPalWebhookError::Malformed)?;
     Ok(payment_events::apply(ports, &vendor, &translate(event)).await?)
 }

@@ -3,11 +3,11 @@
 
 use super::UseCaseError;
 use super::payment_events::{self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds};
+use super::vendor_cache::Freshness;
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
 use crate::domain::vendor::Vendor;
-use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
-use crate::store::{Key, StoreError};
+use crate::store::StoreError;
 use crate::webhooks::stripe_signature::{self, SignatureError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -51,21 +51,27 @@ pub async fn receive(
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<Outcome, WebhookError> {
-    let vendor: Vendor = match ports
-        .store
-        .get(&Key::new(vendor_pk(vendor_id), VENDOR_PROFILE_SK))
-        .await?
-    {
-        Some(item) => item.decode()?,
-        None => return Err(WebhookError::InvalidSignature(SignatureError::NoMatch)),
+    let now = ports.clock.now();
+    let Some((kept, freshness)) = ports.vendors.get(ports.store, vendor_id, now).await? else {
+        return Err(WebhookError::InvalidSignature(SignatureError::NoMatch));
     };
-    stripe_signature::verify(
-        signature,
-        body,
-        &vendor.stripe_webhook_secrets,
-        ports.clock.now(),
-    )
-    .map_err(WebhookError::InvalidSignature)?;
+    let verify = |vendor: &Vendor| {
+        stripe_signature::verify(signature, body, &vendor.stripe_webhook_secrets, now)
+    };
+    let vendor = match (verify(&kept), freshness) {
+        (Ok(()), _) => kept,
+        // A kept profile may predate a secret rotation: check once against a fresh read.
+        (Err(_), Freshness::Kept) => {
+            let fresh = ports
+                .vendors
+                .read(ports.store, vendor_id, now)
+                .await?
+                .ok_or(WebhookError::InvalidSignature(SignatureError::NoMatch))?;
+            verify(&fresh).map_err(WebhookError::InvalidSignature)?;
+            fresh
+        }
+        (Err(error), Freshness::Read) => return Err(WebhookError::InvalidSignature(error)),
+    };
     let event: Event = serde_json::from_slice(body).map_err(WebhookError::Malformed)?;
     let translated = translate(event);
     Ok(payment_events::apply(ports, &vendor, &translated).await?)
