@@ -248,13 +248,18 @@ async fn a_simulated_payment_pays_the_order_sends_one_receipt_and_credits_the_ba
     shop.server.stop();
 }
 
-fn sample_event(order_id: &str) -> String {
+/// A sample of `events/stripe/` for this order.
+fn sample(name: &str, order_id: &str) -> String {
     let sample = std::fs::read_to_string(format!(
-        "{}/../events/stripe/checkout.session.completed.json",
+        "{}/../events/stripe/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
     sample.replace("ord_01KSAMPLE0RDER0000000000000", order_id)
+}
+
+fn sample_event(order_id: &str) -> String {
+    sample("checkout.session.completed", order_id)
 }
 
 // R-P1: the same event three times is one payment and one receipt.
@@ -360,5 +365,93 @@ async fn a_failed_payment_counts_an_attempt_and_keeps_it_open() {
     let other = json!({"id": "evt_other", "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}).to_string();
     assert_eq!(shop.webhook(&other, NOW).await.status, 200);
     assert_eq!(shop.order_page(&token).await["schedule"][0]["attempts"], 1);
+    shop.server.stop();
+}
+
+// R-P1: a payment reported by its session and by its payment intent is one payment
+#[tokio::test]
+async fn a_payment_intent_and_its_session_are_one_payment_in_either_order() {
+    for first in ["payment_intent.succeeded", "checkout.session.completed"] {
+        let shop = shop().await;
+        let (order_id, token) = shop.order().await;
+        let second = if first == "checkout.session.completed" {
+            "payment_intent.succeeded"
+        } else {
+            "checkout.session.completed"
+        };
+        for name in [first, second, first] {
+            assert_eq!(
+                shop.webhook(&sample(name, &order_id), NOW).await.status,
+                200,
+                "{name}"
+            );
+        }
+        let order = shop.order_page(&token).await;
+        assert_eq!(
+            (
+                order["paid"]["amount"].as_str(),
+                order["payment_status"].as_str()
+            ),
+            (Some("11.89"), Some("paid")),
+            "{first} first"
+        );
+        assert_eq!(shop.sent_emails("payment_receipt").await.len(), 1);
+        shop.server.stop();
+    }
+}
+
+// R-P2: an async failure reported by the session and by its payment intent is one attempt
+#[tokio::test]
+async fn an_async_failure_reported_twice_counts_one_attempt() {
+    let shop = shop().await;
+    let (order_id, token) = shop.order().await;
+    for name in [
+        "checkout.session.async_payment_failed",
+        "payment_intent.payment_failed",
+    ] {
+        assert_eq!(
+            shop.webhook(&sample(name, &order_id), NOW).await.status,
+            200,
+            "{name}"
+        );
+    }
+    let order = shop.order_page(&token).await;
+    assert_eq!(order["schedule"][0]["attempts"], 1, "{order}");
+    assert_eq!(shop.sent_emails("payment_failed").await.len(), 1);
+    shop.server.stop();
+}
+
+// R-O10, R-V3: a chargeback flags the order, pauses access, debits the net part once, tells the vendor
+#[tokio::test]
+async fn a_dispute_flags_the_order_debits_the_net_and_tells_the_vendor_once() {
+    // given a paid order (9.99 net credited, pending)
+    let shop = shop().await;
+    let (order_id, token) = shop.order().await;
+    assert_eq!(
+        shop.webhook(&sample("checkout.session.completed", &order_id), NOW)
+            .await
+            .status,
+        200
+    );
+    // when the customer's bank opens a dispute, delivered twice (it finds the order by its payment intent)
+    let dispute = sample("charge.dispute.created", &order_id);
+    assert!(!dispute.contains("ord_"), "a dispute carries no order id");
+    for _ in 0..2 {
+        assert_eq!(shop.webhook(&dispute, NOW).await.status, 200);
+    }
+    // then the order is disputed and access paused
+    let order = shop.order_page(&token).await;
+    assert_eq!(order["status"], "disputed", "{order}");
+    assert_eq!(order["lines"][0]["access"]["active"], false);
+    // and the net 9.99 is debited at once, once
+    assert_eq!(
+        shop.balance().await,
+        json!([{"currency": "EUR", "pending": "9.99", "available": "-9.99"}])
+    );
+    // and the vendor is told once
+    let notices = shop.sent_emails("dispute_opened").await;
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0]["to"], "info@kurswerk.example");
+    assert!(notices[0]["text"].as_str().unwrap().contains("SD-000001"));
     shop.server.stop();
 }

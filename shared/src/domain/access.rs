@@ -49,7 +49,8 @@ impl Order {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let revoked = self.status == OrderStatus::Refunded;
+        // A full refund revokes access; an open dispute pauses it.
+        let revoked = matches!(self.status, OrderStatus::Refunded | OrderStatus::Disputed);
         let active =
             !revoked && start.is_some_and(|start| start <= now) && end.is_none_or(|end| now < end);
         Access { start, end, active }

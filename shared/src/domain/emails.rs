@@ -128,6 +128,37 @@ pub fn payment_failed(n: &PaymentNotice<'_>) -> Email {
     email(n.to, n.language, EmailKind::PaymentFailed, subject, text)
 }
 
+/// What the vendor is told when a customer disputes a charge.
+pub struct DisputeNotice<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    pub order_number: &'a str,
+    pub amount: &'a str,
+    pub debited: &'a str,
+    pub reason: &'a str,
+}
+
+pub fn dispute_opened(n: &DisputeNotice<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Zahlung angefochten: {}", n.order_number),
+            format!(
+                "Eine Zahlung über {} für die Bestellung {} wurde angefochten (Grund: {}).\n\nIhr Guthaben wurde mit {} belastet, der Zugang ist bis zur Klärung pausiert. Bitte reagieren Sie beim Zahlungsanbieter.\n",
+                n.amount, n.order_number, n.reason, n.debited
+            ),
+        )
+    } else {
+        (
+            format!("Payment disputed: {}", n.order_number),
+            format!(
+                "A payment of {} for order {} was disputed (reason: {}).\n\nYour balance was debited {} and access is paused until it is settled. Please respond at the payment provider.\n",
+                n.amount, n.order_number, n.reason, n.debited
+            ),
+        )
+    };
+    email(n.to, n.language, EmailKind::DisputeOpened, subject, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -302,6 +302,13 @@ pub struct ProviderRefs {
     /// The provider's id of every payment already applied (an invoice, a payment intent): the
     /// same money reported by two events (checkout session and first invoice) counts once.
     pub applied_payments: std::collections::BTreeSet<String>,
+    /// The provider's key of every failed attempt already counted (R-P2): a failure reported by
+    /// two events (a checkout session and its payment intent) counts once.
+    #[serde(default)]
+    pub failed_payments: std::collections::BTreeSet<String>,
+    /// Disputes opened on the order's charges.
+    #[serde(default)]
+    pub disputes: std::collections::BTreeSet<String>,
 }
 
 /// The outcome of money arriving for an order.
@@ -352,6 +359,26 @@ impl Order {
         let applied = self.apply_payment(amount, now)?;
         self.provider.applied_payments.insert(key.to_string());
         Ok(Some(applied))
+    }
+
+    /// A chargeback was opened (R-O10): the order is `disputed` (access paused) and the net part
+    /// of the disputed amount is returned as a debit; `None` when this dispute was seen already.
+    pub fn open_dispute(
+        &mut self,
+        dispute: &str,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Option<Money> {
+        if amount.currency() != self.total.currency()
+            || !self.provider.disputes.insert(dispute.into())
+        {
+            return None;
+        }
+        self.status = OrderStatus::Disputed;
+        self.updated_at = now;
+        amount
+            .checked_sub(&tax_part(amount, self.total, self.tax))
+            .ok()
     }
 
     /// R-R4 effects of a cancelled plan: no further charges; what was paid stays paid.

@@ -34,6 +34,8 @@ pub enum EmailKind {
     Campaign,
     EmailChanged,
     InvoiceCopy,
+    /// To the vendor: a customer disputed a charge (beyond R-N3's list: "vendor told").
+    DisputeOpened,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +67,8 @@ pub enum EventType {
     TicketOpened,
     #[serde(rename = "ticket.closed")]
     TicketClosed,
+    #[serde(rename = "order.disputed")]
+    OrderDisputed,
     #[serde(rename = "customer.blocked")]
     CustomerBlocked,
 }
@@ -80,6 +84,7 @@ impl EventType {
             EventType::SubscriptionCancelled => "subscription.cancelled",
             EventType::TicketOpened => "ticket.opened",
             EventType::TicketClosed => "ticket.closed",
+            EventType::OrderDisputed => "order.disputed",
             EventType::CustomerBlocked => "customer.blocked",
         }
     }

@@ -9,9 +9,11 @@ use super::transactions::{self, Transaction, TransactionKind};
 use super::{UseCaseError, retry_on_contention};
 use crate::domain::clock::Clock;
 use crate::domain::customer::{Customer, record_paid_order};
-use crate::domain::emails::{payment_failed, payment_receipt};
+use crate::domain::emails::{
+    DisputeNotice, dispute_opened as dispute_opened_email, payment_failed, payment_receipt,
+};
 use crate::domain::ids::{Entropy, OrderId, VendorId};
-use crate::domain::ledger::charge_credit;
+use crate::domain::ledger::{EntryReason, charge_credit, immediate};
 use crate::domain::money::Money;
 use crate::domain::order::{ItemStatus, Order};
 use crate::domain::token::LinkKey;
@@ -51,8 +53,12 @@ pub enum Fact {
     /// Money was paid; `payment_key` is the provider's id of that payment, so the same money
     /// reported by two events (a checkout session and its first invoice) counts once.
     MoneyArrived { payment_key: String, amount: Money },
-    /// R-P2: a charge failed.
-    PaymentFailed { reference: String },
+    /// R-P2: a charge failed; `failure_key` names the failed attempt, so two events reporting
+    /// the same failure count one attempt.
+    PaymentFailed {
+        reference: String,
+        failure_key: String,
+    },
     /// A charge with its card fingerprint, for blocking by fingerprint (R-C6).
     ChargeSeen {
         charge: String,
@@ -60,6 +66,12 @@ pub enum Fact {
     },
     /// The provider ended the plan (R-R4 effects).
     PlanEnded,
+    /// A chargeback was opened on one of the order's payments.
+    Disputed {
+        dispute: String,
+        amount: Money,
+        reason: String,
+    },
     /// Recorded as ignored.
     Nothing,
 }
@@ -91,12 +103,17 @@ pub fn event_key(vendor: &VendorId, provider: Provider, event_id: &str) -> Key {
     )
 }
 
-fn subscription_key(vendor: &VendorId, provider: Provider, subscription: &str) -> Key {
+/// The lookup items that find an order from a provider id its events carry without our order id
+/// (a subscription's renewals, a payment's dispute).
+fn lookup_key(vendor: &VendorId, kind: &str, provider: Provider, id: &str) -> Key {
     Key::new(
         vendor_pk(vendor),
-        format!("SUBSCRIPTION#{}#{subscription}", provider.as_str()),
+        format!("{kind}#{}#{id}", provider.as_str()),
     )
 }
+
+const BY_SUBSCRIPTION: &str = "SUBSCRIPTION";
+const BY_PAYMENT: &str = "PAYMENT";
 
 /// The ports applying an event needs.
 #[derive(Clone, Copy)]
@@ -158,14 +175,20 @@ fn effect_of(
             payment_key,
             amount,
         } => money_arrived(ports, vendor, event, loaded, payment_key, *amount, now),
-        Fact::PaymentFailed { reference } => {
-            payment_failed_attempt(ports, vendor, event, loaded, reference, now)
-        }
+        Fact::PaymentFailed {
+            reference,
+            failure_key,
+        } => payment_failed_attempt(ports, vendor, event, loaded, reference, failure_key, now),
         Fact::ChargeSeen {
             charge,
             fingerprint,
         } => charge_seen(vendor, loaded, charge, fingerprint.as_deref()),
         Fact::PlanEnded => subscription_ended(ports, vendor, loaded, now),
+        Fact::Disputed {
+            dispute,
+            amount,
+            reason,
+        } => dispute_opened(ports, vendor, loaded, dispute, *amount, reason, now),
         Fact::Nothing => Ok(None),
     }
 }
@@ -215,16 +238,20 @@ async fn find_order_id(
     if let Some(id) = &event.order_id {
         return Ok(Some(id.clone()));
     }
-    let Some(subscription) = &event.ids.subscription else {
-        return Ok(None);
-    };
-    let key = subscription_key(&vendor.id, event.provider, subscription);
-    let Some(found) = store.get(&key).await? else {
-        return Ok(None);
-    };
-    Ok(found.body["order_id"]
-        .as_str()
-        .and_then(|id| OrderId::parse(id).ok()))
+    let lookups = [
+        (BY_SUBSCRIPTION, &event.ids.subscription),
+        (BY_PAYMENT, &event.ids.payment_intent),
+    ];
+    for (kind, id) in lookups {
+        let Some(id) = id else { continue };
+        let key = lookup_key(&vendor.id, kind, event.provider, id);
+        if let Some(found) = store.get(&key).await? {
+            return Ok(found.body["order_id"]
+                .as_str()
+                .and_then(|id| OrderId::parse(id).ok()));
+        }
+    }
+    Ok(None)
 }
 
 async fn load(
@@ -256,8 +283,8 @@ async fn load(
     }))
 }
 
-/// Remembers the provider's ids on the order; with a subscription, the lookup item for later events.
-fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> Option<Write> {
+/// Remembers the provider's ids on the order, and the lookup items for later events.
+fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> Vec<Write> {
     let refs = &mut order.provider;
     if let Some(intent) = &event.ids.payment_intent {
         refs.payment_intent = Some(intent.clone());
@@ -265,15 +292,23 @@ fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> 
     if let Some(customer) = &event.ids.customer {
         refs.customer = Some(customer.clone());
     }
-    let subscription = event.ids.subscription.as_ref()?;
-    refs.subscription = Some(subscription.clone());
-    Some(Write::Put {
+    if let Some(subscription) = &event.ids.subscription {
+        refs.subscription = Some(subscription.clone());
+    }
+    [
+        (BY_SUBSCRIPTION, &event.ids.subscription),
+        (BY_PAYMENT, &event.ids.payment_intent),
+    ]
+    .into_iter()
+    .filter_map(|(kind, id)| id.as_ref().map(|id| (kind, id)))
+    .map(|(kind, id)| Write::Put {
         item: Item::new(
-            subscription_key(vendor, event.provider, subscription),
+            lookup_key(vendor, kind, event.provider, id),
             json!({ "order_id": order.id }),
         ),
         condition: Condition::Always,
     })
+    .collect()
 }
 
 fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<Value, StoreError> {
@@ -295,9 +330,7 @@ fn money_arrived(
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
     let before = loaded.order.clone();
-    let mut writes: Vec<Write> = remember_ids(&mut loaded.order, &vendor.id, event)
-        .into_iter()
-        .collect();
+    let mut writes = remember_ids(&mut loaded.order, &vendor.id, event);
     let applied = match loaded.order.apply_payment_once(payment_key, amount, now) {
         Ok(applied) => applied,
         Err(_) => return Ok(None),
@@ -404,6 +437,49 @@ fn subscription_ended(
     ]))
 }
 
+/// A chargeback (API.md): the order is flagged `disputed` and its access paused, the net part of
+/// the disputed amount is debited at once, the vendor is told.
+fn dispute_opened(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    mut loaded: Loaded,
+    dispute: &str,
+    amount: Money,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let Some(net) = loaded.order.open_dispute(dispute, amount, now) else {
+        return Ok(None);
+    };
+    let debit = immediate(
+        &vendor.id,
+        net.negated(),
+        EntryReason::Chargeback,
+        dispute,
+        now,
+        ports.entropy,
+    );
+    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", debit.id));
+    let notice = dispute_opened_email(&DisputeNotice {
+        to: &vendor.email,
+        language: &vendor.default_language,
+        order_number: &loaded.order.number,
+        amount: &amount.to_string(),
+        debited: &net.to_string(),
+        reason,
+    });
+    let disputed = DomainEvent {
+        event_type: EventType::OrderDisputed,
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "debited": net, "reason": reason }),
+    };
+    Ok(Some(vec![
+        loaded.order_write()?,
+        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
+        loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
+        loaded.enqueue(vendor, Message::Event(disputed), now, ports.entropy)?,
+    ]))
+}
+
 /// R-P2: a failed charge counts an attempt on the first open payment and keeps it open.
 fn payment_failed_attempt(
     ports: Ports<'_>,
@@ -411,8 +487,17 @@ fn payment_failed_attempt(
     event: &ProviderEvent,
     mut loaded: Loaded,
     reference: &str,
+    failure_key: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
+    if !loaded
+        .order
+        .provider
+        .failed_payments
+        .insert(failure_key.to_string())
+    {
+        return Ok(None);
+    }
     let Some(item) = loaded
         .order
         .schedule

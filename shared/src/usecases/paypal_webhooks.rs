@@ -102,11 +102,16 @@ fn translate(event: Event) -> ProviderEvent {
                 text(resource, "/amount/currency"),
             )
         }
-        ("PAYMENT.CAPTURE.DENIED", Some(capture)) => Fact::PaymentFailed { reference: capture },
+        ("PAYMENT.CAPTURE.DENIED", Some(capture)) => Fact::PaymentFailed {
+            failure_key: capture.clone(),
+            reference: capture,
+        },
         ("BILLING.SUBSCRIPTION.PAYMENT.FAILED", Some(id)) => {
             subscription = text(resource, "/id");
+            // Each failed billing attempt is its own event.
             Fact::PaymentFailed {
-                reference: format!("{id}#{}", event.id),
+                reference: id,
+                failure_key: event.id.clone(),
             }
         }
         ("BILLING.SUBSCRIPTION.CANCELLED", Some(_)) => {

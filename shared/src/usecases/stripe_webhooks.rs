@@ -86,9 +86,16 @@ fn translate(event: Event) -> ProviderEvent {
         }
         "checkout.session.async_payment_succeeded" => session_paid(object),
         "invoice.paid" => money(object, text(object, "id"), "amount_paid"),
-        "checkout.session.async_payment_failed" | "invoice.payment_failed" => Fact::PaymentFailed {
-            reference: text(object, "id").unwrap_or_default().to_string(),
-        },
+        "payment_intent.succeeded" => money(object, text(object, "id"), "amount_received"),
+        // A session's async failure and its payment intent's failure are one failed attempt.
+        "checkout.session.async_payment_failed" => failed(object, text(object, "payment_intent")),
+        "payment_intent.payment_failed" => failed(object, text(object, "id")),
+        // Each retry of an invoice is an attempt of its own.
+        "invoice.payment_failed" => {
+            let attempt = object.get("attempt_count").and_then(Value::as_u64);
+            let key = text(object, "id").map(|id| format!("{id}#{}", attempt.unwrap_or(1)));
+            failed(object, key.as_deref())
+        }
         "charge.succeeded" => match text(object, "id") {
             Some(charge) => Fact::ChargeSeen {
                 charge: charge.to_string(),
@@ -100,23 +107,53 @@ fn translate(event: Event) -> ProviderEvent {
             None => Fact::Nothing,
         },
         "customer.subscription.deleted" => Fact::PlanEnded,
+        "charge.dispute.created" => disputed(object),
         _ => Fact::Nothing,
     };
     let subscription = match text(object, "object") {
         Some("subscription") => text(object, "id"),
         _ => text(object, "subscription"),
     };
+    let payment_intent = match text(object, "object") {
+        Some("payment_intent") => text(object, "id"),
+        _ => text(object, "payment_intent"),
+    };
     ProviderEvent {
         provider: Provider::Stripe,
         order_id: order_id(object),
         ids: ProviderIds {
-            payment_intent: text(object, "payment_intent").map(str::to_string),
+            payment_intent: payment_intent.map(str::to_string),
             customer: text(object, "customer").map(str::to_string),
             subscription: subscription.map(str::to_string),
         },
         fact,
         id: event.id,
         event_type: event.event_type,
+    }
+}
+
+/// R-P2: a failed attempt, counted once per `failure_key` (else per event object).
+fn failed(object: &Value, failure_key: Option<&str>) -> Fact {
+    let reference = text(object, "id").unwrap_or_default().to_string();
+    Fact::PaymentFailed {
+        failure_key: failure_key.map_or_else(|| reference.clone(), str::to_string),
+        reference,
+    }
+}
+
+fn disputed(object: &Value) -> Fact {
+    let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
+    match (
+        text(object, "id"),
+        object.get("amount").and_then(Value::as_i64),
+        currency,
+    ) {
+        (Some(dispute), Some(units), Some(currency)) => Fact::Disputed {
+            dispute: dispute.to_string(),
+            amount: Money::from_minor_units(units, currency),
+            reason: text(object, "reason").unwrap_or("unknown").to_string(),
+        },
+        _ => Fact::Nothing,
     }
 }
 
