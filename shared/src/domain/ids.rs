@@ -162,6 +162,22 @@ typed_id!(
     "ord"
 );
 
+typed_id!(
+    /// A support, refund or cancel ticket (R-T0).
+    TicketId,
+    "tkt"
+);
+typed_id!(
+    /// A refund of (part of) an order (R-R1, R-R5).
+    RefundId,
+    "rfd"
+);
+typed_id!(
+    /// A vendor action recorded for platform review (R-T4).
+    ReviewId,
+    "rev"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

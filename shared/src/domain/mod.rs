@@ -11,5 +11,6 @@ pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod tax;
+pub mod ticket;
 pub mod token;
 pub mod vendor;

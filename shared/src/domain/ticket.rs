@@ -1,0 +1,355 @@
+//! Support tickets with their timed rules (R-T0–R-T8): pure state changes. Every change takes
+//! `now` and the vendor's time zone and returns what happened; the one timer a ticket has next
+//! (execution, an inactivity warning, auto-close) is derived from its state, so a sweep that
+//! runs twice finds nothing more to do.
+
+use super::calendar::{add_business_days, defer_off_weekend};
+use super::ids::{OrderId, TicketId, VendorId};
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketType {
+    Support,
+    Refund,
+    Cancel,
+}
+
+impl TicketType {
+    /// Refund and cancel tickets are executed when due (R-T1, R-T5).
+    pub fn is_request(self) -> bool {
+        matches!(self, TicketType::Refund | TicketType::Cancel)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    Open,
+    Closed,
+}
+
+/// Who acted: the customer (ticket link), the vendor (API key, dashboard) or a help desk
+/// through the vendor's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    Customer,
+    Vendor,
+    Api,
+}
+
+impl Party {
+    fn is_vendor_side(self) -> bool {
+        matches!(self, Party::Vendor | Party::Api)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Awaiting {
+    Vendor,
+    Customer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    ClosedByCustomer,
+    ClosedByVendor,
+    /// The refund or cancellation was executed (R-T5).
+    Executed,
+    /// No activity (R-T6, R-T7).
+    Inactive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub author: Party,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub vendor_id: VendorId,
+    pub order_id: OrderId,
+    #[serde(rename = "type")]
+    pub ticket_type: TicketType,
+    pub state: TicketState,
+    pub opened_by: Party,
+    pub opened_at: DateTime<Utc>,
+    /// When a refund/cancel ticket is executed (R-T1–R-T4); `None` for support tickets.
+    pub due_at: Option<DateTime<Utc>>,
+    /// The last comment or type change: inactivity counts from here (R-T8).
+    pub last_activity: DateTime<Utc>,
+    pub awaiting: Awaiting,
+    /// Inactivity warnings sent since the last activity.
+    pub warnings_sent: u32,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<CloseReason>,
+    pub comments: Vec<Comment>,
+    /// Bumped to revoke the ticket link (R-O4 properties).
+    pub link_generation: u32,
+}
+
+/// What the platform knows about the vendor when a rule depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub tz: Tz,
+    /// R-V4, R-T3.
+    pub restricted: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    #[error("the ticket is closed")]
+    Closed,
+    #[error("a restricted vendor cannot close tickets or change their type")]
+    VendorRestricted,
+    #[error("the ticket already has this type")]
+    SameType,
+    #[error("only the customer can turn a ticket into a refund or cancel request")]
+    OnlyCustomerRequests,
+    #[error("the message is empty or longer than 10 000 characters")]
+    BadMessage,
+}
+
+/// The longest comment.
+pub const MAX_MESSAGE_CHARS: usize = 10_000;
+
+fn message(body: &str) -> Result<String, TicketError> {
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(TicketError::BadMessage);
+    }
+    Ok(body.to_string())
+}
+
+/// When a refund/cancel request becomes due (R-T1, R-T2, R-T3, R-T4).
+pub fn request_due_at(by: Party, from: DateTime<Utc>, policy: Policy) -> DateTime<Utc> {
+    if by.is_vendor_side() || policy.restricted {
+        from + Duration::minutes(5)
+    } else {
+        defer_off_weekend(from + Duration::hours(24), policy.tz)
+    }
+}
+
+/// What opening a ticket takes.
+pub struct NewTicket<'a> {
+    pub id: TicketId,
+    pub vendor_id: VendorId,
+    pub order_id: OrderId,
+    pub ticket_type: TicketType,
+    pub by: Party,
+    pub body: &'a str,
+}
+
+/// The one timer a ticket has next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// R-T5: execute the refund or cancellation.
+    Execute(DateTime<Utc>),
+    /// R-T6, R-T7: warn both sides.
+    Warn(DateTime<Utc>),
+    /// R-T6, R-T7: close for inactivity.
+    AutoClose(DateTime<Utc>),
+}
+
+impl Timer {
+    pub fn at(self) -> DateTime<Utc> {
+        match self {
+            Timer::Execute(at) | Timer::Warn(at) | Timer::AutoClose(at) => at,
+        }
+    }
+}
+
+/// What a sweep did to a ticket whose timer was due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    Execute(TicketType),
+    Warned,
+    AutoClosed,
+}
+
+impl Ticket {
+    /// A new ticket; the opener's message is its first comment.
+    pub fn open(
+        new: NewTicket<'_>,
+        now: DateTime<Utc>,
+        policy: Policy,
+    ) -> Result<Ticket, TicketError> {
+        let body = message(new.body)?;
+        let by = new.by;
+        Ok(Ticket {
+            id: new.id,
+            vendor_id: new.vendor_id,
+            order_id: new.order_id,
+            ticket_type: new.ticket_type,
+            state: TicketState::Open,
+            opened_by: by,
+            opened_at: now,
+            due_at: new
+                .ticket_type
+                .is_request()
+                .then(|| request_due_at(by, now, policy)),
+            last_activity: now,
+            awaiting: awaiting_after(by),
+            warnings_sent: 0,
+            closed_at: None,
+            close_reason: None,
+            comments: vec![Comment {
+                author: by,
+                body,
+                at: now,
+            }],
+            link_generation: 0,
+        })
+    }
+
+    fn ensure_open(&self) -> Result<(), TicketError> {
+        match self.state {
+            TicketState::Open => Ok(()),
+            TicketState::Closed => Err(TicketError::Closed),
+        }
+    }
+
+    /// R-T8: a comment resets the inactivity timers; the other side is awaited.
+    pub fn comment(
+        &mut self,
+        by: Party,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), TicketError> {
+        self.ensure_open()?;
+        let body = message(body)?;
+        self.comments.push(Comment {
+            author: by,
+            body,
+            at: now,
+        });
+        self.awaiting = awaiting_after(by);
+        self.touch(now);
+        Ok(())
+    }
+
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.last_activity = now;
+        self.warnings_sent = 0;
+    }
+
+    /// R-T4: a request turned into support is no refund (its timer is cancelled); support turned
+    /// into a request — by the customer — is due as if opened now. A restricted vendor can do
+    /// neither (R-T3).
+    pub fn change_type(
+        &mut self,
+        to: TicketType,
+        by: Party,
+        now: DateTime<Utc>,
+        policy: Policy,
+    ) -> Result<(), TicketError> {
+        self.ensure_open()?;
+        if by.is_vendor_side() && policy.restricted {
+            return Err(TicketError::VendorRestricted);
+        }
+        if to == self.ticket_type {
+            return Err(TicketError::SameType);
+        }
+        if to.is_request() && !self.ticket_type.is_request() && by.is_vendor_side() {
+            return Err(TicketError::OnlyCustomerRequests);
+        }
+        self.due_at = match (to.is_request(), self.ticket_type.is_request()) {
+            (false, _) => None,
+            // refund ↔ cancel keeps the time already running
+            (true, true) => self.due_at,
+            (true, false) => Some(request_due_at(by, now, policy)),
+        };
+        self.ticket_type = to;
+        self.touch(now);
+        Ok(())
+    }
+
+    /// Either side closes (R-T4: a request closed before it is due saves the sale).
+    pub fn close(
+        &mut self,
+        by: Party,
+        now: DateTime<Utc>,
+        policy: Policy,
+    ) -> Result<(), TicketError> {
+        self.ensure_open()?;
+        if by.is_vendor_side() && policy.restricted {
+            return Err(TicketError::VendorRestricted);
+        }
+        let reason = if by.is_vendor_side() {
+            CloseReason::ClosedByVendor
+        } else {
+            CloseReason::ClosedByCustomer
+        };
+        self.finish(reason, now);
+        Ok(())
+    }
+
+    fn finish(&mut self, reason: CloseReason, now: DateTime<Utc>) {
+        self.state = TicketState::Closed;
+        self.closed_at = Some(now);
+        self.close_reason = Some(reason);
+        self.due_at = None;
+    }
+
+    /// The next timer of an open ticket (R-T1–R-T7).
+    pub fn next_timer(&self, tz: Tz) -> Option<Timer> {
+        if self.state == TicketState::Closed {
+            return None;
+        }
+        if self.ticket_type.is_request() {
+            return self.due_at.map(Timer::Execute);
+        }
+        let last = self.last_activity;
+        Some(match (self.awaiting, self.warnings_sent) {
+            (Awaiting::Vendor, 0) => Timer::Warn(last + Duration::hours(48)),
+            (Awaiting::Vendor, 1) => Timer::Warn(last + Duration::hours(96)),
+            (Awaiting::Vendor, _) => {
+                Timer::AutoClose(defer_off_weekend(last + Duration::hours(144), tz))
+            }
+            (Awaiting::Customer, 0) => Timer::Warn(add_business_days(last, 7, tz)),
+            (Awaiting::Customer, _) => Timer::AutoClose(add_business_days(last, 14, tz)),
+        })
+    }
+
+    /// Fires the next timer if it is due at `now`; `None` when nothing is due (a second sweep).
+    /// An executed request is closed here; the caller executes it in the same transaction.
+    pub fn fire_due(&mut self, now: DateTime<Utc>, tz: Tz) -> Option<Fired> {
+        let timer = self.next_timer(tz).filter(|timer| timer.at() <= now)?;
+        Some(match timer {
+            Timer::Execute(_) => {
+                let executed = self.ticket_type;
+                self.finish(CloseReason::Executed, now);
+                Fired::Execute(executed)
+            }
+            Timer::Warn(_) => {
+                self.warnings_sent += 1;
+                Fired::Warned
+            }
+            Timer::AutoClose(_) => {
+                self.finish(CloseReason::Inactive, now);
+                Fired::AutoClosed
+            }
+        })
+    }
+}
+
+/// Who is awaited after `by` spoke.
+fn awaiting_after(by: Party) -> Awaiting {
+    if by.is_vendor_side() {
+        Awaiting::Customer
+    } else {
+        Awaiting::Vendor
+    }
+}
+
+#[cfg(test)]
+#[path = "ticket_tests.rs"]
+mod tests;
