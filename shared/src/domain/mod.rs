@@ -10,6 +10,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod order;
+pub mod refund;
 pub mod tax;
 pub mod ticket;
 pub mod token;
