@@ -90,7 +90,7 @@ fn charges(order: &Order) -> Vec<(DateTime<Utc>, Money)> {
         .filter(|i| i.status == ItemStatus::Paid || !i.paid.is_zero())
         .filter_map(|i| i.paid_at.map(|at| (at, i.paid)))
         .collect();
-    paid.sort_by(|a, b| b.0.cmp(&a.0));
+    paid.sort_by_key(|charge| std::cmp::Reverse(charge.0));
     paid
 }
 
