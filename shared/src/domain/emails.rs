@@ -71,7 +71,13 @@ fn html_of(text: &str) -> String {
         .collect()
 }
 
-fn email(to: &str, language: &str, kind: EmailKind, subject: String, text: String) -> Email {
+pub(crate) fn email(
+    to: &str,
+    language: &str,
+    kind: EmailKind,
+    subject: String,
+    text: String,
+) -> Email {
     Email {
         to: to.to_string(),
         html: html_of(&text),

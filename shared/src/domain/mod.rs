@@ -13,5 +13,6 @@ pub mod order;
 pub mod refund;
 pub mod tax;
 pub mod ticket;
+pub mod ticket_emails;
 pub mod token;
 pub mod vendor;

@@ -84,6 +84,10 @@ pub struct Ticket {
     pub opened_at: DateTime<Utc>,
     /// When a refund/cancel ticket is executed (R-T1–R-T4); `None` for support tickets.
     pub due_at: Option<DateTime<Utc>>,
+    /// When the refund/cancel request was made (opened as one, or turned into one): the refund
+    /// window counts to here (R-R2), whenever it is executed.
+    #[serde(default)]
+    pub requested_at: Option<DateTime<Utc>>,
     /// The last comment or type change: inactivity counts from here (R-T8).
     pub last_activity: DateTime<Utc>,
     pub awaiting: Awaiting,
@@ -196,6 +200,7 @@ impl Ticket {
                 .ticket_type
                 .is_request()
                 .then(|| request_due_at(by, now, policy)),
+            requested_at: new.ticket_type.is_request().then_some(now),
             last_activity: now,
             awaiting: awaiting_after(by),
             warnings_sent: 0,
@@ -266,6 +271,11 @@ impl Ticket {
             // refund ↔ cancel keeps the time already running
             (true, true) => self.due_at,
             (true, false) => Some(request_due_at(by, now, policy)),
+        };
+        self.requested_at = match (to.is_request(), self.ticket_type.is_request()) {
+            (false, _) => None,
+            (true, true) => self.requested_at,
+            (true, false) => Some(now),
         };
         self.ticket_type = to;
         self.touch(now);

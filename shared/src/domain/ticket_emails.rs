@@ -1,0 +1,266 @@
+//! Ticket e-mails in the one format of R-T9: why at the top, then the newest comment, the link,
+//! the ticket's details, the order's details, and the whole comment history at the bottom —
+//! to the customer (with the ticket link) and to the vendor's support address (with the ticket id).
+
+use super::ticket::{Party, Ticket};
+use crate::outbox::{Email, EmailKind};
+
+/// What happened, which decides the notice and the kind (R-N3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketNews {
+    Opened,
+    Reply,
+    TypeChanged,
+    Closed,
+    InactivityWarning,
+    RefundExecuted { amount: String },
+    CancellationExecuted,
+}
+
+impl TicketNews {
+    fn kind(&self) -> EmailKind {
+        match self {
+            TicketNews::Opened => EmailKind::TicketOpened,
+            TicketNews::Reply => EmailKind::TicketReply,
+            TicketNews::TypeChanged => EmailKind::TicketChanged,
+            TicketNews::Closed => EmailKind::TicketClosed,
+            TicketNews::InactivityWarning => EmailKind::TicketInactivityWarning,
+            TicketNews::RefundExecuted { .. } => EmailKind::RefundConfirmation,
+            TicketNews::CancellationExecuted => EmailKind::CancellationConfirmation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    Customer,
+    Vendor,
+}
+
+/// The order as a ticket e-mail describes it.
+pub struct OrderFacts<'a> {
+    pub number: &'a str,
+    pub offer_name: &'a str,
+    pub total: &'a str,
+    pub vendor_name: &'a str,
+}
+
+pub struct TicketMail<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    pub recipient: Recipient,
+    pub news: &'a TicketNews,
+    pub ticket: &'a Ticket,
+    pub order: &'a OrderFacts<'a>,
+    /// The customer's ticket link; the vendor's e-mail names the ticket id instead.
+    pub ticket_link: Option<&'a str>,
+}
+
+struct Words {
+    german: bool,
+}
+
+impl Words {
+    fn pick<'a>(&self, de: &'a str, en: &'a str) -> &'a str {
+        if self.german { de } else { en }
+    }
+
+    fn author(&self, party: Party) -> &'static str {
+        match (party, self.german) {
+            (Party::Customer, true) => "Kunde",
+            (Party::Customer, false) => "Customer",
+            (Party::Vendor, true) => "Anbieter",
+            (Party::Vendor, false) => "Vendor",
+            (Party::Api, true) => "Anbieter (Helpdesk)",
+            (Party::Api, false) => "Vendor (help desk)",
+        }
+    }
+
+    fn notice(&self, news: &TicketNews, recipient: Recipient) -> String {
+        let text = match news {
+            TicketNews::Opened => self.pick("Ein neues Ticket wurde eröffnet.", "A new ticket was opened."),
+            TicketNews::Reply => self.pick("Es gibt eine neue Antwort.", "There is a new reply."),
+            TicketNews::TypeChanged => self.pick("Die Art des Tickets wurde geändert.", "The ticket's type was changed."),
+            TicketNews::Closed => self.pick("Das Ticket wurde geschlossen.", "The ticket was closed."),
+            TicketNews::InactivityWarning if recipient == Recipient::Customer => self.pick(
+                "Dieses Ticket ist seit einiger Zeit ohne Antwort und wird bald automatisch geschlossen. Sie können es jederzeit in eine Erstattungsanfrage umwandeln.",
+                "This ticket has had no reply for a while and will be closed automatically soon. You can turn it into a refund request at any time.",
+            ),
+            TicketNews::InactivityWarning => self.pick(
+                "Dieses Ticket ist seit einiger Zeit ohne Antwort und wird bald automatisch geschlossen.",
+                "This ticket has had no reply for a while and will be closed automatically soon.",
+            ),
+            TicketNews::RefundExecuted { amount } => {
+                return if self.german {
+                    format!("Die Erstattung über {amount} wurde ausgeführt.")
+                } else {
+                    format!("The refund of {amount} was executed.")
+                };
+            }
+            TicketNews::CancellationExecuted => self.pick(
+                "Das Abonnement wurde gekündigt; es folgen keine weiteren Zahlungen.",
+                "The subscription was cancelled; no further payments will be taken.",
+            ),
+        };
+        text.to_string()
+    }
+}
+
+fn type_name(ticket: &Ticket) -> String {
+    serde_json::to_value(ticket.ticket_type)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
+    let words = Words {
+        german: mail.language.eq_ignore_ascii_case("de"),
+    };
+    let ticket = mail.ticket;
+    let subject = format!(
+        "[{}] {} – {} {}",
+        mail.order.vendor_name,
+        words.notice(mail.news, mail.recipient),
+        words.pick("Bestellung", "Order"),
+        mail.order.number
+    );
+    let mut text = format!("{}\n\n", words.notice(mail.news, mail.recipient));
+    if let Some(newest) = ticket.comments.last() {
+        text.push_str(&format!(
+            "{} ({}, {}):\n{}\n\n",
+            words.pick("Neuester Kommentar", "Newest comment"),
+            words.author(newest.author),
+            newest.at.format("%Y-%m-%d %H:%M UTC"),
+            newest.body
+        ));
+    }
+    match mail.ticket_link {
+        Some(link) => text.push_str(&format!(
+            "{}: {link}\n\n",
+            words.pick("Zum Ticket", "Open the ticket")
+        )),
+        None => text.push_str(&format!(
+            "{}: {}\n\n",
+            words.pick("Ticket-Nummer", "Ticket id"),
+            ticket.id
+        )),
+    }
+    text.push_str(&format!(
+        "{}: {} · {}: {:?} · {}: {}",
+        words.pick("Art", "Type"),
+        type_name(ticket),
+        words.pick("Status", "State"),
+        ticket.state,
+        words.pick("Eröffnet", "Opened"),
+        ticket.opened_at.format("%Y-%m-%d %H:%M UTC"),
+    ));
+    if let Some(due) = ticket.due_at {
+        text.push_str(&format!(
+            " · {}: {}",
+            words.pick("Fällig", "Due"),
+            due.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
+    text.push_str(&format!(
+        "\n{} {}: {}, {} {}\n\n{}:\n",
+        words.pick("Bestellung", "Order"),
+        mail.order.number,
+        mail.order.offer_name,
+        words.pick("Gesamt", "total"),
+        mail.order.total,
+        words.pick("Verlauf", "History"),
+    ));
+    for comment in &ticket.comments {
+        text.push_str(&format!(
+            "— {} ({}):\n{}\n",
+            words.author(comment.author),
+            comment.at.format("%Y-%m-%d %H:%M UTC"),
+            comment.body
+        ));
+    }
+    super::emails::email(mail.to, mail.language, mail.news.kind(), subject, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{OrderId, SeededEntropy, TicketId, VendorId};
+    use crate::domain::ticket::{NewTicket, Policy, TicketType};
+    use chrono::{DateTime, Duration};
+
+    // R-T9
+    #[test]
+    fn every_ticket_mail_has_why_newest_link_details_and_history_in_that_order() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let e = SeededEntropy::new(3);
+        let policy = Policy {
+            tz: chrono_tz::Europe::Berlin,
+            restricted: false,
+        };
+        let new = NewTicket {
+            id: TicketId::generate(now, &e),
+            vendor_id: VendorId::generate(now, &e),
+            order_id: OrderId::generate(now, &e),
+            ticket_type: TicketType::Support,
+            by: Party::Customer,
+            body: "Der Download geht nicht",
+        };
+        let mut ticket = Ticket::open(new, now, policy).unwrap();
+        ticket
+            .comment(
+                Party::Vendor,
+                "Bitte nochmal versuchen",
+                now + Duration::hours(1),
+            )
+            .unwrap();
+        let order = OrderFacts {
+            number: "SD-000007",
+            offer_name: "Videokurs",
+            total: "11.89 EUR",
+            vendor_name: "Kurswerk",
+        };
+        let news = TicketNews::InactivityWarning;
+        let mail = |recipient, language, link| {
+            ticket_email(&TicketMail {
+                to: "a@example.com",
+                language,
+                recipient,
+                news: &news,
+                ticket: &ticket,
+                order: &order,
+                ticket_link: link,
+            })
+        };
+        let customer = mail(
+            Recipient::Customer,
+            "de",
+            Some("https://portal.example/tickets/tok"),
+        );
+        let text = &customer.text;
+        let positions: Vec<usize> = [
+            "Sie können es jederzeit in eine Erstattungsanfrage umwandeln",
+            "Neuester Kommentar (Anbieter",
+            "Zum Ticket: https://portal.example/tickets/tok",
+            "Art: support",
+            "Bestellung SD-000007: Videokurs",
+            "Verlauf:",
+            "Der Download geht nicht",
+        ]
+        .iter()
+        .map(|part| {
+            text.find(part)
+                .unwrap_or_else(|| panic!("missing {part:?} in {text}"))
+        })
+        .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(customer.kind, EmailKind::TicketInactivityWarning);
+        // the vendor's copy names the ticket, never the customer's link, and no refund hint
+        let vendor = mail(Recipient::Vendor, "en", None);
+        assert!(vendor.text.contains(&format!("Ticket id: {}", ticket.id)));
+        assert!(!vendor.text.contains("refund request"));
+        assert!(vendor.subject.contains("Order SD-000007"));
+    }
+}
