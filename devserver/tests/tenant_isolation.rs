@@ -20,6 +20,7 @@ fn valid_body(route: RouteId, product_id: &Value) -> Value {
         RouteId::ManualPayment => {
             json!({"amount": {"amount": "1.00", "currency": "EUR"}, "method": "cash"})
         }
+        RouteId::RefundOrder => json!({"reason": "mine"}),
         _ => json!({}),
     }
 }
@@ -57,7 +58,7 @@ async fn every_vendor_route_answers_404_for_another_vendors_resource() {
     let auth = format!("Bearer {intruder_key}");
     let mut checked = 0;
     for route in ROUTES.iter().filter(|r| {
-        r.function == Function::OrdersApi && r.path.starts_with("/api/") && r.path.contains('{')
+        r.function != Function::DevServer && r.path.starts_with("/api/") && r.path.contains('{')
     }) {
         let mut path = route.path.to_string();
         for (name, id) in &ids {

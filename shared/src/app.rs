@@ -23,6 +23,7 @@ mod catalogue;
 mod idempotency;
 mod orders;
 mod payments;
+mod refunds;
 
 pub use orders::customer_order_view;
 
@@ -183,6 +184,7 @@ impl App {
             RouteId::CommentOrder => self.comment_order(request, matched).await,
             RouteId::CreateManualOrder => self.create_manual_order(request).await,
             RouteId::ManualPayment => self.record_manual_payment(request, matched).await,
+            RouteId::RefundOrder => self.refund_order(request, matched).await,
             RouteId::OrderTransactions => self.order_transactions(request, matched).await,
             RouteId::ListCustomers => self.list_customers(request).await,
             RouteId::CustomerEntitlements => self.customer_entitlements(request, matched).await,

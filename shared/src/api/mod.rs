@@ -162,21 +162,33 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub fields: Option<FieldErrors>,
+    /// Facts the error states beside the message (both amounts of an insufficient balance).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
+    /// The same error stating `value` as `name` beside the message.
+    pub fn with_detail(mut self, name: &str, value: serde_json::Value) -> ApiError {
+        self.details
+            .get_or_insert_with(Default::default)
+            .insert(name.to_string(), value);
+        self
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
             message: message.into(),
             fields: None,
+            details: None,
         }
     }
 
     pub fn validation(fields: FieldErrors) -> ApiError {
         ApiError {
             fields: Some(fields),
+            details: None,
             ..ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "validation_failed",
@@ -250,6 +262,9 @@ impl ApiError {
         let mut error = serde_json::json!({ "code": self.code, "message": self.message });
         if let Some(fields) = &self.fields {
             error["fields"] = serde_json::json!(fields);
+        }
+        for (name, value) in self.details.iter().flatten() {
+            error[name] = value.clone();
         }
         ApiResponse::json(self.status, &serde_json::json!({ "error": error }))
     }

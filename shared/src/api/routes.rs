@@ -12,16 +12,22 @@ pub enum Function {
     CheckoutCallbacks,
     /// Vendor CRM, exports and the customer order page.
     OrdersApi,
+    /// Refunds: the vendor's, and the customer's refund/cancel requests (opening tickets).
+    RefundRequests,
+    /// Reading and updating tickets, by the customer's ticket link and the vendor's key.
+    TicketUpdates,
     /// Local dev server only; never part of a Lambda build.
     DevServer,
 }
 
 impl Function {
     /// Every function deployed to Lambda.
-    pub const LAMBDAS: [Function; 3] = [
+    pub const LAMBDAS: [Function; 5] = [
         Function::AdminApi,
         Function::CheckoutCallbacks,
         Function::OrdersApi,
+        Function::RefundRequests,
+        Function::TicketUpdates,
     ];
 
     pub fn name(self) -> &'static str {
@@ -29,6 +35,8 @@ impl Function {
             Function::AdminApi => "admin-api",
             Function::CheckoutCallbacks => "checkout-callbacks",
             Function::OrdersApi => "orders-api",
+            Function::RefundRequests => "refund-requests",
+            Function::TicketUpdates => "ticket-updates",
             Function::DevServer => "devserver",
         }
     }
@@ -57,6 +65,7 @@ pub enum RouteId {
     CreateManualOrder,
     ManualPayment,
     OrderTransactions,
+    RefundOrder,
     ListCustomers,
     GetCustomer,
     CustomerEntitlements,
@@ -110,6 +119,7 @@ pub const ROUTES: &[Route] = &[
     route(RouteId::CommentOrder, "POST", "/api/orders/{order_id}/comments", Function::OrdersApi),
     route(RouteId::CreateManualOrder, "POST", "/api/orders", Function::OrdersApi),
     route(RouteId::ManualPayment, "POST", "/api/orders/{order_id}/payments", Function::OrdersApi),
+    route(RouteId::RefundOrder, "POST", "/api/orders/{order_id}/refunds", Function::RefundRequests),
     route(RouteId::OrderTransactions, "GET", "/api/orders/{order_id}/transactions", Function::OrdersApi),
     route(RouteId::ListCustomers, "GET", "/api/customers", Function::OrdersApi),
     route(RouteId::GetCustomer, "GET", "/api/customers/{customer_id}", Function::OrdersApi),

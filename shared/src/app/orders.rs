@@ -167,7 +167,7 @@ fn offer_not_found(error: crate::usecases::UseCaseError) -> ApiError {
     }
 }
 
-fn order_id(matched: &Matched) -> Result<crate::domain::ids::OrderId, ApiError> {
+pub(super) fn order_id(matched: &Matched) -> Result<crate::domain::ids::OrderId, ApiError> {
     matched
         .params
         .get("order_id")

@@ -134,6 +134,63 @@ pub fn payment_failed(n: &PaymentNotice<'_>) -> Email {
     email(n.to, n.language, EmailKind::PaymentFailed, subject, text)
 }
 
+/// A refund's confirmation (R-R5), or the vendor's notice that it failed.
+pub struct RefundNotice<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    pub vendor_name: &'a str,
+    pub order_number: &'a str,
+    pub amount: &'a str,
+}
+
+pub fn refund_confirmation(n: &RefundNotice<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Erstattung {} – {}", n.order_number, n.vendor_name),
+            format!(
+                "Für die Bestellung {} wurden {} erstattet. Die Gutschrift erscheint je nach Zahlungsart in einigen Tagen.\n",
+                n.order_number, n.amount
+            ),
+        )
+    } else {
+        (
+            format!("Refund {} – {}", n.order_number, n.vendor_name),
+            format!(
+                "{} was refunded for order {}. Depending on the payment method it shows in a few days.\n",
+                n.amount, n.order_number
+            ),
+        )
+    };
+    email(
+        n.to,
+        n.language,
+        EmailKind::RefundConfirmation,
+        subject,
+        text,
+    )
+}
+
+pub fn refund_failed(n: &RefundNotice<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Erstattung fehlgeschlagen: {}", n.order_number),
+            format!(
+                "Der Zahlungsanbieter hat die Erstattung über {} für die Bestellung {} nicht ausgeführt. Die Belastung Ihres Guthabens wurde zurückgenommen; bitte erstatten Sie auf anderem Weg.\n",
+                n.amount, n.order_number
+            ),
+        )
+    } else {
+        (
+            format!("Refund failed: {}", n.order_number),
+            format!(
+                "The payment provider did not carry out the refund of {} for order {}. The debit of your balance was reversed; please refund another way.\n",
+                n.amount, n.order_number
+            ),
+        )
+    };
+    email(n.to, n.language, EmailKind::RefundFailed, subject, text)
+}
+
 /// What the vendor is told when a customer disputes a charge.
 pub struct DisputeNotice<'a> {
     pub to: &'a str,

@@ -169,13 +169,23 @@ pub fn vendor_refund(
 /// R-R2, R-R3: what a customer's refund request returns — a one-time order everything paid and
 /// not refunded, a plan only its last successful charge — if that charge is at most 60 days old.
 pub fn customer_refund(order: &Order, now: DateTime<Utc>) -> Result<RefundPlan, RefundError> {
+    request_refund(order, now, CUSTOMER_WINDOW_DAYS)
+}
+
+/// What a refund ticket returns (R-R3) if its charge is at most `window_days` old at `requested_at`.
+pub fn request_refund(
+    order: &Order,
+    requested_at: DateTime<Utc>,
+    window_days: i64,
+) -> Result<RefundPlan, RefundError> {
+    let now = requested_at;
     let all = refundable(order)?;
     let newest = charges(order).into_iter().next();
     let Some((charged_at, last_charge)) = newest.filter(|_| !all.is_zero() && !all.is_negative())
     else {
         return Err(RefundError::NothingToRefund);
     };
-    if now - charged_at > Duration::days(CUSTOMER_WINDOW_DAYS) {
+    if now - charged_at > Duration::days(window_days) {
         return Err(RefundError::WindowPassed);
     }
     let amount = match order.plan {

@@ -36,6 +36,8 @@ pub enum EmailKind {
     InvoiceCopy,
     /// To the vendor: a customer disputed a charge (beyond R-N3's list: "vendor told").
     DisputeOpened,
+    /// To the vendor: the provider did not carry out a refund; its debit was reversed (R-R5).
+    RefundFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

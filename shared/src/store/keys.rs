@@ -27,12 +27,18 @@ pub fn sort_time(t: DateTime<Utc>) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DueQueue {
     Outbox,
+    /// Tickets with a timer (R-T1–R-T7).
+    Tickets,
+    /// Calls to the payment provider still to make (refunds, cancellations).
+    Provider,
 }
 
 impl DueQueue {
     fn name(self) -> &'static str {
         match self {
             DueQueue::Outbox => "outbox",
+            DueQueue::Tickets => "tickets",
+            DueQueue::Provider => "provider",
         }
     }
 }

@@ -10,9 +10,12 @@ pub mod orders;
 pub mod payment_events;
 pub mod paypal_webhooks;
 pub mod portal;
+pub mod provider_tasks;
+pub mod refunds;
 pub mod stripe_webhooks;
 pub mod transactions;
 pub mod vendor_cache;
+pub mod vendor_refunds;
 pub mod vendors;
 
 use crate::domain::vendor::FieldErrors;

@@ -15,6 +15,7 @@ pub enum TransactionKind {
     Payment,
     PaymentFailed,
     ManualPayment,
+    Refund,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,102 @@
+//! Vendor refunds (R-R1) over HTTP.
+
+use super::App;
+use super::orders::order_id;
+use crate::api::routes::Matched;
+use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::money::Money;
+use crate::domain::refund::{Refund, RefundError};
+use crate::domain::vendor::FieldErrors;
+use crate::usecases::vendor_refunds::{self, VendorRefundError};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    #[serde(default)]
+    amount: Option<Money>,
+    reason: String,
+}
+
+/// A refund as API.md shows it.
+pub fn refund_view(refund: &Refund) -> Value {
+    json!({
+        "id": refund.id, "order_id": refund.order_id, "amount": refund.amount, "net": refund.net,
+        "tax": refund.tax, "state": refund.state, "reason": refund.reason, "origin": refund.origin,
+        "ticket_id": refund.ticket_id, "created_at": refund.created_at,
+    })
+}
+
+fn refused(error: RefundError) -> ApiError {
+    match error {
+        RefundError::InsufficientAvailableBalance { needed, available } => ApiError::new(
+            StatusCode::CONFLICT,
+            "insufficient_available_balance",
+            format!(
+                "the available balance {available} does not cover the refund's net part {needed}"
+            ),
+        )
+        .with_detail("needed", json!(needed))
+        .with_detail("available", json!(available)),
+        RefundError::NothingToRefund => ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_to_refund",
+            "nothing paid on this order is left to refund",
+        ),
+        RefundError::WindowPassed => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refund_window_passed",
+            "the charge is older than the refund window",
+        ),
+        RefundError::TooMuch { refundable } => ApiError::validation(FieldErrors::from([(
+            "amount".to_string(),
+            format!("at most {refundable} can be refunded"),
+        )]))
+        .with_detail("refundable", json!(refundable)),
+        RefundError::BadAmount | RefundError::Money(_) => {
+            ApiError::validation(FieldErrors::from([(
+                "amount".to_string(),
+                "must be positive and in the order's currency".to_string(),
+            )]))
+        }
+    }
+}
+
+impl App {
+    /// `POST /api/orders/{id}/refunds` `{amount?, reason}`.
+    pub(super) async fn refund_order(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = order_id(matched)?;
+        let body: RefundBody = request.json()?;
+        let reason = body.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 1000 {
+            return Err(ApiError::validation(FieldErrors::from([(
+                "reason".to_string(),
+                "must be 1 to 1000 characters".to_string(),
+            )])));
+        }
+        let refund = vendor_refunds::refund_order(
+            self.ports(),
+            self.payments.as_ref(),
+            &vendor,
+            &id,
+            body.amount,
+            reason,
+        )
+        .await
+        .map_err(|error| match error {
+            VendorRefundError::Refused(refusal) => refused(refusal),
+            VendorRefundError::UseCase(inner) => inner.into(),
+        })?;
+        Ok(ApiResponse::json(
+            StatusCode::CREATED,
+            &refund_view(&refund),
+        ))
+    }
+}

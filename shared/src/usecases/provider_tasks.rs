@@ -1,0 +1,257 @@
+//! Calls to the payment provider that a committed decision still owes (a refund, a plan's
+//! cancellation). The task is written in the decision's transaction, so it cannot be lost; it is
+//! run right after the commit and by every sweep until the provider took it. Each call carries
+//! an idempotency key derived from the task, so running it twice is one call at the provider.
+
+use super::refunds::{self, Settlement};
+use super::{UseCaseError, payment_events::Ports};
+use crate::domain::ids::{OrderId, RefundId, VendorId};
+use crate::domain::money::Money;
+use crate::payments::{
+    CancelSubscriptionRequest, PaymentProvider, ProviderError, RefundRequest, RefundState,
+};
+use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to, vendor_pk};
+use crate::store::{Index, Item, Key, Query, SortRange, StoreError, Write};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How long a running call keeps other sweeps away.
+const LEASE: Duration = Duration::minutes(2);
+/// After this many failed calls the task leaves the due-index and waits for the operator.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProviderTask {
+    Refund {
+        refund_id: RefundId,
+        account: Option<String>,
+        payment: String,
+        amount: Money,
+        order_id: OrderId,
+    },
+    CancelSubscription {
+        order_id: OrderId,
+        account: Option<String>,
+        subscription: String,
+    },
+}
+
+impl ProviderTask {
+    /// One task per refund and per cancelled order: also the provider's idempotency key.
+    fn id(&self) -> String {
+        match self {
+            ProviderTask::Refund { refund_id, .. } => format!("refund-{refund_id}"),
+            ProviderTask::CancelSubscription { order_id, .. } => format!("cancel-{order_id}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TaskRecord {
+    vendor_id: VendorId,
+    task: ProviderTask,
+    attempts: u32,
+    last_error: Option<String>,
+    given_up: bool,
+}
+
+fn task_key(vendor: &VendorId, task: &ProviderTask) -> Key {
+    Key::new(vendor_pk(vendor), format!("PROVIDERTASK#{}", task.id()))
+}
+
+fn due(item: Item, task: &ProviderTask, at: DateTime<Utc>) -> Item {
+    let (pk, sk) = due_entry(DueQueue::Provider, at, &task.id());
+    item.with_index(Index::Due, pk, sk)
+}
+
+/// The task as a write of the deciding transaction, due at once.
+pub fn task_write(
+    vendor: &VendorId,
+    task: &ProviderTask,
+    now: DateTime<Utc>,
+) -> Result<Write, StoreError> {
+    let key = task_key(vendor, task);
+    let record = TaskRecord {
+        vendor_id: vendor.clone(),
+        task: task.clone(),
+        attempts: 0,
+        last_error: None,
+        given_up: false,
+    };
+    let body = refunds::encode(&key, &record)?;
+    Ok(Write::create(due(Item::new(key, body), task, now)))
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProviderReport {
+    pub done: u32,
+    pub retries_scheduled: u32,
+    pub given_up: u32,
+    pub skipped: u32,
+}
+
+/// Runs every task due now.
+pub async fn run_due(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+) -> Result<ProviderReport, UseCaseError> {
+    let now = ports.clock.now();
+    let mut report = ProviderReport::default();
+    for partition in due_partitions(DueQueue::Provider) {
+        let query = Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(100);
+        for item in ports.store.query(&query).await?.items {
+            run_one(ports, provider, item, now, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Runs the task the decision just committed, if it is still due (right after the commit).
+pub async fn run_now(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+    vendor: &VendorId,
+    task: &ProviderTask,
+) -> Result<ProviderReport, UseCaseError> {
+    let mut report = ProviderReport::default();
+    if let Some(item) = ports.store.get(&task_key(vendor, task)).await? {
+        run_one(ports, provider, item, ports.clock.now(), &mut report).await?;
+    }
+    Ok(report)
+}
+
+fn backoff(attempts: u32) -> Duration {
+    Duration::minutes(1i64 << attempts.saturating_sub(1).min(6))
+}
+
+async fn run_one(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+    item: Item,
+    now: DateTime<Utc>,
+    report: &mut ProviderReport,
+) -> Result<(), UseCaseError> {
+    let mut record: TaskRecord = item.decode()?;
+    if record.given_up || item.index_key(Index::Due).is_none() {
+        return Ok(());
+    }
+    // Claim it: another sweep that read the same item loses the version check.
+    record.attempts += 1;
+    let claimed = due(
+        item.next(refunds::encode(&item.key, &record)?),
+        &record.task,
+        now + LEASE,
+    );
+    match ports
+        .store
+        .transact(vec![Write::update(claimed.clone())])
+        .await
+    {
+        Ok(()) => {}
+        Err(error) if error.is_contention() => {
+            report.skipped += 1;
+            return Ok(());
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let outcome = call(provider, &record.task).await;
+    let settle = match (&outcome, &record.task) {
+        (Ok(Some(answer)), ProviderTask::Refund { refund_id, .. }) => {
+            Some((refund_id, answer.clone()))
+        }
+        // The provider refused for good: the refund failed (R-R5).
+        (Err(ProviderError::Rejected { code, .. }), ProviderTask::Refund { refund_id, .. }) => {
+            Some((refund_id, (format!("refused: {code}"), RefundState::Failed)))
+        }
+        _ => None,
+    };
+    let permanent = matches!(outcome, Ok(_) | Err(ProviderError::Rejected { .. }));
+    if permanent {
+        report.done += 1;
+        ports
+            .store
+            .transact(vec![Write::Delete {
+                key: claimed.key.clone(),
+                condition: crate::store::Condition::VersionIs(claimed.version),
+            }])
+            .await?;
+        if let Some((refund_id, (provider_refund, state))) = settle {
+            let settlement = match state {
+                RefundState::Succeeded => Settlement::Succeeded,
+                RefundState::Failed => Settlement::Failed,
+                RefundState::Pending => Settlement::Accepted,
+            };
+            refunds::settle(
+                ports,
+                &record.vendor_id,
+                refund_id,
+                settlement,
+                Some(provider_refund),
+            )
+            .await?;
+        }
+        return Ok(());
+    }
+    if let Err(error) = outcome {
+        tracing::warn!(task = %record.task.id(), attempts = record.attempts, error = %error, "provider call failed");
+        record.last_error = Some(error.to_string());
+    }
+    let next = if record.attempts >= MAX_ATTEMPTS {
+        report.given_up += 1;
+        record.given_up = true;
+        claimed
+            .next(refunds::encode(&claimed.key, &record)?)
+            .without_index(Index::Due)
+    } else {
+        report.retries_scheduled += 1;
+        due(
+            claimed.next(refunds::encode(&claimed.key, &record)?),
+            &record.task,
+            now + backoff(record.attempts),
+        )
+    };
+    ports.store.transact(vec![Write::update(next)]).await?;
+    Ok(())
+}
+
+/// The provider call; a refund answers the provider's refund id and state.
+async fn call(
+    provider: &dyn PaymentProvider,
+    task: &ProviderTask,
+) -> Result<Option<(String, RefundState)>, ProviderError> {
+    match task {
+        ProviderTask::Refund {
+            refund_id,
+            account,
+            payment,
+            amount,
+            order_id,
+        } => {
+            let answer = provider
+                .refund(&RefundRequest {
+                    account: account.clone(),
+                    payment: payment.clone(),
+                    amount: *amount,
+                    order_id: order_id.clone(),
+                    refund_id: refund_id.to_string(),
+                })
+                .await?;
+            Ok(Some((answer.id, answer.state)))
+        }
+        ProviderTask::CancelSubscription {
+            account,
+            subscription,
+            ..
+        } => {
+            provider
+                .cancel_subscription(&CancelSubscriptionRequest {
+                    account: account.clone(),
+                    subscription: subscription.clone(),
+                    idempotency_key: task.id(),
+                })
+                .await?;
+            Ok(None)
+        }
+    }
+}

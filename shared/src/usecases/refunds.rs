@@ -1,0 +1,305 @@
+//! Executing refunds (R-R1, R-R5): the order, the refund record, the ledger debit, the call to
+//! the provider still to make, the confirmations and `refund.executed` commit in one transaction
+//! on the order's version — two concurrent refunds of the same money cannot both commit; the one
+//! that loses re-reads the order and finds it refunded.
+
+use super::checkout::order_key;
+use super::payment_events::Ports;
+use super::provider_tasks::{ProviderTask, task_write};
+use super::transactions::{self, Transaction, TransactionKind};
+use super::{UseCaseError, retry_on_contention};
+use crate::domain::customer::Customer;
+use crate::domain::emails::{RefundNotice, refund_confirmation, refund_failed};
+use crate::domain::ids::{Entropy, OrderId, RefundId, TicketId, VendorId};
+use crate::domain::ledger::{EntryReason, immediate};
+use crate::domain::order::Order;
+use crate::domain::refund::{Refund, RefundOrigin, RefundPlan, RefundState};
+use crate::domain::vendor::Vendor;
+use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::store::keys::vendor_pk;
+use crate::store::{Item, ItemStore, Key, StoreError, Write};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+pub fn refund_key(vendor: &VendorId, id: &RefundId) -> Key {
+    Key::new(vendor_pk(vendor), format!("REFUND#{id}"))
+}
+
+pub fn customer_key(vendor: &VendorId, order: &Order) -> Key {
+    Key::new(vendor_pk(vendor), format!("CUSTOMER#{}", order.customer_id))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(
+    key: &Key,
+    value: &T,
+) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
+        key: key.clone(),
+        source,
+    })
+}
+
+/// An order with its stored item (for the version check) and its customer.
+pub struct OrderContext {
+    pub item: Item,
+    pub order: Order,
+    pub customer: Customer,
+}
+
+pub async fn load_order(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &OrderId,
+) -> Result<OrderContext, UseCaseError> {
+    let item = store
+        .get(&order_key(vendor, id))
+        .await?
+        .ok_or(UseCaseError::NotFound)?;
+    let order: Order = item.decode()?;
+    let customer = store
+        .get(&customer_key(vendor, &order))
+        .await?
+        .ok_or(UseCaseError::NotFound)?
+        .decode()?;
+    Ok(OrderContext {
+        item,
+        order,
+        customer,
+    })
+}
+
+/// Why and by whom a refund is made.
+pub struct RefundCause<'a> {
+    pub origin: RefundOrigin,
+    pub reason: &'a str,
+    pub ticket_id: Option<TicketId>,
+}
+
+/// The writes that execute `plan` on the loaded order (R-R5). `context.order` is changed in
+/// place; the caller adds its own e-mails and commits everything in one transaction.
+pub fn execute(
+    vendor: &Vendor,
+    context: &mut OrderContext,
+    plan: &RefundPlan,
+    cause: RefundCause<'_>,
+    now: DateTime<Utc>,
+    entropy: &dyn Entropy,
+) -> Result<(Refund, Vec<Write>), UseCaseError> {
+    let order = &mut context.order;
+    order
+        .apply_refund(plan, now)
+        .map_err(|_| UseCaseError::NotFound)?;
+    // Paid outside a provider (manual payments, R-O8): the vendor returns the money itself.
+    let payment = order.provider.payment_intent.clone();
+    let refund = Refund {
+        id: RefundId::generate(now, entropy),
+        vendor_id: vendor.id.clone(),
+        order_id: order.id.clone(),
+        amount: plan.amount,
+        net: plan.net,
+        tax: plan.tax,
+        state: if payment.is_some() {
+            RefundState::Pending
+        } else {
+            RefundState::Succeeded
+        },
+        reason: cause.reason.to_string(),
+        origin: cause.origin,
+        ticket_id: cause.ticket_id,
+        payment: payment.clone(),
+        provider_refund: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let debit = immediate(
+        &vendor.id,
+        plan.net.negated(),
+        EntryReason::Refund,
+        refund.id.as_str(),
+        now,
+        entropy,
+    );
+    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", debit.id));
+    let key = refund_key(&vendor.id, &refund.id);
+    let executed = DomainEvent {
+        event_type: EventType::RefundExecuted,
+        detail: json!({ "refund_id": refund.id, "order_id": order.id, "order_number": order.number, "amount": plan.amount, "full": plan.full }),
+    };
+    let history = Transaction {
+        kind: TransactionKind::Refund,
+        amount: plan.amount,
+        provider: if payment.is_some() {
+            "stripe"
+        } else {
+            "manual"
+        }
+        .into(),
+        reference: refund.id.to_string(),
+        at: now,
+    };
+    let to_store = |source| StoreError::Malformed {
+        key: key.clone(),
+        source,
+    };
+    let mut writes = vec![
+        Write::update(context.item.next(encode(&context.item.key, order)?)),
+        Write::create(Item::new(key.clone(), encode(&key, &refund)?)),
+        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
+        transactions::record(&vendor.id, &order.id, &history, entropy)?,
+        enqueue(&vendor.id, Message::Event(executed), now, entropy).map_err(to_store)?,
+    ];
+    if let Some(payment) = payment {
+        writes.push(task_write(
+            &vendor.id,
+            &ProviderTask::Refund {
+                refund_id: refund.id.clone(),
+                account: vendor.stripe_account.clone(),
+                payment,
+                amount: plan.amount,
+                order_id: order.id.clone(),
+            },
+            now,
+        )?);
+    }
+    Ok((refund, writes))
+}
+
+/// The plain confirmations of a refund made without a ticket, to the customer and the vendor.
+pub fn confirmations(
+    vendor: &Vendor,
+    context: &OrderContext,
+    refund: &Refund,
+    now: DateTime<Utc>,
+    entropy: &dyn Entropy,
+) -> Result<Vec<Write>, StoreError> {
+    let customer = &context.customer;
+    let customer_language = customer
+        .language
+        .clone()
+        .unwrap_or_else(|| vendor.default_language.clone());
+    let amount = refund.amount.to_string();
+    let notices = [
+        (customer.email.as_str(), customer_language.as_str()),
+        (vendor.ticket_email(), vendor.default_language.as_str()),
+    ];
+    notices
+        .into_iter()
+        .map(|(to, language)| {
+            let email = refund_confirmation(&RefundNotice {
+                to,
+                language,
+                vendor_name: &vendor.name,
+                order_number: &context.order.number,
+                amount: &amount,
+            });
+            enqueue(&vendor.id, Message::Email(email), now, entropy).map_err(|source| {
+                StoreError::Malformed {
+                    key: context.item.key.clone(),
+                    source,
+                }
+            })
+        })
+        .collect()
+}
+
+/// What the provider said about a refund (R-R5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// It took the request; the outcome comes later.
+    Accepted,
+    Succeeded,
+    Failed,
+}
+
+/// Records the provider's word on a refund, once: a failure reverses the ledger debit and the
+/// order's refunded amount, and tells the vendor. Answers whether anything changed.
+pub async fn settle(
+    ports: Ports<'_>,
+    vendor_id: &VendorId,
+    refund_id: &RefundId,
+    settlement: Settlement,
+    provider_refund: Option<String>,
+) -> Result<bool, UseCaseError> {
+    let store = ports.store;
+    retry_on_contention(|| async {
+        let now = ports.clock.now();
+        let Some(item) = store.get(&refund_key(vendor_id, refund_id)).await? else {
+            return Err(UseCaseError::NotFound);
+        };
+        let mut refund: Refund = item.decode()?;
+        let before = refund.clone();
+        if refund.provider_refund.is_none() {
+            refund.provider_refund = provider_refund.clone();
+        }
+        let mut writes = Vec::new();
+        if refund.state == RefundState::Pending {
+            match settlement {
+                Settlement::Accepted => {}
+                Settlement::Succeeded => refund.state = RefundState::Succeeded,
+                Settlement::Failed => {
+                    refund.state = RefundState::Failed;
+                    writes.extend(reversal(ports, &refund, now).await?);
+                }
+            }
+        }
+        if refund == before {
+            return Ok(false);
+        }
+        refund.updated_at = now;
+        writes.push(Write::update(item.next(encode(&item.key, &refund)?)));
+        store.transact(writes).await?;
+        Ok(true)
+    })
+    .await
+}
+
+/// R-R5: a failed provider refund gives the money back to the order and the ledger.
+async fn reversal(
+    ports: Ports<'_>,
+    refund: &Refund,
+    now: DateTime<Utc>,
+) -> Result<Vec<Write>, UseCaseError> {
+    let vendor: Vendor = ports
+        .store
+        .get(&Key::new(
+            vendor_pk(&refund.vendor_id),
+            crate::store::keys::VENDOR_PROFILE_SK,
+        ))
+        .await?
+        .ok_or(UseCaseError::NotFound)?
+        .decode()?;
+    let mut context = load_order(ports.store, &vendor.id, &refund.order_id).await?;
+    context
+        .order
+        .reverse_refund(refund.amount, now)
+        .map_err(|_| UseCaseError::NotFound)?;
+    let credit = immediate(
+        &vendor.id,
+        refund.net,
+        EntryReason::RefundReversal,
+        refund.id.as_str(),
+        now,
+        ports.entropy,
+    );
+    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
+    let notice = refund_failed(&RefundNotice {
+        to: vendor.ticket_email(),
+        language: &vendor.default_language,
+        vendor_name: &vendor.name,
+        order_number: &context.order.number,
+        amount: &refund.amount.to_string(),
+    });
+    let to_store = |source| StoreError::Malformed {
+        key: ledger_key.clone(),
+        source,
+    };
+    Ok(vec![
+        Write::update(
+            context
+                .item
+                .next(encode(&context.item.key, &context.order)?),
+        ),
+        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
+        enqueue(&vendor.id, Message::Email(notice), now, ports.entropy).map_err(to_store)?,
+    ])
+}

@@ -1,0 +1,81 @@
+//! `POST /api/orders/{id}/refunds` (R-R1): decided against the order and the available balance,
+//! executed in one transaction (R-R5), then handed to the provider at once.
+
+use super::payment_events::Ports;
+use super::provider_tasks::{self, ProviderTask};
+use super::refunds::{self, RefundCause, load_order, refund_key};
+use super::{UseCaseError, balance, retry_on_contention};
+use crate::domain::ids::OrderId;
+use crate::domain::money::Money;
+use crate::domain::refund::{Refund, RefundError, RefundOrigin, vendor_refund};
+use crate::domain::vendor::Vendor;
+use crate::payments::PaymentProvider;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VendorRefundError {
+    #[error(transparent)]
+    Refused(RefundError),
+    #[error(transparent)]
+    UseCase(#[from] UseCaseError),
+}
+
+/// Refunds `requested` (everything refundable when `None`) of the order.
+pub async fn refund_order(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+    vendor: &Vendor,
+    order_id: &OrderId,
+    requested: Option<Money>,
+    reason: &str,
+) -> Result<Refund, VendorRefundError> {
+    let store = ports.store;
+    let decided = retry_on_contention(|| async {
+        let now = ports.clock.now();
+        let mut context = load_order(store, &vendor.id, order_id).await?;
+        let currency = context.order.total.currency();
+        let available = balance::balance(store, &vendor.id, now)
+            .await?
+            .iter()
+            .find(|b| b.currency == currency)
+            .and_then(|b| Money::new(b.available, currency).ok())
+            .unwrap_or(Money::zero(currency));
+        let plan = match vendor_refund(&context.order, requested, available, now) {
+            Ok(plan) => plan,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let cause = RefundCause {
+            origin: RefundOrigin::Vendor,
+            reason,
+            ticket_id: None,
+        };
+        let (refund, mut writes) =
+            refunds::execute(vendor, &mut context, &plan, cause, now, ports.entropy)?;
+        writes.extend(refunds::confirmations(vendor, &context, &refund, now, ports.entropy)?);
+        store.transact(writes).await?;
+        tracing::info!(vendor_id = %vendor.id, order_id = %order_id, refund_id = %refund.id, amount = %refund.amount, "refund executed");
+        Ok(Ok(refund))
+    })
+    .await?
+    .map_err(VendorRefundError::Refused)?;
+    if let Some(payment) = &decided.payment {
+        let task = ProviderTask::Refund {
+            refund_id: decided.id.clone(),
+            account: vendor.stripe_account.clone(),
+            payment: payment.clone(),
+            amount: decided.amount,
+            order_id: decided.order_id.clone(),
+        };
+        // The task is committed: a failure here is retried by the sweeps, never lost.
+        if let Err(error) = provider_tasks::run_now(ports, provider, &vendor.id, &task).await {
+            tracing::warn!(refund_id = %decided.id, error = %error, "provider refund left to the sweeps");
+        }
+    }
+    Ok(store
+        .get(&refund_key(&vendor.id, &decided.id))
+        .await
+        .map_err(UseCaseError::from)?
+        .map(|item| item.decode())
+        .transpose()
+        .map_err(UseCaseError::from)?
+        .unwrap_or(decided))
+}
