@@ -91,10 +91,11 @@ impl DevTools {
                 Ok(self.clock_answer())
             }
             RouteId::RunSweeps => {
+                let sweeps = self.app.run_sweeps().await.map_err(ApiError::from)?;
                 let outbox = self.dispatcher.dispatch_due().await.map_err(internal)?;
                 Ok(ApiResponse::json(
                     StatusCode::OK,
-                    &json!({ "outbox": outbox }),
+                    &json!({ "tickets": sweeps.tickets, "provider": sweeps.provider, "outbox": outbox }),
                 ))
             }
             RouteId::ListOutbox => {

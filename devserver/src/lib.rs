@@ -205,6 +205,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         events,
         Arc::clone(&clock) as Arc<dyn Clock>,
     ));
+    let sweeping = app.clone();
     let server = Arc::new(Server {
         app: app.clone(),
         dev: DevTools {
@@ -217,6 +218,10 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(SWEEP_EVERY).await;
+            // As the scheduled sweeps do on AWS, by the injected clock.
+            if let Err(error) = sweeping.run_sweeps().await {
+                tracing::error!(error = %error, "sweep failed");
+            }
             if let Err(error) = dispatcher.dispatch_due().await {
                 tracing::error!(error = %error, "outbox sweep failed");
             }

@@ -21,6 +21,9 @@ fn valid_body(route: RouteId, product_id: &Value) -> Value {
             json!({"amount": {"amount": "1.00", "currency": "EUR"}, "method": "cash"})
         }
         RouteId::RefundOrder => json!({"reason": "mine"}),
+        RouteId::VendorOpenTicket => json!({"type": "support", "message": "mine"}),
+        RouteId::VendorTicketComment => json!({"message": "mine"}),
+        RouteId::VendorTicketType => json!({"type": "support"}),
         _ => json!({}),
     }
 }
@@ -46,7 +49,19 @@ async fn every_vendor_route_answers_404_for_another_vendors_resource() {
     )
     .await
     .json();
+    let ticket = common::post_json(
+        &url,
+        &format!(
+            "/api/orders/{}/tickets",
+            order["order_id"].as_str().unwrap()
+        ),
+        Some(owner_key),
+        &json!({"type": "support", "message": "owner's ticket"}),
+    )
+    .await
+    .json();
     let ids = [
+        ("ticket_id", ticket["id"].as_str().unwrap().to_string()),
         ("offer_id", offer["id"].as_str().unwrap().to_string()),
         ("order_id", order["order_id"].as_str().unwrap().to_string()),
         (
@@ -94,6 +109,7 @@ async fn every_vendor_route_answers_404_for_another_vendors_resource() {
     assert!(checked >= 8, "only {checked} routes checked");
     // and every list of the intruder is empty of the owner's records
     for list in [
+        "/api/tickets",
         "/api/products",
         "/api/offers",
         "/api/orders",
@@ -114,9 +130,13 @@ async fn every_vendor_route_answers_404_for_another_vendors_resource() {
         json!([])
     );
     // the owner still sees its order unchanged
-    let again = get(&url, &format!("/api/orders/{}", ids[1].1), Some(owner_key))
-        .await
-        .json();
+    let again = get(
+        &url,
+        &format!("/api/orders/{}", order["order_id"].as_str().unwrap()),
+        Some(owner_key),
+    )
+    .await
+    .json();
     assert_eq!(
         (
             again["stage"].is_null(),

@@ -12,6 +12,8 @@ use crate::store::ItemStore;
 use crate::store::StoreError;
 use crate::usecases::UseCaseError;
 use crate::usecases::payment_events::Ports;
+use crate::usecases::provider_tasks::{self, ProviderReport};
+use crate::usecases::ticket_sweep::{self, TicketSweepReport};
 use crate::usecases::vendor_cache::VendorCache;
 use crate::usecases::vendors::{self, VendorError};
 use crate::webhooks::paypal_signature::{NoCertificates, PayPalVerifier};
@@ -24,8 +26,16 @@ mod idempotency;
 mod orders;
 mod payments;
 mod refunds;
+mod tickets;
 
 pub use orders::customer_order_view;
+
+/// What one run of the sweeps did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    pub tickets: TicketSweepReport,
+    pub provider: ProviderReport,
+}
 
 #[derive(Clone)]
 pub struct App {
@@ -112,6 +122,14 @@ impl App {
         self
     }
 
+    /// Every scheduled sweep but the outbox's, in the order their effects feed each other:
+    /// tickets (R-T5–R-T8) first, then the provider calls they owe.
+    pub async fn run_sweeps(&self) -> Result<SweepReport, crate::usecases::UseCaseError> {
+        let tickets = ticket_sweep::sweep(self.ports(), self.payments.as_ref()).await?;
+        let provider = provider_tasks::run_due(self.ports(), self.payments.as_ref()).await?;
+        Ok(SweepReport { tickets, provider })
+    }
+
     fn ports(&self) -> Ports<'_> {
         Ports {
             store: self.store.as_ref(),
@@ -185,6 +203,27 @@ impl App {
             RouteId::CreateManualOrder => self.create_manual_order(request).await,
             RouteId::ManualPayment => self.record_manual_payment(request, matched).await,
             RouteId::RefundOrder => self.refund_order(request, matched).await,
+            RouteId::VendorOpenTicket => self.vendor_open_ticket(request, matched).await,
+            RouteId::PortalOpenTicket => self.portal_open_ticket(request, matched).await,
+            RouteId::PortalTicket => self.portal_ticket(matched).await,
+            RouteId::PortalTicketComment => {
+                self.portal_change_ticket(request, matched, "comment").await
+            }
+            RouteId::PortalTicketType => self.portal_change_ticket(request, matched, "type").await,
+            RouteId::PortalTicketClose => {
+                self.portal_change_ticket(request, matched, "close").await
+            }
+            RouteId::ListTickets => self.list_tickets(request).await,
+            RouteId::VendorTicket => self.vendor_ticket(request, matched).await,
+            RouteId::VendorTicketComment => {
+                self.vendor_change_ticket(request, matched, "comment").await
+            }
+            RouteId::VendorTicketType => self.vendor_change_ticket(request, matched, "type").await,
+            RouteId::VendorTicketClose => {
+                self.vendor_change_ticket(request, matched, "close").await
+            }
+            RouteId::RestrictVendor => self.restrict_vendor(request, matched).await,
+            RouteId::ListReviews => self.list_reviews(request).await,
             RouteId::OrderTransactions => self.order_transactions(request, matched).await,
             RouteId::ListCustomers => self.list_customers(request).await,
             RouteId::CustomerEntitlements => self.customer_entitlements(request, matched).await,

@@ -79,12 +79,13 @@ impl App {
             .get("token")
             .ok_or_else(ApiError::not_found)?;
         let found = portal::order_by_token(self.store.as_ref(), token).await?;
-        let view = customer_order_view(
+        let mut view = customer_order_view(
             &found.order,
             &found.customer,
             self.clock.now(),
             vendor_zone(&found.vendor),
         )?;
+        view["tickets"] = self.tickets_of(&found.vendor.id, &found.order.id).await?;
         Ok(ApiResponse::json(StatusCode::OK, &view))
     }
 }
@@ -176,6 +177,21 @@ pub(super) fn order_id(matched: &Matched) -> Result<crate::domain::ids::OrderId,
 }
 
 impl App {
+    /// The order's tickets as the order views list them.
+    async fn tickets_of(
+        &self,
+        vendor: &crate::domain::ids::VendorId,
+        order: &crate::domain::ids::OrderId,
+    ) -> Result<Value, ApiError> {
+        let found = crate::usecases::tickets::of_order(self.store.as_ref(), vendor, order).await?;
+        Ok(json!(
+            found
+                .iter()
+                .map(super::tickets::ticket_view)
+                .collect::<Vec<_>>()
+        ))
+    }
+
     /// The order card of one of the vendor's orders, as the answer of a read or a change.
     async fn card_answer(
         &self,
@@ -198,6 +214,7 @@ impl App {
             card.order.link_generation,
         );
         view["customer"]["link"] = json!(checkout::customer_link(vendor, &token));
+        view["tickets"] = self.tickets_of(&vendor.id, &card.order.id).await?;
         Ok(ApiResponse::json(status, &view))
     }
 

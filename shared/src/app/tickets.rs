@@ -1,0 +1,375 @@
+//! Tickets over HTTP: the customer's (order link, ticket link), the vendor's (API key, also for
+//! third-party help desks), and the platform's review and restriction (admin token).
+
+use super::App;
+use crate::api::routes::Matched;
+use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::ids::{TicketId, VendorId};
+use crate::domain::refund::RefundError;
+use crate::domain::ticket::{Party, Ticket, TicketError, TicketState, TicketType};
+use crate::domain::vendor::{FieldErrors, Vendor};
+use crate::usecases::tickets::{self, Change, TicketsError};
+use crate::usecases::{portal, reviews};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// How a vendor-side request says it comes from a help desk: `"via": "api"` (else the vendor).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Via {
+    #[default]
+    Vendor,
+    Api,
+}
+
+impl Via {
+    fn party(self) -> Party {
+        match self {
+            Via::Vendor => Party::Vendor,
+            Via::Api => Party::Api,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenBody {
+    #[serde(rename = "type")]
+    kind: TicketType,
+    message: String,
+    #[serde(default)]
+    via: Via,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    message: String,
+    #[serde(default)]
+    via: Via,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypeBody {
+    #[serde(rename = "type")]
+    kind: TicketType,
+    #[serde(default)]
+    via: Via,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    #[serde(default)]
+    via: Via,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestrictBody {
+    #[serde(default = "restricted_by_default")]
+    restricted: bool,
+}
+
+fn restricted_by_default() -> bool {
+    true
+}
+
+/// A body that may be empty (`POST …/close`).
+fn optional_json<T: Default + serde::de::DeserializeOwned>(
+    request: &ApiRequest,
+) -> Result<T, ApiError> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        request.json()
+    }
+}
+
+/// A ticket as API.md shows it.
+pub fn ticket_view(ticket: &Ticket) -> Value {
+    let comments: Vec<Value> = ticket
+        .comments
+        .iter()
+        .map(|c| json!({"author": c.author, "body": c.body, "at": c.at}))
+        .collect();
+    json!({
+        "id": ticket.id, "order_id": ticket.order_id, "type": ticket.ticket_type,
+        "state": ticket.state, "opened_by": ticket.opened_by, "opened_at": ticket.opened_at,
+        "due_at": ticket.due_at,
+        "awaiting": (ticket.state == TicketState::Open).then_some(ticket.awaiting),
+        "closed_at": ticket.closed_at, "close_reason": ticket.close_reason, "comments": comments,
+    })
+}
+
+fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+impl From<TicketsError> for ApiError {
+    fn from(failure: TicketsError) -> ApiError {
+        match failure {
+            TicketsError::Ticket(TicketError::Closed) => error(
+                StatusCode::CONFLICT,
+                "ticket_closed",
+                "the ticket is closed",
+            ),
+            TicketsError::Ticket(TicketError::VendorRestricted) => error(
+                StatusCode::FORBIDDEN,
+                "vendor_restricted",
+                "a restricted vendor cannot close tickets or change their type",
+            ),
+            TicketsError::Ticket(TicketError::SameType) => error(
+                StatusCode::CONFLICT,
+                "ticket_type_unchanged",
+                "the ticket already has this type",
+            ),
+            TicketsError::Ticket(TicketError::OnlyCustomerRequests) => error(
+                StatusCode::FORBIDDEN,
+                "only_customer_requests",
+                "only the customer can turn a ticket into a refund or cancel request",
+            ),
+            TicketsError::Ticket(TicketError::BadMessage) => {
+                ApiError::validation(FieldErrors::from([(
+                    "message".to_string(),
+                    "must be 1 to 10000 characters".to_string(),
+                )]))
+            }
+            TicketsError::AlreadyOpen => error(
+                StatusCode::CONFLICT,
+                "ticket_already_open",
+                "a refund or cancel ticket is already open for this order",
+            ),
+            TicketsError::Refund(RefundError::WindowPassed) => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refund_window_passed",
+                "the charge is older than the refund window",
+            ),
+            TicketsError::Refund(_) => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "nothing_to_refund",
+                "nothing paid on this order is left to refund",
+            ),
+            TicketsError::CancelNeedsSubscription => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cancel_needs_subscription",
+                "only subscriptions can be cancelled",
+            ),
+            TicketsError::NothingToCancel => error(
+                StatusCode::CONFLICT,
+                "nothing_to_cancel",
+                "the subscription is not running",
+            ),
+            TicketsError::UseCase(inner) => inner.into(),
+        }
+    }
+}
+
+fn param<'a>(matched: &'a Matched, name: &str) -> Result<&'a str, ApiError> {
+    matched
+        .params
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(ApiError::not_found)
+}
+
+fn ticket_id(matched: &Matched) -> Result<TicketId, ApiError> {
+    TicketId::parse(param(matched, "ticket_id")?).map_err(|_| ApiError::not_found())
+}
+
+impl App {
+    /// `POST /portal/orders/{token}/tickets` `{type, message}` → 201 `{ticket_id, ticket_link, due_at?}`.
+    pub(super) async fn portal_open_ticket(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let found = portal::order_by_token(self.store.as_ref(), param(matched, "token")?).await?;
+        let body: OpenBody = request.json()?;
+        if body.via != Via::Vendor {
+            return Err(ApiError::validation(FieldErrors::from([(
+                "via".to_string(),
+                "is for the vendor's API".to_string(),
+            )])));
+        }
+        let opened = tickets::open(
+            self.ports(),
+            &found.vendor,
+            &found.order,
+            &found.customer,
+            body.kind,
+            Party::Customer,
+            &body.message,
+        )
+        .await?;
+        Ok(ApiResponse::json(
+            StatusCode::CREATED,
+            &json!({ "ticket_id": opened.ticket.id, "ticket_link": opened.link, "due_at": opened.ticket.due_at }),
+        ))
+    }
+
+    /// `POST /api/orders/{id}/tickets` (R-T2): the vendor or its help desk opens a ticket.
+    pub(super) async fn vendor_open_ticket(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let order = super::orders::order_id(matched)?;
+        let body: OpenBody = request.json()?;
+        let opened = tickets::open_by_vendor(
+            self.ports(),
+            &vendor,
+            &order,
+            body.kind,
+            body.via.party(),
+            &body.message,
+        )
+        .await?;
+        let mut view = ticket_view(&opened.ticket);
+        view["ticket_link"] = json!(opened.link);
+        Ok(ApiResponse::json(StatusCode::CREATED, &view))
+    }
+
+    async fn by_token(&self, matched: &Matched) -> Result<(Vendor, TicketId), ApiError> {
+        let (vendor, ticket) =
+            tickets::ticket_by_token(self.store.as_ref(), param(matched, "ticket_token")?).await?;
+        Ok((
+            tickets::vendor_of(self.store.as_ref(), &vendor).await?,
+            ticket,
+        ))
+    }
+
+    /// `GET /portal/tickets/{ticket_token}`.
+    pub(super) async fn portal_ticket(&self, matched: &Matched) -> Result<ApiResponse, ApiError> {
+        let (vendor, id) = self.by_token(matched).await?;
+        let (_, ticket) = tickets::get(self.store.as_ref(), &vendor.id, &id).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+    }
+
+    /// `POST /portal/tickets/{ticket_token}/comments|type|close`.
+    pub(super) async fn portal_change_ticket(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+        what: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let (vendor, id) = self.by_token(matched).await?;
+        let change = match what {
+            "comment" => Change::Comment(request.json::<CommentBody>()?.message),
+            "type" => Change::ChangeType(request.json::<TypeBody>()?.kind),
+            _ => {
+                optional_json::<CloseBody>(request)?;
+                Change::Close
+            }
+        };
+        let ticket = tickets::change(self.ports(), &vendor, &id, Party::Customer, change).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+    }
+
+    /// `GET /api/tickets?status=&type=`.
+    pub(super) async fn list_tickets(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let params = request.list_params()?;
+        let state = parse_filter::<TicketState>(request, "status")?;
+        let kind = parse_filter::<TicketType>(request, "type")?;
+        let (found, next, total) = tickets::list(
+            self.store.as_ref(),
+            &vendor.id,
+            state,
+            kind,
+            params.limit,
+            params.cursor,
+        )
+        .await?;
+        let items: Vec<Value> = found.iter().map(ticket_view).collect();
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": items, "next_cursor": next, "total": total }),
+        ))
+    }
+
+    /// `GET /api/tickets/{id}`.
+    pub(super) async fn vendor_ticket(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let (_, ticket) =
+            tickets::get(self.store.as_ref(), &vendor.id, &ticket_id(matched)?).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+    }
+
+    /// `POST /api/tickets/{id}/comments|type|close`.
+    pub(super) async fn vendor_change_ticket(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+        what: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = ticket_id(matched)?;
+        let (by, change) = match what {
+            "comment" => {
+                let body: CommentBody = request.json()?;
+                (body.via.party(), Change::Comment(body.message))
+            }
+            "type" => {
+                let body: TypeBody = request.json()?;
+                (body.via.party(), Change::ChangeType(body.kind))
+            }
+            _ => (
+                optional_json::<CloseBody>(request)?.via.party(),
+                Change::Close,
+            ),
+        };
+        let ticket = tickets::change(self.ports(), &vendor, &id, by, change).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+    }
+
+    /// `POST /admin/vendors/{id}/restrict` `{restricted?: bool}` (R-V4).
+    pub(super) async fn restrict_vendor(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        self.require_admin(request)?;
+        let id =
+            VendorId::parse(param(matched, "vendor_id")?).map_err(|_| ApiError::not_found())?;
+        let body: RestrictBody = optional_json(request)?;
+        let vendor = reviews::restrict(self.store.as_ref(), &id, body.restricted).await?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "vendor_id": vendor.id, "restricted": vendor.restricted }),
+        ))
+    }
+
+    /// `GET /admin/reviews` (R-T4).
+    pub(super) async fn list_reviews(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        self.require_admin(request)?;
+        let params = request.list_params()?;
+        let (found, next) = reviews::list(self.store.as_ref(), params.limit, params.cursor).await?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": found, "next_cursor": next, "total": found.len() }),
+        ))
+    }
+}
+
+fn parse_filter<T: serde::de::DeserializeOwned>(
+    request: &ApiRequest,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    match request.query_param(name)? {
+        None => Ok(None),
+        Some(raw) => serde_json::from_value(json!(raw)).map(Some).map_err(|_| {
+            ApiError::validation(FieldErrors::from([(
+                name.to_string(),
+                "is not a known value".to_string(),
+            )]))
+        }),
+    }
+}

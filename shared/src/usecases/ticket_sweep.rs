@@ -1,0 +1,239 @@
+//! The tickets' sweep (R-T5–R-T8): reads only the due tickets from the due-index, fires each
+//! one's due timer and commits it with its effects on the ticket's version. A sweep that runs
+//! twice, or two that overlap, fire each timer once: the loser's version check fails and the
+//! ticket's next timer is no longer due.
+
+use super::payment_events::Ports;
+use super::provider_tasks::{self, ProviderTask, task_write};
+use super::refunds::{self, OrderContext, RefundCause, encode, load_order};
+use super::tickets::{notify_both, ticket_event, ticket_item, vendor_of};
+use super::{UseCaseError, checkout::vendor_zone};
+use crate::domain::refund::{
+    CUSTOMER_WINDOW_DAYS, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
+};
+use crate::domain::ticket::{Fired, Party, Ticket, TicketType};
+use crate::domain::ticket_emails::TicketNews;
+use crate::domain::vendor::Vendor;
+use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::payments::PaymentProvider;
+use crate::store::keys::{DueQueue, due_partitions, due_up_to, vendor_pk};
+use crate::store::{Condition, Index, Item, Key, Query, SortRange, StoreError, Write};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+/// Due tickets read per partition per run; the rest wait for the next run.
+const BATCH: u32 = 100;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TicketSweepReport {
+    pub refunds_executed: u32,
+    pub cancellations_executed: u32,
+    pub warnings_sent: u32,
+    pub closed_inactive: u32,
+    /// Read from the due-index (the cost of the sweep).
+    pub items_read: u32,
+    /// Another sweep got there first, or nothing was due after all.
+    pub skipped: u32,
+}
+
+pub async fn sweep(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+) -> Result<TicketSweepReport, UseCaseError> {
+    let now = ports.clock.now();
+    let mut report = TicketSweepReport::default();
+    for partition in due_partitions(DueQueue::Tickets) {
+        let query =
+            Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(BATCH);
+        let page = ports.store.query(&query).await?;
+        for item in page.items {
+            report.items_read += 1;
+            fire(ports, provider, item, now, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn fire(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+    item: Item,
+    now: DateTime<Utc>,
+    report: &mut TicketSweepReport,
+) -> Result<(), UseCaseError> {
+    let mut ticket: Ticket = item.decode()?;
+    let vendor = vendor_of(ports.store, &ticket.vendor_id).await?;
+    let Some(fired) = ticket.fire_due(now, vendor_zone(&vendor)) else {
+        report.skipped += 1;
+        return Ok(());
+    };
+    let mut context = load_order(ports.store, &vendor.id, &ticket.order_id).await?;
+    let mut writes = vec![Write::update(ticket_item(Some(&item), &ticket, &vendor)?)];
+    let mut task = None;
+    let news = match fired {
+        Fired::Warned => TicketNews::InactivityWarning,
+        Fired::AutoClosed => {
+            writes.push(ticket_event(
+                ports,
+                &vendor,
+                &ticket,
+                EventType::TicketClosed,
+                now,
+            )?);
+            TicketNews::Closed
+        }
+        Fired::Execute(TicketType::Refund) => {
+            writes.push(release_request(&vendor, &ticket));
+            writes.push(ticket_event(
+                ports,
+                &vendor,
+                &ticket,
+                EventType::TicketClosed,
+                now,
+            )?);
+            match execute_refund(ports, &vendor, &ticket, &mut context, now)? {
+                Some((news, more, refund_task)) => {
+                    writes.extend(more);
+                    task = refund_task;
+                    news
+                }
+                // Refunded meanwhile (the vendor did it): the ticket closes, nothing more.
+                None => TicketNews::Closed,
+            }
+        }
+        Fired::Execute(_) => {
+            writes.push(release_request(&vendor, &ticket));
+            writes.push(ticket_event(
+                ports,
+                &vendor,
+                &ticket,
+                EventType::TicketClosed,
+                now,
+            )?);
+            let (more, cancel_task) = execute_cancellation(ports, &vendor, &mut context, now)?;
+            writes.extend(more);
+            task = cancel_task;
+            TicketNews::CancellationExecuted
+        }
+    };
+    writes.extend(notify_both(
+        ports,
+        &vendor,
+        &context.order,
+        &context.customer,
+        &ticket,
+        &news,
+        now,
+    )?);
+    match ports.store.transact(writes).await {
+        Err(error) if error.is_contention() => {
+            report.skipped += 1;
+            return Ok(());
+        }
+        Err(error) => return Err(error.into()),
+        Ok(()) => {}
+    }
+    match (fired, &news) {
+        (Fired::Warned, _) => report.warnings_sent += 1,
+        (Fired::AutoClosed, _) => report.closed_inactive += 1,
+        (Fired::Execute(_), TicketNews::RefundExecuted { .. }) => report.refunds_executed += 1,
+        (Fired::Execute(_), TicketNews::CancellationExecuted) => report.cancellations_executed += 1,
+        (Fired::Execute(_), _) => {}
+    }
+    tracing::info!(vendor_id = %vendor.id, ticket_id = %ticket.id, ?fired, "ticket timer fired");
+    if let Some(task) = task
+        && let Err(error) = provider_tasks::run_now(ports, provider, &vendor.id, &task).await
+    {
+        tracing::warn!(ticket_id = %ticket.id, error = %error, "provider call left to the next sweep");
+    }
+    Ok(())
+}
+
+/// The order may get a new request once this one is done.
+fn release_request(vendor: &Vendor, ticket: &Ticket) -> Write {
+    Write::Delete {
+        key: Key::new(
+            vendor_pk(&vendor.id),
+            format!("OPENREQUEST#{}", ticket.order_id),
+        ),
+        condition: Condition::Always,
+    }
+}
+
+type Executed = (TicketNews, Vec<Write>, Option<ProviderTask>);
+
+/// R-T5 with R-R2/R-R3: whatever the balance; the window was checked when it was requested.
+fn execute_refund(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    ticket: &Ticket,
+    context: &mut OrderContext,
+    now: DateTime<Utc>,
+) -> Result<Option<Executed>, UseCaseError> {
+    let window = match ticket.opened_by {
+        Party::Customer => CUSTOMER_WINDOW_DAYS,
+        Party::Vendor | Party::Api => VENDOR_WINDOW_DAYS,
+    };
+    let requested_at = ticket.requested_at.unwrap_or(ticket.opened_at);
+    let Ok(plan) = request_refund(&context.order, requested_at, window) else {
+        return Ok(None);
+    };
+    let cause = RefundCause {
+        origin: RefundOrigin::Ticket,
+        reason: "refund request",
+        ticket_id: Some(ticket.id.clone()),
+    };
+    let (refund, writes) = refunds::execute(vendor, context, &plan, cause, now, ports.entropy)?;
+    let task = refund.payment.clone().map(|payment| ProviderTask::Refund {
+        refund_id: refund.id.clone(),
+        account: vendor.stripe_account.clone(),
+        payment,
+        amount: refund.amount,
+        order_id: refund.order_id.clone(),
+    });
+    let news = TicketNews::RefundExecuted {
+        amount: refund.amount.to_string(),
+    };
+    Ok(Some((news, writes, task)))
+}
+
+/// R-R4: no refund, no further charges; access lasts to the end of the paid period.
+fn execute_cancellation(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    context: &mut OrderContext,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Write>, Option<ProviderTask>), UseCaseError> {
+    let order = &mut context.order;
+    order.cancel_plan(now);
+    let mut writes = vec![Write::update(
+        context.item.next(encode(&context.item.key, order)?),
+    )];
+    let event = DomainEvent {
+        event_type: EventType::SubscriptionCancelled,
+        detail: json!({ "order_id": order.id, "order_number": order.number }),
+    };
+    writes.push(
+        enqueue(&vendor.id, Message::Event(event), now, ports.entropy).map_err(|source| {
+            StoreError::Malformed {
+                key: context.item.key.clone(),
+                source,
+            }
+        })?,
+    );
+    let task =
+        order
+            .provider
+            .subscription
+            .clone()
+            .map(|subscription| ProviderTask::CancelSubscription {
+                order_id: order.id.clone(),
+                account: vendor.stripe_account.clone(),
+                subscription,
+            });
+    if let Some(task) = &task {
+        writes.push(task_write(&vendor.id, task, now)?);
+    }
+    Ok((writes, task))
+}

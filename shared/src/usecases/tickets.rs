@@ -1,0 +1,515 @@
+//! Tickets (R-T0–R-T4, R-T8, R-T9): opened from the order link or by the vendor (or its help
+//! desk through the API), commented, converted and closed by either side. Each change commits
+//! with its e-mails to both sides in one transaction on the ticket's version; one open
+//! refund/cancel request per order is a lock item created in the same transaction.
+
+use super::checkout::{link_key, vendor_zone};
+use super::payment_events::Ports;
+use super::refunds::{OrderContext, encode, load_order};
+use super::reviews::review_write;
+use super::{UseCaseError, retry_on_contention};
+use crate::domain::catalogue::Plan;
+use crate::domain::customer::Customer;
+use crate::domain::ids::{OrderId, TicketId, VendorId};
+use crate::domain::order::{Order, OrderStatus};
+use crate::domain::refund::{
+    CUSTOMER_WINDOW_DAYS, RefundError, VENDOR_WINDOW_DAYS, request_refund,
+};
+use crate::domain::ticket::{NewTicket, Party, Policy, Ticket, TicketError, TicketType};
+use crate::domain::ticket_emails::{OrderFacts, Recipient, TicketMail, TicketNews, ticket_email};
+use crate::domain::token::{LinkToken, SecretDigest};
+use crate::domain::vendor::Vendor;
+use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::store::keys::{DueQueue, VENDOR_PROFILE_SK, due_entry, vendor_pk};
+use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+/// What a ticket link's token opens.
+pub const TICKET_SCOPE: &str = "ticket";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TicketsError {
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    #[error("a refund or cancel ticket is already open for this order")]
+    AlreadyOpen,
+    #[error(transparent)]
+    Refund(RefundError),
+    #[error("only subscriptions can be cancelled")]
+    CancelNeedsSubscription,
+    #[error("the plan is not running")]
+    NothingToCancel,
+    #[error(transparent)]
+    UseCase(#[from] UseCaseError),
+}
+
+impl From<StoreError> for TicketsError {
+    fn from(error: StoreError) -> Self {
+        TicketsError::UseCase(UseCaseError::Store(error))
+    }
+}
+
+pub fn ticket_key(vendor: &VendorId, id: &TicketId) -> Key {
+    Key::new(vendor_pk(vendor), format!("TICKET#{id}"))
+}
+
+/// Exists while the order has an open refund/cancel request (R-T0: at most one).
+fn open_request_key(vendor: &VendorId, order: &OrderId) -> Key {
+    Key::new(vendor_pk(vendor), format!("OPENREQUEST#{order}"))
+}
+
+fn order_tickets_pk(vendor: &VendorId, order: &OrderId) -> String {
+    format!("V#{vendor}#ORDERTICKETS#{order}")
+}
+
+pub fn policy(vendor: &Vendor) -> Policy {
+    Policy {
+        tz: vendor_zone(vendor),
+        restricted: vendor.restricted,
+    }
+}
+
+/// The stored ticket: found by order (gsi1) and, while it has a timer, in the due-index.
+pub fn ticket_item(
+    previous: Option<&Item>,
+    ticket: &Ticket,
+    vendor: &Vendor,
+) -> Result<Item, StoreError> {
+    let key = ticket_key(&vendor.id, &ticket.id);
+    let body = encode(&key, ticket)?;
+    let item = match previous {
+        Some(previous) => previous.next(body),
+        None => Item::new(key, body),
+    }
+    .with_index(
+        Index::Gsi1,
+        order_tickets_pk(&vendor.id, &ticket.order_id),
+        ticket.id.to_string(),
+    );
+    Ok(match ticket.next_timer(vendor_zone(vendor)) {
+        Some(timer) => {
+            let (pk, sk) = due_entry(DueQueue::Tickets, timer.at(), ticket.id.as_str());
+            item.with_index(Index::Due, pk, sk)
+        }
+        None => item.without_index(Index::Due),
+    })
+}
+
+/// The customer's ticket link (R-T0: R-O4 properties).
+pub fn ticket_link(ports: Ports<'_>, vendor: &Vendor, ticket: &Ticket) -> (LinkToken, String) {
+    let token = ports.link_keys.derive(
+        &vendor.id,
+        TICKET_SCOPE,
+        ticket.id.as_str(),
+        ticket.link_generation,
+    );
+    let link = format!(
+        "{}/tickets/{}",
+        vendor.portal_base_url.trim_end_matches('/'),
+        token.as_str()
+    );
+    (token, link)
+}
+
+/// May this order get a refund or cancel request (R-R2, R-R3, R-R4)?
+pub fn check_request(
+    order: &Order,
+    kind: TicketType,
+    by: Party,
+    requested_at: DateTime<Utc>,
+) -> Result<(), TicketsError> {
+    match kind {
+        TicketType::Support => Ok(()),
+        TicketType::Refund => {
+            let window = match by {
+                Party::Customer => CUSTOMER_WINDOW_DAYS,
+                Party::Vendor | Party::Api => VENDOR_WINDOW_DAYS,
+            };
+            request_refund(order, requested_at, window)
+                .map(|_| ())
+                .map_err(TicketsError::Refund)
+        }
+        TicketType::Cancel => match (order.plan, order.status) {
+            (Plan::Subscription { .. }, OrderStatus::Active | OrderStatus::PendingPayment) => {
+                Ok(())
+            }
+            (Plan::Subscription { .. }, _) => Err(TicketsError::NothingToCancel),
+            _ => Err(TicketsError::CancelNeedsSubscription),
+        },
+    }
+}
+
+/// The e-mails of a ticket event to both sides, in R-T9's format.
+pub fn notify_both(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    order: &Order,
+    customer: &Customer,
+    ticket: &Ticket,
+    news: &TicketNews,
+    now: DateTime<Utc>,
+) -> Result<Vec<Write>, StoreError> {
+    let (_, link) = ticket_link(ports, vendor, ticket);
+    let total = order.total.to_string();
+    let facts = OrderFacts {
+        number: &order.number,
+        offer_name: &order.offer_name,
+        total: &total,
+        vendor_name: &vendor.name,
+    };
+    let customer_language = customer
+        .language
+        .clone()
+        .unwrap_or_else(|| vendor.default_language.clone());
+    let mails = [
+        (
+            customer.email.as_str(),
+            customer_language.as_str(),
+            Recipient::Customer,
+            Some(link.as_str()),
+        ),
+        (
+            vendor.ticket_email(),
+            vendor.default_language.as_str(),
+            Recipient::Vendor,
+            None,
+        ),
+    ];
+    mails
+        .into_iter()
+        .map(|(to, language, recipient, ticket_link)| {
+            let email = ticket_email(&TicketMail {
+                to,
+                language,
+                recipient,
+                news,
+                ticket,
+                order: &facts,
+                ticket_link,
+            });
+            enqueue(&vendor.id, Message::Email(email), now, ports.entropy).map_err(|source| {
+                StoreError::Malformed {
+                    key: ticket_key(&vendor.id, &ticket.id),
+                    source,
+                }
+            })
+        })
+        .collect()
+}
+
+pub fn ticket_event(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    ticket: &Ticket,
+    event_type: EventType,
+    now: DateTime<Utc>,
+) -> Result<Write, StoreError> {
+    let event = DomainEvent {
+        event_type,
+        detail: json!({ "ticket_id": ticket.id, "order_id": ticket.order_id, "type": ticket.ticket_type, "state": ticket.state, "close_reason": ticket.close_reason }),
+    };
+    enqueue(&vendor.id, Message::Event(event), now, ports.entropy).map_err(|source| {
+        StoreError::Malformed {
+            key: ticket_key(&vendor.id, &ticket.id),
+            source,
+        }
+    })
+}
+
+pub struct Opened {
+    pub ticket: Ticket,
+    pub link: String,
+}
+
+/// Opens a ticket on an order (R-T0–R-T2).
+pub async fn open(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    order: &Order,
+    customer: &Customer,
+    kind: TicketType,
+    by: Party,
+    message: &str,
+) -> Result<Opened, TicketsError> {
+    let now = ports.clock.now();
+    if kind.is_request() {
+        check_request(order, kind, by, now)?;
+    }
+    let new = NewTicket {
+        id: TicketId::generate(now, ports.entropy),
+        vendor_id: vendor.id.clone(),
+        order_id: order.id.clone(),
+        ticket_type: kind,
+        by,
+        body: message,
+    };
+    let ticket = Ticket::open(new, now, policy(vendor))?;
+    let (token, link) = ticket_link(ports, vendor, &ticket);
+    let mut writes = Vec::new();
+    if kind.is_request() {
+        // First, so a failure names it: another request is open.
+        writes.push(Write::create(Item::new(
+            open_request_key(&vendor.id, &order.id),
+            json!({ "ticket_id": ticket.id }),
+        )));
+    }
+    writes.push(Write::create(ticket_item(None, &ticket, vendor)?));
+    writes.push(Write::create(Item::new(
+        link_key(&vendor.id, &token),
+        json!({ "scope": TICKET_SCOPE, "ticket_id": ticket.id, "digest": token.digest().to_hex() }),
+    )));
+    writes.extend(notify_both(
+        ports,
+        vendor,
+        order,
+        customer,
+        &ticket,
+        &TicketNews::Opened,
+        now,
+    )?);
+    writes.push(ticket_event(
+        ports,
+        vendor,
+        &ticket,
+        EventType::TicketOpened,
+        now,
+    )?);
+    match ports.store.transact(writes).await {
+        Err(StoreError::ConditionFailed { index: 0, .. }) if kind.is_request() => {
+            Err(TicketsError::AlreadyOpen)
+        }
+        Err(error) => Err(error.into()),
+        Ok(()) => {
+            tracing::info!(vendor_id = %vendor.id, ticket_id = %ticket.id, ?kind, ?by, "ticket opened");
+            Ok(Opened { ticket, link })
+        }
+    }
+}
+
+/// The vendor (or its help desk) opens a ticket on one of its orders.
+pub async fn open_by_vendor(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    order_id: &OrderId,
+    kind: TicketType,
+    by: Party,
+    message: &str,
+) -> Result<Opened, TicketsError> {
+    let context = load_order(ports.store, &vendor.id, order_id).await?;
+    open(
+        ports,
+        vendor,
+        &context.order,
+        &context.customer,
+        kind,
+        by,
+        message,
+    )
+    .await
+}
+
+/// What a ticket link opens; anything wrong with the token is "not found".
+pub async fn ticket_by_token(
+    store: &dyn ItemStore,
+    presented: &str,
+) -> Result<(VendorId, TicketId), UseCaseError> {
+    let (vendor_id, token) = LinkToken::parse(presented).map_err(|_| UseCaseError::NotFound)?;
+    let link = store
+        .get(&link_key(&vendor_id, &token))
+        .await?
+        .ok_or(UseCaseError::NotFound)?;
+    let stored = link.body["digest"]
+        .as_str()
+        .and_then(SecretDigest::from_hex)
+        .ok_or(UseCaseError::NotFound)?;
+    if !stored.matches(token.as_str()) || link.body["scope"] != TICKET_SCOPE {
+        return Err(UseCaseError::NotFound);
+    }
+    let ticket_id = link.body["ticket_id"]
+        .as_str()
+        .and_then(|id| TicketId::parse(id).ok())
+        .ok_or(UseCaseError::NotFound)?;
+    Ok((vendor_id, ticket_id))
+}
+
+pub async fn vendor_of(store: &dyn ItemStore, id: &VendorId) -> Result<Vendor, UseCaseError> {
+    Ok(store
+        .get(&Key::new(vendor_pk(id), VENDOR_PROFILE_SK))
+        .await?
+        .ok_or(UseCaseError::NotFound)?
+        .decode()?)
+}
+
+pub async fn get(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &TicketId,
+) -> Result<(Item, Ticket), UseCaseError> {
+    let item = store
+        .get(&ticket_key(vendor, id))
+        .await?
+        .ok_or(UseCaseError::NotFound)?;
+    let ticket = item.decode()?;
+    Ok((item, ticket))
+}
+
+/// A change to an open ticket by one side.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Comment(String),
+    ChangeType(TicketType),
+    Close,
+}
+
+/// Applies a change (R-T3, R-T4, R-T8) with its e-mails, lock and review in one transaction.
+pub async fn change(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    id: &TicketId,
+    by: Party,
+    change: Change,
+) -> Result<Ticket, TicketsError> {
+    let store = ports.store;
+    retry_on_contention(|| async {
+        let now = ports.clock.now();
+        let (item, before) = get(store, &vendor.id, id).await?;
+        let OrderContext {
+            order, customer, ..
+        } = load_order(store, &vendor.id, &before.order_id).await?;
+        let mut ticket = before.clone();
+        let decided = decide(&mut ticket, &order, by, &change, now, policy(vendor));
+        let news = match decided {
+            Ok(news) => news,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let mut writes = Vec::new();
+        let was_request = before.ticket_type.is_request();
+        let is_request = ticket.ticket_type.is_request()
+            && ticket.state == crate::domain::ticket::TicketState::Open;
+        let lock = open_request_key(&vendor.id, &ticket.order_id);
+        if is_request && !was_request {
+            writes.push(Write::create(Item::new(
+                lock,
+                json!({ "ticket_id": ticket.id }),
+            )));
+        } else if was_request && !is_request {
+            writes.push(Write::Delete {
+                key: lock,
+                condition: Condition::Always,
+            });
+        }
+        if was_request && by != Party::Customer {
+            writes.push(review_write(ports, vendor, &before, &ticket, by, now)?);
+        }
+        writes.push(Write::update(ticket_item(Some(&item), &ticket, vendor)?));
+        writes.extend(notify_both(
+            ports, vendor, &order, &customer, &ticket, &news, now,
+        )?);
+        if matches!(change, Change::Close) {
+            writes.push(ticket_event(
+                ports,
+                vendor,
+                &ticket,
+                EventType::TicketClosed,
+                now,
+            )?);
+        }
+        let creates_lock = is_request && !was_request;
+        match store.transact(writes).await {
+            Err(StoreError::ConditionFailed { index: 0, .. }) if creates_lock => {
+                Ok(Err(TicketsError::AlreadyOpen))
+            }
+            Err(error) => Err(error.into()),
+            Ok(()) => Ok(Ok(ticket)),
+        }
+    })
+    .await?
+}
+
+fn decide(
+    ticket: &mut Ticket,
+    order: &Order,
+    by: Party,
+    change: &Change,
+    now: DateTime<Utc>,
+    policy: Policy,
+) -> Result<TicketNews, TicketsError> {
+    match change {
+        Change::Comment(body) => {
+            ticket.comment(by, body, now)?;
+            Ok(TicketNews::Reply)
+        }
+        Change::ChangeType(to) => {
+            if to.is_request() && !ticket.ticket_type.is_request() {
+                check_request(order, *to, by, now)?;
+            }
+            ticket.change_type(*to, by, now, policy)?;
+            Ok(TicketNews::TypeChanged)
+        }
+        Change::Close => {
+            ticket.close(by, now, policy)?;
+            Ok(TicketNews::Closed)
+        }
+    }
+}
+
+/// The tickets of one order, oldest first (the order card shows them).
+pub async fn of_order(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    order: &OrderId,
+) -> Result<Vec<Ticket>, UseCaseError> {
+    let query =
+        Query::index(Index::Gsi1, order_tickets_pk(vendor, order), SortRange::All).limit(200);
+    let page = store.query(&query).await?;
+    Ok(page
+        .items
+        .iter()
+        .map(Item::decode)
+        .collect::<Result<_, _>>()?)
+}
+
+/// `GET /api/tickets?status=&type=`: newest first; the cursor counts the matches already given.
+pub async fn list(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    state: Option<crate::domain::ticket::TicketState>,
+    kind: Option<TicketType>,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<(Vec<Ticket>, Option<String>, u64), UseCaseError> {
+    let skip: u64 = match &cursor {
+        None => 0,
+        Some(text) => text
+            .strip_prefix('m')
+            .and_then(|n| n.parse().ok())
+            .ok_or(StoreError::InvalidCursor)?,
+    };
+    let (mut found, mut total, mut scan) = (Vec::new(), 0u64, None);
+    loop {
+        let query = Query::table(vendor_pk(vendor), SortRange::Prefix("TICKET#".into()))
+            .limit(500)
+            .after(scan)
+            .newest_first();
+        let page = store.query(&query).await?;
+        for item in &page.items {
+            let ticket: Ticket = item.decode()?;
+            let matches = state.is_none_or(|s| ticket.state == s)
+                && kind.is_none_or(|k| ticket.ticket_type == k);
+            if matches {
+                if total >= skip && found.len() < limit as usize {
+                    found.push(ticket);
+                }
+                total += 1;
+            }
+        }
+        match page.next_cursor {
+            Some(next) => scan = Some(next),
+            None => break,
+        }
+    }
+    let given = skip + found.len() as u64;
+    let next = (given < total).then(|| format!("m{given}"));
+    Ok((found, next, total))
+}
