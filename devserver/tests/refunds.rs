@@ -147,3 +147,180 @@ async fn a_vendor_refund_needs_the_available_net_and_refunds_once() {
     assert_eq!(bad.status, 400);
     server.stop();
 }
+
+/// A shop with one paid one-time order whose credit is available (clock frozen 7 days later).
+struct Paid {
+    server: devserver::RunningServer,
+    url: String,
+    key: String,
+    vendor_id: String,
+    secret: String,
+    order_id: String,
+    token: String,
+    payment_intent: String,
+}
+
+const LATER: &str = "2026-12-01T09:00:00Z";
+
+async fn paid(name: &str) -> Paid {
+    let server = start_server(name).await;
+    let url = server.url();
+    post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"now": "2026-11-24T09:00:00Z", "frozen": true}),
+    )
+    .await;
+    let vendor = new_vendor(&url, name).await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let offer = new_offer(&url, &key, "9.99", json!({"kind": "one_time"})).await;
+    let order = common::checkout_as(&url, &offer["id"], "k@example.com")
+        .await
+        .json();
+    let token = token_of(&order["customer_link"]);
+    post_json(
+        &url,
+        &format!("/_dev/pay/{token}"),
+        None,
+        &json!({"outcome": "succeeded"}),
+    )
+    .await;
+    post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"now": LATER, "frozen": true}),
+    )
+    .await;
+    let order_id = order["order_id"].as_str().unwrap().to_string();
+    let card = get(&url, &format!("/api/orders/{order_id}"), Some(&key))
+        .await
+        .json();
+    Paid {
+        server,
+        url,
+        vendor_id: vendor["vendor_id"].as_str().unwrap().into(),
+        secret: vendor["webhook_secrets"]["stripe"].as_str().unwrap().into(),
+        key,
+        order_id,
+        token,
+        payment_intent: card["provider"]["payment_intent"].as_str().unwrap().into(),
+    }
+}
+
+impl Paid {
+    fn sample(&self, name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../events/stripe/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .replace("ord_01KSAMPLE0RDER0000000000000", &self.order_id)
+        .replace("pi_3SampleIntent", &self.payment_intent)
+    }
+
+    async fn deliver(&self, payload: &str) {
+        let signed_at = chrono::DateTime::parse_from_rfc3339(LATER)
+            .unwrap()
+            .timestamp();
+        let answer =
+            common::post_stripe_event(&self.url, &self.vendor_id, &self.secret, signed_at, payload)
+                .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+
+    async fn balance(&self) -> Value {
+        get(&self.url, "/api/balance", Some(&self.key)).await.json()["balances"].clone()
+    }
+}
+
+// R-R5: the provider's failure of a refund reverses the debit and tells the vendor, once
+#[tokio::test]
+async fn a_refund_the_provider_fails_is_reversed_once() {
+    // given a refund the (simulated) provider first reported succeeded
+    let shop = paid("refund-fails").await;
+    let refund = post_json(
+        &shop.url,
+        &format!("/api/orders/{}/refunds", shop.order_id),
+        Some(&shop.key),
+        &json!({"reason": "Kulanz"}),
+    )
+    .await;
+    assert_eq!(refund.status, 201, "{}", refund.text);
+    let refund_id = refund.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(shop.balance().await[0]["available"], "0.00");
+    // when Stripe reports it failed, twice
+    let failed = shop
+        .sample("charge.refund.updated")
+        .replace("rfd_01KSAMPLE0REFUND00000000000", &refund_id);
+    shop.deliver(&failed).await;
+    shop.deliver(&failed).await;
+    // then the debit is reversed once, the order is paid again with access, the vendor told once
+    assert_eq!(
+        shop.balance().await,
+        json!([{"currency": "EUR", "pending": "0.00", "available": "9.99"}])
+    );
+    let page = get(&shop.url, &format!("/portal/orders/{}", shop.token), None)
+        .await
+        .json();
+    assert_eq!(
+        (page["payment_status"].as_str(), page["status"].as_str()),
+        (Some("paid"), Some("completed"))
+    );
+    assert_eq!(page["lines"][0]["access"]["active"], true);
+    let failures = outbox_kinds(&shop.url, "refund_failed").await;
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0]["text"].as_str().unwrap().contains("11.89 EUR"));
+    shop.server.stop();
+}
+
+// R-R5, API.md: a refund made in Stripe's dashboard is recorded as a vendor refund, once
+#[tokio::test]
+async fn a_dashboard_refund_is_recorded_once_from_either_event() {
+    let shop = paid("dashboard").await;
+    // given Stripe's charge.refunded listing a 5.00 refund we did not start
+    let refunded = shop.sample("charge.refunded");
+    shop.deliver(&refunded).await;
+    // and the same refund's own event
+    let sample: Value = serde_json::from_str(&refunded).unwrap();
+    let own = json!({"id": "evt_3SampleDashboardRefundUpdated", "object": "event", "type": "charge.refund.updated",
+        "data": {"object": sample["data"]["object"]["refunds"]["data"][0]}});
+    shop.deliver(&own.to_string()).await;
+    // then one refund of 5.00 (net 4.20) is on the order and the ledger
+    let page = get(&shop.url, &format!("/portal/orders/{}", shop.token), None)
+        .await
+        .json();
+    assert_eq!(
+        (
+            page["refunded"]["amount"].as_str(),
+            page["payment_status"].as_str()
+        ),
+        (Some("5.00"), Some("partially_refunded"))
+    );
+    assert_eq!(
+        shop.balance().await,
+        json!([{"currency": "EUR", "pending": "0.00", "available": "5.79"}])
+    );
+    let history = get(
+        &shop.url,
+        &format!("/api/orders/{}/transactions", shop.order_id),
+        Some(&shop.key),
+    )
+    .await
+    .json();
+    assert_eq!(
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["kind"] == "refund")
+            .count(),
+        1
+    );
+    assert_eq!(
+        outbox_kinds(&shop.url, "refund_confirmation").await.len(),
+        2
+    );
+    shop.server.stop();
+}

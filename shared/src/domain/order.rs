@@ -309,6 +309,9 @@ pub struct ProviderRefs {
     /// Disputes opened on the order's charges.
     #[serde(default)]
     pub disputes: std::collections::BTreeSet<String>,
+    /// Refunds made in the provider's dashboard already recorded (R-R5).
+    #[serde(default)]
+    pub provider_refunds: std::collections::BTreeSet<String>,
 }
 
 /// The outcome of money arriving for an order.

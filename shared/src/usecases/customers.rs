@@ -227,7 +227,12 @@ pub async fn entitlements(
     let mut cursor = None;
     loop {
         let page = super::orders::list(store, vendor, &filter, 200, cursor, now, tz).await?;
-        for order in &page.orders {
+        // A full refund removes the product from the customer's purchases (R-R5).
+        for order in page
+            .orders
+            .iter()
+            .filter(|o| o.status != crate::domain::order::OrderStatus::Refunded)
+        {
             for line in &order.lines {
                 let access = order.access(line, now);
                 if access.start.is_some() {

@@ -5,6 +5,7 @@
 
 use super::checkout::order_key;
 use super::notices::payment_notice;
+use super::refunds::{self, Settlement};
 use super::transactions::{self, Transaction, TransactionKind};
 use super::{UseCaseError, retry_on_contention};
 use crate::domain::clock::Clock;
@@ -72,8 +73,20 @@ pub enum Fact {
         amount: Money,
         reason: String,
     },
+    /// The provider's word on refunds (R-R5): ours confirmed or failed, or made in its dashboard.
+    Refunds(Vec<RefundReport>),
     /// Recorded as ignored.
     Nothing,
+}
+
+/// One refund as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundReport {
+    pub provider_refund: String,
+    /// Ours when the provider carries our refund id (its metadata).
+    pub refund_id: Option<crate::domain::ids::RefundId>,
+    pub amount: Money,
+    pub state: crate::payments::RefundState,
 }
 
 /// The provider's ids an event carries; remembered on the order so later events find it.
@@ -131,6 +144,9 @@ pub async fn apply(
     vendor: &Vendor,
     event: &ProviderEvent,
 ) -> Result<Outcome, UseCaseError> {
+    if let Fact::Refunds(reports) = &event.fact {
+        return refund_reports(ports, vendor, event, reports).await;
+    }
     // No read of the event record: its create in the effect's transaction is the duplicate check.
     let record_key = event_key(&vendor.id, event.provider, &event.id);
     let outcome = retry_on_contention(|| async {
@@ -189,8 +205,129 @@ fn effect_of(
             amount,
             reason,
         } => dispute_opened(ports, vendor, loaded, dispute, *amount, reason, now),
-        Fact::Nothing => Ok(None),
+        Fact::Refunds(_) | Fact::Nothing => Ok(None),
     }
+}
+
+/// R-R5: each report settles our refund or records a dashboard refund; both are idempotent by
+/// themselves, and the event record then marks the event as seen.
+async fn refund_reports(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+    reports: &[RefundReport],
+) -> Result<Outcome, UseCaseError> {
+    let record_key = event_key(&vendor.id, event.provider, &event.id);
+    if ports.store.get(&record_key).await?.is_some() {
+        return Ok(Outcome::Duplicate);
+    }
+    let mut changed = false;
+    for report in reports {
+        let settlement = match report.state {
+            crate::payments::RefundState::Pending => Settlement::Accepted,
+            crate::payments::RefundState::Succeeded => Settlement::Succeeded,
+            crate::payments::RefundState::Failed => Settlement::Failed,
+        };
+        changed |= match &report.refund_id {
+            Some(id) => match refunds::settle(
+                ports,
+                &vendor.id,
+                id,
+                settlement,
+                Some(report.provider_refund.clone()),
+            )
+            .await
+            {
+                Err(UseCaseError::NotFound) => false,
+                other => other?,
+            },
+            None if settlement == Settlement::Succeeded => {
+                dashboard_refund(ports, vendor, event, report).await?
+            }
+            None => false,
+        };
+    }
+    let outcome = if changed {
+        Outcome::Applied
+    } else {
+        Outcome::Ignored
+    };
+    let record = Item::new(
+        record_key,
+        json!({ "id": event.id, "type": event.event_type, "outcome": format!("{outcome:?}").to_lowercase(), "received_at": ports.clock.now() }),
+    );
+    match ports.store.transact(vec![Write::create(record)]).await {
+        Err(StoreError::ConditionFailed { .. }) => Ok(Outcome::Duplicate),
+        Err(error) => Err(error.into()),
+        Ok(()) => Ok(outcome),
+    }
+}
+
+/// A refund made in the provider's dashboard: recorded as a refund of the order (no balance
+/// check — the money is gone), debited, confirmed to both sides; once per provider refund id.
+async fn dashboard_refund(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+    report: &RefundReport,
+) -> Result<bool, UseCaseError> {
+    retry_on_contention(|| async {
+        let now = ports.clock.now();
+        let Some(loaded) = load(ports.store, vendor, event).await? else {
+            return Ok(false);
+        };
+        let mut context = refunds::OrderContext {
+            item: loaded.item,
+            order: loaded.order,
+            customer: loaded.customer,
+        };
+        if !context
+            .order
+            .provider
+            .provider_refunds
+            .insert(report.provider_refund.clone())
+        {
+            return Ok(false);
+        }
+        let Ok(left) = crate::domain::refund::refundable(&context.order) else {
+            return Ok(false);
+        };
+        let amount = if report.amount.amount() < left.amount() {
+            report.amount
+        } else {
+            left
+        };
+        if amount.is_zero() || amount.is_negative() || amount.currency() != left.currency() {
+            return Ok(false);
+        }
+        let tax = crate::domain::order::tax_part(amount, context.order.total, context.order.tax);
+        let plan = crate::domain::refund::RefundPlan {
+            amount,
+            net: amount
+                .checked_sub(&tax)
+                .map_err(|_| UseCaseError::NotFound)?,
+            tax,
+            full: left.checked_sub(&amount).is_ok_and(|rest| rest.is_zero()),
+        };
+        let cause = refunds::RefundCause {
+            origin: crate::domain::refund::RefundOrigin::Provider,
+            reason: "refunded at the payment provider",
+            ticket_id: None,
+            done_at_provider: Some(report.provider_refund.clone()),
+        };
+        let (refund, mut writes) =
+            refunds::execute(vendor, &mut context, &plan, cause, now, ports.entropy)?;
+        writes.extend(refunds::confirmations(
+            vendor,
+            &context,
+            &refund,
+            now,
+            ports.entropy,
+        )?);
+        ports.store.transact(writes).await?;
+        Ok(true)
+    })
+    .await
 }
 
 struct Loaded {

@@ -73,6 +73,9 @@ pub struct RefundCause<'a> {
     pub origin: RefundOrigin,
     pub reason: &'a str,
     pub ticket_id: Option<TicketId>,
+    /// Made at the provider already (a dashboard refund we learn from its webhook): nothing to
+    /// start there, and it succeeded.
+    pub done_at_provider: Option<String>,
 }
 
 /// The writes that execute `plan` on the loaded order (R-R5). `context.order` is changed in
@@ -98,7 +101,7 @@ pub fn execute(
         amount: plan.amount,
         net: plan.net,
         tax: plan.tax,
-        state: if payment.is_some() {
+        state: if payment.is_some() && cause.done_at_provider.is_none() {
             RefundState::Pending
         } else {
             RefundState::Succeeded
@@ -107,7 +110,7 @@ pub fn execute(
         origin: cause.origin,
         ticket_id: cause.ticket_id,
         payment: payment.clone(),
-        provider_refund: None,
+        provider_refund: cause.done_at_provider.clone(),
         created_at: now,
         updated_at: now,
     };
@@ -148,7 +151,7 @@ pub fn execute(
         transactions::record(&vendor.id, &order.id, &history, entropy)?,
         enqueue(&vendor.id, Message::Event(executed), now, entropy).map_err(to_store)?,
     ];
-    if let Some(payment) = payment {
+    if let Some(payment) = payment.filter(|_| cause.done_at_provider.is_none()) {
         writes.push(task_write(
             &vendor.id,
             &ProviderTask::Refund {
@@ -232,15 +235,14 @@ pub async fn settle(
             refund.provider_refund = provider_refund.clone();
         }
         let mut writes = Vec::new();
-        if refund.state == RefundState::Pending {
-            match settlement {
-                Settlement::Accepted => {}
-                Settlement::Succeeded => refund.state = RefundState::Succeeded,
-                Settlement::Failed => {
-                    refund.state = RefundState::Failed;
-                    writes.extend(reversal(ports, &refund, now).await?);
-                }
+        // Failed is final; a succeeded refund can still fail later (some payment methods).
+        match (refund.state, settlement) {
+            (RefundState::Pending, Settlement::Succeeded) => refund.state = RefundState::Succeeded,
+            (RefundState::Pending | RefundState::Succeeded, Settlement::Failed) => {
+                refund.state = RefundState::Failed;
+                writes.extend(reversal(ports, &refund, now).await?);
             }
+            _ => {}
         }
         if refund == before {
             return Ok(false);

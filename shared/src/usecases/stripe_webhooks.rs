@@ -2,11 +2,15 @@
 //! into a provider-neutral fact and applied at most once per event id.
 
 use super::UseCaseError;
-use super::payment_events::{self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds};
+use super::payment_events::{
+    self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds, RefundReport,
+};
 use super::vendor_cache::Freshness;
+use crate::domain::ids::RefundId;
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
 use crate::domain::vendor::Vendor;
+use crate::payments::RefundState;
 use crate::store::StoreError;
 use crate::webhooks::stripe_signature::{self, SignatureError};
 use serde::Deserialize;
@@ -108,6 +112,15 @@ fn translate(event: Event) -> ProviderEvent {
         },
         "customer.subscription.deleted" => Fact::PlanEnded,
         "charge.dispute.created" => disputed(object),
+        "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed" => {
+            Fact::Refunds(refund_report(object).into_iter().collect())
+        }
+        // Carries its refunds only where the API version still lists them; each refund's own
+        // events (above) report them either way.
+        "charge.refunded" => match object.pointer("/refunds/data").and_then(Value::as_array) {
+            Some(refunds) => Fact::Refunds(refunds.iter().filter_map(refund_report).collect()),
+            None => Fact::Nothing,
+        },
         _ => Fact::Nothing,
     };
     let subscription = match text(object, "object") {
@@ -139,6 +152,25 @@ fn failed(object: &Value, failure_key: Option<&str>) -> Fact {
         failure_key: failure_key.map_or_else(|| reference.clone(), str::to_string),
         reference,
     }
+}
+
+/// A Stripe refund object as the provider-neutral report (R-R5).
+fn refund_report(object: &Value) -> Option<RefundReport> {
+    let currency: Currency = text(object, "currency")?.parse().ok()?;
+    let state = match text(object, "status")? {
+        "succeeded" => RefundState::Succeeded,
+        "failed" | "canceled" => RefundState::Failed,
+        _ => RefundState::Pending,
+    };
+    Some(RefundReport {
+        provider_refund: text(object, "id")?.to_string(),
+        refund_id: object
+            .pointer("/metadata/refund_id")
+            .and_then(Value::as_str)
+            .and_then(|id| RefundId::parse(id).ok()),
+        amount: Money::from_minor_units(object.get("amount")?.as_i64()?, currency),
+        state,
+    })
 }
 
 fn disputed(object: &Value) -> Fact {

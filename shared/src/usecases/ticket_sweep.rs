@@ -183,6 +183,7 @@ fn execute_refund(
         origin: RefundOrigin::Ticket,
         reason: "refund request",
         ticket_id: Some(ticket.id.clone()),
+        done_at_provider: None,
     };
     let (refund, writes) = refunds::execute(vendor, context, &plan, cause, now, ports.entropy)?;
     let task = refund.payment.clone().map(|payment| ProviderTask::Refund {

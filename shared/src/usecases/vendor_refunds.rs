@@ -47,6 +47,7 @@ pub async fn refund_order(
             origin: RefundOrigin::Vendor,
             reason,
             ticket_id: None,
+            done_at_provider: None,
         };
         let (refund, mut writes) =
             refunds::execute(vendor, &mut context, &plan, cause, now, ports.entropy)?;
