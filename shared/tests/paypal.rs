@@ -2,10 +2,13 @@
 //! chain, name, validity, pinned URL, cache — and the events' effects through the app's route.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{call, request};
+
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, Method};
 use rcgen::{
@@ -298,43 +301,6 @@ struct Shop {
     pki: Pki,
     vendor_id: String,
     api_key: String,
-}
-
-fn request(method: Method, path: &str, bearer: Option<&str>, body: Vec<u8>) -> ApiRequest {
-    let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    if let Some(token) = bearer {
-        headers.insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-        );
-    }
-    ApiRequest {
-        method,
-        path: path.into(),
-        query: None,
-        headers,
-        body: Bytes::from(body),
-    }
-}
-
-async fn call(
-    app: &App,
-    method: Method,
-    path: &str,
-    bearer: Option<&str>,
-    body: Value,
-) -> (u16, Value) {
-    let bytes = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    let answer = app
-        .handle(&request(method, path, bearer, bytes), |_| true)
-        .await;
-    let json = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-    (answer.status.as_u16(), json)
 }
 
 async fn shop() -> Shop {

@@ -31,10 +31,12 @@ pub async fn refund_order(
     let store = ports.store;
     let decided = retry_on_contention(|| async {
         let now = ports.clock.now();
+        // The balance before the order: a refund that commits between the two reads then shows
+        // on the order (nothing left), never only on the balance.
+        let balances = balance::balance(store, &vendor.id, now).await?;
         let mut context = load_order(store, &vendor.id, order_id).await?;
         let currency = context.order.total.currency();
-        let available = balance::balance(store, &vendor.id, now)
-            .await?
+        let available = balances
             .iter()
             .find(|b| b.currency == currency)
             .and_then(|b| Money::new(b.available, currency).ok())

@@ -40,3 +40,50 @@ pub async fn dynamodb() -> Option<Arc<dyn ItemStore>> {
     store.create_table_if_missing().await.unwrap();
     Some(Arc::new(store))
 }
+
+/// An in-process request to the app, as a function URL or the dev server hands it over.
+pub fn request(
+    method: http::Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Vec<u8>,
+) -> sellerdesk::api::ApiRequest {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(token) = bearer {
+        headers.insert(
+            "authorization",
+            http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+    }
+    sellerdesk::api::ApiRequest {
+        method,
+        path: path.into(),
+        query: None,
+        headers,
+        body: bytes::Bytes::from(body),
+    }
+}
+
+/// Calls the app with a JSON body (`Null`: none): the status and the JSON answer.
+pub async fn call(
+    app: &sellerdesk::app::App,
+    method: http::Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let answer = app
+        .handle(&request(method, path, bearer, bytes), |_| true)
+        .await;
+    let json = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
+    (answer.status.as_u16(), json)
+}

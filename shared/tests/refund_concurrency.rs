@@ -1,0 +1,156 @@
+//! Two concurrent refunds of one order (R-R5): exactly one refund, on both store adapters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::call;
+use http::Method;
+use sellerdesk::app::App;
+use sellerdesk::domain::clock::{Clock, SettableClock};
+use sellerdesk::domain::ids::OsEntropy;
+use sellerdesk::domain::token::{LinkKey, SecretDigest};
+use sellerdesk::store::ItemStore;
+use sellerdesk::webhooks::stripe_signature::header_for;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const ADMIN: &str = "adm_concurrency_test";
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// Given a paid order whose credit is available: two full refunds at once.
+async fn two_refunds_at_once(store: Arc<dyn ItemStore>) {
+    let clock = Arc::new(SettableClock::frozen(at("2026-11-24T09:00:00Z")));
+    let app = App::new(
+        store,
+        clock.clone(),
+        Arc::new(OsEntropy),
+        Some(SecretDigest::of(ADMIN)),
+        LinkKey::generate(&OsEntropy),
+    );
+    let (_, vendor) = call(
+        &app,
+        Method::POST,
+        "/admin/vendors",
+        Some(ADMIN),
+        json!({"name": "V", "email": "v@example.com"}),
+    )
+    .await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let (_, product) = call(
+        &app,
+        Method::POST,
+        "/api/products",
+        Some(&key),
+        json!({"name": "P"}),
+    )
+    .await;
+    let (_, offer) = call(&app, Method::POST, "/api/offers", Some(&key), json!({"name": "O", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await;
+    let customer =
+        json!({"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"});
+    let (status, order) = call(
+        &app,
+        Method::POST,
+        "/checkout",
+        None,
+        json!({"offer_id": offer["id"], "customer": customer}),
+    )
+    .await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["order_id"].as_str().unwrap().to_string();
+    let event = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}}).to_string();
+    let signature = header_for(
+        vendor["webhook_secrets"]["stripe"].as_str().unwrap(),
+        clock.now().timestamp(),
+        event.as_bytes(),
+    );
+    let mut webhook = common::request(
+        Method::POST,
+        &format!("/webhooks/stripe/{}", vendor["vendor_id"].as_str().unwrap()),
+        None,
+        event.into_bytes(),
+    );
+    webhook
+        .headers
+        .insert("stripe-signature", signature.parse().unwrap());
+    assert_eq!(app.handle(&webhook, |_| true).await.status, 200);
+    clock.freeze(clock.now() + Duration::days(8));
+    // when two full refunds arrive at once
+    let path = format!("/api/orders/{order_id}/refunds");
+    let (first, second) = tokio::join!(
+        tokio::spawn({
+            let (app, path, key) = (app.clone(), path.clone(), key.clone());
+            async move {
+                call(
+                    &app,
+                    Method::POST,
+                    &path,
+                    Some(&key),
+                    json!({"reason": "a"}),
+                )
+                .await
+            }
+        }),
+        tokio::spawn({
+            let (app, path, key) = (app.clone(), path.clone(), key.clone());
+            async move {
+                call(
+                    &app,
+                    Method::POST,
+                    &path,
+                    Some(&key),
+                    json!({"reason": "b"}),
+                )
+                .await
+            }
+        }),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    // then exactly one is refunded, the other finds nothing left
+    let mut statuses = [first.0, second.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{first:?} {second:?}");
+    let refused = if first.0 == 409 { &first.1 } else { &second.1 };
+    assert_eq!(refused["error"]["code"], "nothing_to_refund");
+    // one debit: 10.00 net credited, 10.00 debited
+    let (_, balance) = call(&app, Method::GET, "/api/balance", Some(&key), Value::Null).await;
+    assert_eq!(
+        balance["balances"],
+        json!([{"currency": "EUR", "pending": "0.00", "available": "0.00"}])
+    );
+    let (_, history) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}/transactions"),
+        Some(&key),
+        Value::Null,
+    )
+    .await;
+    let refunds = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "refund")
+        .count();
+    assert_eq!(refunds, 1, "{history}");
+}
+
+// R-R5
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_two_concurrent_refunds_make_one() {
+    two_refunds_at_once(common::embedded()).await;
+}
+
+// R-R5
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_two_concurrent_refunds_make_one() {
+    let Some(store) = common::dynamodb().await else {
+        return;
+    };
+    two_refunds_at_once(store).await;
+}
