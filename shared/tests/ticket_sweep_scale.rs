@@ -1,0 +1,140 @@
+//! The tickets' sweep reads due tickets only (R-T5–R-T7): with 100 000 idle tickets beside a few
+//! due ones, the items read are the due ones. Figures are printed (they go into the closing note).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::call;
+use http::Method;
+use sellerdesk::app::App;
+use sellerdesk::domain::clock::SettableClock;
+use sellerdesk::domain::ids::{OrderId, OsEntropy, TicketId, VendorId};
+use sellerdesk::domain::ticket::{NewTicket, Party, Policy, Ticket, TicketType};
+use sellerdesk::domain::token::{LinkKey, SecretDigest};
+use sellerdesk::store::ItemStore;
+use sellerdesk::store::counting::CountingStore;
+use sellerdesk::usecases::tickets::{ticket_item, vendor_of};
+use serde_json::json;
+use std::sync::Arc;
+
+const ADMIN: &str = "adm_scale_test";
+const IDLE: usize = 100_000;
+const DUE: usize = 5;
+
+// R-T6
+#[tokio::test]
+async fn a_sweep_reads_the_due_tickets_not_the_idle_ones() {
+    // given a vendor whose customer opened DUE support tickets 49 hours ago (first warning due)
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let counting = Arc::new(CountingStore::new(common::embedded()));
+    let clock = Arc::new(SettableClock::frozen(start));
+    let app = App::new(
+        counting.clone(),
+        clock.clone(),
+        Arc::new(OsEntropy),
+        Some(SecretDigest::of(ADMIN)),
+        LinkKey::generate(&OsEntropy),
+    );
+    let (_, vendor) = call(
+        &app,
+        Method::POST,
+        "/admin/vendors",
+        Some(ADMIN),
+        json!({"name": "V", "email": "v@example.com"}),
+    )
+    .await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let (_, product) = call(
+        &app,
+        Method::POST,
+        "/api/products",
+        Some(&key),
+        json!({"name": "P"}),
+    )
+    .await;
+    let (_, offer) = call(&app, Method::POST, "/api/offers", Some(&key), json!({"name": "O", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await;
+    let customer =
+        json!({"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"});
+    let (_, order) = call(
+        &app,
+        Method::POST,
+        "/checkout",
+        None,
+        json!({"offer_id": offer["id"], "customer": customer}),
+    )
+    .await;
+    let token = order["customer_link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for n in 0..DUE {
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            &format!("/portal/orders/{token}/tickets"),
+            None,
+            json!({"type": "support", "message": format!("Frage {n}")}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    // and 100 000 idle tickets of the same vendor, opened now (their first timer is 48 h away)
+    let now = start + Duration::hours(49);
+    clock.freeze(now);
+    let vendor_id = VendorId::parse(vendor["vendor_id"].as_str().unwrap()).unwrap();
+    let profile = vendor_of(counting.as_ref(), &vendor_id).await.unwrap();
+    let order_id = OrderId::parse(order["order_id"].as_str().unwrap()).unwrap();
+    let policy = Policy {
+        tz: chrono_tz::Europe::Berlin,
+        restricted: false,
+    };
+    let idle: Vec<_> = (0..IDLE)
+        .map(|_| {
+            let new = NewTicket {
+                id: TicketId::generate(now, &OsEntropy),
+                vendor_id: vendor_id.clone(),
+                order_id: order_id.clone(),
+                ticket_type: TicketType::Support,
+                by: Party::Customer,
+                body: "idle",
+            };
+            ticket_item(None, &Ticket::open(new, now, policy).unwrap(), &profile).unwrap()
+        })
+        .collect();
+    for chunk in idle.chunks(5_000) {
+        counting.put_batch(chunk.to_vec()).await.unwrap();
+    }
+    // when the sweeps run
+    counting.reset();
+    let report = app.run_sweeps().await.unwrap();
+    let counts = counting.counts();
+    eprintln!(
+        "ticket sweep with {IDLE} idle and {DUE} due tickets: due-index items read {}, store: {} queries (items read {}) + {} gets + {} transactions",
+        report.tickets.items_read,
+        counts.queries,
+        counts.items_read,
+        counts.gets,
+        counts.transactions
+    );
+    // then it read and warned exactly the due tickets
+    assert_eq!(report.tickets.items_read as usize, DUE);
+    assert_eq!(report.tickets.warnings_sent as usize, DUE);
+    // the store returned no idle ticket to any query (the rest of the items read are the gets of
+    // each due ticket's vendor, order and customer)
+    assert_eq!((counts.items_read - counts.gets) as usize, DUE);
+    assert_eq!(counts.gets as usize, 3 * DUE);
+    // and a second run reads nothing
+    counting.reset();
+    let again = app.run_sweeps().await.unwrap();
+    assert_eq!(
+        (again.tickets.items_read, again.tickets.warnings_sent),
+        (0, 0)
+    );
+    assert_eq!(counting.counts().items_read, 0);
+}
