@@ -5,6 +5,7 @@ use crate::app::App;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::ids::OsEntropy;
 use crate::domain::token::{LinkKey, SecretDigest};
+use crate::outbox::dispatch::Dispatcher;
 use crate::outbox::eventbridge::EventBridgePublisher;
 use crate::outbox::ses::SesMailer;
 use crate::payments::https::{HttpsClient, native_roots};
@@ -106,6 +107,11 @@ pub async fn aws_adapters(settings: &AwsSettings) -> AwsAdapters {
 
 /// The application as a Lambda function runs it.
 pub async fn aws_app_from_env() -> Result<App, BootstrapError> {
+    Ok(aws_runtime_from_env().await?.0)
+}
+
+/// The application and the outbox dispatcher over the same clients (the worker functions).
+pub async fn aws_runtime_from_env() -> Result<(App, Dispatcher), BootstrapError> {
     let adapters = aws_adapters(&AwsSettings::from_env(None)?).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let https = HttpsClient::new(OUTBOUND_TIMEOUT).map_err(BootstrapError::Https)?;
@@ -117,7 +123,13 @@ pub async fn aws_app_from_env() -> Result<App, BootstrapError> {
         _ => Arc::new(NoProvider),
     };
     let paypal = PayPalVerifier::new(Arc::new(HttpsCertificates(https)), native_roots());
-    Ok(App::new(
+    let dispatcher = Dispatcher::new(
+        adapters.store.clone(),
+        adapters.mailer,
+        adapters.events,
+        clock.clone(),
+    );
+    let app = App::new(
         adapters.store,
         clock,
         Arc::new(OsEntropy),
@@ -125,5 +137,6 @@ pub async fn aws_app_from_env() -> Result<App, BootstrapError> {
         link_key_from_env()?,
     )
     .with_payments(payments)
-    .with_paypal(paypal))
+    .with_paypal(paypal);
+    Ok((app, dispatcher))
 }

@@ -57,6 +57,51 @@ pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     .await
 }
 
+/// The functions that serve no route: they run on a schedule or on the table's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worker {
+    /// Every minute (EventBridge Scheduler): the tickets', provider calls' and outbox's sweeps.
+    ScheduledSweeps,
+    /// On the table's stream (new outbox items): sends what is due at once.
+    OutboxDispatcher,
+}
+
+impl Worker {
+    pub const ALL: [Worker; 2] = [Worker::ScheduledSweeps, Worker::OutboxDispatcher];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Worker::ScheduledSweeps => "scheduled-sweeps",
+            Worker::OutboxDispatcher => "outbox-dispatcher",
+        }
+    }
+}
+
+/// The whole life of a worker: any event wakes it; it does its sweeps and reports them. A
+/// failure is returned, so the scheduler's retry policy (then its dead-letter queue) or the
+/// stream's retries apply.
+pub async fn run_worker(worker: Worker) -> Result<(), lambda_http::Error> {
+    tracing_init_json();
+    let (app, dispatcher) = bootstrap::aws_runtime_from_env().await?;
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(
+        |_event: lambda_http::LambdaEvent<serde_json::Value>| {
+            let (app, dispatcher) = (&app, &dispatcher);
+            async move {
+                let sweeps = match worker {
+                    Worker::ScheduledSweeps => Some(app.run_sweeps().await?),
+                    Worker::OutboxDispatcher => None,
+                };
+                let outbox = dispatcher.dispatch_due().await?;
+                tracing::info!(worker = worker.name(), ?sweeps, ?outbox, "worker ran");
+                Ok::<_, lambda_http::Error>(
+                    serde_json::json!({ "sweeps": sweeps, "outbox": outbox }),
+                )
+            }
+        },
+    ))
+    .await
+}
+
 fn tracing_init_json() {
     let _ = tracing_subscriber::fmt()
         .json()

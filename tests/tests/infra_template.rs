@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sellerdesk::api::routes::{Function, ROUTES};
+use sellerdesk::lambda::Worker;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -38,10 +39,34 @@ fn every_lambda_of_the_route_table_is_in_the_template_and_nothing_else() {
             "{name} serves no route"
         );
     }
+    for worker in Worker::ALL {
+        let name = worker.name();
+        assert!(
+            template.contains(&format!("Binary: {name}\n")),
+            "{name} is not built"
+        );
+        assert!(
+            template.contains(&format!(
+                "FunctionName: !Sub \"${{AWS::StackName}}-{name}\""
+            )),
+            "{name} has no function"
+        );
+        assert!(
+            workspace.contains(&format!("\"functions/{name}\"")),
+            "{name} is not a member"
+        );
+    }
     assert_eq!(
         template.matches("BuildMethod: rust-cargolambda").count(),
-        Function::LAMBDAS.len()
+        Function::LAMBDAS.len() + Worker::ALL.len()
     );
+    // The sweeps run on a schedule with retries and a dead-letter queue; the dispatcher on the stream.
+    assert!(
+        template.contains("Type: ScheduleV2")
+            && template.contains("RetryPolicy:")
+            && template.contains("DeadLetterConfig:")
+    );
+    assert!(template.contains("Stream: !GetAtt Table.StreamArn"));
     assert!(!template.contains("Binary: devserver"));
 }
 
