@@ -6,16 +6,11 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::call;
 use http::Method;
-use sellerdesk::app::App;
-use sellerdesk::domain::clock::{Clock, SettableClock};
-use sellerdesk::domain::ids::OsEntropy;
-use sellerdesk::domain::token::{LinkKey, SecretDigest};
+use sellerdesk::domain::clock::Clock;
 use sellerdesk::store::ItemStore;
 use sellerdesk::webhooks::stripe_signature::header_for;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-const ADMIN: &str = "adm_concurrency_test";
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -23,43 +18,9 @@ fn at(s: &str) -> DateTime<Utc> {
 
 /// Given a paid order whose credit is available: two full refunds at once.
 async fn two_refunds_at_once(store: Arc<dyn ItemStore>) {
-    let clock = Arc::new(SettableClock::frozen(at("2026-11-24T09:00:00Z")));
-    let app = App::new(
-        store,
-        clock.clone(),
-        Arc::new(OsEntropy),
-        Some(SecretDigest::of(ADMIN)),
-        LinkKey::generate(&OsEntropy),
-    );
-    let (_, vendor) = call(
-        &app,
-        Method::POST,
-        "/admin/vendors",
-        Some(ADMIN),
-        json!({"name": "V", "email": "v@example.com"}),
-    )
-    .await;
+    let (app, clock) = common::app_at(store, at("2026-11-24T09:00:00Z"));
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let key = vendor["api_key"].as_str().unwrap().to_string();
-    let (_, product) = call(
-        &app,
-        Method::POST,
-        "/api/products",
-        Some(&key),
-        json!({"name": "P"}),
-    )
-    .await;
-    let (_, offer) = call(&app, Method::POST, "/api/offers", Some(&key), json!({"name": "O", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await;
-    let customer =
-        json!({"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"});
-    let (status, order) = call(
-        &app,
-        Method::POST,
-        "/checkout",
-        None,
-        json!({"offer_id": offer["id"], "customer": customer}),
-    )
-    .await;
-    assert_eq!(status, 201, "{order}");
     let order_id = order["order_id"].as_str().unwrap().to_string();
     let event = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
         "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",

@@ -7,18 +7,14 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::call;
 use http::Method;
-use sellerdesk::app::App;
-use sellerdesk::domain::clock::SettableClock;
 use sellerdesk::domain::ids::{OrderId, OsEntropy, TicketId, VendorId};
 use sellerdesk::domain::ticket::{NewTicket, Party, Policy, Ticket, TicketType};
-use sellerdesk::domain::token::{LinkKey, SecretDigest};
 use sellerdesk::store::ItemStore;
 use sellerdesk::store::counting::CountingStore;
 use sellerdesk::usecases::tickets::{ticket_item, vendor_of};
 use serde_json::json;
 use std::sync::Arc;
 
-const ADMIN: &str = "adm_scale_test";
 const IDLE: usize = 100_000;
 const DUE: usize = 5;
 
@@ -30,42 +26,8 @@ async fn a_sweep_reads_the_due_tickets_not_the_idle_ones() {
         .unwrap()
         .to_utc();
     let counting = Arc::new(CountingStore::new(common::embedded()));
-    let clock = Arc::new(SettableClock::frozen(start));
-    let app = App::new(
-        counting.clone(),
-        clock.clone(),
-        Arc::new(OsEntropy),
-        Some(SecretDigest::of(ADMIN)),
-        LinkKey::generate(&OsEntropy),
-    );
-    let (_, vendor) = call(
-        &app,
-        Method::POST,
-        "/admin/vendors",
-        Some(ADMIN),
-        json!({"name": "V", "email": "v@example.com"}),
-    )
-    .await;
-    let key = vendor["api_key"].as_str().unwrap().to_string();
-    let (_, product) = call(
-        &app,
-        Method::POST,
-        "/api/products",
-        Some(&key),
-        json!({"name": "P"}),
-    )
-    .await;
-    let (_, offer) = call(&app, Method::POST, "/api/offers", Some(&key), json!({"name": "O", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await;
-    let customer =
-        json!({"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"});
-    let (_, order) = call(
-        &app,
-        Method::POST,
-        "/checkout",
-        None,
-        json!({"offer_id": offer["id"], "customer": customer}),
-    )
-    .await;
+    let (app, clock) = common::app_at(counting.clone(), start);
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let token = order["customer_link"]
         .as_str()
         .unwrap()

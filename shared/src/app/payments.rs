@@ -20,20 +20,26 @@ fn invalid_signature() -> ApiError {
     )
 }
 
+/// A webhook's vendor from its path, once the body is known to be of a size we read; an unknown
+/// vendor cannot have signed it.
+fn webhook_vendor(request: &ApiRequest, matched: &Matched) -> Result<VendorId, ApiError> {
+    if request.body.len() > MAX_JSON_BODY {
+        return Err(ApiError::payload_too_large(MAX_JSON_BODY));
+    }
+    matched
+        .params
+        .get("vendor_id")
+        .and_then(|raw| VendorId::parse(raw).ok())
+        .ok_or_else(invalid_signature)
+}
+
 impl App {
     pub(super) async fn stripe_webhook(
         &self,
         request: &ApiRequest,
         matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
-        if request.body.len() > MAX_JSON_BODY {
-            return Err(ApiError::payload_too_large(MAX_JSON_BODY));
-        }
-        let vendor = matched
-            .params
-            .get("vendor_id")
-            .and_then(|raw| VendorId::parse(raw).ok())
-            .ok_or_else(invalid_signature)?;
+        let vendor = webhook_vendor(request, matched)?;
         let signature = request
             .headers
             .get("stripe-signature")
@@ -60,14 +66,7 @@ impl App {
         request: &ApiRequest,
         matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
-        if request.body.len() > MAX_JSON_BODY {
-            return Err(ApiError::payload_too_large(MAX_JSON_BODY));
-        }
-        let vendor = matched
-            .params
-            .get("vendor_id")
-            .and_then(|raw| VendorId::parse(raw).ok())
-            .ok_or_else(invalid_signature)?;
+        let vendor = webhook_vendor(request, matched)?;
         let transmission = Transmission::from_headers(&request.headers);
         paypal_webhooks::receive(
             self.ports(),

@@ -4,7 +4,7 @@ use super::UseCaseError;
 use super::checkout::{ORDER_SCOPE, order_key};
 use crate::domain::catalogue::Plan;
 use crate::domain::customer::Customer;
-use crate::domain::ids::{CustomerId, OrderId};
+use crate::domain::ids::{CustomerId, OrderId, VendorId};
 use crate::domain::order::{ItemStatus, Order, OrderStatus};
 use crate::domain::token::{LinkToken, SecretDigest};
 use crate::domain::vendor::Vendor;
@@ -19,11 +19,13 @@ pub struct CustomerOrder {
     pub customer: Customer,
 }
 
-/// Anything wrong with a token is "not found": a guess learns nothing.
-pub async fn order_by_token(
+/// What a secret link of `scope` points at: its vendor and the stored link's body. Anything
+/// wrong with the token is "not found": a guess learns nothing.
+pub async fn resolve_link(
     store: &dyn ItemStore,
     presented: &str,
-) -> Result<CustomerOrder, UseCaseError> {
+    scope: &str,
+) -> Result<(VendorId, serde_json::Value), UseCaseError> {
     let (vendor_id, token) = LinkToken::parse(presented).map_err(|_| UseCaseError::NotFound)?;
     let link = store
         .get(&super::checkout::link_key(&vendor_id, &token))
@@ -33,11 +35,20 @@ pub async fn order_by_token(
         .as_str()
         .and_then(SecretDigest::from_hex)
         .ok_or(UseCaseError::NotFound)?;
-    if !stored.matches(token.as_str()) || link.body["scope"] != ORDER_SCOPE {
+    if !stored.matches(token.as_str()) || link.body["scope"] != scope {
         return Err(UseCaseError::NotFound);
     }
-    let order_id: OrderId = serde_json::from_value(link.body["order_id"].clone())
-        .map_err(|_| UseCaseError::NotFound)?;
+    Ok((vendor_id, link.body))
+}
+
+/// The order a customer link opens (R-O4).
+pub async fn order_by_token(
+    store: &dyn ItemStore,
+    presented: &str,
+) -> Result<CustomerOrder, UseCaseError> {
+    let (vendor_id, link) = resolve_link(store, presented, ORDER_SCOPE).await?;
+    let order_id: OrderId =
+        serde_json::from_value(link["order_id"].clone()).map_err(|_| UseCaseError::NotFound)?;
     let order: Order = store
         .get(&order_key(&vendor_id, &order_id))
         .await?

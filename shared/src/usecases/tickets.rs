@@ -17,7 +17,7 @@ use crate::domain::refund::{
 };
 use crate::domain::ticket::{NewTicket, Party, Policy, Ticket, TicketError, TicketType};
 use crate::domain::ticket_emails::{OrderFacts, Recipient, TicketMail, TicketNews, ticket_email};
-use crate::domain::token::{LinkToken, SecretDigest};
+use crate::domain::token::LinkToken;
 use crate::domain::vendor::Vendor;
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::store::keys::{DueQueue, VENDOR_PROFILE_SK, due_entry, vendor_pk};
@@ -314,19 +314,8 @@ pub async fn ticket_by_token(
     store: &dyn ItemStore,
     presented: &str,
 ) -> Result<(VendorId, TicketId), UseCaseError> {
-    let (vendor_id, token) = LinkToken::parse(presented).map_err(|_| UseCaseError::NotFound)?;
-    let link = store
-        .get(&link_key(&vendor_id, &token))
-        .await?
-        .ok_or(UseCaseError::NotFound)?;
-    let stored = link.body["digest"]
-        .as_str()
-        .and_then(SecretDigest::from_hex)
-        .ok_or(UseCaseError::NotFound)?;
-    if !stored.matches(token.as_str()) || link.body["scope"] != TICKET_SCOPE {
-        return Err(UseCaseError::NotFound);
-    }
-    let ticket_id = link.body["ticket_id"]
+    let (vendor_id, link) = super::portal::resolve_link(store, presented, TICKET_SCOPE).await?;
+    let ticket_id = link["ticket_id"]
         .as_str()
         .and_then(|id| TicketId::parse(id).ok())
         .ok_or(UseCaseError::NotFound)?;

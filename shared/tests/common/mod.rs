@@ -87,3 +87,67 @@ pub async fn call(
     let json = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
     (answer.status.as_u16(), json)
 }
+
+/// The admin token of in-process test apps.
+pub const ADMIN: &str = "adm_in_process_test";
+
+/// An in-process app over `store` with a frozen clock at `now`.
+pub fn app_at(
+    store: Arc<dyn ItemStore>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (
+    sellerdesk::app::App,
+    Arc<sellerdesk::domain::clock::SettableClock>,
+) {
+    let clock = Arc::new(sellerdesk::domain::clock::SettableClock::frozen(now));
+    let app = sellerdesk::app::App::new(
+        store,
+        clock.clone(),
+        Arc::new(sellerdesk::domain::ids::OsEntropy),
+        Some(sellerdesk::domain::token::SecretDigest::of(ADMIN)),
+        sellerdesk::domain::token::LinkKey::generate(&sellerdesk::domain::ids::OsEntropy),
+    );
+    (app, clock)
+}
+
+/// A vendor selling one product at 10.00 EUR net on `plan`, and one German customer's checkout:
+/// the vendor's creation answer and the checkout's answer.
+pub async fn vendor_with_order(
+    app: &sellerdesk::app::App,
+    plan: serde_json::Value,
+) -> (serde_json::Value, serde_json::Value) {
+    use http::Method;
+    use serde_json::json;
+    let (_, vendor) = call(
+        app,
+        Method::POST,
+        "/admin/vendors",
+        Some(ADMIN),
+        json!({"name": "V", "email": "v@example.com"}),
+    )
+    .await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let (_, product) = call(
+        app,
+        Method::POST,
+        "/api/products",
+        Some(&key),
+        json!({"name": "P"}),
+    )
+    .await;
+    let offer = json!({"name": "O", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": plan});
+    let (status, offer) = call(app, Method::POST, "/api/offers", Some(&key), offer).await;
+    assert_eq!(status, 201, "{offer}");
+    let customer =
+        json!({"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"});
+    let (status, order) = call(
+        app,
+        Method::POST,
+        "/checkout",
+        None,
+        json!({"offer_id": offer["id"], "customer": customer}),
+    )
+    .await;
+    assert_eq!(status, 201, "{order}");
+    (vendor, order)
+}
