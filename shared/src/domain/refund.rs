@@ -203,21 +203,23 @@ pub fn request_refund(
 
 impl Order {
     /// R-R5 on the order: the refunded amount grows; a full refund makes it `refunded` (access
-    /// revoked); a refund of a plan's charge cancels the plan (R-R3).
+    /// revoked); `ends_plan` (a customer's refund of a plan's charge, R-R3, or a full refund)
+    /// cancels the plan. Answers whether this refund ended a running plan.
     pub fn apply_refund(
         &mut self,
         plan: &RefundPlan,
+        ends_plan: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), MoneyError> {
+    ) -> Result<bool, MoneyError> {
         self.refunded = self.refunded.checked_add(&plan.amount)?;
-        if !matches!(self.plan, Plan::OneTime) {
-            self.cancel_plan(now);
-        }
+        let ended = (ends_plan || plan.full)
+            && !matches!(self.plan, Plan::OneTime)
+            && self.cancel_plan(now);
         if plan.full {
             self.status = OrderStatus::Refunded;
         }
         self.updated_at = now;
-        Ok(())
+        Ok(ended)
     }
 
     /// A provider's refund failed (R-R5): the money counts as not refunded again. The order's

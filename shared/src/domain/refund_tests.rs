@@ -45,7 +45,7 @@ fn a_partial_refund_splits_net_and_tax_and_limits_the_next() {
         (plan.net, plan.tax, plan.full),
         (eur("4.20"), eur("0.80"), false)
     );
-    o.apply_refund(&plan, now).unwrap();
+    o.apply_refund(&plan, false, now).unwrap();
     assert_eq!(o.status, OrderStatus::Completed);
     assert_eq!(
         vendor_refund(&o, Some(eur("7.00")), eur("100.00"), now),
@@ -55,7 +55,7 @@ fn a_partial_refund_splits_net_and_tax_and_limits_the_next() {
     );
     let rest = vendor_refund(&o, None, eur("100.00"), now).unwrap();
     assert_eq!((rest.amount, rest.full), (eur("6.90"), true));
-    o.apply_refund(&rest, now).unwrap();
+    o.apply_refund(&rest, false, now).unwrap();
     assert_eq!(o.status, OrderStatus::Refunded);
     // R-R5: nothing refunds the same money twice
     assert_eq!(
@@ -118,7 +118,7 @@ fn a_customer_refund_returns_a_one_time_order_in_full_and_a_plan_only_its_last_c
     let now = start + Duration::days(40);
     let plan = customer_refund(&sub, now).unwrap();
     assert_eq!((plan.amount, plan.full), (eur("11.90"), false));
-    sub.apply_refund(&plan, now).unwrap();
+    sub.apply_refund(&plan, true, now).unwrap();
     assert_eq!(sub.status, OrderStatus::Cancelled);
     assert!(sub.schedule.iter().all(|i| i.status != ItemStatus::Open));
     // the 60 days count from the charge it refunds: the last one
@@ -131,7 +131,7 @@ fn a_reversed_refund_is_refundable_again() {
     let mut o = paid_one_time();
     let now = o.created_at;
     let plan = vendor_refund(&o, None, eur("100.00"), now).unwrap();
-    o.apply_refund(&plan, now).unwrap();
+    o.apply_refund(&plan, false, now).unwrap();
     assert_eq!(o.status, OrderStatus::Refunded);
     o.reverse_refund(plan.amount, now).unwrap();
     assert_eq!(
@@ -139,4 +139,28 @@ fn a_reversed_refund_is_refundable_again() {
         (OrderStatus::Completed, eur("0.00"))
     );
     assert!(vendor_refund(&o, None, eur("100.00"), now).is_ok());
+}
+
+// R-R1, R-R3: a vendor's partial refund leaves a plan running; a full one, or a customer's, ends it
+#[test]
+fn only_a_customers_or_a_full_refund_ends_a_plan() {
+    let mut sub = order(
+        Plan::Subscription {
+            interval: Interval::Month,
+        },
+        "11.90",
+        "1.90",
+    );
+    let now = sub.created_at;
+    sub.apply_payment(eur("11.90"), now).unwrap();
+    let partial = vendor_refund(&sub, Some(eur("1.00")), eur("100.00"), now).unwrap();
+    assert!(!sub.apply_refund(&partial, false, now).unwrap());
+    assert_eq!(sub.status, OrderStatus::Active);
+    let rest = vendor_refund(&sub, None, eur("100.00"), now).unwrap();
+    assert!(rest.full);
+    assert!(
+        sub.apply_refund(&rest, false, now).unwrap(),
+        "the full refund ended the plan"
+    );
+    assert_eq!(sub.status, OrderStatus::Refunded);
 }

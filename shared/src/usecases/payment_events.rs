@@ -314,6 +314,7 @@ async fn dashboard_refund(
             reason: "refunded at the payment provider",
             ticket_id: None,
             done_at_provider: Some(report.provider_refund.clone()),
+            ends_plan: false,
         };
         let (refund, mut writes) =
             refunds::execute(vendor, &mut context, &plan, cause, now, ports.entropy)?;

@@ -76,6 +76,8 @@ pub struct RefundCause<'a> {
     /// Made at the provider already (a dashboard refund we learn from its webhook): nothing to
     /// start there, and it succeeded.
     pub done_at_provider: Option<String>,
+    /// A customer's refund of a plan's charge ends the plan (R-R3); a vendor's only when full.
+    pub ends_plan: bool,
 }
 
 /// The writes that execute `plan` on the loaded order (R-R5). `context.order` is changed in
@@ -89,8 +91,8 @@ pub fn execute(
     entropy: &dyn Entropy,
 ) -> Result<(Refund, Vec<Write>), UseCaseError> {
     let order = &mut context.order;
-    order
-        .apply_refund(plan, now)
+    let ended_plan = order
+        .apply_refund(plan, cause.ends_plan, now)
         .map_err(|_| UseCaseError::NotFound)?;
     // Paid outside a provider (manual payments, R-O8): the vendor returns the money itself.
     let payment = order.provider.payment_intent.clone();
@@ -151,6 +153,18 @@ pub fn execute(
         transactions::record(&vendor.id, &order.id, &history, entropy)?,
         enqueue(&vendor.id, Message::Event(executed), now, entropy).map_err(to_store)?,
     ];
+    // A plan ended here stops at the provider too: no further charges.
+    if let Some(subscription) = order.provider.subscription.clone().filter(|_| ended_plan) {
+        writes.push(task_write(
+            &vendor.id,
+            &ProviderTask::CancelSubscription {
+                order_id: order.id.clone(),
+                account: vendor.stripe_account.clone(),
+                subscription,
+            },
+            now,
+        )?);
+    }
     if let Some(payment) = payment.filter(|_| cause.done_at_provider.is_none()) {
         writes.push(task_write(
             &vendor.id,

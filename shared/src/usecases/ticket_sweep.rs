@@ -184,6 +184,7 @@ fn execute_refund(
         reason: "refund request",
         ticket_id: Some(ticket.id.clone()),
         done_at_provider: None,
+        ends_plan: true,
     };
     let (refund, writes) = refunds::execute(vendor, context, &plan, cause, now, ports.entropy)?;
     let task = refund.payment.clone().map(|payment| ProviderTask::Refund {

@@ -388,7 +388,9 @@ pub async fn change(
                 condition: Condition::Always,
             });
         }
-        if was_request && by != Party::Customer {
+        // R-T4: a vendor closing or converting a customer's request is reviewed.
+        let saves_sale = matches!(change, Change::Close | Change::ChangeType(_));
+        if was_request && saves_sale && by != Party::Customer {
             writes.push(review_write(ports, vendor, &before, &ticket, by, now)?);
         }
         writes.push(Write::update(ticket_item(Some(&item), &ticket, vendor)?));

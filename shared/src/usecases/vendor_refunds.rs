@@ -50,6 +50,7 @@ pub async fn refund_order(
             reason,
             ticket_id: None,
             done_at_provider: None,
+            ends_plan: false,
         };
         let (refund, mut writes) =
             refunds::execute(vendor, &mut context, &plan, cause, now, ports.entropy)?;
