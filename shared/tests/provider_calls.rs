@@ -1,0 +1,225 @@
+//! What the sweeps owe the payment provider (R-R4, R-R5): a customer's cancellation stops the
+//! subscription at the provider, a refund request refunds the payment there — each call once,
+//! however often the sweeps run, and retried after a provider outage.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use common::call;
+use http::Method;
+use sellerdesk::domain::clock::Clock;
+use sellerdesk::payments::https::TransportError;
+use sellerdesk::payments::{
+    CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
+    ProviderError, ProviderRefund, RefundRequest, RefundState,
+};
+use sellerdesk::webhooks::stripe_signature::header_for;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Records every call; fails the first `outages` calls as a network error would.
+#[derive(Default)]
+struct RecordingProvider {
+    calls: Mutex<Vec<String>>,
+    outages: AtomicU32,
+}
+
+impl RecordingProvider {
+    fn answer(&self, call: String) -> Result<(), ProviderError> {
+        if self.outages.load(Ordering::SeqCst) > 0 {
+            self.outages.fetch_sub(1, Ordering::SeqCst);
+            return Err(ProviderError::Transport(TransportError::Timeout(
+                std::time::Duration::from_secs(10),
+            )));
+        }
+        self.calls.lock().unwrap().push(call);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for RecordingProvider {
+    async fn create_payment_session(
+        &self,
+        request: &PaymentSessionRequest,
+    ) -> Result<PaymentSession, ProviderError> {
+        self.answer(format!("session {}", request.idempotency_key))?;
+        Ok(PaymentSession {
+            id: "cs_1".into(),
+            url: "https://pay.example/cs_1".into(),
+        })
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        self.answer(format!(
+            "refund {} {} {} key={}",
+            request.payment,
+            request.amount,
+            request.account.as_deref().unwrap_or("-"),
+            request.refund_id
+        ))?;
+        Ok(ProviderRefund {
+            id: "re_1".into(),
+            state: RefundState::Pending,
+        })
+    }
+
+    async fn cancel_subscription(
+        &self,
+        request: &CancelSubscriptionRequest,
+    ) -> Result<(), ProviderError> {
+        self.answer(format!(
+            "cancel {} key={}",
+            request.subscription, request.idempotency_key
+        ))
+    }
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// A monthly subscription paid through Stripe (subscription `sub_1`, payment intent `pi_1`).
+async fn subscribed(
+    provider: Arc<RecordingProvider>,
+) -> (
+    sellerdesk::app::App,
+    Arc<sellerdesk::domain::clock::SettableClock>,
+    String,
+) {
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider);
+    let (vendor, order) =
+        common::vendor_with_order(&app, json!({"kind": "subscription", "interval": "month"})).await;
+    let key = vendor["api_key"].as_str().unwrap();
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        "/api/settings",
+        Some(key),
+        json!({"stripe_account": "acct_1Vendor"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let event = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+        "payment_intent": "pi_1", "subscription": "sub_1", "invoice": "in_1", "metadata": {"order_id": order["order_id"]}}}}).to_string();
+    let signature = header_for(
+        vendor["webhook_secrets"]["stripe"].as_str().unwrap(),
+        clock.now().timestamp(),
+        event.as_bytes(),
+    );
+    let mut webhook = common::request(
+        Method::POST,
+        &format!("/webhooks/stripe/{}", vendor["vendor_id"].as_str().unwrap()),
+        None,
+        event.into_bytes(),
+    );
+    webhook
+        .headers
+        .insert("stripe-signature", signature.parse().unwrap());
+    assert_eq!(app.handle(&webhook, |_| true).await.status, 200);
+    let token = order["customer_link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    (app, clock, token)
+}
+
+// R-R4, R-T5
+#[tokio::test]
+async fn a_customers_cancellation_stops_the_subscription_at_the_provider_once() {
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock, token) = subscribed(provider.clone()).await;
+    let (status, opened) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        json!({"type": "cancel", "message": "Bitte kündigen"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    // Monday + 24 h → due Tuesday 09:00
+    clock.freeze(at("2026-11-24T09:00:00Z"));
+    for _ in 0..3 {
+        app.run_sweeps().await.unwrap();
+    }
+    let order_id = order_of(&app, &token).await;
+    assert_eq!(
+        *provider.calls.lock().unwrap(),
+        vec![format!("cancel sub_1 key=cancel-{order_id}")]
+    );
+}
+
+async fn order_of(app: &sellerdesk::app::App, token: &str) -> String {
+    let (_, page) = call(
+        app,
+        Method::GET,
+        &format!("/portal/orders/{token}"),
+        None,
+        Value::Null,
+    )
+    .await;
+    page["id"].as_str().unwrap().to_string()
+}
+
+// R-R3, R-R5: a refund request refunds the last charge at the provider and ends the plan there
+#[tokio::test]
+async fn a_refund_request_refunds_at_the_provider_after_an_outage_once() {
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock, token) = subscribed(provider.clone()).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        json!({"type": "refund", "message": "zurück"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // given the provider is unreachable when the request is due
+    provider.outages.store(2, Ordering::SeqCst);
+    clock.freeze(at("2026-11-24T09:00:00Z"));
+    let first = app.run_sweeps().await.unwrap();
+    assert_eq!(first.tickets.refunds_executed, 1);
+    assert!(provider.calls.lock().unwrap().is_empty());
+    // when the sweeps run again after the backoff
+    clock.freeze(at("2026-11-24T09:10:00Z"));
+    for _ in 0..3 {
+        app.run_sweeps().await.unwrap();
+    }
+    // then the refund and the cancellation reached the provider, once each, on the vendor's account
+    let calls = provider.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("refund pi_1 11.90 EUR acct_1Vendor key=rfd_")),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("cancel sub_1 key=cancel-ord_")),
+        "{calls:?}"
+    );
+    let (_, page) = call(
+        &app,
+        Method::GET,
+        &format!("/portal/orders/{token}"),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (page["status"].as_str(), page["payment_status"].as_str()),
+        (Some("refunded"), Some("refunded"))
+    );
+}
