@@ -164,3 +164,35 @@ fn only_a_customers_or_a_full_refund_ends_a_plan() {
     );
     assert_eq!(sub.status, OrderStatus::Refunded);
 }
+
+// R-R4: a cancellation refunds nothing, takes no further charges, keeps access to the period's end
+#[test]
+fn a_cancellation_refunds_nothing_and_charges_nothing_more() {
+    let mut sub = order(
+        Plan::Subscription {
+            interval: Interval::Month,
+        },
+        "11.90",
+        "1.90",
+    );
+    let start = sub.created_at;
+    sub.apply_payment(eur("11.90"), start).unwrap();
+    let line = sub.lines[0].clone();
+    assert!(sub.cancel_plan(start + Duration::days(3)));
+    assert_eq!(
+        (sub.status, sub.refunded),
+        (OrderStatus::Cancelled, eur("0.00"))
+    );
+    assert!(
+        sub.schedule.iter().all(|i| i.status != ItemStatus::Open),
+        "no further charges"
+    );
+    let access = sub.access(&line, start + Duration::days(3));
+    assert!(access.active);
+    assert!(
+        access
+            .end
+            .is_some_and(|end| end > start + Duration::days(27))
+    );
+    assert!(!sub.cancel_plan(start + Duration::days(4)), "once");
+}
