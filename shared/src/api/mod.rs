@@ -1,6 +1,7 @@
 //! The HTTP contract (API.md), independent of how requests arrive (Lambda function URL or the
 //! dev server): requests, responses, errors, and the route table.
 
+pub mod openapi;
 pub mod routes;
 
 use crate::domain::vendor::FieldErrors;
