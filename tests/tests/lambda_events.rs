@@ -99,3 +99,77 @@ async fn a_wrong_admin_token_gets_401_without_echo() {
     assert_eq!(response.status(), 401);
     assert!(!format!("{:?}", response.body()).contains("someone-elses-token"));
 }
+
+// R-T0, R-T1: a customer's refund request through refund-requests, listed by ticket-updates
+#[tokio::test]
+async fn a_refund_request_opens_through_refund_requests_and_lists_in_ticket_updates() {
+    let app = app();
+    let admin = lambda_http::request::from_str(&event("admin-api/create-vendor.json")).unwrap();
+    let vendor = body_json(&handle(&app, Function::AdminApi, admin).await);
+    let key = vendor["api_key"].as_str().unwrap();
+    // given a paid order (set up through the app itself)
+    let post = |path: &str, body: serde_json::Value| {
+        let mut request = sellerdesk::api::ApiRequest {
+            method: lambda_http::http::Method::POST,
+            path: path.into(),
+            query: None,
+            headers: lambda_http::http::HeaderMap::new(),
+            body: body.to_string().into(),
+        };
+        request
+            .headers
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        request
+    };
+    let product: Value = serde_json::from_slice(
+        &app.handle(
+            &post("/api/products", serde_json::json!({"name": "Kurs"})),
+            |_| true,
+        )
+        .await
+        .body,
+    )
+    .unwrap();
+    let offer: Value = serde_json::from_slice(&app.handle(&post("/api/offers", serde_json::json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})), |_| true).await.body).unwrap();
+    let order: Value = serde_json::from_slice(&app.handle(&post("/checkout", serde_json::json!({"offer_id": offer["id"], "customer": {"email": "k@example.com", "first_name": "K", "last_name": "L", "country": "DE"}})), |_| true).await.body).unwrap();
+    let order_id = order["order_id"].as_str().unwrap();
+    let paid = app.handle(&post(&format!("/api/orders/{order_id}/payments"), serde_json::json!({"amount": {"amount": "11.90", "currency": "EUR"}, "method": "cash"})), |_| true).await;
+    assert_eq!(paid.status, 201);
+    let token = order["customer_link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    // when the customer's request arrives at refund-requests
+    let open =
+        event("refund-requests/open-refund-ticket.json").replace("REPLACED_BY_THE_TEST", token);
+    let opened = handle(
+        &app,
+        Function::RefundRequests,
+        lambda_http::request::from_str(&open).unwrap(),
+    )
+    .await;
+    assert_eq!(opened.status(), 201, "{:?}", opened.body());
+    // then ticket-updates lists it as an open refund ticket
+    let list =
+        event("ticket-updates/list-open-refund-tickets.json").replace("REPLACED_BY_THE_TEST", key);
+    let listed = body_json(
+        &handle(
+            &app,
+            Function::TicketUpdates,
+            lambda_http::request::from_str(&list).unwrap(),
+        )
+        .await,
+    );
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], body_json(&opened)["ticket_id"]);
+    // and ticket-updates does not serve refund-requests' route
+    let elsewhere = handle(
+        &app,
+        Function::TicketUpdates,
+        lambda_http::request::from_str(&open).unwrap(),
+    )
+    .await;
+    assert_eq!(elsewhere.status(), 404);
+}
