@@ -125,7 +125,7 @@ pub async fn pay(app: &App, session: &str, request: &ApiRequest) -> Result<ApiRe
             "payment_status": payment_status,
             "payment_intent": random_id("pi_dev", entropy),
             "customer": format!("cus_dev_{}", found.customer.id),
-            "metadata": { "order_id": found.order.id },
+            "metadata": { "order_id": found.order.id, "customer_id": found.order.customer_id },
         }},
     });
     let payload = event.to_string();

@@ -21,6 +21,42 @@ mod cases {
         Item::new(Key::new(pk, sk), json!({ "n": n }))
     }
 
+    pub async fn several_items_in_one_read(store: Arc<dyn ItemStore>) {
+        // given three items in two partitions
+        let items = [
+            item("V#m", "ORDER#1", 1),
+            item("V#m", "CUSTOMER#1", 2).with_attr("gsi1pk", "X"),
+            item("V#n", "ORDER#9", 3),
+        ];
+        for it in &items {
+            store.put(it.clone(), Condition::Absent).await.unwrap();
+        }
+        // when read together with a key that is missing, in a mixed order
+        let keys = [
+            items[2].key.clone(),
+            Key::new("V#m", "ORDER#404"),
+            items[0].key.clone(),
+            items[1].key.clone(),
+        ];
+        let found = store.get_many(&keys).await.unwrap();
+        // then each answer stands where its key stood, exactly as stored
+        assert_eq!(
+            found,
+            vec![
+                Some(items[2].clone()),
+                None,
+                Some(items[0].clone()),
+                Some(items[1].clone())
+            ]
+        );
+        // a key twice is refused, as BatchGetItem refuses it
+        let twice = store
+            .get_many(&[items[0].key.clone(), items[0].key.clone()])
+            .await;
+        assert!(matches!(twice, Err(StoreError::InvalidWrite(_))));
+        assert_eq!(store.get_many(&[]).await.unwrap(), vec![]);
+    }
+
     pub async fn put_get_and_conditions(store: Arc<dyn ItemStore>) {
         // given an item created with Absent
         let first = item("V#a", "ORDER#1", 1).with_attr("status", "open");
@@ -317,6 +353,12 @@ macro_rules! contract {
             async fn put_get_and_conditions() {
                 let Some(store) = $make else { return };
                 cases::put_get_and_conditions(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn several_items_in_one_read() {
+                let Some(store) = $make else { return };
+                cases::several_items_in_one_read(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,7 +10,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use sellerdesk::domain::catalogue::Interval;
-use sellerdesk::domain::ids::OrderId;
+use sellerdesk::domain::ids::{CustomerId, OrderId};
 use sellerdesk::domain::money::{Currency, Money};
 use sellerdesk::payments::https::HttpsClient;
 use sellerdesk::payments::stripe_api::StripeApi;
@@ -161,6 +161,7 @@ fn session_request(renews_every: Option<Interval>) -> PaymentSessionRequest {
     PaymentSessionRequest {
         account: Some("acct_1Vendor".into()),
         order_id: OrderId::parse("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2").unwrap(),
+        customer_id: CustomerId::parse("cus_01JDQ8Z5X3N4V6B7C8D9E0F1G3").unwrap(),
         order_number: "SD-000042".into(),
         description: "Kurs & Buch".into(),
         amount: eur("11.90"),
@@ -229,6 +230,14 @@ async fn a_payment_session_is_one_form_post_with_key_account_and_the_order() {
         Some("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2")
     );
     assert_eq!(sent.field("customer_email"), Some("k+shop@example.com"));
+    assert_eq!(
+        sent.field("metadata[customer_id]"),
+        Some("cus_01JDQ8Z5X3N4V6B7C8D9E0F1G3")
+    );
+    assert_eq!(
+        sent.field("payment_intent_data[metadata][customer_id]"),
+        Some("cus_01JDQ8Z5X3N4V6B7C8D9E0F1G3")
+    );
     assert_eq!(
         sent.field("success_url"),
         Some("https://shop.example/orders/tok?payment=succeeded")

@@ -7,7 +7,7 @@ pub mod https;
 pub mod stripe_api;
 
 use crate::domain::catalogue::Interval;
-use crate::domain::ids::OrderId;
+use crate::domain::ids::{CustomerId, OrderId};
 use crate::domain::money::Money;
 use async_trait::async_trait;
 
@@ -17,6 +17,9 @@ pub struct PaymentSessionRequest {
     /// The vendor's connected provider account, when the vendor set one.
     pub account: Option<String>,
     pub order_id: OrderId,
+    /// Travels in the provider's metadata beside the order id: its webhooks then read the order
+    /// and the customer in one round trip.
+    pub customer_id: CustomerId,
     pub order_number: String,
     pub description: String,
     pub amount: Money,

@@ -110,6 +110,7 @@ impl PaymentProvider for StripeApi {
             .minor_units()
             .map_err(ProviderError::Amount)?;
         let order_id = request.order_id.to_string();
+        let customer_id = request.customer_id.to_string();
         let separator = if request.return_url.contains('?') {
             '&'
         } else {
@@ -133,6 +134,7 @@ impl PaymentProvider for StripeApi {
             ("customer_email", request.customer_email.clone()),
             ("client_reference_id", order_id.clone()),
             ("metadata[order_id]", order_id.clone()),
+            ("metadata[customer_id]", customer_id.clone()),
             ("line_items[0][quantity]", "1".to_string()),
             (
                 "line_items[0][price_data][currency]",
@@ -152,8 +154,12 @@ impl PaymentProvider for StripeApi {
                     interval_name(interval).to_string(),
                 ),
                 ("subscription_data[metadata][order_id]", order_id),
+                ("subscription_data[metadata][customer_id]", customer_id),
             ]),
-            None => pairs.push(("payment_intent_data[metadata][order_id]", order_id)),
+            None => pairs.extend([
+                ("payment_intent_data[metadata][order_id]", order_id),
+                ("payment_intent_data[metadata][customer_id]", customer_id),
+            ]),
         }
         let answer = self
             .call(

@@ -69,6 +69,15 @@ impl ItemStore for CountingStore {
         Ok(found)
     }
 
+    /// One round trip, counted as one get.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        let found = self.inner.get_many(keys).await?;
+        let read = found.iter().filter(|item| item.is_some()).count() as u64;
+        self.items_read.fetch_add(read, Ordering::Relaxed);
+        Ok(found)
+    }
+
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.put(item, condition).await

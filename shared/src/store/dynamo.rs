@@ -318,6 +318,50 @@ impl ItemStore for DynamoStore {
         output.item().map(from_attributes).transpose()
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        crate::store::validate_batch_get(keys)?;
+        let mut found: std::collections::HashMap<Key, Item> = std::collections::HashMap::new();
+        let mut pending: Vec<_> = keys.iter().map(key_map).collect();
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::backend)?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            for attributes in output
+                .responses()
+                .and_then(|tables| tables.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                let item = from_attributes(attributes)?;
+                found.insert(item.key.clone(), item);
+            }
+            pending = output
+                .unprocessed_keys()
+                .and_then(|tables| tables.get(&self.table))
+                .map(|left| left.keys().to_vec())
+                .unwrap_or_default();
+            // Throttled keys come back unprocessed: read them again after a short pause.
+            round += 1;
+            if !pending.is_empty() {
+                if round >= 8 {
+                    return Err(StoreError::Conflict);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << round.min(5))).await;
+            }
+        }
+        Ok(keys.iter().map(|key| found.remove(key)).collect())
+    }
+
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         validate_item(&item)?;
         let expression = condition_expression(&condition);

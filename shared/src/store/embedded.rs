@@ -293,6 +293,15 @@ impl ItemStore for EmbeddedStore {
             .await
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        crate::store::validate_batch_get(keys)?;
+        let keys = keys.to_vec();
+        self.with_connection(move |connection| {
+            keys.iter().map(|key| get_in(connection, key)).collect()
+        })
+        .await
+    }
+
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         validate_item(&item)?;
         self.transact(vec![Write::Put { item, condition }]).await

@@ -18,6 +18,19 @@ use std::fmt;
 
 /// DynamoDB's limit of items in one TransactWriteItems; the embedded store keeps it too.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
+/// The most keys one `get_many` reads (DynamoDB's BatchGetItem limit).
+pub const MAX_BATCH_GET: usize = 100;
+
+/// Refuses what BatchGetItem refuses: too many keys, or one key twice.
+pub fn validate_batch_get(keys: &[Key]) -> Result<(), StoreError> {
+    let distinct: std::collections::BTreeSet<&Key> = keys.iter().collect();
+    if keys.len() > MAX_BATCH_GET || distinct.len() != keys.len() {
+        return Err(StoreError::InvalidWrite(format!(
+            "a batch read takes at most {MAX_BATCH_GET} distinct keys"
+        )));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
@@ -385,6 +398,10 @@ pub fn decode_cursor(cursor: &str) -> Result<BTreeMap<String, String>, StoreErro
 #[async_trait]
 pub trait ItemStore: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Several items in one round trip (DynamoDB BatchGetItem, strongly consistent), in the order
+    /// of `keys`; at most [`MAX_BATCH_GET`] distinct keys.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
 
     /// One conditional put (create, or update with `Condition::VersionIs`).
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;

@@ -13,7 +13,7 @@ use crate::domain::customer::{Customer, record_paid_order};
 use crate::domain::emails::{
     DisputeNotice, dispute_opened as dispute_opened_email, payment_failed, payment_receipt,
 };
-use crate::domain::ids::{Entropy, OrderId, VendorId};
+use crate::domain::ids::{CustomerId, Entropy, OrderId, VendorId};
 use crate::domain::ledger::{EntryReason, charge_credit, immediate};
 use crate::domain::money::Money;
 use crate::domain::order::{ItemStatus, Order};
@@ -105,6 +105,8 @@ pub struct ProviderEvent {
     pub event_type: String,
     /// The order id we set at checkout, when the event carries it.
     pub order_id: Option<OrderId>,
+    /// The order's customer, when the event carries it (read with the order in one round trip).
+    pub customer_id: Option<CustomerId>,
     pub ids: ProviderIds,
     pub fact: Fact,
 }
@@ -392,6 +394,12 @@ async fn find_order_id(
     Ok(None)
 }
 
+fn customer_key(vendor: &VendorId, customer: &CustomerId) -> Key {
+    Key::new(vendor_pk(vendor), format!("CUSTOMER#{customer}"))
+}
+
+/// The order and its customer: one batch read when the event names both (our checkout sets
+/// both ids in the provider's metadata), else the order, then its customer.
 async fn load(
     store: &dyn ItemStore,
     vendor: &Vendor,
@@ -400,18 +408,31 @@ async fn load(
     let Some(order_id) = find_order_id(store, vendor, event).await? else {
         return Ok(None);
     };
-    let Some(item) = store.get(&order_key(&vendor.id, &order_id)).await? else {
+    let order_key = order_key(&vendor.id, &order_id);
+    let (item, hinted_customer) = match &event.customer_id {
+        Some(customer) => {
+            let mut found = store
+                .get_many(&[order_key, customer_key(&vendor.id, customer)])
+                .await?
+                .into_iter();
+            let order = found.next().flatten();
+            (order, found.next().flatten())
+        }
+        None => (store.get(&order_key).await?, None),
+    };
+    let Some(item) = item else {
         return Ok(None);
     };
     let order: Order = item.decode()?;
-    let customer_key = Key::new(
-        vendor_pk(&vendor.id),
-        format!("CUSTOMER#{}", order.customer_id),
-    );
-    let customer_item = store
-        .get(&customer_key)
-        .await?
-        .ok_or(UseCaseError::NotFound)?;
+    // The hint is only a shortcut: the order says whose it is.
+    let customer_item =
+        match hinted_customer.filter(|c| c.key == customer_key(&vendor.id, &order.customer_id)) {
+            Some(customer) => customer,
+            None => store
+                .get(&customer_key(&vendor.id, &order.customer_id))
+                .await?
+                .ok_or(UseCaseError::NotFound)?,
+        };
     let customer = customer_item.decode()?;
     Ok(Some(Loaded {
         item,

@@ -128,6 +128,7 @@ fn translate(event: Event) -> ProviderEvent {
     ProviderEvent {
         provider: Provider::PayPal,
         order_id,
+        customer_id: None,
         ids: ProviderIds {
             subscription: subscription.map(str::to_string),
             ..ProviderIds::default()

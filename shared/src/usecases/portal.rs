@@ -121,6 +121,7 @@ pub fn payment_request(
     Ok(PaymentSessionRequest {
         account: found.vendor.stripe_account.clone(),
         order_id: order.id.clone(),
+        customer_id: order.customer_id.clone(),
         order_number: order.number.clone(),
         description: order.offer_name.clone(),
         amount: rest,

@@ -6,7 +6,7 @@ use super::payment_events::{
     self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds, RefundReport,
 };
 use super::vendor_cache::Freshness;
-use crate::domain::ids::RefundId;
+use crate::domain::ids::{CustomerId, RefundId};
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
 use crate::domain::vendor::Vendor;
@@ -133,7 +133,8 @@ fn translate(event: Event) -> ProviderEvent {
     };
     ProviderEvent {
         provider: Provider::Stripe,
-        order_id: order_id(object),
+        order_id: metadata(object, "order_id").and_then(|id| OrderId::parse(id).ok()),
+        customer_id: metadata(object, "customer_id").and_then(|id| CustomerId::parse(id).ok()),
         ids: ProviderIds {
             payment_intent: payment_intent.map(str::to_string),
             customer: text(object, "customer").map(str::to_string),
@@ -213,15 +214,15 @@ fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact 
     }
 }
 
-/// `metadata.order_id` set at checkout (on the session, the payment intent, the subscription —
-/// invoices carry it under `subscription_details` or `parent.subscription_details`).
-fn order_id(object: &Value) -> Option<OrderId> {
+/// A field of the metadata we set at checkout: on the session, the payment intent, the
+/// subscription — invoices carry it under `subscription_details` or `parent.subscription_details`.
+fn metadata<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
     [
-        "/metadata/order_id",
-        "/subscription_details/metadata/order_id",
-        "/parent/subscription_details/metadata/order_id",
+        "/metadata",
+        "/subscription_details/metadata",
+        "/parent/subscription_details/metadata",
     ]
     .iter()
-    .filter_map(|path| object.pointer(path).and_then(Value::as_str))
-    .find_map(|id| OrderId::parse(id).ok())
+    .filter_map(|path| object.pointer(&format!("{path}/{field}")))
+    .find_map(Value::as_str)
 }
