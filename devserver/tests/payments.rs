@@ -98,15 +98,7 @@ impl Shop {
     }
 
     async fn sent_emails(&self, kind: &str) -> Vec<Value> {
-        post_json(&self.url, "/_dev/sweep", None, &json!({})).await;
-        let outbox = get(&self.url, "/_dev/outbox", None).await.json();
-        outbox["emails"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == kind)
-            .cloned()
-            .collect()
+        common::sent_emails(&self.url, kind).await
     }
 
     async fn balance(&self) -> Value {

@@ -7,18 +7,6 @@ mod common;
 use common::{get, new_offer, new_vendor, post_json, start_server, token_of};
 use serde_json::{Value, json};
 
-async fn outbox_kinds(url: &str, kind: &str) -> Vec<Value> {
-    post_json(url, "/_dev/sweep", None, &json!({})).await;
-    let outbox = get(url, "/_dev/outbox", None).await.json();
-    outbox["emails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == kind)
-        .cloned()
-        .collect()
-}
-
 // R-R1, R-R5, R-V3
 #[tokio::test]
 async fn a_vendor_refund_needs_the_available_net_and_refunds_once() {
@@ -133,7 +121,7 @@ async fn a_vendor_refund_needs_the_available_net_and_refunds_once() {
         json!([{"currency": "EUR", "pending": "0.00", "available": "0.00"}])
     );
     // both sides got a confirmation of each refund
-    let confirmations = outbox_kinds(&url, "refund_confirmation").await;
+    let confirmations = common::sent_emails(&url, "refund_confirmation").await;
     assert_eq!(confirmations.len(), 4);
     assert_eq!(
         confirmations
@@ -269,7 +257,7 @@ async fn a_refund_the_provider_fails_is_reversed_once() {
         (Some("paid"), Some("completed"))
     );
     assert_eq!(page["lines"][0]["access"]["active"], true);
-    let failures = outbox_kinds(&shop.url, "refund_failed").await;
+    let failures = common::sent_emails(&shop.url, "refund_failed").await;
     assert_eq!(failures.len(), 1);
     assert!(failures[0]["text"].as_str().unwrap().contains("11.89 EUR"));
     shop.server.stop();
@@ -319,7 +307,9 @@ async fn a_dashboard_refund_is_recorded_once_from_either_event() {
         1
     );
     assert_eq!(
-        outbox_kinds(&shop.url, "refund_confirmation").await.len(),
+        common::sent_emails(&shop.url, "refund_confirmation")
+            .await
+            .len(),
         2
     );
     shop.server.stop();

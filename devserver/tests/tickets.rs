@@ -66,15 +66,7 @@ impl Shop {
     }
 
     async fn emails(&self, kind: &str) -> Vec<Value> {
-        self.sweep().await;
-        let outbox = get(&self.url, "/_dev/outbox", None).await.json();
-        outbox["emails"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == kind)
-            .cloned()
-            .collect()
+        common::sent_emails(&self.url, kind).await
     }
 
     async fn page(&self, token: &str) -> Value {

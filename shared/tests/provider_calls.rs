@@ -15,7 +15,6 @@ use sellerdesk::payments::{
     CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
     ProviderError, ProviderRefund, RefundRequest, RefundState,
 };
-use sellerdesk::webhooks::stripe_signature::header_for;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,29 +105,12 @@ async fn subscribed(
     assert_eq!(status, 200);
     let event = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
         "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": "pi_1", "subscription": "sub_1", "invoice": "in_1", "metadata": {"order_id": order["order_id"]}}}}).to_string();
-    let signature = header_for(
-        vendor["webhook_secrets"]["stripe"].as_str().unwrap(),
-        clock.now().timestamp(),
-        event.as_bytes(),
+        "payment_intent": "pi_1", "subscription": "sub_1", "invoice": "in_1", "metadata": {"order_id": order["order_id"]}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &event).await,
+        200
     );
-    let mut webhook = common::request(
-        Method::POST,
-        &format!("/webhooks/stripe/{}", vendor["vendor_id"].as_str().unwrap()),
-        None,
-        event.into_bytes(),
-    );
-    webhook
-        .headers
-        .insert("stripe-signature", signature.parse().unwrap());
-    assert_eq!(app.handle(&webhook, |_| true).await.status, 200);
-    let token = order["customer_link"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = common::token_of(&order["customer_link"]);
     (app, clock, token)
 }
 

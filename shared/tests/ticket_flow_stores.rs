@@ -55,13 +55,7 @@ async fn refund_request_flow(store: Arc<dyn ItemStore>) {
     )
     .await;
     assert_eq!(status, 201, "{paid}");
-    let token = order["customer_link"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = common::token_of(&order["customer_link"]);
     // when the customer asks for a refund on Friday evening, twice
     clock.freeze(at("2026-11-27T19:00:00Z"));
     let tickets = format!("/portal/orders/{token}/tickets");

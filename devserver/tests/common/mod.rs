@@ -195,3 +195,16 @@ pub async fn post_stripe_event(
     )
     .await
 }
+
+/// Runs the sweeps, then the e-mails of one R-N3 `kind` the dev server has sent.
+pub async fn sent_emails(url: &str, kind: &str) -> Vec<Value> {
+    post_json(url, "/_dev/sweep", None, &serde_json::json!({})).await;
+    let outbox = get(url, "/_dev/outbox", None).await.json();
+    outbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
+}

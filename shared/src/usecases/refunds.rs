@@ -275,15 +275,7 @@ async fn reversal(
     refund: &Refund,
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, UseCaseError> {
-    let vendor: Vendor = ports
-        .store
-        .get(&Key::new(
-            vendor_pk(&refund.vendor_id),
-            crate::store::keys::VENDOR_PROFILE_SK,
-        ))
-        .await?
-        .ok_or(UseCaseError::NotFound)?
-        .decode()?;
+    let vendor = super::tickets::vendor_of(ports.store, &refund.vendor_id).await?;
     let mut context = load_order(ports.store, &vendor.id, &refund.order_id).await?;
     context
         .order

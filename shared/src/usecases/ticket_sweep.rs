@@ -6,7 +6,7 @@
 use super::payment_events::Ports;
 use super::provider_tasks::{self, ProviderTask, task_write};
 use super::refunds::{self, OrderContext, RefundCause, encode, load_order};
-use super::tickets::{notify_both, ticket_event, ticket_item, vendor_of};
+use super::tickets::{notify_both, ticket_event, ticket_item};
 use super::{UseCaseError, checkout::vendor_zone};
 use crate::domain::refund::{
     CUSTOMER_WINDOW_DAYS, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
@@ -63,7 +63,14 @@ async fn fire(
     report: &mut TicketSweepReport,
 ) -> Result<(), UseCaseError> {
     let mut ticket: Ticket = item.decode()?;
-    let vendor = vendor_of(ports.store, &ticket.vendor_id).await?;
+    // Kept profiles: a sweep fires the due tickets of few vendors, each read once.
+    let Some((vendor, _)) = ports
+        .vendors
+        .get(ports.store, &ticket.vendor_id, now)
+        .await?
+    else {
+        return Err(UseCaseError::NotFound);
+    };
     let Some(fired) = ticket.fire_due(now, vendor_zone(&vendor)) else {
         report.skipped += 1;
         return Ok(());

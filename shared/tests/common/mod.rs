@@ -151,3 +151,38 @@ pub async fn vendor_with_order(
     assert_eq!(status, 201, "{order}");
     (vendor, order)
 }
+
+/// Delivers a Stripe event to the vendor's webhook route, signed with its secret at `now`: the status.
+pub async fn deliver_stripe(
+    app: &sellerdesk::app::App,
+    vendor: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+    event: &serde_json::Value,
+) -> u16 {
+    let body = event.to_string();
+    let signature = sellerdesk::webhooks::stripe_signature::header_for(
+        vendor["webhook_secrets"]["stripe"].as_str().unwrap(),
+        now.timestamp(),
+        body.as_bytes(),
+    );
+    let mut webhook = request(
+        http::Method::POST,
+        &format!("/webhooks/stripe/{}", vendor["vendor_id"].as_str().unwrap()),
+        None,
+        body.into_bytes(),
+    );
+    webhook
+        .headers
+        .insert("stripe-signature", signature.parse().unwrap());
+    app.handle(&webhook, |_| true).await.status.as_u16()
+}
+
+/// The token of a customer or ticket link: its last path segment (API.md).
+pub fn token_of(link: &serde_json::Value) -> String {
+    link.as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
