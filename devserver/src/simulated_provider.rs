@@ -7,13 +7,13 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
 use sellerdesk::app::App;
 use sellerdesk::domain::ids::Entropy;
-use sellerdesk::domain::order::ItemStatus;
-use sellerdesk::domain::vendor::FieldErrors;
+use sellerdesk::domain::orders::ItemStatus;
+use sellerdesk::domain::vendors::FieldErrors;
 use sellerdesk::payments::{
     CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
     ProviderError, ProviderRefund, RefundRequest, RefundState,
 };
-use sellerdesk::usecases::portal::{CustomerOrder, order_by_token};
+use sellerdesk::usecases::orders::portal::{CustomerOrder, order_by_token};
 use sellerdesk::webhooks::stripe_signature::header_for;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -6,15 +6,15 @@ use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::clock::Clock;
 use crate::domain::ids::Entropy;
 use crate::domain::token::{LinkKey, SecretDigest};
-use crate::domain::vendor::{NewVendor, Vendor};
+use crate::domain::vendors::{NewVendor, Vendor};
 use crate::payments::{NoProvider, PaymentProvider};
 use crate::store::ItemStore;
 use crate::store::StoreError;
 use crate::usecases::UseCaseError;
-use crate::usecases::payment_events::Ports;
-use crate::usecases::provider_tasks::{self, ProviderReport};
-use crate::usecases::ticket_sweep::{self, TicketSweepReport};
-use crate::usecases::vendor_cache::VendorCache;
+use crate::usecases::payments::Ports;
+use crate::usecases::ports::VendorCache;
+use crate::usecases::refunds::provider_tasks::{self, ProviderReport};
+use crate::usecases::tickets::sweep::{self, TicketSweepReport};
 use crate::usecases::vendors::{self, VendorError};
 use crate::webhooks::paypal_signature::{NoCertificates, PayPalVerifier};
 use http::StatusCode;
@@ -125,7 +125,7 @@ impl App {
     /// Every scheduled sweep but the outbox's, in the order their effects feed each other:
     /// tickets (R-T5–R-T8) first, then the provider calls they owe.
     pub async fn run_sweeps(&self) -> Result<SweepReport, crate::usecases::UseCaseError> {
-        let tickets = ticket_sweep::sweep(self.ports(), self.payments.as_ref()).await?;
+        let tickets = sweep::sweep(self.ports(), self.payments.as_ref()).await?;
         let provider = provider_tasks::run_due(self.ports(), self.payments.as_ref()).await?;
         Ok(SweepReport { tickets, provider })
     }
@@ -274,7 +274,7 @@ impl App {
 
     async fn put_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
-        let change: crate::domain::vendor::SettingsChange = request.json()?;
+        let change: crate::domain::vendors::SettingsChange = request.json()?;
         let changed = vendors::change_settings(self.store.as_ref(), &vendor.id, change).await?;
         Ok(ApiResponse::json(StatusCode::OK, &settings_view(&changed)))
     }

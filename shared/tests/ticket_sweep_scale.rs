@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::call;
 use http::Method;
 use sellerdesk::domain::ids::{OrderId, OsEntropy, TicketId, VendorId};
-use sellerdesk::domain::ticket::{NewTicket, Party, Policy, Ticket, TicketType};
+use sellerdesk::domain::tickets::{NewTicket, Party, Policy, Ticket, TicketType};
 use sellerdesk::store::ItemStore;
 use sellerdesk::store::counting::CountingStore;
 use sellerdesk::usecases::tickets::{ticket_item, vendor_of};

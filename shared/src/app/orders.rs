@@ -3,10 +3,10 @@
 use super::App;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
-use crate::domain::customer::Customer;
-use crate::domain::order::Order;
-use crate::usecases::checkout::{self, CheckoutRequest, vendor_zone};
-use crate::usecases::{orders, portal};
+use crate::domain::customers::Customer;
+use crate::domain::orders::Order;
+use crate::usecases::orders::checkout::{self, CheckoutRequest, vendor_zone};
+use crate::usecases::orders::{self, portal};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -127,7 +127,7 @@ fn param<T>(
     match request.query_param(field)? {
         None => Ok(None),
         Some(raw) => parse(&raw).map(Some).ok_or_else(|| {
-            ApiError::validation(crate::domain::vendor::FieldErrors::from([(
+            ApiError::validation(crate::domain::vendors::FieldErrors::from([(
                 field.to_string(),
                 why.to_string(),
             )]))
@@ -195,7 +195,7 @@ impl App {
     /// The order card of one of the vendor's orders, as the answer of a read or a change.
     async fn card_answer(
         &self,
-        vendor: &crate::domain::vendor::Vendor,
+        vendor: &crate::domain::vendors::Vendor,
         id: &crate::domain::ids::OrderId,
         status: StatusCode,
     ) -> Result<ApiResponse, ApiError> {
@@ -305,7 +305,7 @@ impl App {
 #[serde(deny_unknown_fields)]
 struct ManualOrderBody {
     offer_id: String,
-    customer: crate::domain::customer::CheckoutCustomer,
+    customer: crate::domain::customers::CheckoutCustomer,
 }
 
 impl App {
@@ -388,7 +388,8 @@ impl App {
             return Err(ApiError::not_found());
         }
         let items =
-            crate::usecases::transactions::history(self.store.as_ref(), &vendor.id, &id).await?;
+            crate::usecases::orders::transactions::history(self.store.as_ref(), &vendor.id, &id)
+                .await?;
         Ok(ApiResponse::json(
             StatusCode::OK,
             &json!({ "items": items }),

@@ -4,10 +4,10 @@ use super::App;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse, MAX_JSON_BODY};
 use crate::domain::ids::VendorId;
-use crate::usecases::balance;
-use crate::usecases::paypal_webhooks::{self, PayPalWebhookError};
-use crate::usecases::portal::{self, PortalPayError};
-use crate::usecases::stripe_webhooks::{self, WebhookError};
+use crate::usecases::orders::portal::{self, PortalPayError};
+use crate::usecases::payments::paypal::{self, PayPalWebhookError};
+use crate::usecases::payments::stripe::{self, WebhookError};
+use crate::usecases::vendors::balance;
 use crate::webhooks::paypal_signature::Transmission;
 use http::StatusCode;
 use serde_json::json;
@@ -44,7 +44,7 @@ impl App {
             .headers
             .get("stripe-signature")
             .and_then(|v| v.to_str().ok());
-        stripe_webhooks::receive(self.ports(), &vendor, signature, &request.body)
+        stripe::receive(self.ports(), &vendor, signature, &request.body)
             .await
             .map_err(|error| match error {
                 WebhookError::InvalidSignature(_) => invalid_signature(),
@@ -68,7 +68,7 @@ impl App {
     ) -> Result<ApiResponse, ApiError> {
         let vendor = webhook_vendor(request, matched)?;
         let transmission = Transmission::from_headers(&request.headers);
-        paypal_webhooks::receive(
+        paypal::receive(
             self.ports(),
             &self.paypal,
             &vendor,

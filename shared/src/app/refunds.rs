@@ -5,9 +5,9 @@ use super::orders::order_id;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::money::Money;
-use crate::domain::refund::{Refund, RefundError};
-use crate::domain::vendor::FieldErrors;
-use crate::usecases::vendor_refunds::{self, VendorRefundError};
+use crate::domain::refunds::{Refund, RefundError};
+use crate::domain::vendors::FieldErrors;
+use crate::usecases::refunds::by_vendor::{self, VendorRefundError};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -81,7 +81,7 @@ impl App {
                 "must be 1 to 1000 characters".to_string(),
             )])));
         }
-        let refund = vendor_refunds::refund_order(
+        let refund = by_vendor::refund_order(
             self.ports(),
             self.payments.as_ref(),
             &vendor,

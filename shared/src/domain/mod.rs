@@ -1,18 +1,17 @@
-//! The pure, synchronous domain: no I/O, no AWS types.
+//! The pure, synchronous domain: no I/O, no AWS types. The files here are the shared kernels
+//! (money and tax, ids, clock, calendar, tokens); each folder is one concept of DOMAIN.md.
 
-pub mod access;
 pub mod calendar;
-pub mod catalogue;
 pub mod clock;
-pub mod customer;
-pub mod emails;
 pub mod ids;
-pub mod ledger;
 pub mod money;
-pub mod order;
-pub mod refund;
 pub mod tax;
-pub mod ticket;
-pub mod ticket_emails;
 pub mod token;
-pub mod vendor;
+
+pub mod catalogue;
+pub mod customers;
+pub mod notifications;
+pub mod orders;
+pub mod refunds;
+pub mod tickets;
+pub mod vendors;

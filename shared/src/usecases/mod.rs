@@ -1,27 +1,17 @@
 //! Use cases: load, decide with the domain, commit one decision in one transaction.
 
-pub mod balance;
-pub mod catalogue;
-pub mod checkout;
 pub mod counters;
+pub mod ports;
+
+pub mod catalogue;
 pub mod customers;
-pub mod notices;
 pub mod orders;
-pub mod payment_events;
-pub mod paypal_webhooks;
-pub mod portal;
-pub mod provider_tasks;
+pub mod payments;
 pub mod refunds;
-pub mod reviews;
-pub mod stripe_webhooks;
-pub mod ticket_sweep;
 pub mod tickets;
-pub mod transactions;
-pub mod vendor_cache;
-pub mod vendor_refunds;
 pub mod vendors;
 
-use crate::domain::vendor::FieldErrors;
+use crate::domain::vendors::FieldErrors;
 use crate::store::StoreError;
 use std::future::Future;
 

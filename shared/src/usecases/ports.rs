@@ -3,11 +3,11 @@
 //! fails against a kept profile is checked once more against a fresh read, so a rotated webhook
 //! secret works at once; other settings may lag by up to the minute.
 
-use super::UseCaseError;
 use crate::domain::ids::VendorId;
-use crate::domain::vendor::Vendor;
+use crate::domain::vendors::Vendor;
 use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
 use crate::store::{ItemStore, Key};
+use crate::usecases::UseCaseError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -80,7 +80,7 @@ mod tests {
     use super::*;
     use crate::domain::clock::SettableClock;
     use crate::domain::ids::SeededEntropy;
-    use crate::domain::vendor::NewVendor;
+    use crate::domain::vendors::NewVendor;
     use crate::store::counting::CountingStore;
     use crate::store::embedded::EmbeddedStore;
     use std::sync::Arc;

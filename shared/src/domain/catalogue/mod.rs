@@ -1,8 +1,8 @@
 //! Products and versioned offers (R-O1).
 
-use super::ids::{Entropy, OfferId, ProductId, VendorId};
-use super::money::Money;
-use super::vendor::FieldErrors;
+use crate::domain::ids::{Entropy, OfferId, ProductId, VendorId};
+use crate::domain::money::Money;
+use crate::domain::vendors::FieldErrors;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -1,9 +1,9 @@
 //! Customers: matching within a vendor (R-C1), language from country (R-C4), the `regular` tag
 //! (R-C5).
 
-use super::ids::{CustomerId, Entropy, VendorId};
-use super::token::SecretDigest;
-use super::vendor::{FieldErrors, MatchingMode, Vendor, normalize_email};
+use crate::domain::ids::{CustomerId, Entropy, VendorId};
+use crate::domain::token::SecretDigest;
+use crate::domain::vendors::{FieldErrors, MatchingMode, Vendor, normalize_email};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

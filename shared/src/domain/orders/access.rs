@@ -2,8 +2,8 @@
 //! the product's duration. A cancelled subscription keeps access to the end of its last paid
 //! period; a fully refunded order has none.
 
-use super::catalogue::Plan;
-use super::order::{ItemStatus, Order, OrderLine, OrderStatus};
+use crate::domain::catalogue::Plan;
+use crate::domain::orders::{ItemStatus, Order, OrderLine, OrderStatus};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -62,7 +62,7 @@ mod tests {
     use super::*;
     use crate::domain::catalogue::Interval;
     use crate::domain::money::{Currency, Money};
-    use crate::domain::order::payment_tests::order;
+    use crate::domain::orders::payment_tests::order;
 
     fn eur(s: &str) -> Money {
         Money::parse(s, Currency::EUR).unwrap()

@@ -6,9 +6,11 @@
 //! counts as overdue once its due day has ended in the vendor's time zone, so a one-time order is
 //! not overdue the second after checkout.
 
-use super::catalogue::{Interval, Plan};
-use super::money::{Money, MoneyError};
-use super::tax::{AppliedRate, TaxError, TaxedLine, tax_line};
+pub mod access;
+
+use crate::domain::catalogue::{Interval, Plan};
+use crate::domain::money::{Money, MoneyError};
+use crate::domain::tax::{AppliedRate, TaxError, TaxedLine, tax_line};
 use chrono::{DateTime, Days, Months, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
@@ -221,7 +223,7 @@ pub enum OrderStatus {
 /// One product of an order with its share of the price and tax.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
-    pub product_id: super::ids::ProductId,
+    pub product_id: crate::domain::ids::ProductId,
     pub name: String,
     pub net: Money,
     pub tax: Money,
@@ -235,16 +237,16 @@ pub struct OrderLine {
 /// An order with the snapshot of the offer version's terms it was sold on (R-O2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
-    pub id: super::ids::OrderId,
-    pub vendor_id: super::ids::VendorId,
+    pub id: crate::domain::ids::OrderId,
+    pub vendor_id: crate::domain::ids::VendorId,
     pub number: String,
-    pub customer_id: super::ids::CustomerId,
+    pub customer_id: crate::domain::ids::CustomerId,
     /// The customer's e-mail and name when the order was made, for search (R-D1) and exports.
     #[serde(default)]
     pub customer_email: String,
     #[serde(default)]
     pub customer_name: String,
-    pub offer_id: super::ids::OfferId,
+    pub offer_id: crate::domain::ids::OfferId,
     pub offer_version: u32,
     pub offer_name: String,
     pub plan: Plan,
@@ -252,7 +254,7 @@ pub struct Order {
     pub net: Money,
     pub tax: Money,
     pub total: Money,
-    pub tax_treatment: super::tax::TaxTreatment,
+    pub tax_treatment: crate::domain::tax::TaxTreatment,
     pub schedule: Vec<ScheduleItem>,
     pub refunded: Money,
     pub status: OrderStatus,

@@ -2,10 +2,10 @@
 //! Pure decisions; the use cases commit each with its ledger debit in one transaction, on the
 //! order's version, so nothing refunds the same money twice.
 
-use super::catalogue::Plan;
-use super::ids::{OrderId, RefundId, TicketId, VendorId};
-use super::money::{Money, MoneyError};
-use super::order::{ItemStatus, Order, OrderStatus, tax_part};
+use crate::domain::catalogue::Plan;
+use crate::domain::ids::{OrderId, RefundId, TicketId, VendorId};
+use crate::domain::money::{Money, MoneyError};
+use crate::domain::orders::{ItemStatus, Order, OrderStatus, tax_part};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -239,5 +239,4 @@ impl Order {
 }
 
 #[cfg(test)]
-#[path = "refund_tests.rs"]
 mod tests;

@@ -1,7 +1,7 @@
 use super::*;
 use crate::domain::catalogue::Interval;
 use crate::domain::money::Currency;
-use crate::domain::order::payment_tests::order;
+use crate::domain::orders::payment_tests::order;
 
 fn eur(s: &str) -> Money {
     Money::parse(s, Currency::EUR).unwrap()

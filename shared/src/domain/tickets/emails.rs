@@ -2,7 +2,7 @@
 //! the ticket's details, the order's details, and the whole comment history at the bottom —
 //! to the customer (with the ticket link) and to the vendor's support address (with the ticket id).
 
-use super::ticket::{Party, Ticket};
+use crate::domain::tickets::{Party, Ticket};
 use crate::outbox::{Email, EmailKind};
 
 /// What happened, which decides the notice and the kind (R-N3).
@@ -179,14 +179,20 @@ pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
             comment.body
         ));
     }
-    super::emails::email(mail.to, mail.language, mail.news.kind(), subject, text)
+    crate::domain::notifications::emails::email(
+        mail.to,
+        mail.language,
+        mail.news.kind(),
+        subject,
+        text,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::ids::{OrderId, SeededEntropy, TicketId, VendorId};
-    use crate::domain::ticket::{NewTicket, Policy, TicketType};
+    use crate::domain::tickets::{NewTicket, Policy, TicketType};
     use chrono::{DateTime, Duration};
 
     // R-T9

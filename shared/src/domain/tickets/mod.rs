@@ -3,8 +3,10 @@
 //! (execution, an inactivity warning, auto-close) is derived from its state, so a sweep that
 //! runs twice finds nothing more to do.
 
-use super::calendar::{add_business_days, defer_off_weekend};
-use super::ids::{OrderId, TicketId, VendorId};
+pub mod emails;
+
+use crate::domain::calendar::{add_business_days, defer_off_weekend};
+use crate::domain::ids::{OrderId, TicketId, VendorId};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -361,5 +363,4 @@ fn awaiting_after(by: Party) -> Awaiting {
 }
 
 #[cfg(test)]
-#[path = "ticket_tests.rs"]
 mod tests;

@@ -3,8 +3,8 @@
 //! chargebacks) count against the available balance at once. Nothing is ever moved or changed:
 //! whether a credit is pending or available is a function of time.
 
-use super::ids::{Entropy, LedgerEntryId, VendorId};
-use super::money::{Currency, Money, MoneyError};
+use crate::domain::ids::{Entropy, LedgerEntryId, VendorId};
+use crate::domain::money::{Currency, Money, MoneyError};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

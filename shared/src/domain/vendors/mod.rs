@@ -1,8 +1,10 @@
 //! Vendors and their settings (R-V1); creating one with its first API key and webhook secret.
 
-use super::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
-use super::ids::{ApiKeyId, Entropy, VendorId};
-use super::token::{SecretDigest, random_secret};
+pub mod ledger;
+
+use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
+use crate::domain::ids::{ApiKeyId, Entropy, VendorId};
+use crate::domain::token::{SecretDigest, random_secret};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

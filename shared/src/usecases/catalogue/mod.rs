@@ -1,16 +1,16 @@
 //! Products and offers: create, list, revise (R-O1). Each create also bumps the vendor's count
 //! of that kind in the same transaction, so lists answer their total without counting.
 
-use super::counters::{self, Counter};
-use super::{UseCaseError, retry_on_contention};
 use crate::domain::catalogue::{
     NewProduct, Offer, OfferTerms, Product, new_offer, new_product, revise_offer,
 };
 use crate::domain::clock::Clock;
 use crate::domain::ids::{Entropy, OfferId, ProductId, VendorId};
-use crate::domain::vendor::FieldErrors;
+use crate::domain::vendors::FieldErrors;
 use crate::store::keys::vendor_pk;
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::counters::{self, Counter};
+use crate::usecases::{UseCaseError, retry_on_contention};
 
 fn product_key(vendor: &VendorId, id: &ProductId) -> Key {
     Key::new(vendor_pk(vendor), format!("PRODUCT#{id}"))

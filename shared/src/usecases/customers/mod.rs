@@ -2,12 +2,12 @@
 //! every customer of the vendor sharing a payment fingerprint with them; a blocked e-mail cannot
 //! check out; unblocking lifts the block and the blocks made through it.
 
-use super::{UseCaseError, retry_on_contention};
-use crate::domain::customer::{Block, Customer, blocked_email_key};
+use crate::domain::customers::{Block, Customer, blocked_email_key};
 use crate::domain::ids::{CustomerId, Entropy, VendorId};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::store::keys::vendor_pk;
 use crate::store::{Condition, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -181,20 +181,25 @@ pub async fn list(
     vendor: &VendorId,
     limit: u32,
     cursor: Option<String>,
-) -> Result<super::catalogue::Listing<Customer>, UseCaseError> {
+) -> Result<crate::usecases::catalogue::Listing<Customer>, UseCaseError> {
     let query = Query::table(vendor_pk(vendor), SortRange::Prefix("CUSTOMER#".into()))
         .limit(limit)
         .after(cursor)
         .newest_first();
     let page = store.query(&query).await?;
-    Ok(super::catalogue::Listing {
+    Ok(crate::usecases::catalogue::Listing {
         items: page
             .items
             .iter()
             .map(Item::decode)
             .collect::<Result<_, _>>()?,
         next_cursor: page.next_cursor,
-        total: super::counters::read(store, vendor, super::counters::Counter::Customers).await?,
+        total: crate::usecases::counters::read(
+            store,
+            vendor,
+            crate::usecases::counters::Counter::Customers,
+        )
+        .await?,
     })
 }
 
@@ -206,7 +211,7 @@ pub struct Entitlement {
     pub order_id: crate::domain::ids::OrderId,
     pub order_number: String,
     #[serde(flatten)]
-    pub access: crate::domain::access::Access,
+    pub access: crate::domain::orders::access::Access,
 }
 
 /// `GET /api/customers/{id}/entitlements` (R-O9): every paid line of the customer's orders with
@@ -219,19 +224,20 @@ pub async fn entitlements(
     tz: chrono_tz::Tz,
 ) -> Result<Vec<Entitlement>, UseCaseError> {
     get(store, vendor, id).await?;
-    let filter = super::orders::OrderFilter {
+    let filter = crate::usecases::orders::OrderFilter {
         customer_id: Some(id.clone()),
         ..Default::default()
     };
     let mut found = Vec::new();
     let mut cursor = None;
     loop {
-        let page = super::orders::list(store, vendor, &filter, 200, cursor, now, tz).await?;
+        let page =
+            crate::usecases::orders::list(store, vendor, &filter, 200, cursor, now, tz).await?;
         // A full refund removes the product from the customer's purchases (R-R5).
         for order in page
             .orders
             .iter()
-            .filter(|o| o.status != crate::domain::order::OrderStatus::Refunded)
+            .filter(|o| o.status != crate::domain::orders::OrderStatus::Refunded)
         {
             for line in &order.lines {
                 let access = order.access(line, now);

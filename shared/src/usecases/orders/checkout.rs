@@ -2,26 +2,26 @@
 //! with its offer snapshot, the customer (matched or new), the order number, the customer link,
 //! supersedes the customer's unpaid orders of the same offer, and queues the confirmation.
 
-use super::catalogue::{find_offer, get_product};
-use super::counters::{self, Counter};
-use super::{UseCaseError, retry_on_contention};
 use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
 use crate::domain::clock::Clock;
-use crate::domain::customer::{
+use crate::domain::customers::{
     CheckoutCustomer, Customer, check_checkout_customer, language_from_country, match_key,
     new_customer,
 };
-use crate::domain::emails::{OrderConfirmation, order_confirmation};
 use crate::domain::ids::{CustomerId, Entropy, OfferId, OrderId};
-use crate::domain::order::{
+use crate::domain::notifications::emails::{OrderConfirmation, order_confirmation};
+use crate::domain::orders::{
     Order, OrderLine, OrderStatus, initial_schedule, order_number, price_lines,
 };
 use crate::domain::tax::{RateTable, sum_lines};
 use crate::domain::token::{LinkKey, LinkToken};
-use crate::domain::vendor::{FieldErrors, Vendor};
+use crate::domain::vendors::{FieldErrors, Vendor};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::store::keys::{VENDOR_PROFILE_SK, sort_time, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::catalogue::{find_offer, get_product};
+use crate::usecases::counters::{self, Counter};
+use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -109,7 +109,7 @@ pub async fn checkout(
         .await?
         .ok_or(UseCaseError::NotFound)?
         .decode()?;
-    if super::customers::email_is_blocked(store, &vendor.id, &email).await? {
+    if crate::usecases::customers::email_is_blocked(store, &vendor.id, &email).await? {
         return Err(UseCaseError::CustomerBlocked);
     }
     let mut products = Vec::with_capacity(offer.products.len());

@@ -1,16 +1,21 @@
 //! The vendor's orders: the list (R-D1, newest first with cursor and total) and the order card
 //! (R-O7) with its editable fields and internal comments.
 
-use super::checkout::order_key;
-use super::counters::{self, Counter};
-use super::{UseCaseError, retry_on_contention};
-use crate::domain::customer::Customer;
+pub mod checkout;
+pub mod notices;
+pub mod portal;
+pub mod transactions;
+
+use crate::domain::customers::Customer;
 use crate::domain::ids::{CustomerId, OrderId, ProductId, VendorId};
-use crate::domain::order::PaymentStatus;
-use crate::domain::order::{InternalComment, Order};
-use crate::domain::vendor::FieldErrors;
+use crate::domain::orders::PaymentStatus;
+use crate::domain::orders::{InternalComment, Order};
+use crate::domain::vendors::FieldErrors;
 use crate::store::keys::vendor_pk;
 use crate::store::{Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::counters::{self, Counter};
+use crate::usecases::orders::checkout::order_key;
+use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -297,13 +302,13 @@ pub async fn record_manual_payment(
     store: &dyn ItemStore,
     entropy: &dyn crate::domain::ids::Entropy,
     link_keys: &crate::domain::token::LinkKey,
-    vendor: &crate::domain::vendor::Vendor,
+    vendor: &crate::domain::vendors::Vendor,
     id: &OrderId,
     payment: ManualPayment,
     now: DateTime<Utc>,
 ) -> Result<Order, UseCaseError> {
-    use super::transactions::{self, Transaction, TransactionKind};
     use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+    use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
     let invalid = |field: &str, message: &str| {
         UseCaseError::Invalid(FieldErrors::from([(
             field.to_string(),
@@ -320,7 +325,7 @@ pub async fn record_manual_payment(
     retry_on_contention(|| async {
         let (order_item, customer_item) = card_items(store, &vendor.id, id).await?;
         let mut order: Order = order_item.decode()?;
-        let mut customer: crate::domain::customer::Customer = customer_item.decode()?;
+        let mut customer: crate::domain::customers::Customer = customer_item.decode()?;
         let open = order
             .derived(now, chrono_tz::UTC)
             .map(|d| d.open)
@@ -339,9 +344,9 @@ pub async fn record_manual_payment(
             .map_err(|_| invalid("amount", "cannot be applied"))?
             .ok_or_else(|| invalid("amount", "cannot be applied"))?;
         if applied.first_payment {
-            crate::domain::customer::record_paid_order(&mut customer, vendor.regular_customer_threshold);
+            crate::domain::customers::record_paid_order(&mut customer, vendor.regular_customer_threshold);
         }
-        let receipt = super::notices::payment_notice(vendor, link_keys, &order, &customer, payment.amount, crate::domain::emails::payment_receipt);
+        let receipt = crate::usecases::orders::notices::payment_notice(vendor, link_keys, &order, &customer, payment.amount, crate::domain::notifications::emails::payment_receipt);
         let event = DomainEvent {
             event_type: EventType::OrderPaid,
             detail: serde_json::json!({ "order_id": order.id, "order_number": order.number, "amount": payment.amount, "manual": payment.method }),

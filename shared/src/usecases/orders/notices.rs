@@ -1,13 +1,13 @@
 //! E-mails about an order's money, addressed to its customer in their language with their link.
 
-use super::checkout::{ORDER_SCOPE, customer_link};
-use crate::domain::customer::Customer;
-use crate::domain::emails::PaymentNotice;
+use crate::domain::customers::Customer;
 use crate::domain::money::Money;
-use crate::domain::order::Order;
+use crate::domain::notifications::emails::PaymentNotice;
+use crate::domain::orders::Order;
 use crate::domain::token::LinkKey;
-use crate::domain::vendor::Vendor;
+use crate::domain::vendors::Vendor;
 use crate::outbox::Email;
+use crate::usecases::orders::checkout::{ORDER_SCOPE, customer_link};
 
 pub fn payment_notice(
     vendor: &Vendor,

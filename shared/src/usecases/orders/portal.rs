@@ -1,16 +1,16 @@
 //! The customer's way in: a link token opens exactly its order (R-O4).
 
-use super::UseCaseError;
-use super::checkout::{ORDER_SCOPE, order_key};
 use crate::domain::catalogue::Plan;
-use crate::domain::customer::Customer;
+use crate::domain::customers::Customer;
 use crate::domain::ids::{CustomerId, OrderId, VendorId};
-use crate::domain::order::{ItemStatus, Order, OrderStatus};
+use crate::domain::orders::{ItemStatus, Order, OrderStatus};
 use crate::domain::token::{LinkToken, SecretDigest};
-use crate::domain::vendor::Vendor;
+use crate::domain::vendors::Vendor;
 use crate::payments::{PaymentProvider, PaymentSession, PaymentSessionRequest, ProviderError};
 use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
 use crate::store::{ItemStore, Key};
+use crate::usecases::UseCaseError;
+use crate::usecases::orders::checkout::{ORDER_SCOPE, order_key};
 use chrono::{DateTime, Utc};
 
 pub struct CustomerOrder {
@@ -28,7 +28,9 @@ pub async fn resolve_link(
 ) -> Result<(VendorId, serde_json::Value), UseCaseError> {
     let (vendor_id, token) = LinkToken::parse(presented).map_err(|_| UseCaseError::NotFound)?;
     let link = store
-        .get(&super::checkout::link_key(&vendor_id, &token))
+        .get(&crate::usecases::orders::checkout::link_key(
+            &vendor_id, &token,
+        ))
         .await?
         .ok_or(UseCaseError::NotFound)?;
     let stored = link.body["digest"]

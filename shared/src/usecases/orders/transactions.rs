@@ -1,11 +1,11 @@
 //! The transaction history of an order (R-O7): every payment, failed attempt and manual payment,
 //! written in the same transaction as its effect, read back by one partition query.
 
-use super::UseCaseError;
 use crate::domain::ids::{Entropy, OrderId, VendorId};
 use crate::domain::money::Money;
 use crate::store::keys::{sort_time, vendor_pk};
 use crate::store::{Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::UseCaseError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

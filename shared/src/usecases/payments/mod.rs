@@ -3,25 +3,28 @@
 //! same transaction as the effect, so a duplicate (even a concurrent one) cannot apply twice,
 //! and every fact is applied so that any order of arrival ends in the same state.
 
-use super::checkout::order_key;
-use super::notices::payment_notice;
-use super::refunds::{self, Settlement};
-use super::transactions::{self, Transaction, TransactionKind};
-use super::{UseCaseError, retry_on_contention};
+pub mod paypal;
+pub mod stripe;
+
 use crate::domain::clock::Clock;
-use crate::domain::customer::{Customer, record_paid_order};
-use crate::domain::emails::{
+use crate::domain::customers::{Customer, record_paid_order};
+use crate::domain::ids::{CustomerId, Entropy, OrderId, VendorId};
+use crate::domain::money::Money;
+use crate::domain::notifications::emails::{
     DisputeNotice, dispute_opened as dispute_opened_email, payment_failed, payment_receipt,
 };
-use crate::domain::ids::{CustomerId, Entropy, OrderId, VendorId};
-use crate::domain::ledger::{EntryReason, charge_credit, immediate};
-use crate::domain::money::Money;
-use crate::domain::order::{ItemStatus, Order};
+use crate::domain::orders::{ItemStatus, Order};
 use crate::domain::token::LinkKey;
-use crate::domain::vendor::Vendor;
+use crate::domain::vendors::Vendor;
+use crate::domain::vendors::ledger::{EntryReason, charge_credit, immediate};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::store::keys::vendor_pk;
 use crate::store::{Condition, Item, ItemStore, Key, StoreError, Write};
+use crate::usecases::orders::checkout::order_key;
+use crate::usecases::orders::notices::payment_notice;
+use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
+use crate::usecases::refunds::{self, Settlement};
+use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -137,7 +140,7 @@ pub struct Ports<'a> {
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
     pub link_keys: &'a LinkKey,
-    pub vendors: &'a super::vendor_cache::VendorCache,
+    pub vendors: &'a crate::usecases::ports::VendorCache,
 }
 
 /// Applies a verified event exactly once.
@@ -291,7 +294,7 @@ async fn dashboard_refund(
         {
             return Ok(false);
         }
-        let Ok(left) = crate::domain::refund::refundable(&context.order) else {
+        let Ok(left) = crate::domain::refunds::refundable(&context.order) else {
             return Ok(false);
         };
         let amount = if report.amount.amount() < left.amount() {
@@ -302,8 +305,8 @@ async fn dashboard_refund(
         if amount.is_zero() || amount.is_negative() || amount.currency() != left.currency() {
             return Ok(false);
         }
-        let tax = crate::domain::order::tax_part(amount, context.order.total, context.order.tax);
-        let plan = crate::domain::refund::RefundPlan {
+        let tax = crate::domain::orders::tax_part(amount, context.order.total, context.order.tax);
+        let plan = crate::domain::refunds::RefundPlan {
             amount,
             net: amount
                 .checked_sub(&tax)
@@ -312,7 +315,7 @@ async fn dashboard_refund(
             full: left.checked_sub(&amount).is_ok_and(|rest| rest.is_zero()),
         };
         let cause = refunds::RefundCause {
-            origin: crate::domain::refund::RefundOrigin::Provider,
+            origin: crate::domain::refunds::RefundOrigin::Provider,
             reason: "refunded at the payment provider",
             ticket_id: None,
             done_at_provider: Some(report.provider_refund.clone()),
@@ -566,8 +569,11 @@ fn charge_seen(
         && loaded.customer.fingerprints.insert(fingerprint.clone())
     {
         writes.push(loaded.customer_write()?);
-        let index =
-            super::customers::fingerprint_key(&vendor.id, &fingerprint, &loaded.customer.id);
+        let index = crate::usecases::customers::fingerprint_key(
+            &vendor.id,
+            &fingerprint,
+            &loaded.customer.id,
+        );
         writes.push(Write::Put {
             item: Item::new(index, json!({ "customer_id": loaded.customer.id })),
             condition: Condition::Always,

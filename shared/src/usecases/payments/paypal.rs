@@ -2,13 +2,13 @@
 //! the vendor's PayPal webhook id before the body is parsed; the event is then translated into a
 //! provider-neutral fact and applied at most once per event id.
 
-use super::UseCaseError;
-use super::payment_events::{self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds};
-use super::vendor_cache::Freshness;
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
-use crate::domain::vendor::Vendor;
+use crate::domain::vendors::Vendor;
 use crate::store::StoreError;
+use crate::usecases::UseCaseError;
+use crate::usecases::payments::{self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds};
+use crate::usecases::ports::Freshness;
 use crate::webhooks::paypal_signature::{PayPalSignatureError, PayPalVerifier, Transmission};
 use serde::Deserialize;
 use serde_json::Value;
@@ -80,7 +80,7 @@ pub async fn receive(
         (Err(error), Freshness::Read) => return Err(PayPalWebhookError::InvalidSignature(error)),
     };
     let event: Event = serde_json::from_slice(body).map_err(PayPalWebhookError::Malformed)?;
-    Ok(payment_events::apply(ports, &vendor, &translate(event)).await?)
+    Ok(payments::apply(ports, &vendor, &translate(event)).await?)
 }
 
 /// What a PayPal event says, in the provider-neutral terms of `payment_events`.

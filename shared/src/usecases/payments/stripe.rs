@@ -1,17 +1,17 @@
 //! `POST /webhooks/stripe/{vendor_id}` (R-P1): verified on the raw bytes first, then translated
 //! into a provider-neutral fact and applied at most once per event id.
 
-use super::UseCaseError;
-use super::payment_events::{
-    self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds, RefundReport,
-};
-use super::vendor_cache::Freshness;
 use crate::domain::ids::{CustomerId, RefundId};
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
-use crate::domain::vendor::Vendor;
+use crate::domain::vendors::Vendor;
 use crate::payments::RefundState;
 use crate::store::StoreError;
+use crate::usecases::UseCaseError;
+use crate::usecases::payments::{
+    self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds, RefundReport,
+};
+use crate::usecases::ports::Freshness;
 use crate::webhooks::stripe_signature::{self, SignatureError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,7 +78,7 @@ pub async fn receive(
     };
     let event: Event = serde_json::from_slice(body).map_err(WebhookError::Malformed)?;
     let translated = translate(event);
-    Ok(payment_events::apply(ports, &vendor, &translated).await?)
+    Ok(payments::apply(ports, &vendor, &translated).await?)
 }
 
 /// What a Stripe event says, in the provider-neutral terms of `payment_events`.

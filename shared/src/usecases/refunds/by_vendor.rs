@@ -1,15 +1,16 @@
 //! `POST /api/orders/{id}/refunds` (R-R1): decided against the order and the available balance,
 //! executed in one transaction (R-R5), then handed to the provider at once.
 
-use super::payment_events::Ports;
-use super::provider_tasks::{self, ProviderTask};
-use super::refunds::{self, RefundCause, load_order, refund_key};
-use super::{UseCaseError, balance, retry_on_contention};
 use crate::domain::ids::OrderId;
 use crate::domain::money::Money;
-use crate::domain::refund::{Refund, RefundError, RefundOrigin, vendor_refund};
-use crate::domain::vendor::Vendor;
+use crate::domain::refunds::{Refund, RefundError, RefundOrigin, vendor_refund};
+use crate::domain::vendors::Vendor;
 use crate::payments::PaymentProvider;
+use crate::usecases::payments::Ports;
+use crate::usecases::refunds::provider_tasks::{self, ProviderTask};
+use crate::usecases::refunds::{self, RefundCause, load_order, refund_key};
+use crate::usecases::vendors::balance;
+use crate::usecases::{UseCaseError, retry_on_contention};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VendorRefundError {

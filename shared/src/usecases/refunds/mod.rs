@@ -3,21 +3,24 @@
 //! on the order's version — two concurrent refunds of the same money cannot both commit; the one
 //! that loses re-reads the order and finds it refunded.
 
-use super::checkout::order_key;
-use super::payment_events::Ports;
-use super::provider_tasks::{ProviderTask, task_write};
-use super::transactions::{self, Transaction, TransactionKind};
-use super::{UseCaseError, retry_on_contention};
-use crate::domain::customer::Customer;
-use crate::domain::emails::{RefundNotice, refund_confirmation, refund_failed};
+pub mod by_vendor;
+pub mod provider_tasks;
+
+use crate::domain::customers::Customer;
 use crate::domain::ids::{Entropy, OrderId, RefundId, TicketId, VendorId};
-use crate::domain::ledger::{EntryReason, immediate};
-use crate::domain::order::Order;
-use crate::domain::refund::{Refund, RefundOrigin, RefundPlan, RefundState};
-use crate::domain::vendor::Vendor;
+use crate::domain::notifications::emails::{RefundNotice, refund_confirmation, refund_failed};
+use crate::domain::orders::Order;
+use crate::domain::refunds::{Refund, RefundOrigin, RefundPlan, RefundState};
+use crate::domain::vendors::Vendor;
+use crate::domain::vendors::ledger::{EntryReason, immediate};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::store::keys::vendor_pk;
 use crate::store::{Item, ItemStore, Key, StoreError, Write};
+use crate::usecases::orders::checkout::order_key;
+use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
+use crate::usecases::payments::Ports;
+use crate::usecases::refunds::provider_tasks::{ProviderTask, task_write};
+use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -275,7 +278,7 @@ async fn reversal(
     refund: &Refund,
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, UseCaseError> {
-    let vendor = super::tickets::vendor_of(ports.store, &refund.vendor_id).await?;
+    let vendor = crate::usecases::tickets::vendor_of(ports.store, &refund.vendor_id).await?;
     let mut context = load_order(ports.store, &vendor.id, &refund.order_id).await?;
     context
         .order

@@ -3,8 +3,6 @@
 //! run right after the commit and by every sweep until the provider took it. Each call carries
 //! an idempotency key derived from the task, so running it twice is one call at the provider.
 
-use super::refunds::{self, Settlement};
-use super::{UseCaseError, payment_events::Ports};
 use crate::domain::ids::{OrderId, RefundId, VendorId};
 use crate::domain::money::Money;
 use crate::payments::{
@@ -12,6 +10,9 @@ use crate::payments::{
 };
 use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to, vendor_pk};
 use crate::store::{Index, Item, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::UseCaseError;
+use crate::usecases::payments::Ports;
+use crate::usecases::refunds::{self, Settlement};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 

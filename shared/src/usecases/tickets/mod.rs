@@ -3,25 +3,28 @@
 //! with its e-mails to both sides in one transaction on the ticket's version; one open
 //! refund/cancel request per order is a lock item created in the same transaction.
 
-use super::checkout::{link_key, vendor_zone};
-use super::payment_events::Ports;
-use super::refunds::{OrderContext, encode, load_order};
-use super::reviews::review_write;
-use super::{UseCaseError, retry_on_contention};
+pub mod reviews;
+pub mod sweep;
+
 use crate::domain::catalogue::Plan;
-use crate::domain::customer::Customer;
+use crate::domain::customers::Customer;
 use crate::domain::ids::{OrderId, TicketId, VendorId};
-use crate::domain::order::{Order, OrderStatus};
-use crate::domain::refund::{
+use crate::domain::orders::{Order, OrderStatus};
+use crate::domain::refunds::{
     CUSTOMER_WINDOW_DAYS, RefundError, VENDOR_WINDOW_DAYS, request_refund,
 };
-use crate::domain::ticket::{NewTicket, Party, Policy, Ticket, TicketError, TicketType};
-use crate::domain::ticket_emails::{OrderFacts, Recipient, TicketMail, TicketNews, ticket_email};
+use crate::domain::tickets::emails::{OrderFacts, Recipient, TicketMail, TicketNews, ticket_email};
+use crate::domain::tickets::{NewTicket, Party, Policy, Ticket, TicketError, TicketType};
 use crate::domain::token::LinkToken;
-use crate::domain::vendor::Vendor;
+use crate::domain::vendors::Vendor;
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::store::keys::{DueQueue, VENDOR_PROFILE_SK, due_entry, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::orders::checkout::{link_key, vendor_zone};
+use crate::usecases::payments::Ports;
+use crate::usecases::refunds::{OrderContext, encode, load_order};
+use crate::usecases::tickets::reviews::review_write;
+use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -314,7 +317,8 @@ pub async fn ticket_by_token(
     store: &dyn ItemStore,
     presented: &str,
 ) -> Result<(VendorId, TicketId), UseCaseError> {
-    let (vendor_id, link) = super::portal::resolve_link(store, presented, TICKET_SCOPE).await?;
+    let (vendor_id, link) =
+        crate::usecases::orders::portal::resolve_link(store, presented, TICKET_SCOPE).await?;
     let ticket_id = link["ticket_id"]
         .as_str()
         .and_then(|id| TicketId::parse(id).ok())
@@ -375,7 +379,7 @@ pub async fn change(
         let mut writes = Vec::new();
         let was_request = before.ticket_type.is_request();
         let is_request = ticket.ticket_type.is_request()
-            && ticket.state == crate::domain::ticket::TicketState::Open;
+            && ticket.state == crate::domain::tickets::TicketState::Open;
         let lock = open_request_key(&vendor.id, &ticket.order_id);
         if is_request && !was_request {
             writes.push(Write::create(Item::new(
@@ -465,7 +469,7 @@ pub async fn of_order(
 pub async fn list(
     store: &dyn ItemStore,
     vendor: &VendorId,
-    state: Option<crate::domain::ticket::TicketState>,
+    state: Option<crate::domain::tickets::TicketState>,
     kind: Option<TicketType>,
     limit: u32,
     cursor: Option<String>,

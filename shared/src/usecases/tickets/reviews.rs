@@ -1,15 +1,15 @@
 //! The platform's review of vendors (R-T4, R-V4): every vendor action that closed or converted a
 //! customer's refund/cancel request is recorded; the platform can restrict a vendor.
 
-use super::UseCaseError;
-use super::payment_events::Ports;
-use super::refunds::encode;
-use super::retry_on_contention;
 use crate::domain::ids::{ReviewId, VendorId};
-use crate::domain::ticket::{Party, Ticket};
-use crate::domain::vendor::Vendor;
+use crate::domain::tickets::{Party, Ticket};
+use crate::domain::vendors::Vendor;
 use crate::store::keys::{VENDOR_PROFILE_SK, sort_time, vendor_pk};
 use crate::store::{Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::UseCaseError;
+use crate::usecases::payments::Ports;
+use crate::usecases::refunds::encode;
+use crate::usecases::retry_on_contention;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +25,8 @@ pub struct Review {
     pub order_id: crate::domain::ids::OrderId,
     /// `closed` or `changed_type`.
     pub action: String,
-    pub from_type: crate::domain::ticket::TicketType,
-    pub to_type: crate::domain::ticket::TicketType,
+    pub from_type: crate::domain::tickets::TicketType,
+    pub to_type: crate::domain::tickets::TicketType,
     pub by: Party,
     pub at: DateTime<Utc>,
 }
@@ -45,7 +45,7 @@ pub fn review_write(
         vendor_name: vendor.name.clone(),
         ticket_id: after.id.clone(),
         order_id: after.order_id.clone(),
-        action: if after.state == crate::domain::ticket::TicketState::Closed {
+        action: if after.state == crate::domain::tickets::TicketState::Closed {
             "closed".into()
         } else {
             "changed_type".into()

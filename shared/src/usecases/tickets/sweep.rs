@@ -3,21 +3,22 @@
 //! twice, or two that overlap, fire each timer once: the loser's version check fails and the
 //! ticket's next timer is no longer due.
 
-use super::payment_events::Ports;
-use super::provider_tasks::{self, ProviderTask, task_write};
-use super::refunds::{self, OrderContext, RefundCause, encode, load_order};
-use super::tickets::{notify_both, ticket_event, ticket_item};
-use super::{UseCaseError, checkout::vendor_zone};
-use crate::domain::refund::{
+use crate::domain::refunds::{
     CUSTOMER_WINDOW_DAYS, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
 };
-use crate::domain::ticket::{Fired, Party, Ticket, TicketType};
-use crate::domain::ticket_emails::TicketNews;
-use crate::domain::vendor::Vendor;
+use crate::domain::tickets::emails::TicketNews;
+use crate::domain::tickets::{Fired, Party, Ticket, TicketType};
+use crate::domain::vendors::Vendor;
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
 use crate::payments::PaymentProvider;
 use crate::store::keys::{DueQueue, due_partitions, due_up_to, vendor_pk};
 use crate::store::{Condition, Index, Item, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::UseCaseError;
+use crate::usecases::orders::checkout::vendor_zone;
+use crate::usecases::payments::Ports;
+use crate::usecases::refunds::provider_tasks::{self, ProviderTask, task_write};
+use crate::usecases::refunds::{self, OrderContext, RefundCause, encode, load_order};
+use crate::usecases::tickets::{notify_both, ticket_event, ticket_item};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;

@@ -1,10 +1,10 @@
 //! `GET /api/balance` (R-V2, R-V3): the vendor's balances per currency, derived from the ledger.
 
-use super::UseCaseError;
 use crate::domain::ids::VendorId;
-use crate::domain::ledger::{CurrencyBalance, LedgerEntry, balances};
+use crate::domain::vendors::ledger::{CurrencyBalance, LedgerEntry, balances};
 use crate::store::keys::vendor_pk;
 use crate::store::{Item, ItemStore, Query, SortRange};
+use crate::usecases::UseCaseError;
 use chrono::{DateTime, Utc};
 
 /// Reads every ledger entry of the vendor (a partition query, page by page). A balance snapshot

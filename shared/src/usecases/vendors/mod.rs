@@ -1,9 +1,11 @@
 //! Creating vendors (admin) and recognising them by API key.
 
+pub mod balance;
+
 use crate::domain::clock::Clock;
 use crate::domain::ids::Entropy;
 use crate::domain::token::SecretDigest;
-use crate::domain::vendor::{
+use crate::domain::vendors::{
     ApiKeyRecord, FieldErrors, NewVendor, Vendor, VendorSecrets, api_key_vendor,
     create_vendor as decide_new_vendor,
 };
@@ -83,13 +85,13 @@ pub async fn authenticate(store: &dyn ItemStore, api_key: &str) -> Result<Vendor
 pub async fn change_settings(
     store: &dyn ItemStore,
     vendor: &crate::domain::ids::VendorId,
-    change: crate::domain::vendor::SettingsChange,
+    change: crate::domain::vendors::SettingsChange,
 ) -> Result<Vendor, VendorError> {
     let key = Key::new(vendor_pk(vendor), VENDOR_PROFILE_SK);
     for _ in 0..5 {
         let item = store.get(&key).await?.ok_or(VendorError::UnknownApiKey)?;
         let current: Vendor = item.decode()?;
-        let next = crate::domain::vendor::apply_settings(&current, change.clone())
+        let next = crate::domain::vendors::apply_settings(&current, change.clone())
             .map_err(VendorError::Invalid)?;
         let body = serde_json::to_value(&next).map_err(VendorError::Encode)?;
         match store.transact(vec![Write::update(item.next(body))]).await {
