@@ -10,8 +10,8 @@ use crate::domain::vendors::{NewVendor, Vendor};
 use crate::payments::{NoProvider, PaymentProvider};
 use crate::store::ItemStore;
 use crate::store::StoreError;
-use crate::usecases::UseCaseError;
-use crate::usecases::payments::Ports;
+use crate::usecases::ports::Ports;
+use crate::usecases::ports::UseCaseError;
 use crate::usecases::ports::VendorCache;
 use crate::usecases::refunds::provider_tasks::{self, ProviderReport};
 use crate::usecases::tickets::sweep::{self, TicketSweepReport};
@@ -124,7 +124,7 @@ impl App {
 
     /// Every scheduled sweep but the outbox's, in the order their effects feed each other:
     /// tickets (R-T5–R-T8) first, then the provider calls they owe.
-    pub async fn run_sweeps(&self) -> Result<SweepReport, crate::usecases::UseCaseError> {
+    pub async fn run_sweeps(&self) -> Result<SweepReport, crate::usecases::ports::UseCaseError> {
         let tickets = sweep::sweep(self.ports(), self.payments.as_ref()).await?;
         let provider = provider_tasks::run_due(self.ports(), self.payments.as_ref()).await?;
         Ok(SweepReport { tickets, provider })

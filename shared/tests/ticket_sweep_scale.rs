@@ -11,7 +11,8 @@ use sellerdesk::domain::ids::{OrderId, OsEntropy, TicketId, VendorId};
 use sellerdesk::domain::tickets::{NewTicket, Party, Policy, Ticket, TicketType};
 use sellerdesk::store::ItemStore;
 use sellerdesk::store::counting::CountingStore;
-use sellerdesk::usecases::tickets::{ticket_item, vendor_of};
+use sellerdesk::usecases::ports::load_vendor;
+use sellerdesk::usecases::tickets::ticket_item;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -44,7 +45,7 @@ async fn a_sweep_reads_the_due_tickets_not_the_idle_ones() {
     let now = start + Duration::hours(49);
     clock.freeze(now);
     let vendor_id = VendorId::parse(vendor["vendor_id"].as_str().unwrap()).unwrap();
-    let profile = vendor_of(counting.as_ref(), &vendor_id).await.unwrap();
+    let profile = load_vendor(counting.as_ref(), &vendor_id).await.unwrap();
     let order_id = OrderId::parse(order["order_id"].as_str().unwrap()).unwrap();
     let policy = Policy {
         tz: chrono_tz::Europe::Berlin,

@@ -5,7 +5,9 @@ use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::customers::Customer;
 use crate::domain::orders::Order;
-use crate::usecases::orders::checkout::{self, CheckoutRequest, vendor_zone};
+use crate::domain::vendors::vendor_zone;
+use crate::usecases::links::{ORDER_SCOPE, customer_link};
+use crate::usecases::orders::checkout::{self, CheckoutRequest};
 use crate::usecases::orders::{self, portal};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
@@ -159,9 +161,9 @@ fn order_filter(request: &ApiRequest) -> Result<orders::OrderFilter, ApiError> {
 }
 
 /// The checkout's 404 names what is missing (API.md).
-fn offer_not_found(error: crate::usecases::UseCaseError) -> ApiError {
+fn offer_not_found(error: crate::usecases::ports::UseCaseError) -> ApiError {
     match error {
-        crate::usecases::UseCaseError::NotFound => {
+        crate::usecases::ports::UseCaseError::NotFound => {
             ApiError::new(StatusCode::NOT_FOUND, "offer_not_found", "no such offer")
         }
         other => other.into(),
@@ -209,11 +211,11 @@ impl App {
         // R-O7: the card's customer block carries the customer link, re-derived, never stored.
         let token = self.link_key.derive(
             &vendor.id,
-            checkout::ORDER_SCOPE,
+            ORDER_SCOPE,
             card.order.id.as_str(),
             card.order.link_generation,
         );
-        view["customer"]["link"] = json!(checkout::customer_link(vendor, &token));
+        view["customer"]["link"] = json!(customer_link(vendor, &token));
         view["tickets"] = self.tickets_of(&vendor.id, &card.order.id).await?;
         Ok(ApiResponse::json(status, &view))
     }
@@ -380,9 +382,9 @@ impl App {
         // 404 for an order that is not this vendor's, before reading its history.
         if self
             .store
-            .get(&checkout::order_key(&vendor.id, &id))
+            .get(&crate::store::keys::order_key(&vendor.id, &id))
             .await
-            .map_err(crate::usecases::UseCaseError::from)?
+            .map_err(crate::usecases::ports::UseCaseError::from)?
             .is_none()
         {
             return Err(ApiError::not_found());

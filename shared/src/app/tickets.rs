@@ -238,7 +238,7 @@ impl App {
         let (vendor, ticket) =
             tickets::ticket_by_token(self.store.as_ref(), param(matched, "ticket_token")?).await?;
         Ok((
-            tickets::vendor_of(self.store.as_ref(), &vendor).await?,
+            crate::usecases::ports::load_vendor(self.store.as_ref(), &vendor).await?,
             ticket,
         ))
     }

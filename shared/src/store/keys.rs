@@ -1,7 +1,8 @@
 //! The single-table key layout. Every record key starts with its vendor (`V#{vendor}`); the
 //! due-index is the one cross-vendor structure, because sweeps serve all vendors.
 
-use crate::domain::ids::{OutboxId, VendorId};
+use crate::domain::ids::{CustomerId, OrderId, OutboxId, RefundId, VendorId};
+use crate::store::Key;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub fn vendor_pk(vendor: &VendorId) -> String {
@@ -12,6 +13,19 @@ pub const VENDOR_PROFILE_SK: &str = "PROFILE";
 
 pub fn api_key_sk(digest_hex: &str) -> String {
     format!("APIKEY#{digest_hex}")
+}
+
+/// An order; several concepts read and write it (checkout, payments, refunds, tickets).
+pub fn order_key(vendor: &VendorId, id: &OrderId) -> Key {
+    Key::new(vendor_pk(vendor), format!("ORDER#{id}"))
+}
+
+pub fn customer_key(vendor: &VendorId, id: &CustomerId) -> Key {
+    Key::new(vendor_pk(vendor), format!("CUSTOMER#{id}"))
+}
+
+pub fn refund_key(vendor: &VendorId, id: &RefundId) -> Key {
+    Key::new(vendor_pk(vendor), format!("REFUND#{id}"))
 }
 
 pub fn outbox_sk(id: &OutboxId) -> String {

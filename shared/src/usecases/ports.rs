@@ -1,16 +1,82 @@
-//! The vendor profiles a warm function has read, for the webhooks' hot path: a provider event
-//! then costs no vendor read. An entry lives a minute by the injected clock, and a signature that
+//! What every use case starts from: the ports it is handed ([`Ports`]), the error it answers
+//! ([`UseCaseError`]), the retry of a decision that lost a race, and the loading of a vendor
+//! (kept profiles for the webhooks' hot path) and of an order with its customer.
+//!
+//! Kept vendor profiles: a warm function keeps the profiles it has read, so a provider event
+//! costs no vendor read. An entry lives a minute by the injected clock, and a signature that
 //! fails against a kept profile is checked once more against a fresh read, so a rotated webhook
 //! secret works at once; other settings may lag by up to the minute.
 
-use crate::domain::ids::VendorId;
-use crate::domain::vendors::Vendor;
-use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
-use crate::store::{ItemStore, Key};
-use crate::usecases::UseCaseError;
+use crate::domain::clock::Clock;
+use crate::domain::customers::Customer;
+use crate::domain::ids::{Entropy, OrderId, VendorId};
+use crate::domain::orders::Order;
+use crate::domain::token::LinkKey;
+use crate::domain::vendors::{FieldErrors, Vendor};
+use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, vendor_pk};
+use crate::store::{Item, ItemStore, Key, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
+
+/// The ports a use case is handed: built once per cold start (or dev-server start).
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub store: &'a dyn ItemStore,
+    pub clock: &'a dyn Clock,
+    pub entropy: &'a dyn Entropy,
+    pub link_keys: &'a LinkKey,
+    pub vendors: &'a VendorCache,
+}
+
+/// What a use case can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum UseCaseError {
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    /// R-C6: a blocked customer cannot check out.
+    #[error("the customer is blocked")]
+    CustomerBlocked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How often a decision is reloaded and retried when a concurrent write got there first
+/// (a burst of checkouts of one vendor all claim the next order number).
+const ATTEMPTS: u32 = 12;
+
+/// Runs `attempt` again while it fails on contention (a version check or a transaction conflict).
+pub async fn retry_on_contention<T, F, Fut>(mut attempt: F) -> Result<T, UseCaseError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, UseCaseError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(UseCaseError::Store(error)) if error.is_contention() && tries < ATTEMPTS => {
+                tries += 1
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A record's body as stored; a value that does not serialize is a malformed record.
+pub(crate) fn encode<T: serde::Serialize>(
+    key: &Key,
+    value: &T,
+) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
+        key: key.clone(),
+        source,
+    })
+}
+
+// Loading a vendor: kept for the webhooks' hot path, or read.
 
 /// How long a kept profile is used.
 pub const KEEP_FOR: Duration = Duration::seconds(60);
@@ -75,8 +141,48 @@ impl VendorCache {
     }
 }
 
-#[cfg(all(test, feature = "embedded"))]
+/// The vendor's profile, read afresh.
+pub async fn load_vendor(store: &dyn ItemStore, id: &VendorId) -> Result<Vendor, UseCaseError> {
+    Ok(store
+        .get(&Key::new(vendor_pk(id), VENDOR_PROFILE_SK))
+        .await?
+        .ok_or(UseCaseError::NotFound)?
+        .decode()?)
+}
+
+/// An order with its stored item (for the version check) and its customer.
+pub struct OrderContext {
+    pub item: Item,
+    pub order: Order,
+    pub customer: Customer,
+}
+
+/// The order and its customer, with the order's item for the version check.
+pub async fn load_order(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &OrderId,
+) -> Result<OrderContext, UseCaseError> {
+    let item = store
+        .get(&order_key(vendor, id))
+        .await?
+        .ok_or(UseCaseError::NotFound)?;
+    let order: Order = item.decode()?;
+    let customer = store
+        .get(&customer_key(vendor, &order.customer_id))
+        .await?
+        .ok_or(UseCaseError::NotFound)?
+        .decode()?;
+    Ok(OrderContext {
+        item,
+        order,
+        customer,
+    })
+}
+
+#[cfg(test)]
 mod tests {
+    #![cfg(feature = "embedded")]
     use super::*;
     use crate::domain::clock::SettableClock;
     use crate::domain::ids::SeededEntropy;

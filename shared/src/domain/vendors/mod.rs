@@ -198,6 +198,12 @@ fn default_country_languages() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// The time zone of a vendor, for derived amounts.
+/// (The platform's default zone when the stored name is unknown.)
+pub fn vendor_zone(vendor: &Vendor) -> chrono_tz::Tz {
+    parse_time_zone(&vendor.time_zone).unwrap_or(DEFAULT_TIME_ZONE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

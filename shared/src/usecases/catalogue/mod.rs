@@ -10,7 +10,7 @@ use crate::domain::vendors::FieldErrors;
 use crate::store::keys::vendor_pk;
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::counters::{self, Counter};
-use crate::usecases::{UseCaseError, retry_on_contention};
+use crate::usecases::ports::{UseCaseError, encode, retry_on_contention};
 
 fn product_key(vendor: &VendorId, id: &ProductId) -> Key {
     Key::new(vendor_pk(vendor), format!("PRODUCT#{id}"))
@@ -28,13 +28,6 @@ fn offer_lookup(id: &OfferId) -> String {
 /// Every version stays readable, so an order's snapshot can always be traced to its offer version.
 fn offer_version_key(vendor: &VendorId, id: &OfferId, version: u32) -> Key {
     Key::new(vendor_pk(vendor), format!("OFFERVERSION#{id}#{version:06}"))
-}
-
-fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
-        key: key.clone(),
-        source,
-    })
 }
 
 /// One page of a list, newest first, with the total.

@@ -5,16 +5,12 @@
 use crate::domain::customers::{Block, Customer, blocked_email_key};
 use crate::domain::ids::{CustomerId, Entropy, VendorId};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
-use crate::store::keys::vendor_pk;
+use crate::store::keys::{customer_key, vendor_pk};
 use crate::store::{Condition, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
-use crate::usecases::{UseCaseError, retry_on_contention};
+use crate::usecases::ports::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
-
-pub fn customer_key(vendor: &VendorId, id: &CustomerId) -> Key {
-    Key::new(vendor_pk(vendor), format!("CUSTOMER#{id}"))
-}
 
 /// The index item that finds customers by a payment fingerprint.
 pub fn fingerprint_key(vendor: &VendorId, fingerprint: &str, customer: &CustomerId) -> Key {

@@ -2,7 +2,6 @@
 //! with its offer snapshot, the customer (matched or new), the order number, the customer link,
 //! supersedes the customer's unpaid orders of the same offer, and queues the confirmation.
 
-use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
 use crate::domain::clock::Clock;
 use crate::domain::customers::{
     CheckoutCustomer, Customer, check_checkout_customer, language_from_country, match_key,
@@ -14,14 +13,15 @@ use crate::domain::orders::{
     Order, OrderLine, OrderStatus, initial_schedule, order_number, price_lines,
 };
 use crate::domain::tax::{RateTable, sum_lines};
-use crate::domain::token::{LinkKey, LinkToken};
+use crate::domain::token::LinkKey;
 use crate::domain::vendors::{FieldErrors, Vendor};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
-use crate::store::keys::{VENDOR_PROFILE_SK, sort_time, vendor_pk};
+use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, sort_time, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::catalogue::{find_offer, get_product};
 use crate::usecases::counters::{self, Counter};
-use crate::usecases::{UseCaseError, retry_on_contention};
+use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key};
+use crate::usecases::ports::{UseCaseError, encode, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -39,24 +39,6 @@ pub struct CheckoutResult {
     pub payment_url: String,
 }
 
-/// What the customer link's token opens (R-O4): scope and subject, stored under the token's digest.
-pub const ORDER_SCOPE: &str = "order";
-
-pub fn order_key(vendor: &crate::domain::ids::VendorId, id: &OrderId) -> Key {
-    Key::new(vendor_pk(vendor), format!("ORDER#{id}"))
-}
-
-pub fn link_key(vendor: &crate::domain::ids::VendorId, token: &LinkToken) -> Key {
-    Key::new(
-        vendor_pk(vendor),
-        format!("LINK#{}", token.digest().to_hex()),
-    )
-}
-
-fn customer_key(vendor: &crate::domain::ids::VendorId, id: &CustomerId) -> Key {
-    Key::new(vendor_pk(vendor), format!("CUSTOMER#{id}"))
-}
-
 /// Orders of one customer for one offer, for superseding (R-O2).
 fn customer_offer_index(
     vendor: &crate::domain::ids::VendorId,
@@ -66,26 +48,11 @@ fn customer_offer_index(
     format!("V#{vendor}#CUSTOFFER#{customer}#{offer}")
 }
 
-fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
-        key: key.clone(),
-        source,
-    })
-}
-
 fn invalid(field: &str, message: &str) -> UseCaseError {
     UseCaseError::Invalid(FieldErrors::from([(
         field.to_string(),
         message.to_string(),
     )]))
-}
-
-pub fn customer_link(vendor: &Vendor, token: &LinkToken) -> String {
-    format!(
-        "{}/orders/{}",
-        vendor.portal_base_url.trim_end_matches('/'),
-        token.as_str()
-    )
 }
 
 pub async fn checkout(
@@ -340,9 +307,4 @@ fn announcements(
         enqueue(&vendor.id, Message::Email(email), now, entropy).map_err(to_store)?,
         enqueue(&vendor.id, Message::Event(event), now, entropy).map_err(&to_store)?,
     ])
-}
-
-/// The time zone of a vendor, for derived amounts.
-pub fn vendor_zone(vendor: &Vendor) -> chrono_tz::Tz {
-    parse_time_zone(&vendor.time_zone).unwrap_or(DEFAULT_TIME_ZONE)
 }

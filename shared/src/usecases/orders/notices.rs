@@ -7,7 +7,7 @@ use crate::domain::orders::Order;
 use crate::domain::token::LinkKey;
 use crate::domain::vendors::Vendor;
 use crate::outbox::Email;
-use crate::usecases::orders::checkout::{ORDER_SCOPE, customer_link};
+use crate::usecases::links::{ORDER_SCOPE, customer_link};
 
 pub fn payment_notice(
     vendor: &Vendor,

@@ -2,45 +2,20 @@
 
 use crate::domain::catalogue::Plan;
 use crate::domain::customers::Customer;
-use crate::domain::ids::{CustomerId, OrderId, VendorId};
+use crate::domain::ids::{CustomerId, OrderId};
 use crate::domain::orders::{ItemStatus, Order, OrderStatus};
-use crate::domain::token::{LinkToken, SecretDigest};
 use crate::domain::vendors::Vendor;
 use crate::payments::{PaymentProvider, PaymentSession, PaymentSessionRequest, ProviderError};
-use crate::store::keys::{VENDOR_PROFILE_SK, vendor_pk};
+use crate::store::keys::{VENDOR_PROFILE_SK, order_key, vendor_pk};
 use crate::store::{ItemStore, Key};
-use crate::usecases::UseCaseError;
-use crate::usecases::orders::checkout::{ORDER_SCOPE, order_key};
+use crate::usecases::links::{ORDER_SCOPE, resolve_link};
+use crate::usecases::ports::UseCaseError;
 use chrono::{DateTime, Utc};
 
 pub struct CustomerOrder {
     pub vendor: Vendor,
     pub order: Order,
     pub customer: Customer,
-}
-
-/// What a secret link of `scope` points at: its vendor and the stored link's body. Anything
-/// wrong with the token is "not found": a guess learns nothing.
-pub async fn resolve_link(
-    store: &dyn ItemStore,
-    presented: &str,
-    scope: &str,
-) -> Result<(VendorId, serde_json::Value), UseCaseError> {
-    let (vendor_id, token) = LinkToken::parse(presented).map_err(|_| UseCaseError::NotFound)?;
-    let link = store
-        .get(&crate::usecases::orders::checkout::link_key(
-            &vendor_id, &token,
-        ))
-        .await?
-        .ok_or(UseCaseError::NotFound)?;
-    let stored = link.body["digest"]
-        .as_str()
-        .and_then(SecretDigest::from_hex)
-        .ok_or(UseCaseError::NotFound)?;
-    if !stored.matches(token.as_str()) || link.body["scope"] != scope {
-        return Err(UseCaseError::NotFound);
-    }
-    Ok((vendor_id, link.body))
 }
 
 /// The order a customer link opens (R-O4).

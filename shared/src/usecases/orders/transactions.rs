@@ -5,7 +5,7 @@ use crate::domain::ids::{Entropy, OrderId, VendorId};
 use crate::domain::money::Money;
 use crate::store::keys::{sort_time, vendor_pk};
 use crate::store::{Item, ItemStore, Key, Query, SortRange, StoreError, Write};
-use crate::usecases::UseCaseError;
+use crate::usecases::ports::UseCaseError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,6 @@
 pub mod paypal;
 pub mod stripe;
 
-use crate::domain::clock::Clock;
 use crate::domain::customers::{Customer, record_paid_order};
 use crate::domain::ids::{CustomerId, Entropy, OrderId, VendorId};
 use crate::domain::money::Money;
@@ -14,19 +13,17 @@ use crate::domain::notifications::emails::{
     DisputeNotice, dispute_opened as dispute_opened_email, payment_failed, payment_receipt,
 };
 use crate::domain::orders::{ItemStatus, Order};
-use crate::domain::token::LinkKey;
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::ledger::{EntryReason, charge_credit, immediate};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
-use crate::store::keys::vendor_pk;
+use crate::store::keys::{customer_key, order_key, vendor_pk};
 use crate::store::{Condition, Item, ItemStore, Key, StoreError, Write};
-use crate::usecases::orders::checkout::order_key;
 use crate::usecases::orders::notices::payment_notice;
 use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
+use crate::usecases::ports::{OrderContext, Ports, UseCaseError, encode, retry_on_contention};
 use crate::usecases::refunds::{self, Settlement};
-use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -132,16 +129,6 @@ fn lookup_key(vendor: &VendorId, kind: &str, provider: Provider, id: &str) -> Ke
 
 const BY_SUBSCRIPTION: &str = "SUBSCRIPTION";
 const BY_PAYMENT: &str = "PAYMENT";
-
-/// The ports applying an event needs.
-#[derive(Clone, Copy)]
-pub struct Ports<'a> {
-    pub store: &'a dyn ItemStore,
-    pub clock: &'a dyn Clock,
-    pub entropy: &'a dyn Entropy,
-    pub link_keys: &'a LinkKey,
-    pub vendors: &'a crate::usecases::ports::VendorCache,
-}
 
 /// Applies a verified event exactly once.
 pub async fn apply(
@@ -281,7 +268,7 @@ async fn dashboard_refund(
         let Some(loaded) = load(ports.store, vendor, event).await? else {
             return Ok(false);
         };
-        let mut context = refunds::OrderContext {
+        let mut context = OrderContext {
             item: loaded.item,
             order: loaded.order,
             customer: loaded.customer,
@@ -397,10 +384,6 @@ async fn find_order_id(
     Ok(None)
 }
 
-fn customer_key(vendor: &VendorId, customer: &CustomerId) -> Key {
-    Key::new(vendor_pk(vendor), format!("CUSTOMER#{customer}"))
-}
-
 /// The order and its customer: one batch read when the event names both (our checkout sets
 /// both ids in the provider's metadata), else the order, then its customer.
 async fn load(
@@ -471,13 +454,6 @@ fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> 
         condition: Condition::Always,
     })
     .collect()
-}
-
-fn encode<T: serde::Serialize>(key: &Key, value: &T) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
-        key: key.clone(),
-        source,
-    })
 }
 
 /// Money arrived: schedule, ledger, customer, receipt, event — unless this provider payment was

@@ -7,11 +7,11 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::vendors::Vendor;
 use crate::payments::RefundState;
 use crate::store::StoreError;
-use crate::usecases::UseCaseError;
 use crate::usecases::payments::{
-    self, Fact, Outcome, Ports, Provider, ProviderEvent, ProviderIds, RefundReport,
+    self, Fact, Outcome, Provider, ProviderEvent, ProviderIds, RefundReport,
 };
-use crate::usecases::ports::Freshness;
+use crate::usecases::ports::UseCaseError;
+use crate::usecases::ports::{Freshness, Ports};
 use crate::webhooks::stripe_signature::{self, SignatureError};
 use serde::Deserialize;
 use serde_json::Value;

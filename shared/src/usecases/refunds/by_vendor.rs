@@ -6,11 +6,13 @@ use crate::domain::money::Money;
 use crate::domain::refunds::{Refund, RefundError, RefundOrigin, vendor_refund};
 use crate::domain::vendors::Vendor;
 use crate::payments::PaymentProvider;
-use crate::usecases::payments::Ports;
+use crate::store::keys::refund_key;
+use crate::usecases::ports::Ports;
+use crate::usecases::ports::load_order;
+use crate::usecases::ports::{UseCaseError, retry_on_contention};
 use crate::usecases::refunds::provider_tasks::{self, ProviderTask};
-use crate::usecases::refunds::{self, RefundCause, load_order, refund_key};
+use crate::usecases::refunds::{self, RefundCause};
 use crate::usecases::vendors::balance;
-use crate::usecases::{UseCaseError, retry_on_contention};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VendorRefundError {

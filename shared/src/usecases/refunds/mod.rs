@@ -6,70 +6,22 @@
 pub mod by_vendor;
 pub mod provider_tasks;
 
-use crate::domain::customers::Customer;
-use crate::domain::ids::{Entropy, OrderId, RefundId, TicketId, VendorId};
+use crate::domain::ids::{Entropy, RefundId, TicketId, VendorId};
 use crate::domain::notifications::emails::{RefundNotice, refund_confirmation, refund_failed};
-use crate::domain::orders::Order;
 use crate::domain::refunds::{Refund, RefundOrigin, RefundPlan, RefundState};
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::ledger::{EntryReason, immediate};
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
-use crate::store::keys::vendor_pk;
-use crate::store::{Item, ItemStore, Key, StoreError, Write};
-use crate::usecases::orders::checkout::order_key;
+use crate::store::keys::{refund_key, vendor_pk};
+use crate::store::{Item, Key, StoreError, Write};
 use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
-use crate::usecases::payments::Ports;
+use crate::usecases::ports::Ports;
+use crate::usecases::ports::{
+    OrderContext, UseCaseError, encode, load_order, load_vendor, retry_on_contention,
+};
 use crate::usecases::refunds::provider_tasks::{ProviderTask, task_write};
-use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-
-pub fn refund_key(vendor: &VendorId, id: &RefundId) -> Key {
-    Key::new(vendor_pk(vendor), format!("REFUND#{id}"))
-}
-
-pub fn customer_key(vendor: &VendorId, order: &Order) -> Key {
-    Key::new(vendor_pk(vendor), format!("CUSTOMER#{}", order.customer_id))
-}
-
-pub(crate) fn encode<T: serde::Serialize>(
-    key: &Key,
-    value: &T,
-) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(value).map_err(|source| StoreError::Malformed {
-        key: key.clone(),
-        source,
-    })
-}
-
-/// An order with its stored item (for the version check) and its customer.
-pub struct OrderContext {
-    pub item: Item,
-    pub order: Order,
-    pub customer: Customer,
-}
-
-pub async fn load_order(
-    store: &dyn ItemStore,
-    vendor: &VendorId,
-    id: &OrderId,
-) -> Result<OrderContext, UseCaseError> {
-    let item = store
-        .get(&order_key(vendor, id))
-        .await?
-        .ok_or(UseCaseError::NotFound)?;
-    let order: Order = item.decode()?;
-    let customer = store
-        .get(&customer_key(vendor, &order))
-        .await?
-        .ok_or(UseCaseError::NotFound)?
-        .decode()?;
-    Ok(OrderContext {
-        item,
-        order,
-        customer,
-    })
-}
 
 /// Why and by whom a refund is made.
 pub struct RefundCause<'a> {
@@ -278,7 +230,7 @@ async fn reversal(
     refund: &Refund,
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, UseCaseError> {
-    let vendor = crate::usecases::tickets::vendor_of(ports.store, &refund.vendor_id).await?;
+    let vendor = load_vendor(ports.store, &refund.vendor_id).await?;
     let mut context = load_order(ports.store, &vendor.id, &refund.order_id).await?;
     context
         .order

@@ -10,8 +10,8 @@ use crate::payments::{
 };
 use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to, vendor_pk};
 use crate::store::{Index, Item, Key, Query, SortRange, StoreError, Write};
-use crate::usecases::UseCaseError;
-use crate::usecases::payments::Ports;
+use crate::usecases::ports::Ports;
+use crate::usecases::ports::UseCaseError;
 use crate::usecases::refunds::{self, Settlement};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

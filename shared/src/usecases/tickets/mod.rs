@@ -17,14 +17,15 @@ use crate::domain::tickets::emails::{OrderFacts, Recipient, TicketMail, TicketNe
 use crate::domain::tickets::{NewTicket, Party, Policy, Ticket, TicketError, TicketType};
 use crate::domain::token::LinkToken;
 use crate::domain::vendors::Vendor;
+use crate::domain::vendors::vendor_zone;
 use crate::outbox::{DomainEvent, EventType, Message, enqueue};
-use crate::store::keys::{DueQueue, VENDOR_PROFILE_SK, due_entry, vendor_pk};
+use crate::store::keys::{DueQueue, due_entry, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
-use crate::usecases::orders::checkout::{link_key, vendor_zone};
-use crate::usecases::payments::Ports;
-use crate::usecases::refunds::{OrderContext, encode, load_order};
+use crate::usecases::links::{link_key, resolve_link};
+use crate::usecases::ports::Ports;
+use crate::usecases::ports::{OrderContext, encode, load_order};
+use crate::usecases::ports::{UseCaseError, retry_on_contention};
 use crate::usecases::tickets::reviews::review_write;
-use crate::usecases::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -317,21 +318,12 @@ pub async fn ticket_by_token(
     store: &dyn ItemStore,
     presented: &str,
 ) -> Result<(VendorId, TicketId), UseCaseError> {
-    let (vendor_id, link) =
-        crate::usecases::orders::portal::resolve_link(store, presented, TICKET_SCOPE).await?;
+    let (vendor_id, link) = resolve_link(store, presented, TICKET_SCOPE).await?;
     let ticket_id = link["ticket_id"]
         .as_str()
         .and_then(|id| TicketId::parse(id).ok())
         .ok_or(UseCaseError::NotFound)?;
     Ok((vendor_id, ticket_id))
-}
-
-pub async fn vendor_of(store: &dyn ItemStore, id: &VendorId) -> Result<Vendor, UseCaseError> {
-    Ok(store
-        .get(&Key::new(vendor_pk(id), VENDOR_PROFILE_SK))
-        .await?
-        .ok_or(UseCaseError::NotFound)?
-        .decode()?)
 }
 
 pub async fn get(

@@ -6,10 +6,10 @@ use crate::domain::tickets::{Party, Ticket};
 use crate::domain::vendors::Vendor;
 use crate::store::keys::{VENDOR_PROFILE_SK, sort_time, vendor_pk};
 use crate::store::{Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
-use crate::usecases::UseCaseError;
-use crate::usecases::payments::Ports;
-use crate::usecases::refunds::encode;
-use crate::usecases::retry_on_contention;
+use crate::usecases::ports::Ports;
+use crate::usecases::ports::UseCaseError;
+use crate::usecases::ports::encode;
+use crate::usecases::ports::retry_on_contention;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@ use crate::domain::ids::VendorId;
 use crate::domain::vendors::ledger::{CurrencyBalance, LedgerEntry, balances};
 use crate::store::keys::vendor_pk;
 use crate::store::{Item, ItemStore, Query, SortRange};
-use crate::usecases::UseCaseError;
+use crate::usecases::ports::UseCaseError;
 use chrono::{DateTime, Utc};
 
 /// Reads every ledger entry of the vendor (a partition query, page by page). A balance snapshot
