@@ -4,7 +4,7 @@
 use crate::api::routes::{Function, Matched, Miss, RouteId, match_route};
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::clock::Clock;
-use crate::domain::ids::Entropy;
+use crate::domain::ids::{Entropy, OrderId};
 use crate::domain::token::{LinkKey, SecretDigest};
 use crate::domain::vendors::{NewVendor, Vendor};
 use crate::payments::{NoProvider, PaymentProvider};
@@ -283,6 +283,15 @@ impl App {
         let vendor = self.require_vendor(request).await?;
         Ok(ApiResponse::json(StatusCode::OK, &settings_view(&vendor)))
     }
+}
+
+/// The order named in the route's path; one that cannot exist is "not found".
+fn order_id(matched: &Matched) -> Result<OrderId, ApiError> {
+    matched
+        .params
+        .get("order_id")
+        .and_then(|raw| OrderId::parse(raw).ok())
+        .ok_or_else(ApiError::not_found)
 }
 
 /// The vendor's settings as the vendor sees them: never the webhook secrets.

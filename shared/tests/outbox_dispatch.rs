@@ -8,14 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sellerdesk::domain::clock::{Clock, SettableClock};
 use sellerdesk::domain::ids::{OsEntropy, OutboxId, VendorId};
+use sellerdesk::domain::notifications::{DomainEvent, Email, EmailKind, EventType, Message};
 use sellerdesk::outbox::dispatch::Dispatcher;
 use sellerdesk::outbox::eventbridge::EventBridgePublisher;
 use sellerdesk::outbox::local::LocalOutbox;
 use sellerdesk::outbox::ses::SesMailer;
-use sellerdesk::outbox::{
-    DeliveryError, DomainEvent, Email, EmailKind, EventPublisher, EventType, Mailer, Message,
-    enqueue,
-};
+use sellerdesk::outbox::{DeliveryError, EventPublisher, Mailer, enqueue};
 use sellerdesk::store::{Item, ItemStore, Key, StoreError, Write};
 use serde_json::json;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Checkout and the customer's order page (API.md "Checkout", "Customer").
 
-use super::App;
+use super::{App, order_id};
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::customers::Customer;
@@ -168,14 +168,6 @@ fn offer_not_found(error: crate::usecases::ports::UseCaseError) -> ApiError {
         }
         other => other.into(),
     }
-}
-
-pub(super) fn order_id(matched: &Matched) -> Result<crate::domain::ids::OrderId, ApiError> {
-    matched
-        .params
-        .get("order_id")
-        .and_then(|raw| crate::domain::ids::OrderId::parse(raw).ok())
-        .ok_or_else(ApiError::not_found)
 }
 
 impl App {
@@ -461,7 +453,7 @@ impl App {
         matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
-        let items = crate::usecases::customers::entitlements(
+        let items = crate::usecases::orders::entitlements::entitlements(
             self.store.as_ref(),
             &vendor.id,
             &customer_id(matched)?,

@@ -1,7 +1,7 @@
 //! Vendor refunds (R-R1) over HTTP.
 
 use super::App;
-use super::orders::order_id;
+use super::order_id;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::money::Money;

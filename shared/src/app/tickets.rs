@@ -218,7 +218,7 @@ impl App {
         matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
-        let order = super::orders::order_id(matched)?;
+        let order = super::order_id(matched)?;
         let body: OpenBody = request.json()?;
         let opened = tickets::open_by_vendor(
             self.ports(),

@@ -6,8 +6,9 @@
 //! sent: the lease expires and the item is sent again (at least once, R-N1). The outbox id travels
 //! with every message (a tag on SES mail, the event's `id`) so receivers can drop that repeat.
 
-use super::{DeliveryState, EventPublisher, Mailer, Message, OutboxEntry};
+use super::{DeliveryState, EventPublisher, Mailer, OutboxEntry};
 use crate::domain::clock::Clock;
+use crate::domain::notifications::Message;
 use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to};
 use crate::store::{Index, Item, ItemStore, Query, SortRange, StoreError, Write};
 use chrono::{DateTime, Duration, Utc};

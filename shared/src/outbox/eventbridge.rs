@@ -1,8 +1,9 @@
 //! Domain events to an EventBridge bus: source `sellerdesk`, detail-type the event type, detail
 //! `{id, vendor_id, data}` — `id` is the outbox id, the key for consumers to drop repeats.
 
-use super::{DeliveryError, DomainEvent, EventPublisher};
+use super::{DeliveryError, EventPublisher};
 use crate::domain::ids::{OutboxId, VendorId};
+use crate::domain::notifications::DomainEvent;
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;

@@ -1,8 +1,9 @@
 //! The dev server's channels: sent e-mails and events are kept in the store under `DEV#OUTBOX`
 //! (browsable at `GET /_dev/outbox`), each created at most once per outbox id.
 
-use super::{DeliveryError, DomainEvent, Email, EventPublisher, Mailer};
+use super::{DeliveryError, EventPublisher, Mailer};
 use crate::domain::ids::{OutboxId, VendorId};
+use crate::domain::notifications::{DomainEvent, Email};
 use crate::store::{Condition, Item, ItemStore, Key, Query, SortRange, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ pub struct SentEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
-    pub kind: super::EmailKind,
+    pub kind: crate::domain::notifications::EmailKind,
     pub sent_at: DateTime<Utc>,
 }
 

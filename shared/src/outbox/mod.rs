@@ -9,102 +9,12 @@ pub mod local;
 pub mod ses;
 
 use crate::domain::ids::{Entropy, OutboxId, VendorId};
+use crate::domain::notifications::{DomainEvent, Email, Message};
 use crate::store::keys::{DueQueue, due_entry, outbox_sk, vendor_pk};
 use crate::store::{Index, Item, Key, Write};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// The e-mail kinds of R-N3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmailKind {
-    OrderConfirmation,
-    PaymentReceipt,
-    PaymentFailed,
-    PaymentReminder,
-    RefundConfirmation,
-    CancellationConfirmation,
-    TicketOpened,
-    TicketReply,
-    TicketChanged,
-    TicketClosed,
-    TicketInactivityWarning,
-    VendorMessage,
-    Campaign,
-    EmailChanged,
-    InvoiceCopy,
-    /// To the vendor: a customer disputed a charge (beyond R-N3's list: "vendor told").
-    DisputeOpened,
-    /// To the vendor: the provider did not carry out a refund; its debit was reversed (R-R5).
-    RefundFailed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Email {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-    pub kind: EmailKind,
-    pub language: String,
-}
-
-/// The domain events of R-N4, published to the event bus for integrations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EventType {
-    #[serde(rename = "order.created")]
-    OrderCreated,
-    #[serde(rename = "order.paid")]
-    OrderPaid,
-    #[serde(rename = "payment.failed")]
-    PaymentFailed,
-    #[serde(rename = "payment.overdue")]
-    PaymentOverdue,
-    #[serde(rename = "refund.executed")]
-    RefundExecuted,
-    #[serde(rename = "subscription.cancelled")]
-    SubscriptionCancelled,
-    #[serde(rename = "ticket.opened")]
-    TicketOpened,
-    #[serde(rename = "ticket.closed")]
-    TicketClosed,
-    #[serde(rename = "order.disputed")]
-    OrderDisputed,
-    #[serde(rename = "customer.blocked")]
-    CustomerBlocked,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::OrderCreated => "order.created",
-            EventType::OrderPaid => "order.paid",
-            EventType::PaymentFailed => "payment.failed",
-            EventType::PaymentOverdue => "payment.overdue",
-            EventType::RefundExecuted => "refund.executed",
-            EventType::SubscriptionCancelled => "subscription.cancelled",
-            EventType::TicketOpened => "ticket.opened",
-            EventType::TicketClosed => "ticket.closed",
-            EventType::OrderDisputed => "order.disputed",
-            EventType::CustomerBlocked => "customer.blocked",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DomainEvent {
-    #[serde(rename = "type")]
-    pub event_type: EventType,
-    pub detail: serde_json::Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "channel", rename_all = "snake_case")]
-pub enum Message {
-    Email(Email),
-    Event(DomainEvent),
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -165,14 +75,6 @@ pub fn enqueue(
         due_sk,
     );
     Ok(Write::create(item))
-}
-
-impl DomainEvent {
-    /// What integrations receive as the event's detail: the outbox id (to drop repeats), the
-    /// vendor, and the event's own data. The same on EventBridge and in the dev outbox.
-    pub fn envelope(&self, id: &OutboxId, vendor: &VendorId) -> serde_json::Value {
-        serde_json::json!({ "id": id, "vendor_id": vendor, "data": self.detail })
-    }
 }
 
 /// Why a delivery did not go out; the dispatcher retries later.

@@ -1,8 +1,9 @@
 //! E-mail through Amazon SESv2. The outbox id goes along as a message tag, so a repeat after a
 //! crash between send and mark-sent can be recognised downstream.
 
-use super::{DeliveryError, Email, Mailer};
+use super::{DeliveryError, Mailer};
 use crate::domain::ids::OutboxId;
+use crate::domain::notifications::Email;
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};

@@ -4,6 +4,7 @@ pub mod ports;
 
 pub mod counters;
 pub mod links;
+pub mod listing;
 
 pub mod catalogue;
 pub mod customers;

@@ -1,7 +1,7 @@
 //! E-mail texts per kind and language (de, en). A first fixed set; vendor-overridable templates
 //! with merge fields (R-N2) replace these texts later.
 
-use crate::outbox::{Email, EmailKind};
+use crate::domain::notifications::{Email, EmailKind};
 
 /// German for `de`, English for everything else.
 fn is_german(language: &str) -> bool {

@@ -2,8 +2,8 @@
 //! the ticket's details, the order's details, and the whole comment history at the bottom —
 //! to the customer (with the ticket link) and to the vendor's support address (with the ticket id).
 
+use crate::domain::notifications::{Email, EmailKind};
 use crate::domain::tickets::{Party, Ticket};
-use crate::outbox::{Email, EmailKind};
 
 /// What happened, which decides the notice and the kind (R-N3).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use crate::domain::vendors::FieldErrors;
 use crate::store::keys::vendor_pk;
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::counters::{self, Counter};
+use crate::usecases::listing::{Listing, list};
 use crate::usecases::ports::{UseCaseError, encode, retry_on_contention};
 
 fn product_key(vendor: &VendorId, id: &ProductId) -> Key {
@@ -28,38 +29,6 @@ fn offer_lookup(id: &OfferId) -> String {
 /// Every version stays readable, so an order's snapshot can always be traced to its offer version.
 fn offer_version_key(vendor: &VendorId, id: &OfferId, version: u32) -> Key {
     Key::new(vendor_pk(vendor), format!("OFFERVERSION#{id}#{version:06}"))
-}
-
-/// One page of a list, newest first, with the total.
-pub struct Listing<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-    pub total: u64,
-}
-
-async fn list<T: serde::de::DeserializeOwned>(
-    store: &dyn ItemStore,
-    vendor: &VendorId,
-    prefix: &str,
-    counter: Counter,
-    limit: u32,
-    cursor: Option<String>,
-) -> Result<Listing<T>, UseCaseError> {
-    let query = Query::table(vendor_pk(vendor), SortRange::Prefix(prefix.into()))
-        .limit(limit)
-        .after(cursor)
-        .newest_first();
-    let page = store.query(&query).await?;
-    let items = page
-        .items
-        .iter()
-        .map(Item::decode)
-        .collect::<Result<Vec<T>, _>>()?;
-    Ok(Listing {
-        items,
-        next_cursor: page.next_cursor,
-        total: counters::read(store, vendor, counter).await?,
-    })
 }
 
 pub async fn create_product(

@@ -4,9 +4,11 @@
 
 use crate::domain::customers::{Block, Customer, blocked_email_key};
 use crate::domain::ids::{CustomerId, Entropy, VendorId};
-use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::domain::notifications::{DomainEvent, EventType, Message};
+use crate::outbox::enqueue;
 use crate::store::keys::{customer_key, vendor_pk};
 use crate::store::{Condition, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::listing::Listing;
 use crate::usecases::ports::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -177,13 +179,13 @@ pub async fn list(
     vendor: &VendorId,
     limit: u32,
     cursor: Option<String>,
-) -> Result<crate::usecases::catalogue::Listing<Customer>, UseCaseError> {
+) -> Result<Listing<Customer>, UseCaseError> {
     let query = Query::table(vendor_pk(vendor), SortRange::Prefix("CUSTOMER#".into()))
         .limit(limit)
         .after(cursor)
         .newest_first();
     let page = store.query(&query).await?;
-    Ok(crate::usecases::catalogue::Listing {
+    Ok(Listing {
         items: page
             .items
             .iter()
@@ -197,62 +199,4 @@ pub async fn list(
         )
         .await?,
     })
-}
-
-/// One product the customer has (or had) access to through one order (R-O9).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Entitlement {
-    pub product_id: crate::domain::ids::ProductId,
-    pub name: String,
-    pub order_id: crate::domain::ids::OrderId,
-    pub order_number: String,
-    #[serde(flatten)]
-    pub access: crate::domain::orders::access::Access,
-}
-
-/// `GET /api/customers/{id}/entitlements` (R-O9): every paid line of the customer's orders with
-/// its access at `now`, active ones first. Reads the vendor's orders (as the filtered list does).
-pub async fn entitlements(
-    store: &dyn ItemStore,
-    vendor: &VendorId,
-    id: &CustomerId,
-    now: chrono::DateTime<chrono::Utc>,
-    tz: chrono_tz::Tz,
-) -> Result<Vec<Entitlement>, UseCaseError> {
-    get(store, vendor, id).await?;
-    let filter = crate::usecases::orders::OrderFilter {
-        customer_id: Some(id.clone()),
-        ..Default::default()
-    };
-    let mut found = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page =
-            crate::usecases::orders::list(store, vendor, &filter, 200, cursor, now, tz).await?;
-        // A full refund removes the product from the customer's purchases (R-R5).
-        for order in page
-            .orders
-            .iter()
-            .filter(|o| o.status != crate::domain::orders::OrderStatus::Refunded)
-        {
-            for line in &order.lines {
-                let access = order.access(line, now);
-                if access.start.is_some() {
-                    found.push(Entitlement {
-                        product_id: line.product_id.clone(),
-                        name: line.name.clone(),
-                        order_id: order.id.clone(),
-                        order_number: order.number.clone(),
-                        access,
-                    });
-                }
-            }
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    found.sort_by_key(|e| !e.access.active);
-    Ok(found)
 }

@@ -9,13 +9,14 @@ use crate::domain::customers::{
 };
 use crate::domain::ids::{CustomerId, Entropy, OfferId, OrderId};
 use crate::domain::notifications::emails::{OrderConfirmation, order_confirmation};
+use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::orders::{
     Order, OrderLine, OrderStatus, initial_schedule, order_number, price_lines,
 };
 use crate::domain::tax::{RateTable, sum_lines};
 use crate::domain::token::LinkKey;
 use crate::domain::vendors::{FieldErrors, Vendor};
-use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::outbox::enqueue;
 use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, sort_time, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::catalogue::{find_offer, get_product};

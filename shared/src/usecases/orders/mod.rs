@@ -2,6 +2,7 @@
 //! (R-O7) with its editable fields and internal comments.
 
 pub mod checkout;
+pub mod entitlements;
 pub mod notices;
 pub mod portal;
 pub mod transactions;
@@ -306,7 +307,8 @@ pub async fn record_manual_payment(
     payment: ManualPayment,
     now: DateTime<Utc>,
 ) -> Result<Order, UseCaseError> {
-    use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+    use crate::domain::notifications::{DomainEvent, EventType, Message};
+    use crate::outbox::enqueue;
     use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
     let invalid = |field: &str, message: &str| {
         UseCaseError::Invalid(FieldErrors::from([(

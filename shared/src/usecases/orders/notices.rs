@@ -2,11 +2,11 @@
 
 use crate::domain::customers::Customer;
 use crate::domain::money::Money;
+use crate::domain::notifications::Email;
 use crate::domain::notifications::emails::PaymentNotice;
 use crate::domain::orders::Order;
 use crate::domain::token::LinkKey;
 use crate::domain::vendors::Vendor;
-use crate::outbox::Email;
 use crate::usecases::links::{ORDER_SCOPE, customer_link};
 
 pub fn payment_notice(

@@ -12,16 +12,18 @@ use crate::domain::money::Money;
 use crate::domain::notifications::emails::{
     DisputeNotice, dispute_opened as dispute_opened_email, payment_failed, payment_receipt,
 };
+use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::orders::{ItemStatus, Order};
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::ledger::{EntryReason, charge_credit, immediate};
-use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::outbox::enqueue;
 use crate::store::keys::{customer_key, order_key, vendor_pk};
 use crate::store::{Condition, Item, ItemStore, Key, StoreError, Write};
 use crate::usecases::orders::notices::payment_notice;
 use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
 use crate::usecases::ports::{OrderContext, Ports, UseCaseError, encode, retry_on_contention};
-use crate::usecases::refunds::{self, Settlement};
+use crate::usecases::refunds::settle::{Settlement, settle};
+use crate::usecases::refunds::{self, RefundCause};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -221,7 +223,7 @@ async fn refund_reports(
             crate::payments::RefundState::Failed => Settlement::Failed,
         };
         changed |= match &report.refund_id {
-            Some(id) => match refunds::settle(
+            Some(id) => match settle(
                 ports,
                 &vendor.id,
                 id,
@@ -301,7 +303,7 @@ async fn dashboard_refund(
             tax,
             full: left.checked_sub(&amount).is_ok_and(|rest| rest.is_zero()),
         };
-        let cause = refunds::RefundCause {
+        let cause = RefundCause {
             origin: crate::domain::refunds::RefundOrigin::Provider,
             reason: "refunded at the payment provider",
             ticket_id: None,

@@ -12,7 +12,8 @@ use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to, vendor_
 use crate::store::{Index, Item, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
-use crate::usecases::refunds::{self, Settlement};
+use crate::usecases::ports::encode;
+use crate::usecases::refunds::settle::{self, Settlement};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +81,7 @@ pub fn task_write(
         last_error: None,
         given_up: false,
     };
-    let body = refunds::encode(&key, &record)?;
+    let body = encode(&key, &record)?;
     Ok(Write::create(due(Item::new(key, body), task, now)))
 }
 
@@ -140,7 +141,7 @@ async fn run_one(
     // Claim it: another sweep that read the same item loses the version check.
     record.attempts += 1;
     let claimed = due(
-        item.next(refunds::encode(&item.key, &record)?),
+        item.next(encode(&item.key, &record)?),
         &record.task,
         now + LEASE,
     );
@@ -183,7 +184,7 @@ async fn run_one(
                 RefundState::Failed => Settlement::Failed,
                 RefundState::Pending => Settlement::Accepted,
             };
-            refunds::settle(
+            settle::settle(
                 ports,
                 &record.vendor_id,
                 refund_id,
@@ -202,12 +203,12 @@ async fn run_one(
         report.given_up += 1;
         record.given_up = true;
         claimed
-            .next(refunds::encode(&claimed.key, &record)?)
+            .next(encode(&claimed.key, &record)?)
             .without_index(Index::Due)
     } else {
         report.retries_scheduled += 1;
         due(
-            claimed.next(refunds::encode(&claimed.key, &record)?),
+            claimed.next(encode(&claimed.key, &record)?),
             &record.task,
             now + backoff(record.attempts),
         )

@@ -9,6 +9,7 @@ pub mod sweep;
 use crate::domain::catalogue::Plan;
 use crate::domain::customers::Customer;
 use crate::domain::ids::{OrderId, TicketId, VendorId};
+use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::orders::{Order, OrderStatus};
 use crate::domain::refunds::{
     CUSTOMER_WINDOW_DAYS, RefundError, VENDOR_WINDOW_DAYS, request_refund,
@@ -18,7 +19,7 @@ use crate::domain::tickets::{NewTicket, Party, Policy, Ticket, TicketError, Tick
 use crate::domain::token::LinkToken;
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::vendor_zone;
-use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::outbox::enqueue;
 use crate::store::keys::{DueQueue, due_entry, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::links::{link_key, resolve_link};

@@ -3,6 +3,7 @@
 //! twice, or two that overlap, fire each timer once: the loser's version check fails and the
 //! ticket's next timer is no longer due.
 
+use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::refunds::{
     CUSTOMER_WINDOW_DAYS, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
 };
@@ -10,7 +11,7 @@ use crate::domain::tickets::emails::TicketNews;
 use crate::domain::tickets::{Fired, Party, Ticket, TicketType};
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::vendor_zone;
-use crate::outbox::{DomainEvent, EventType, Message, enqueue};
+use crate::outbox::enqueue;
 use crate::payments::PaymentProvider;
 use crate::store::keys::{DueQueue, due_partitions, due_up_to, vendor_pk};
 use crate::store::{Condition, Index, Item, Key, Query, SortRange, StoreError, Write};
