@@ -1,5 +1,6 @@
 //! The pure, synchronous domain: no I/O, no AWS types. The files here are the shared kernels
-//! (money and tax, ids, clock, calendar, tokens); each folder is one concept of DOMAIN.md.
+//! (money and tax, ids, clock, calendar, tokens); each folder is one concept of DOMAIN.md,
+//! listed so that each imports only kernels and the concepts before it.
 
 pub mod calendar;
 pub mod clock;
@@ -8,10 +9,10 @@ pub mod money;
 pub mod tax;
 pub mod token;
 
+pub mod notifications;
+pub mod vendors;
 pub mod catalogue;
 pub mod customers;
-pub mod notifications;
 pub mod orders;
 pub mod refunds;
 pub mod tickets;
-pub mod vendors;
