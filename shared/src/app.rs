@@ -6,7 +6,7 @@ use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::clock::Clock;
 use crate::domain::ids::{Entropy, OrderId};
 use crate::domain::token::{LinkKey, SecretDigest};
-use crate::domain::vendors::{NewVendor, Vendor};
+use crate::domain::vendors::Vendor;
 use crate::payments::{NoProvider, PaymentProvider};
 use crate::store::ItemStore;
 use crate::store::StoreError;
@@ -15,10 +15,8 @@ use crate::usecases::ports::UseCaseError;
 use crate::usecases::ports::VendorCache;
 use crate::usecases::refunds::provider_tasks::{self, ProviderReport};
 use crate::usecases::tickets::sweep::{self, TicketSweepReport};
-use crate::usecases::vendors::{self, VendorError};
 use crate::webhooks::paypal_signature::{NoCertificates, PayPalVerifier};
 use http::StatusCode;
-use serde_json::json;
 use std::sync::Arc;
 
 mod catalogue;
@@ -27,6 +25,7 @@ mod orders;
 mod payments;
 mod refunds;
 mod tickets;
+mod vendors;
 
 pub use orders::customer_order_view;
 
@@ -52,19 +51,6 @@ pub struct App {
     pub payments: Arc<dyn PaymentProvider>,
     /// Vendor profiles kept while warm for the webhooks' hot path.
     vendors: Arc<VendorCache>,
-}
-
-impl From<VendorError> for ApiError {
-    fn from(error: VendorError) -> ApiError {
-        match error {
-            VendorError::Invalid(fields) => ApiError::validation(fields),
-            VendorError::UnknownApiKey => ApiError::unauthorized(),
-            other => {
-                tracing::error!(error = %other, source = ?std::error::Error::source(&other), "vendor use case failed");
-                ApiError::internal()
-            }
-        }
-    }
 }
 
 impl From<UseCaseError> for ApiError {
@@ -249,39 +235,7 @@ impl App {
 
     pub(crate) async fn require_vendor(&self, request: &ApiRequest) -> Result<Vendor, ApiError> {
         let key = request.bearer_token().ok_or_else(ApiError::unauthorized)?;
-        Ok(vendors::authenticate(self.store.as_ref(), key).await?)
-    }
-
-    async fn create_vendor(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        self.require_admin(request)?;
-        let new_vendor: NewVendor = request.json()?;
-        let created = vendors::create_vendor(
-            self.store.as_ref(),
-            self.clock.as_ref(),
-            self.entropy.as_ref(),
-            new_vendor,
-        )
-        .await?;
-        Ok(ApiResponse::json(
-            StatusCode::CREATED,
-            &json!({
-                "vendor_id": created.vendor.id,
-                "api_key": created.secrets.api_key,
-                "webhook_secrets": { "stripe": created.secrets.stripe_webhook_secret },
-            }),
-        ))
-    }
-
-    async fn put_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let vendor = self.require_vendor(request).await?;
-        let change: crate::domain::vendors::SettingsChange = request.json()?;
-        let changed = vendors::change_settings(self.store.as_ref(), &vendor.id, change).await?;
-        Ok(ApiResponse::json(StatusCode::OK, &settings_view(&changed)))
-    }
-
-    async fn get_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let vendor = self.require_vendor(request).await?;
-        Ok(ApiResponse::json(StatusCode::OK, &settings_view(&vendor)))
+        Ok(crate::usecases::vendors::authenticate(self.store.as_ref(), key).await?)
     }
 }
 
@@ -292,26 +246,4 @@ fn order_id(matched: &Matched) -> Result<OrderId, ApiError> {
         .get("order_id")
         .and_then(|raw| OrderId::parse(raw).ok())
         .ok_or_else(ApiError::not_found)
-}
-
-/// The vendor's settings as the vendor sees them: never the webhook secrets.
-fn settings_view(vendor: &Vendor) -> serde_json::Value {
-    json!({
-        "vendor_id": vendor.id,
-        "name": vendor.name,
-        "email": vendor.email,
-        "support_email": vendor.support_email,
-        "timezone": vendor.time_zone,
-        "default_language": vendor.default_language,
-        "matching_mode": vendor.matching_mode,
-        "dunning_days": vendor.dunning_days,
-        "regular_customer_threshold": vendor.regular_customer_threshold,
-        "country_languages": vendor.country_languages,
-        "restricted": vendor.restricted,
-        "country": vendor.country,
-        "portal_base_url": vendor.portal_base_url,
-        "paypal_webhook_id": vendor.paypal_webhook_id,
-        "stripe_account": vendor.stripe_account,
-        "created_at": vendor.created_at,
-    })
 }
