@@ -8,7 +8,8 @@ use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::outbox::enqueue;
 use crate::store::keys::{customer_key, vendor_pk};
 use crate::store::{Condition, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
-use crate::usecases::listing::Listing;
+use crate::usecases::counters::Counter;
+use crate::usecases::listing::{self, Listing};
 use crate::usecases::ports::{UseCaseError, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -180,23 +181,13 @@ pub async fn list(
     limit: u32,
     cursor: Option<String>,
 ) -> Result<Listing<Customer>, UseCaseError> {
-    let query = Query::table(vendor_pk(vendor), SortRange::Prefix("CUSTOMER#".into()))
-        .limit(limit)
-        .after(cursor)
-        .newest_first();
-    let page = store.query(&query).await?;
-    Ok(Listing {
-        items: page
-            .items
-            .iter()
-            .map(Item::decode)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-        total: crate::usecases::counters::read(
-            store,
-            vendor,
-            crate::usecases::counters::Counter::Customers,
-        )
-        .await?,
-    })
+    listing::list(
+        store,
+        vendor,
+        "CUSTOMER#",
+        Counter::Customers,
+        limit,
+        cursor,
+    )
+    .await
 }
