@@ -5,7 +5,7 @@ use http::StatusCode;
 use sellerdesk::api::routes::{Matched, RouteId};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
 use sellerdesk::domain::clock::{Clock, SettableClock, parse_duration};
-use sellerdesk::domain::vendors::FieldErrors;
+use sellerdesk::domain::validation::FieldErrors;
 use sellerdesk::outbox::dispatch::Dispatcher;
 use sellerdesk::outbox::local::LocalOutbox;
 use serde::Deserialize;

@@ -8,7 +8,7 @@ use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
 use sellerdesk::app::App;
 use sellerdesk::domain::ids::Entropy;
 use sellerdesk::domain::orders::ItemStatus;
-use sellerdesk::domain::vendors::FieldErrors;
+use sellerdesk::domain::validation::FieldErrors;
 use sellerdesk::payments::{
     CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
     ProviderError, ProviderRefund, RefundRequest, RefundState,

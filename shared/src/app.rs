@@ -20,6 +20,7 @@ use http::StatusCode;
 use std::sync::Arc;
 
 mod catalogue;
+mod customers;
 mod idempotency;
 mod orders;
 mod payments;

@@ -4,7 +4,7 @@
 pub mod openapi;
 pub mod routes;
 
-use crate::domain::vendors::FieldErrors;
+use crate::domain::validation::FieldErrors;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;

@@ -1,4 +1,5 @@
-//! Checkout and the customer's order page (API.md "Checkout", "Customer").
+//! Orders: checkout, the customer's order page, and the vendor's list, card, edits, comments,
+//! manual orders and payments and transaction history (API.md "Checkout", "Customer", "Vendor").
 
 use super::{App, order_id};
 use crate::api::routes::Matched;
@@ -129,7 +130,7 @@ fn param<T>(
     match request.query_param(field)? {
         None => Ok(None),
         Some(raw) => parse(&raw).map(Some).ok_or_else(|| {
-            ApiError::validation(crate::domain::vendors::FieldErrors::from([(
+            ApiError::validation(crate::domain::validation::FieldErrors::from([(
                 field.to_string(),
                 why.to_string(),
             )]))
@@ -388,106 +389,5 @@ impl App {
             StatusCode::OK,
             &json!({ "items": items }),
         ))
-    }
-}
-
-fn customer_id(matched: &Matched) -> Result<crate::domain::ids::CustomerId, ApiError> {
-    matched
-        .params
-        .get("customer_id")
-        .and_then(|raw| crate::domain::ids::CustomerId::parse(raw).ok())
-        .ok_or_else(ApiError::not_found)
-}
-
-/// The customer card as the vendor sees it (R-D3; orders follow with the customer list).
-fn customer_view(customer: &Customer) -> Value {
-    json!({
-        "id": customer.id, "email": customer.email, "first_name": customer.first_name,
-        "last_name": customer.last_name, "phones": customer.phones, "address": customer.address,
-        "country": customer.country, "language": customer.language, "tags": customer.tags,
-        "paid_orders": customer.paid_orders, "blocked": customer.blocked.is_some(),
-        "blocked_via": customer.blocked.as_ref().and_then(|b| b.via.clone()),
-        "created_at": customer.created_at,
-    })
-}
-
-impl App {
-    pub(super) async fn list_customers(
-        &self,
-        request: &ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
-        let vendor = self.require_vendor(request).await?;
-        let params = request.list_params()?;
-        let page = crate::usecases::customers::list(
-            self.store.as_ref(),
-            &vendor.id,
-            params.limit,
-            params.cursor,
-        )
-        .await?;
-        let items: Vec<Value> = page.items.iter().map(customer_view).collect();
-        Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({ "items": items, "next_cursor": page.next_cursor, "total": page.total }),
-        ))
-    }
-
-    pub(super) async fn get_customer(
-        &self,
-        request: &ApiRequest,
-        matched: &Matched,
-    ) -> Result<ApiResponse, ApiError> {
-        let vendor = self.require_vendor(request).await?;
-        let customer = crate::usecases::customers::get(
-            self.store.as_ref(),
-            &vendor.id,
-            &customer_id(matched)?,
-        )
-        .await?;
-        Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
-    }
-
-    pub(super) async fn customer_entitlements(
-        &self,
-        request: &ApiRequest,
-        matched: &Matched,
-    ) -> Result<ApiResponse, ApiError> {
-        let vendor = self.require_vendor(request).await?;
-        let items = crate::usecases::orders::entitlements::entitlements(
-            self.store.as_ref(),
-            &vendor.id,
-            &customer_id(matched)?,
-            self.clock.now(),
-            vendor_zone(&vendor),
-        )
-        .await?;
-        Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({ "items": items, "next_cursor": null, "total": items.len() }),
-        ))
-    }
-
-    pub(super) async fn block_customer(
-        &self,
-        request: &ApiRequest,
-        matched: &Matched,
-        block: bool,
-    ) -> Result<ApiResponse, ApiError> {
-        let vendor = self.require_vendor(request).await?;
-        let id = customer_id(matched)?;
-        let store = self.store.as_ref();
-        let customer = if block {
-            crate::usecases::customers::block(
-                store,
-                self.entropy.as_ref(),
-                &vendor.id,
-                &id,
-                self.clock.now(),
-            )
-            .await?
-        } else {
-            crate::usecases::customers::unblock(store, &vendor.id, &id).await?
-        };
-        Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
     }
 }

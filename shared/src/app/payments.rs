@@ -1,4 +1,4 @@
-//! Provider webhooks and the vendor's balance.
+//! Payments: the provider webhooks and starting a payment from the customer's order page.
 
 use super::App;
 use crate::api::routes::Matched;
@@ -7,7 +7,6 @@ use crate::domain::ids::VendorId;
 use crate::usecases::orders::portal::{self, PortalPayError};
 use crate::usecases::payments::paypal::{self, PayPalWebhookError};
 use crate::usecases::payments::stripe::{self, WebhookError};
-use crate::usecases::vendors::balance;
 use crate::webhooks::paypal_signature::Transmission;
 use http::StatusCode;
 use serde_json::json;
@@ -126,15 +125,6 @@ impl App {
         Ok(ApiResponse::json(
             StatusCode::OK,
             &json!({ "payment_url": session.url }),
-        ))
-    }
-
-    pub(super) async fn get_balance(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let vendor = self.require_vendor(request).await?;
-        let balances = balance::balance(self.store.as_ref(), &vendor.id, self.clock.now()).await?;
-        Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({ "balances": balances }),
         ))
     }
 }

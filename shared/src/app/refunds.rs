@@ -6,7 +6,7 @@ use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::money::Money;
 use crate::domain::refunds::{Refund, RefundError};
-use crate::domain::vendors::FieldErrors;
+use crate::domain::validation::FieldErrors;
 use crate::usecases::refunds::by_vendor::{self, VendorRefundError};
 use http::StatusCode;
 use serde::Deserialize;

@@ -1,9 +1,9 @@
-//! The platform's vendor routes and a vendor's own settings (R-V1).
+//! The platform's vendor routes, a vendor's own settings (R-V1) and balance (R-V2).
 
 use super::App;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::vendors::{NewVendor, SettingsChange, Vendor};
-use crate::usecases::vendors::{self, VendorError};
+use crate::usecases::vendors::{self, VendorError, balance};
 use http::StatusCode;
 use serde_json::json;
 
@@ -54,6 +54,15 @@ impl App {
     pub(super) async fn get_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         Ok(ApiResponse::json(StatusCode::OK, &settings_view(&vendor)))
+    }
+
+    pub(super) async fn get_balance(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let balances = balance::balance(self.store.as_ref(), &vendor.id, self.clock.now()).await?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "balances": balances }),
+        ))
     }
 }
 

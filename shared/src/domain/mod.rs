@@ -1,5 +1,5 @@
 //! The pure, synchronous domain: no I/O, no AWS types. The files here are the shared kernels
-//! (money and tax, ids, clock, calendar, tokens); each folder is one concept of DOMAIN.md,
+//! (money and tax, ids, clock, calendar, tokens, field errors); each folder is one concept of DOMAIN.md,
 //! listed so that each imports only kernels and the concepts before it.
 
 pub mod calendar;
@@ -8,6 +8,7 @@ pub mod ids;
 pub mod money;
 pub mod tax;
 pub mod token;
+pub mod validation;
 
 pub mod notifications;
 pub mod vendors;

@@ -2,7 +2,7 @@
 
 use crate::domain::ids::{Entropy, OfferId, ProductId, VendorId};
 use crate::domain::money::Money;
-use crate::domain::vendors::FieldErrors;
+use crate::domain::validation::FieldErrors;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

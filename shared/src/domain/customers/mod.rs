@@ -3,7 +3,8 @@
 
 use crate::domain::ids::{CustomerId, Entropy, VendorId};
 use crate::domain::token::SecretDigest;
-use crate::domain::vendors::{FieldErrors, MatchingMode, Vendor, normalize_email};
+use crate::domain::validation::FieldErrors;
+use crate::domain::vendors::{MatchingMode, Vendor, normalize_email};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

@@ -5,12 +5,10 @@ pub mod ledger;
 use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
 use crate::domain::ids::{ApiKeyId, Entropy, VendorId};
 use crate::domain::token::{SecretDigest, random_secret};
+use crate::domain::validation::FieldErrors;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Field → what is wrong; the `fields` of a 400 answer.
-pub type FieldErrors = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -6,7 +6,7 @@ use crate::domain::catalogue::{
 };
 use crate::domain::clock::Clock;
 use crate::domain::ids::{Entropy, OfferId, ProductId, VendorId};
-use crate::domain::vendors::FieldErrors;
+use crate::domain::validation::FieldErrors;
 use crate::store::keys::vendor_pk;
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::counters::{self, Counter};

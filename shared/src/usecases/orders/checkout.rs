@@ -15,7 +15,8 @@ use crate::domain::orders::{
 };
 use crate::domain::tax::{RateTable, sum_lines};
 use crate::domain::token::LinkKey;
-use crate::domain::vendors::{FieldErrors, Vendor};
+use crate::domain::validation::FieldErrors;
+use crate::domain::vendors::Vendor;
 use crate::outbox::enqueue;
 use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, sort_time, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};

@@ -1,5 +1,6 @@
-//! The vendor's orders: the list (R-D1, newest first with cursor and total) and the order card
-//! (R-O7) with its editable fields and internal comments.
+//! Orders and checkout. Here: the vendor's list (R-D1, newest first with cursor and total), the
+//! order card (R-O7) with its editable fields and internal comments, and manual payments (R-O8);
+//! beside it checkout, the customer's order page, entitlements, transactions and payment notices.
 
 pub mod checkout;
 pub mod entitlements;
@@ -11,7 +12,7 @@ use crate::domain::customers::Customer;
 use crate::domain::ids::{CustomerId, OrderId, ProductId, VendorId};
 use crate::domain::orders::PaymentStatus;
 use crate::domain::orders::{InternalComment, Order};
-use crate::domain::vendors::FieldErrors;
+use crate::domain::validation::FieldErrors;
 use crate::store::keys::{order_key, vendor_pk};
 use crate::store::{Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::counters::{self, Counter};

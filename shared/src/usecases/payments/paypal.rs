@@ -83,7 +83,7 @@ pub async fn receive(
     Ok(payments::apply(ports, &vendor, &translate(event)).await?)
 }
 
-/// What a PayPal event says, in the provider-neutral terms of `payment_events`.
+/// What a PayPal event says, in the provider-neutral terms of `usecases::payments`.
 fn translate(event: Event) -> ProviderEvent {
     let resource = &event.resource;
     let resource_id = text(resource, "/id").map(str::to_string);

@@ -81,7 +81,7 @@ pub async fn receive(
     Ok(payments::apply(ports, &vendor, &translated).await?)
 }
 
-/// What a Stripe event says, in the provider-neutral terms of `payment_events`.
+/// What a Stripe event says, in the provider-neutral terms of `usecases::payments`.
 fn translate(event: Event) -> ProviderEvent {
     let object = &event.data.object;
     let fact = match event.event_type.as_str() {

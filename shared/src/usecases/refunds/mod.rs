@@ -1,3 +1,7 @@
+//! Refunds and cancellations. Beside this file: vendor refunds (`by_vendor`), the calls owed to
+//! the provider — refunds and plan cancellations — (`provider_tasks`), and the provider's word on
+//! a refund (`settle`).
+//!
 //! Executing refunds (R-R1, R-R5): the order, the refund record, the ledger debit, the call to
 //! the provider still to make, the confirmations and `refund.executed` commit in one transaction
 //! on the order's version — two concurrent refunds of the same money cannot both commit; the one

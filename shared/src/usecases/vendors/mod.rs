@@ -5,8 +5,9 @@ pub mod balance;
 use crate::domain::clock::Clock;
 use crate::domain::ids::Entropy;
 use crate::domain::token::SecretDigest;
+use crate::domain::validation::FieldErrors;
 use crate::domain::vendors::{
-    ApiKeyRecord, FieldErrors, NewVendor, Vendor, VendorSecrets, api_key_vendor,
+    ApiKeyRecord, NewVendor, Vendor, VendorSecrets, api_key_vendor,
     create_vendor as decide_new_vendor,
 };
 use crate::store::keys::{VENDOR_PROFILE_SK, api_key_sk, vendor_pk};

@@ -1,0 +1,104 @@
+//! The vendor's customers: list, card, entitlements, block and unblock (API.md "Vendor", R-C6).
+
+use super::App;
+use crate::api::routes::Matched;
+use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::customers::Customer;
+use crate::domain::ids::CustomerId;
+use crate::domain::vendors::vendor_zone;
+use crate::usecases::customers;
+use crate::usecases::orders::entitlements::entitlements;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+fn customer_id(matched: &Matched) -> Result<CustomerId, ApiError> {
+    matched
+        .params
+        .get("customer_id")
+        .and_then(|raw| CustomerId::parse(raw).ok())
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The customer card as the vendor sees it (R-D3; orders follow with the customer list).
+fn customer_view(customer: &Customer) -> Value {
+    json!({
+        "id": customer.id, "email": customer.email, "first_name": customer.first_name,
+        "last_name": customer.last_name, "phones": customer.phones, "address": customer.address,
+        "country": customer.country, "language": customer.language, "tags": customer.tags,
+        "paid_orders": customer.paid_orders, "blocked": customer.blocked.is_some(),
+        "blocked_via": customer.blocked.as_ref().and_then(|b| b.via.clone()),
+        "created_at": customer.created_at,
+    })
+}
+
+impl App {
+    pub(super) async fn list_customers(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let params = request.list_params()?;
+        let page =
+            customers::list(self.store.as_ref(), &vendor.id, params.limit, params.cursor).await?;
+        let items: Vec<Value> = page.items.iter().map(customer_view).collect();
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": items, "next_cursor": page.next_cursor, "total": page.total }),
+        ))
+    }
+
+    pub(super) async fn get_customer(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let customer =
+            customers::get(self.store.as_ref(), &vendor.id, &customer_id(matched)?).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
+    }
+
+    pub(super) async fn customer_entitlements(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let items = entitlements(
+            self.store.as_ref(),
+            &vendor.id,
+            &customer_id(matched)?,
+            self.clock.now(),
+            vendor_zone(&vendor),
+        )
+        .await?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &json!({ "items": items, "next_cursor": null, "total": items.len() }),
+        ))
+    }
+
+    pub(super) async fn block_customer(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+        block: bool,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = customer_id(matched)?;
+        let store = self.store.as_ref();
+        let customer = if block {
+            customers::block(
+                store,
+                self.entropy.as_ref(),
+                &vendor.id,
+                &id,
+                self.clock.now(),
+            )
+            .await?
+        } else {
+            customers::unblock(store, &vendor.id, &id).await?
+        };
+        Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
+    }
+}
