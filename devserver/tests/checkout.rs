@@ -259,6 +259,50 @@ async fn bad_checkouts_are_refused_and_change_nothing() {
     shop.server.stop();
 }
 
+// R-M2: the buyer's country decides the VAT, so a country that does not exist is refused, never
+// taxed as "outside the EU" (issue 10, defect 1).
+#[tokio::test]
+async fn unknown_countries_are_refused_everywhere_and_change_nothing() {
+    let shop = shop().await;
+    let offer = shop.offer("9.99", json!({"kind": "one_time"}), 1).await;
+    // given checkouts naming countries that are not ISO 3166-1 codes
+    for country in ["XX", "ZZ", "de"] {
+        let mut buyer = anna();
+        buyer["country"] = json!(country);
+        let answer = shop.checkout(&offer, buyer).await;
+        // then each is a 400 naming the field
+        assert_eq!(answer.status, 400, "{country}: {}", answer.text);
+        assert!(answer.json()["error"]["fields"]["customer.country"].is_string());
+    }
+    let mut buyer = anna();
+    buyer["address"] =
+        json!({"street": "Weg 1", "postal_code": "10115", "city": "Berlin", "country": "ZZ"});
+    let answer = shop.checkout(&offer, buyer).await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert!(answer.json()["error"]["fields"]["customer.address.country"].is_string());
+    // and the vendor's own country setting takes only real codes too
+    let auth = format!("Bearer {}", shop.key);
+    let body = json!({"country": "QQ"}).to_string();
+    let settings = common::call(
+        &shop.url,
+        "PUT",
+        "/api/settings",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .await;
+    assert_eq!(settings.status, 400, "{}", settings.text);
+    assert!(settings.json()["error"]["fields"]["country"].is_string());
+    // and nothing was created: the first good checkout is order 1, taxed at the German rate
+    let good = shop.checkout(&offer, anna()).await;
+    assert_eq!(good.json()["order_number"], "SD-000001");
+    assert_eq!(good.json()["total"]["amount"], "11.89");
+    shop.server.stop();
+}
+
 // R-O3: concurrent checkouts get distinct, consecutive numbers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_checkouts_get_unique_order_numbers() {

@@ -8,11 +8,23 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub text: String,
+    /// The status line and headers as received.
+    pub head: String,
 }
 
 impl Answer {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// The value of header `name` (case-insensitive), if the answer has it.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
     }
 
     /// The API.md error code of an error answer.
@@ -63,6 +75,7 @@ pub async fn call(
         status,
         content_type,
         text: body.to_string(),
+        head: head.to_string(),
     }
 }
 

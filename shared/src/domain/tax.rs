@@ -5,7 +5,8 @@
 //! Decision (spec silent): buyers outside the EU pay 0 % — a digital service sold from the EU to
 //! a non-EU consumer is outside the scope of EU VAT. The invoice notes it.
 
-use super::money::{Money, MoneyError};
+use crate::domain::country::is_country;
+use crate::domain::money::{Money, MoneyError};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -60,9 +61,8 @@ fn vat_country(iso: &str) -> String {
 }
 
 pub fn normalize_country(raw: &str) -> Result<String, TaxError> {
-    let upper = raw.trim().to_ascii_uppercase();
-    if upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(upper)
+    if is_country(raw) {
+        Ok(raw.to_string())
     } else {
         Err(TaxError::BadCountry(raw.to_string()))
     }

@@ -1,6 +1,7 @@
 //! Customers: matching within a vendor (R-C1), language from country (R-C4), the `regular` tag
 //! (R-C5).
 
+use crate::domain::country::{COUNTRY_HINT, is_country};
 use crate::domain::ids::{CustomerId, Entropy, VendorId};
 use crate::domain::token::SecretDigest;
 use crate::domain::validation::FieldErrors;
@@ -98,8 +99,7 @@ pub struct CheckoutCustomer {
 }
 
 fn valid_country(raw: &str) -> Option<String> {
-    let upper = raw.trim().to_ascii_uppercase();
-    (upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase())).then_some(upper)
+    is_country(raw).then(|| raw.to_string())
 }
 
 /// Checks the checkout's customer block (400 on bad e-mail or country, API.md).
@@ -114,10 +114,7 @@ pub fn check_checkout_customer(input: &CheckoutCustomer) -> Result<(String, Stri
     }
     let country = valid_country(&input.country);
     if country.is_none() {
-        errors.insert(
-            "customer.country".into(),
-            "must be an ISO 3166 alpha-2 code such as DE".into(),
-        );
+        errors.insert("customer.country".into(), COUNTRY_HINT.into());
     }
     for (field, value) in [
         ("customer.first_name", &input.first_name),
@@ -130,10 +127,7 @@ pub fn check_checkout_customer(input: &CheckoutCustomer) -> Result<(String, Stri
     if let Some(address) = &input.address
         && valid_country(&address.country).is_none()
     {
-        errors.insert(
-            "customer.address.country".into(),
-            "must be an ISO 3166 alpha-2 code".into(),
-        );
+        errors.insert("customer.address.country".into(), COUNTRY_HINT.into());
     }
     match (email, country, errors.is_empty()) {
         (Some(email), Some(country), true) => Ok((email, country)),

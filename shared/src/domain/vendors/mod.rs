@@ -3,6 +3,7 @@
 pub mod ledger;
 
 use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
+use crate::domain::country::is_country;
 use crate::domain::ids::{ApiKeyId, Entropy, VendorId};
 use crate::domain::token::{SecretDigest, random_secret};
 use crate::domain::validation::FieldErrors;
@@ -305,10 +306,6 @@ fn provider_id(raw: &str, prefix: &str) -> Option<Option<String>> {
 
 /// Languages the e-mail texts exist in (R-N2).
 pub const LANGUAGES: [&str; 2] = ["de", "en"];
-
-fn is_country(code: &str) -> bool {
-    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
-}
 
 /// Validates a settings change and applies it (pure); every bad field is reported.
 pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor, FieldErrors> {
