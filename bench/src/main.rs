@@ -196,6 +196,7 @@ async fn throughput(n: usize, concurrency: usize) -> anyhow::Result<()> {
         data_dir: dir.clone(),
         admin_token: Some(ADMIN.into()),
         aws: false,
+        ..Default::default()
     })
     .await?;
     let app_url = server.addr.to_string();

@@ -11,12 +11,32 @@ pub struct DevConfig {
     pub admin_token: Option<String>,
     /// Use DynamoDB/SES/EventBridge from the AWS environment instead of the embedded store.
     pub aws: bool,
+    /// `--cors-origin` (repeatable): the frontend origins a browser may call from.
+    pub cors_origins: Vec<String>,
 }
 
-pub const USAGE: &str = "usage: devserver [--port N] [--data DIR] [--admin-token T] [--aws]
+/// The frontend a vendor runs locally, and the default `portal_base_url`.
+pub const DEFAULT_CORS_ORIGIN: &str = "http://localhost:3000";
+
+impl Default for DevConfig {
+    fn default() -> DevConfig {
+        DevConfig {
+            port: 8080,
+            data_dir: PathBuf::from(".sellerdesk"),
+            admin_token: None,
+            aws: false,
+            cors_origins: vec![DEFAULT_CORS_ORIGIN.to_string()],
+        }
+    }
+}
+
+pub const USAGE: &str =
+    "usage: devserver [--port N] [--data DIR] [--admin-token T] [--cors-origin O]... [--aws]
   --port N          port on 127.0.0.1 (default 8080; 0 picks a free one)
   --data DIR        data folder (default ./.sellerdesk)
   --admin-token T   admin token (else $SELLERDESK_ADMIN_TOKEN, else generated and printed)
+  --cors-origin O   a frontend origin browsers may call from (repeatable;
+                    default http://localhost:3000)
   --aws             use DynamoDB, SES and EventBridge from the AWS environment
                     (AWS_ENDPOINT_URL, AWS_REGION, SELLERDESK_TABLE, ...)";
 
@@ -30,10 +50,9 @@ impl DevConfig {
         env_admin_token: Option<String>,
     ) -> Result<DevConfig, BadArguments> {
         let mut config = DevConfig {
-            port: 8080,
-            data_dir: PathBuf::from(".sellerdesk"),
             admin_token: env_admin_token.filter(|t| !t.is_empty()),
-            aws: false,
+            cors_origins: Vec::new(),
+            ..DevConfig::default()
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -51,9 +70,23 @@ impl DevConfig {
                 "--data" => config.data_dir = PathBuf::from(value("--data")?),
                 "--admin-token" => config.admin_token = Some(value("--admin-token")?),
                 "--aws" => config.aws = true,
+                "--cors-origin" => {
+                    let origin = value("--cors-origin")?;
+                    if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                        || origin.trim_end_matches('/') != origin
+                    {
+                        return Err(BadArguments(format!(
+                            "--cors-origin: {origin:?} is not an origin such as http://localhost:3000"
+                        )));
+                    }
+                    config.cors_origins.push(origin);
+                }
                 "-h" | "--help" => return Err(BadArguments("help".into())),
                 other => return Err(BadArguments(format!("unknown argument {other:?}"))),
             }
+        }
+        if config.cors_origins.is_empty() {
+            config.cors_origins = DevConfig::default().cors_origins;
         }
         if config.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(BadArguments(
@@ -104,6 +137,29 @@ mod tests {
         assert_eq!(flags.port, 0);
         assert_eq!(flags.admin_token.as_deref(), Some("flag-token-0123456789"));
         assert!(flags.aws);
+    }
+
+    #[test]
+    fn cors_origins_default_to_the_local_frontend_and_repeat() {
+        let default = DevConfig::parse(args(&[]), None).unwrap();
+        assert_eq!(default.cors_origins, ["http://localhost:3000"]);
+        let two = DevConfig::parse(
+            args(&[
+                "--cors-origin",
+                "https://app.example",
+                "--cors-origin",
+                "http://localhost:5173",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            two.cors_origins,
+            ["https://app.example", "http://localhost:5173"]
+        );
+        for bad in ["app.example", "https://app.example/", "*"] {
+            assert!(DevConfig::parse(args(&["--cors-origin", bad]), None).is_err());
+        }
     }
 
     #[test]

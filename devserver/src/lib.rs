@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use sellerdesk::api::routes::{Function, Miss, match_route};
+use sellerdesk::api::edge::{self, Cors};
+use sellerdesk::api::routes::{Function, match_route};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse, MAX_CSV_BODY};
 use sellerdesk::app::App;
 use sellerdesk::bootstrap::AwsSettings;
@@ -93,6 +94,7 @@ impl RunningServer {
 struct Server {
     app: App,
     dev: DevTools,
+    cors: Cors,
 }
 
 /// Where records live and where e-mails and events go.
@@ -207,6 +209,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     ));
     let sweeping = app.clone();
     let server = Arc::new(Server {
+        cors: Cors::new(config.cors_origins.clone(), |_| true),
         app: app.clone(),
         dev: DevTools {
             app,
@@ -264,7 +267,12 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
 
 impl Server {
     async fn serve(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-        let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+        // The route's template is recorded once matched; the path (it may hold a token) never is.
+        let span = tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route = tracing::field::Empty
+        );
         self.serve_in_span(request).instrument(span).await
     }
 
@@ -293,15 +301,23 @@ impl Server {
         response
     }
 
-    /// Every route of every function, plus the dev routes.
+    /// Every route of every function, plus the dev routes, with the function URLs' CORS.
     async fn answer(&self, request: &ApiRequest) -> ApiResponse {
-        match match_route(&request.method, &request.path, |_| true) {
-            Ok(matched) if matched.function == Function::DevServer => {
-                self.dev.respond(&matched, request).await
-            }
-            Ok(matched) => self.app.respond(&matched, request).await,
-            Err(Miss::NotFound) => ApiError::not_found().to_response(),
-            Err(Miss::MethodNotAllowed) => ApiError::method_not_allowed().to_response(),
+        if let Some(preflight) = self.cors.preflight(request) {
+            return preflight;
         }
+        let response = match match_route(&request.method, &request.path, |_| true) {
+            Ok(matched) => {
+                tracing::Span::current().record("route", matched.template);
+                if matched.function == Function::DevServer {
+                    self.dev.respond(&matched, request).await
+                } else {
+                    self.app.respond(&matched, request).await
+                }
+            }
+            Err(miss) => edge::unmatched(miss, &request.path, |_| true),
+        };
+        self.cors
+            .decorate(request, edge::for_method(&request.method, response))
     }
 }

@@ -16,6 +16,7 @@ async fn server() -> devserver::RunningServer {
         data_dir: temp_dir("catalogue"),
         admin_token: Some(ADMIN.into()),
         aws: false,
+        ..Default::default()
     };
     devserver::start(config).await.unwrap()
 }

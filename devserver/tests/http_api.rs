@@ -20,6 +20,7 @@ async fn start(name: &str, aws: bool) -> devserver::RunningServer {
         data_dir: temp_dir(name),
         admin_token: Some(ADMIN.into()),
         aws,
+        ..Default::default()
     })
     .await
     .unwrap()
@@ -401,5 +402,109 @@ async fn vendors_change_their_settings_and_links_follow() {
         get(&url, "/api/settings", Some(&key)).await.json()["timezone"],
         "Europe/Vienna"
     );
+    server.stop();
+}
+
+// RFC 9110 §15.5.6: a 405 says which methods the path takes; HEAD is served wherever GET is; a
+// doubled slash names the same route (issue 10, defects 7 and 12).
+#[tokio::test]
+async fn a_405_carries_allow_head_answers_like_get_and_slashes_collapse() {
+    let server = server("methods").await;
+    let url = server.url();
+    // given a path that takes GET and PUT
+    let wrong = call(&url, "DELETE", "/api/settings", &[], None).await;
+    // then another method is a 405 that lists them
+    assert_eq!(wrong.status, 405, "{}", wrong.text);
+    assert_eq!(wrong.header("allow").as_deref(), Some("GET, HEAD, PUT"));
+    assert_eq!(wrong.error_code(), "method_not_allowed");
+    // and HEAD is the GET answer without a body
+    let head = call(&url, "HEAD", "/_dev/clock", &[], None).await;
+    assert_eq!(head.status, 200, "{}", head.head);
+    assert!(head.text.is_empty());
+    assert_eq!(head.content_type, "application/json");
+    // and //_dev/clock and /_dev//clock are /_dev/clock
+    for path in ["//_dev/clock", "/_dev//clock"] {
+        let answer = get(&url, path, None).await;
+        assert_eq!(answer.status, 200, "{path}");
+        assert!(answer.json()["now"].is_string());
+    }
+    server.stop();
+}
+
+// API.md "CORS": the frontend on http://localhost:3000 (the default portal_base_url) can call
+// the dev server from a browser, as it can the function URLs (issue 10, defect 6).
+#[tokio::test]
+async fn the_frontend_origin_passes_cors_and_others_do_not() {
+    let server = server("cors").await;
+    let url = server.url();
+    // given a browser's preflight from the frontend's origin
+    let preflight = call(
+        &url,
+        "OPTIONS",
+        "/api/settings",
+        &[
+            ("Origin", "http://localhost:3000"),
+            ("Access-Control-Request-Method", "PUT"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            ),
+        ],
+        None,
+    )
+    .await;
+    // then it is allowed with the function URLs' methods and headers
+    assert_eq!(preflight.status, 204, "{}", preflight.head);
+    assert_eq!(
+        preflight.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000")
+    );
+    let methods = preflight.header("access-control-allow-methods").unwrap();
+    assert!(
+        methods.contains("PUT") && methods.contains("PATCH"),
+        "{methods}"
+    );
+    let headers = preflight.header("access-control-allow-headers").unwrap();
+    assert!(headers.contains("authorization") && headers.contains("idempotency-key"));
+    assert_eq!(
+        preflight.header("access-control-max-age").as_deref(),
+        Some("600")
+    );
+    // and its real request's answer is readable by that origin
+    let answer = call(
+        &url,
+        "GET",
+        "/_dev/clock",
+        &[("Origin", "http://localhost:3000")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        answer.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000")
+    );
+    // and another origin gets no CORS headers at all
+    let foreign = call(
+        &url,
+        "OPTIONS",
+        "/api/settings",
+        &[
+            ("Origin", "https://evil.example"),
+            ("Access-Control-Request-Method", "PUT"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(foreign.status, 204);
+    assert!(foreign.header("access-control-allow-origin").is_none());
+    let foreign_get = call(
+        &url,
+        "GET",
+        "/_dev/clock",
+        &[("Origin", "https://evil.example")],
+        None,
+    )
+    .await;
+    assert!(foreign_get.header("access-control-allow-origin").is_none());
     server.stop();
 }

@@ -25,6 +25,7 @@ async fn shop() -> Shop {
         data_dir: temp_dir("payments"),
         admin_token: Some(ADMIN.into()),
         aws: false,
+        ..Default::default()
     };
     let server = devserver::start(config).await.unwrap();
     let url = server.url();

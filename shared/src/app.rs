@@ -1,7 +1,8 @@
 //! The application: its ports, and the handlers that turn a matched route into a use case call.
 //! Handlers are thin: parse, authenticate, call, answer.
 
-use crate::api::routes::{Function, Matched, Miss, RouteId, match_route};
+use crate::api::edge;
+use crate::api::routes::{Function, Matched, RouteId, match_route};
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::clock::Clock;
 use crate::domain::ids::{Entropy, OrderId};
@@ -128,16 +129,21 @@ impl App {
     }
 
     /// Routes a request among the routes `serves` accepts and answers it; never fails.
+    /// The current span's `route` field gets the route's template, never the path itself: a path
+    /// may carry a customer's or a ticket's secret token.
     pub async fn handle(
         &self,
         request: &ApiRequest,
         serves: impl Fn(Function) -> bool,
     ) -> ApiResponse {
-        match match_route(&request.method, &request.path, serves) {
-            Ok(matched) => self.respond(&matched, request).await,
-            Err(Miss::NotFound) => ApiError::not_found().to_response(),
-            Err(Miss::MethodNotAllowed) => ApiError::method_not_allowed().to_response(),
-        }
+        let response = match match_route(&request.method, &request.path, &serves) {
+            Ok(matched) => {
+                tracing::Span::current().record("route", matched.template);
+                self.respond(&matched, request).await
+            }
+            Err(miss) => edge::unmatched(miss, &request.path, &serves),
+        };
+        edge::for_method(&request.method, response)
     }
 
     pub async fn respond(&self, matched: &Matched, request: &ApiRequest) -> ApiResponse {

@@ -38,7 +38,13 @@ pub fn to_lambda_response(response: ApiResponse) -> Response<Body> {
 /// Answers one function-URL request with the routes of `function`.
 pub async fn handle(app: &App, function: Function, request: Request) -> Response<Body> {
     let request = to_api_request(request);
-    let span = tracing::info_span!("request", function = function.name(), method = %request.method, path = %request.path);
+    // The route's template is recorded once matched; the path (it may hold a token) never is.
+    let span = tracing::info_span!(
+        "request",
+        function = function.name(),
+        method = %request.method,
+        route = tracing::field::Empty
+    );
     let answer = app
         .handle(&request, |f| f == function)
         .instrument(span)

@@ -88,3 +88,41 @@ fn the_table_has_the_indexes_the_store_queries() {
         assert!(template.contains(required), "table lacks {required}");
     }
 }
+
+/// The `Cors:` block of one function's URL in the template: (methods, headers, max age).
+fn template_cors(template: &str, binary: &str) -> (Vec<String>, Vec<String>, u32) {
+    let start = template.find(&format!("Binary: {binary}\n")).unwrap();
+    let block = &template[start..];
+    let cors = &block[block.find("Cors:").unwrap()..];
+    let list = |name: &str| -> Vec<String> {
+        let after = &cors[cors.find(name).unwrap() + name.len()..];
+        after
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .take_while(|line| line.starts_with("- "))
+            .map(|line| line.trim_start_matches("- ").to_string())
+            .collect()
+    };
+    let max_age = cors[cors.find("MaxAge:").unwrap() + "MaxAge:".len()..]
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (list("AllowMethods:"), list("AllowHeaders:"), max_age)
+}
+
+// The dev server answers CORS from the same rule the template gives each function URL.
+#[test]
+fn every_function_url_has_the_cors_rule_of_its_routes() {
+    let template = read("infra/template.yaml");
+    for function in Function::LAMBDAS {
+        let rule = sellerdesk::api::edge::cors_rule(|f| f == function);
+        let (methods, headers, max_age) = template_cors(&template, function.name());
+        assert_eq!(methods, rule.methods, "{} methods", function.name());
+        assert_eq!(headers, rule.headers, "{} headers", function.name());
+        assert_eq!(max_age, rule.max_age_seconds, "{} max age", function.name());
+    }
+}

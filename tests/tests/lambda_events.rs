@@ -173,3 +173,54 @@ async fn a_refund_request_opens_through_refund_requests_and_lists_in_ticket_upda
     .await;
     assert_eq!(elsewhere.status(), 404);
 }
+
+/// A `MakeWriter` that keeps what is logged, for reading it back.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLog {
+    type Writer = CapturedLog;
+    fn make_writer(&'a self) -> CapturedLog {
+        self.clone()
+    }
+}
+
+// DESIGN.md "Observability": logs never hold tokens (issue 10, defect 2).
+#[tokio::test]
+async fn the_request_span_on_lambda_names_the_route_template_never_the_token() {
+    let app = app();
+    // given a request span that is written out when it closes
+    let log = CapturedLog::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // when refund-requests handles a customer's request whose path carries a link token
+    let token = "ven_01JDQ8Z5X3N4V6B7C8D9E0F1G2.SECRETPARTOFTHETOKEN0123456789abcdef";
+    let open =
+        event("refund-requests/open-refund-ticket.json").replace("REPLACED_BY_THE_TEST", token);
+    handle(
+        &app,
+        Function::RefundRequests,
+        lambda_http::request::from_str(&open).unwrap(),
+    )
+    .await;
+    // then the span names the route's template and nothing of the token
+    let written = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        written.contains("/portal/orders/{token}/tickets"),
+        "{written}"
+    );
+    assert!(!written.contains("SECRETPARTOFTHETOKEN"), "{written}");
+}

@@ -2,7 +2,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
 
 pub struct Answer {
     pub status: u16,
@@ -130,6 +133,7 @@ pub async fn start_server(name: &str) -> devserver::RunningServer {
         data_dir: temp_dir(name),
         admin_token: Some(ADMIN.into()),
         aws: false,
+        ..Default::default()
     };
     devserver::start(config).await.unwrap()
 }
@@ -220,4 +224,64 @@ pub async fn sent_emails(url: &str, kind: &str) -> Vec<Value> {
         .filter(|e| e["kind"] == kind)
         .cloned()
         .collect()
+}
+
+/// The real dev-server binary, running.
+pub struct Started {
+    pub child: Child,
+    pub url: String,
+    pub admin_token: String,
+    /// Everything the server has logged (stderr) so far.
+    pub log: Arc<Mutex<String>>,
+}
+
+/// Starts the real binary on a free port over `data` and reads its banner up to the
+/// `listening on` line; its log (stderr, level info) is collected in `log`.
+pub async fn start_binary(data: &std::path::Path, env_token: Option<&str>) -> Started {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_devserver"));
+    command
+        .args(["--port", "0", "--data"])
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command.env_remove("SELLERDESK_ADMIN_TOKEN");
+    if let Some(token) = env_token {
+        command.env("SELLERDESK_ADMIN_TOKEN", token);
+    }
+    let mut child = command.spawn().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let collected = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            let mut log = collected.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut admin_token = String::new();
+    let read_banner = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(token) = line.trim().strip_prefix("admin token:") {
+                admin_token = token.trim().to_string();
+            }
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return url.trim().to_string();
+            }
+        }
+        panic!("the dev server ended before listening");
+    };
+    let url = tokio::time::timeout(std::time::Duration::from_secs(30), read_banner)
+        .await
+        .unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Started {
+        child,
+        url,
+        admin_token,
+        log,
+    }
 }

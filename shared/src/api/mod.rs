@@ -1,8 +1,9 @@
 //! The HTTP contract (API.md), independent of how requests arrive (Lambda function URL or the
 //! dev server): requests, responses, errors, and the route table.
 
-pub mod openapi;
 pub mod routes;
+pub mod edge;
+pub mod openapi;
 
 use crate::domain::validation::FieldErrors;
 use bytes::Bytes;

@@ -165,6 +165,8 @@ pub const ROUTES: &[Route] = &[
 pub struct Matched {
     pub route_id: RouteId,
     pub function: Function,
+    /// The route's path as the table writes it (`/portal/orders/{token}`): what logs may show.
+    pub template: &'static str,
     pub params: BTreeMap<String, String>,
 }
 
@@ -174,13 +176,12 @@ pub enum Miss {
     MethodNotAllowed,
 }
 
-fn match_path(pattern: &str, path: &str) -> Option<BTreeMap<String, String>> {
+/// The path parameters of `path` if it has the pattern's shape; empty segments (`//`) are
+/// ignored, so `//api/orders` and `/api//orders` are `/api/orders`.
+pub(super) fn match_path(pattern: &str, path: &str) -> Option<BTreeMap<String, String>> {
     let mut params = BTreeMap::new();
     let mut wanted = pattern.trim_matches('/').split('/');
-    let mut given = path
-        .trim_end_matches('/')
-        .trim_start_matches('/')
-        .split('/');
+    let mut given = path.split('/').filter(|segment| !segment.is_empty());
     loop {
         match (wanted.next(), given.next()) {
             (None, None) => return Some(params),
@@ -193,12 +194,17 @@ fn match_path(pattern: &str, path: &str) -> Option<BTreeMap<String, String>> {
     }
 }
 
-/// Finds the route of a request among those `serves` accepts.
+/// Finds the route of a request among those `serves` accepts; `HEAD` finds the `GET` route.
 pub fn match_route(
     method: &Method,
     path: &str,
     serves: impl Fn(Function) -> bool,
 ) -> Result<Matched, Miss> {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     let mut path_known = false;
     for route in ROUTES.iter().filter(|r| serves(r.function)) {
         if let Some(params) = match_path(route.path, path) {
@@ -206,6 +212,7 @@ pub fn match_route(
                 return Ok(Matched {
                     route_id: route.id,
                     function: route.function,
+                    template: route.path,
                     params,
                 });
             }
