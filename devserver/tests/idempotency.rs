@@ -119,3 +119,91 @@ async fn repeated_posts_with_one_key_apply_once() {
     );
     server.stop();
 }
+
+// Issue 10, defects 4 and 5: a replay carries the first answer's headers, and the scope is the
+// authenticated vendor, not the spelling of its Authorization header.
+#[tokio::test]
+async fn a_replay_keeps_its_headers_and_the_scope_is_the_vendor() {
+    let server = start_server("idempotency-scope").await;
+    let url = server.url();
+    let key = new_vendor(&url, "a").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({"name": "Kurs"}).to_string();
+    let post = |scheme: &'static str| {
+        let url = url.clone();
+        let auth = format!("{scheme} {key}");
+        let body = body.clone();
+        async move {
+            call(
+                &url,
+                "POST",
+                "/api/products",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Idempotency-Key", "scope-1"),
+                    ("Authorization", &auth),
+                ],
+                Some(body.as_bytes()),
+            )
+            .await
+        }
+    };
+    // given a product created with one spelling of the scheme
+    let first = post("Bearer").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    // when the same vendor repeats it spelling the scheme otherwise
+    let repeat = post("bearer").await;
+    // then it is the same request: a replay, one product
+    assert_eq!(repeat.status, 201);
+    assert_eq!(
+        repeat.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(repeat.json(), first.json());
+    assert_eq!(
+        get(&url, "/api/products", Some(&key)).await.json()["total"],
+        1
+    );
+    // and the replay carries the first answer's headers
+    assert_eq!(repeat.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(repeat.content_type, "application/json");
+    server.stop();
+}
+
+// Issue 10, defect 3: a new vendor's API key is shown exactly once, even to a retry.
+#[tokio::test]
+async fn a_new_api_key_is_never_shown_twice() {
+    let server = start_server("idempotency-secret").await;
+    let url = server.url();
+    let body = json!({"name": "Kurswerk", "email": "info@kurswerk.example"});
+    // given a vendor created with an Idempotency-Key
+    let first = post_with_key(
+        &url,
+        "/admin/vendors",
+        Some(common::ADMIN),
+        "vendor-1",
+        &body,
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let api_key = first.json()["api_key"].as_str().unwrap().to_string();
+    // when the request is repeated with the same key
+    let repeat = post_with_key(
+        &url,
+        "/admin/vendors",
+        Some(common::ADMIN),
+        "vendor-1",
+        &body,
+    )
+    .await;
+    // then it is refused with a code saying why, and shows no secret
+    assert_eq!(repeat.status, 409, "{}", repeat.text);
+    assert_eq!(repeat.error_code(), "idempotency_key_secret_shown");
+    assert!(!repeat.text.contains(&api_key));
+    assert!(!repeat.text.contains("whsec_"));
+    // and no second vendor was made: the key still works, alone
+    assert_eq!(get(&url, "/api/settings", Some(&api_key)).await.status, 200);
+    server.stop();
+}

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 mod catalogue;
 mod customers;
-mod idempotency;
+pub mod idempotency;
 mod orders;
 mod payments;
 mod refunds;
@@ -150,16 +150,38 @@ impl App {
         if request.method != http::Method::POST {
             return self.answer(matched, request).await;
         }
+        if !request.headers.contains_key(idempotency::HEADER) {
+            return self.answer(matched, request).await;
+        }
+        let principal = match self.principal(matched, request).await {
+            Ok(principal) => principal,
+            Err(error) => return error.to_response(),
+        };
         let now = self.clock.now();
-        match idempotency::claim(self.store.as_ref(), request, now).await {
+        match idempotency::claim(self.store.as_ref(), request, &principal, now).await {
             Err(error) => error.to_response(),
             Ok(None) => self.answer(matched, request).await,
             Ok(Some(idempotency::Claim::Answered(first))) => first,
             Ok(Some(idempotency::Claim::Fresh(key))) => {
                 let response = self.answer(matched, request).await;
-                idempotency::finish(self.store.as_ref(), key, &response, now).await;
+                let shows_secret = matched.route_id.answers_a_secret();
+                idempotency::finish(self.store.as_ref(), key, &response, shows_secret, now).await;
                 response
             }
+        }
+    }
+
+    /// Who is calling, for scoping an `Idempotency-Key`: the vendor a key authenticates on
+    /// `/api/` routes, the admin on `/admin/` routes, else the public. A caller the route would
+    /// refuse is refused here, before anything is claimed.
+    async fn principal(&self, matched: &Matched, request: &ApiRequest) -> Result<String, ApiError> {
+        if matched.template.starts_with("/api/") {
+            Ok(format!("vendor:{}", self.require_vendor(request).await?.id))
+        } else if matched.template.starts_with("/admin/") {
+            self.require_admin(request)?;
+            Ok("admin".to_string())
+        } else {
+            Ok("public".to_string())
         }
     }
 

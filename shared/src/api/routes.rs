@@ -92,6 +92,13 @@ pub enum RouteId {
     DevPay,
 }
 
+impl RouteId {
+    /// Whether a success answer shows a secret that must be shown only once (a new API key).
+    pub fn answers_a_secret(self) -> bool {
+        matches!(self, RouteId::CreateVendor)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub id: RouteId,

@@ -1,17 +1,23 @@
 //! `Idempotency-Key` on POST routes (API.md): a repeat with the same key and body returns the
 //! first answer; the same key with another body is 422 `idempotency_key_reused`.
 //!
-//! The key is scoped by the caller's credentials and the path, so two vendors' keys never meet.
-//! The claim is taken before the handler runs (a concurrent repeat gets 409
-//! `idempotency_key_in_progress`), and the answer is stored after it; a 5xx answer releases the
-//! claim so the client's retry runs again. Records expire after 24 hours (table TTL).
+//! The key is scoped by the authenticated caller (a vendor's id, the admin, or the public) and
+//! the path, so two vendors' keys never meet and `bearer K` is `Bearer K`. The claim is taken
+//! before the handler runs (a concurrent repeat gets 409 `idempotency_key_in_progress`), and the
+//! answer is stored after it, headers included; a 5xx answer releases the claim so the client's
+//! retry runs again. Records expire after 24 hours (table TTL).
+//!
+//! An answer that shows a secret (a new vendor's API key) is shown once: its record keeps only
+//! that it was given, and a repeat is 409 `idempotency_key_secret_shown`, so no secret is at
+//! rest in a record or shown twice.
 
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::token::SecretDigest;
 use crate::store::{Condition, Item, ItemStore, Key, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
 
 pub const HEADER: &str = "idempotency-key";
@@ -30,14 +36,9 @@ fn fingerprint(request: &ApiRequest) -> String {
     SecretDigest::of(&String::from_utf8_lossy(&material)).to_hex()
 }
 
-fn record_key(request: &ApiRequest, idempotency_key: &str) -> Key {
-    let caller = request
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("public");
-    let scope =
-        SecretDigest::of(&format!("{caller}\n{}\n{idempotency_key}", request.path)).to_hex();
+/// The record of `idempotency_key` sent by `principal` (`vendor:{id}`, `admin`, `public`) to `path`.
+pub fn record_key(principal: &str, path: &str, idempotency_key: &str) -> Key {
+    let scope = SecretDigest::of(&format!("{principal}\n{path}\n{idempotency_key}")).to_hex();
     Key::new(format!("IDEMPOTENCY#{scope}"), "ANSWER")
 }
 
@@ -50,6 +51,7 @@ fn internal(error: StoreError) -> ApiError {
 pub async fn claim(
     store: &dyn ItemStore,
     request: &ApiRequest,
+    principal: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Claim>, ApiError> {
     let Some(raw) = request.headers.get(HEADER) else {
@@ -66,7 +68,7 @@ pub async fn claim(
                 "Idempotency-Key must be 1 to 255 visible characters",
             )
         })?;
-    let key = record_key(request, idempotency_key);
+    let key = record_key(principal, &request.path, idempotency_key);
     let print = fingerprint(request);
     let mut record = Item::new(
         key.clone(),
@@ -90,6 +92,13 @@ pub async fn claim(
             "this Idempotency-Key was used with a different request",
         ));
     }
+    if existing.body["secret_shown"] == true {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_secret_shown",
+            "the first request with this key succeeded and its answer held a secret, which is shown only once",
+        ));
+    }
     if existing.body["state"] != "completed" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -102,11 +111,15 @@ pub async fn claim(
         .and_then(|s| StatusCode::from_u16(u16::try_from(s).ok()?).ok())
         .ok_or_else(ApiError::internal)?;
     let mut headers = HeaderMap::new();
-    if let Some(content_type) = existing.body["content_type"]
-        .as_str()
-        .and_then(|c| HeaderValue::from_str(c).ok())
-    {
-        headers.insert(header::CONTENT_TYPE, content_type);
+    for pair in existing.body["headers"].as_array().into_iter().flatten() {
+        if let (Some(Ok(name)), Some(Ok(value))) = (
+            pair[0]
+                .as_str()
+                .map(|name| HeaderName::from_bytes(name.as_bytes())),
+            pair[1].as_str().map(HeaderValue::from_str),
+        ) {
+            headers.append(name, value);
+        }
     }
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     let body = Bytes::from(
@@ -123,22 +136,38 @@ pub async fn claim(
 }
 
 /// Stores the first answer, or releases the claim after a server error so a retry runs again.
-pub async fn finish(store: &dyn ItemStore, key: Key, response: &ApiResponse, now: DateTime<Utc>) {
+/// `shows_secret`: the route's success answer holds a secret, so only the fact is kept.
+pub async fn finish(
+    store: &dyn ItemStore,
+    key: Key,
+    response: &ApiResponse,
+    shows_secret: bool,
+    now: DateTime<Utc>,
+) {
     let outcome = if response.status.is_server_error() {
         store.delete(&key, Condition::VersionIs(1)).await
     } else {
-        let content_type = response
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json");
-        let body = json!({
-            "state": "completed",
-            "fingerprint": "",
-            "status": response.status.as_u16(),
-            "content_type": content_type,
-            "body": String::from_utf8_lossy(&response.body),
-        });
+        let body = if shows_secret && response.status.is_success() {
+            json!({
+                "state": "completed",
+                "fingerprint": "",
+                "secret_shown": true,
+                "status": response.status.as_u16(),
+            })
+        } else {
+            let headers: Vec<[&str; 2]> = response
+                .headers
+                .iter()
+                .filter_map(|(name, value)| Some([name.as_str(), value.to_str().ok()?]))
+                .collect();
+            json!({
+                "state": "completed",
+                "fingerprint": "",
+                "status": response.status.as_u16(),
+                "headers": headers,
+                "body": String::from_utf8_lossy(&response.body),
+            })
+        };
         match store.get(&key).await {
             Ok(Some(claimed)) => {
                 let mut body = body;
