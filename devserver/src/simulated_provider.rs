@@ -63,6 +63,26 @@ fn open_amount(found: &CustomerOrder) -> Option<(i64, String)> {
     ))
 }
 
+/// The page's template; minijinja escapes every value put into it (the name is `.html`), so a
+/// vendor named `<img onerror=…>` is shown as text (issue 10, defect 8).
+const PAY_PAGE: &str = include_str!("../templates/pay.html");
+
+fn render_pay_page(
+    order_number: &str,
+    vendor_name: &str,
+    amount: &str,
+) -> Result<String, minijinja::Error> {
+    let mut templates = minijinja::Environment::new();
+    templates.add_template("pay.html", PAY_PAGE)?;
+    templates
+        .get_template("pay.html")?
+        .render(minijinja::context! {
+            order_number => order_number,
+            vendor_name => vendor_name,
+            amount => amount,
+        })
+}
+
 pub async fn page(app: &App, session: &str) -> ApiResponse {
     let found = match open_order(app, session).await {
         Ok(found) => found,
@@ -71,14 +91,13 @@ pub async fn page(app: &App, session: &str) -> ApiResponse {
     let amount = open_amount(&found)
         .map(|(units, currency)| format!("{units} {currency} (minor units)"))
         .unwrap_or_else(|| "nothing open".into());
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Simulated payment</title></head><body>\
-         <h1>Simulated payment</h1><p>Order {} of {} — open: {}</p>\
-         <button onclick=\"send('succeeded')\">Pay</button> <button onclick=\"send('failed')\">Fail</button><pre id=\"out\"></pre>\
-         <script>async function send(o){{const r=await fetch(location.pathname,{{method:'POST',headers:{{'content-type':'application/json'}},body:JSON.stringify({{outcome:o}})}});document.getElementById('out').textContent=await r.text();}}</script>\
-         </body></html>",
-        found.order.number, found.vendor.name, amount
-    );
+    let html = match render_pay_page(&found.order.number, &found.vendor.name, &amount) {
+        Ok(html) => html,
+        Err(error) => {
+            tracing::error!(error = %error, "the payment page did not render");
+            return ApiError::internal().to_response();
+        }
+    };
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -185,5 +204,22 @@ impl PaymentProvider for SimulatedProvider {
         _request: &CancelSubscriptionRequest,
     ) -> Result<(), ProviderError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payment_page_escapes_what_it_shows() {
+        let html =
+            render_pay_page("SD-000001", "<img src=x onerror=alert(1)>", "1189 eur").unwrap();
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("<script>"), "the page's own script stays");
     }
 }

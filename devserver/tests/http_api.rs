@@ -508,3 +508,180 @@ async fn the_frontend_origin_passes_cors_and_others_do_not() {
     assert!(foreign_get.header("access-control-allow-origin").is_none());
     server.stop();
 }
+
+/// A vendor on a fresh server: (server, url, api key).
+async fn vendor_server(name: &str) -> (devserver::RunningServer, String, String) {
+    let server = server(name).await;
+    let url = server.url();
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "Kurswerk", "email": "info@kurswerk.example"}),
+    )
+    .await;
+    let key = created.json()["api_key"].as_str().unwrap().to_string();
+    (server, url, key)
+}
+
+// Issue 10, defects 9 and 10: amounts exactly as the contract writes them, prices checkout can
+// price, instalments of at least one cent, bounded and clean texts, short error echoes.
+#[tokio::test]
+async fn money_and_texts_out_of_bounds_are_refused_naming_the_field() {
+    let (server, url, key) = vendor_server("bounds").await;
+    let product = post_json(&url, "/api/products", Some(&key), &json!({"name": "Kurs"})).await;
+    let product_id = product.json()["id"].clone();
+    let offer = |amount: &str, currency: &str, plan: serde_json::Value| json!({"name": "Kurs", "products": [product_id], "price": {"amount": amount, "currency": currency}, "plan": plan});
+    let one_time = json!({"kind": "one_time"});
+    // given offers with amounts the contract does not write, or checkout cannot price
+    for (amount, currency, plan, field) in [
+        (" 9.99", "EUR", one_time.clone(), "price"),
+        ("09.99", "EUR", one_time.clone(), "price"),
+        ("+9.99", "EUR", one_time.clone(), "price"),
+        ("9.", "EUR", one_time.clone(), "price"),
+        ("9.99", "eur", one_time.clone(), "price"),
+        (
+            "99999999999999999999999999.99",
+            "EUR",
+            one_time.clone(),
+            "price",
+        ),
+        (
+            "0.01",
+            "EUR",
+            json!({"kind": "installments", "count": 3, "interval": "month"}),
+            "plan.count",
+        ),
+    ] {
+        let answer = post_json(
+            &url,
+            "/api/offers",
+            Some(&key),
+            &offer(amount, currency, plan),
+        )
+        .await;
+        // then each is a 400 that names the field
+        assert_eq!(answer.status, 400, "{amount} {currency}: {}", answer.text);
+        let fields = &answer.json()["error"]["fields"];
+        assert!(
+            fields
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with(field)),
+            "{amount} {currency}: {fields}"
+        );
+    }
+    // and nothing was created
+    assert_eq!(
+        get(&url, "/api/offers", Some(&key)).await.json()["total"],
+        0
+    );
+    let good = post_json(
+        &url,
+        "/api/offers",
+        Some(&key),
+        &offer("9.99", "EUR", one_time),
+    )
+    .await;
+    assert_eq!(good.status, 201, "{}", good.text);
+    let offer_id = good.json()["id"].clone();
+    // given checkouts with an unbounded phone and control characters in a name
+    let customer = |phone: &str, first_name: &str| json!({"offer_id": offer_id, "customer": {"email": "anna@example.com", "first_name": first_name, "last_name": "Muster", "country": "DE", "phone": phone}});
+    for (body, field) in [
+        (customer(&"1".repeat(10_000), "Anna"), "customer.phone"),
+        (customer("+49 30 <b>", "Anna"), "customer.phone"),
+        (customer("+49 30 123", "An\u{0}na"), "customer.first_name"),
+        (
+            customer("+49 30 123", "\u{1b}[31mAnna"),
+            "customer.first_name",
+        ),
+    ] {
+        let answer = post_json(&url, "/checkout", None, &body).await;
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert!(
+            answer.json()["error"]["fields"][field].is_string(),
+            "{}",
+            answer.text
+        );
+    }
+    // and an error never echoes a large value back
+    let long_currency = "X".repeat(500_000);
+    let echoed = post_json(
+        &url,
+        "/api/offers",
+        Some(&key),
+        &offer("9.99", &long_currency, json!({"kind": "one_time"})),
+    )
+    .await;
+    assert_eq!(echoed.status, 400);
+    assert!(
+        echoed.text.len() < 2_000,
+        "{} bytes echoed",
+        echoed.text.len()
+    );
+    server.stop();
+}
+
+// Issue 10, defect 12: routes that take no body refuse unknown fields; nothing or {} is fine.
+#[tokio::test]
+async fn bodyless_routes_refuse_fields_but_take_nothing_or_an_empty_object() {
+    let (server, url, key) = vendor_server("bodyless").await;
+    let offer = common::new_offer(&url, &key, "9.99", json!({"kind": "one_time"})).await;
+    let checkout = common::checkout_as(&url, &offer["id"], "anna@example.com").await;
+    let customer_id = checkout.json()["order_id"].clone();
+    let token = common::token_of(&checkout.json()["customer_link"]);
+    let order = get(
+        &url,
+        &format!("/api/orders/{}", customer_id.as_str().unwrap()),
+        Some(&key),
+    )
+    .await;
+    let customer_id = order.json()["customer"]["id"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {key}");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", auth.as_str()),
+    ];
+    for (path, with_auth) in [
+        (format!("/api/customers/{customer_id}/block"), true),
+        (format!("/portal/orders/{token}/pay"), false),
+    ] {
+        let sent: &[(&str, &str)] = if with_auth { &headers } else { &headers[..1] };
+        // given a body with a field the route does not take
+        let extra = call(&url, "POST", &path, sent, Some(br#"{"force": true}"#)).await;
+        // then it is a 400 naming the field
+        assert_eq!(extra.status, 400, "{path}: {}", extra.text);
+        assert_eq!(extra.json()["error"]["fields"]["force"], "unknown field");
+        // and an empty object or no body at all is fine
+        for body in [&b"{}"[..], &b""[..]] {
+            let fine = call(&url, "POST", &path, sent, Some(body)).await;
+            assert!(fine.status < 400, "{path} {body:?}: {}", fine.text);
+        }
+    }
+    server.stop();
+}
+
+// Issue 10, defect 8: the dev server's payment page shows a vendor's name as text.
+#[tokio::test]
+async fn the_payment_page_escapes_the_vendors_name() {
+    let server = server("pay-page").await;
+    let url = server.url();
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "<img src=x onerror=alert(1)>", "email": "x@example.com"}),
+    )
+    .await;
+    let key = created.json()["api_key"].as_str().unwrap().to_string();
+    let offer = common::new_offer(&url, &key, "9.99", json!({"kind": "one_time"})).await;
+    let checkout = common::checkout_as(&url, &offer["id"], "anna@example.com").await;
+    let token = common::token_of(&checkout.json()["customer_link"]);
+    let page = get(&url, &format!("/_dev/pay/{token}"), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.content_type.starts_with("text/html"));
+    assert!(page.text.contains("&lt;img"), "{}", page.text);
+    assert!(!page.text.contains("<img"), "{}", page.text);
+    server.stop();
+}

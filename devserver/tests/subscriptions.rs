@@ -149,3 +149,62 @@ async fn every_order_of_arrival_of_a_subscriptions_first_events_converges() {
     assert_eq!(view["paid"]["amount"], "11.89");
     server.stop();
 }
+
+// R-P1, issue 10 defect 11: signed invoices whose periods cannot be pay nothing, however many.
+#[tokio::test]
+async fn invoices_with_nonsense_periods_are_recorded_and_pay_nothing() {
+    let server = start_server("invoice-periods").await;
+    let url = server.url();
+    post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"now": "2026-11-24T09:00:00Z", "frozen": true}),
+    )
+    .await;
+    let vendor = new_vendor(&url, "abo").await;
+    let (key, secret, vendor_id) = (
+        vendor["api_key"].as_str().unwrap(),
+        vendor["webhook_secrets"]["stripe"].as_str().unwrap(),
+        vendor["vendor_id"].as_str().unwrap(),
+    );
+    let offer = new_offer(
+        &url,
+        key,
+        "9.99",
+        json!({"kind": "subscription", "interval": "month"}),
+    )
+    .await;
+    let checkout = checkout_as(&url, &offer["id"], "periods@example.com")
+        .await
+        .json();
+    let order_id = checkout["order_id"].as_str().unwrap();
+    let token = token_of(&checkout["customer_link"]);
+    // given five signed invoice.paid events, each with a period Stripe never sends
+    let periods = [
+        json!({"start": i64::MAX, "end": i64::MAX}),
+        json!({"start": -86400, "end": NOW}),
+        json!({"start": "2026-11-24", "end": NOW + 86400}),
+        json!({"start": NOW + 2_678_400, "end": NOW}),
+        json!({"start": NOW}),
+    ];
+    for (n, period) in periods.iter().enumerate() {
+        let mut invoice: Value =
+            serde_json::from_str(&event("invoice.paid", order_id, 100 + n)).unwrap();
+        invoice["data"]["object"]["lines"]["data"][0]["period"] = period.clone();
+        let answer = post_stripe_event(&url, vendor_id, secret, NOW, &invoice.to_string()).await;
+        // then each is received (Stripe stops retrying) ...
+        assert_eq!(answer.status, 200, "{period}: {}", answer.text);
+    }
+    // ... and nothing was paid or credited
+    let view = get(&url, &format!("/portal/orders/{token}"), None)
+        .await
+        .json();
+    assert_eq!(view["paid"]["amount"], "0.00", "{view}");
+    let balance = get(&url, "/api/balance", Some(key)).await.json();
+    assert!(
+        balance["balances"].as_array().unwrap().is_empty(),
+        "{balance}"
+    );
+    server.stop();
+}

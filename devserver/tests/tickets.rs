@@ -197,9 +197,10 @@ async fn a_refund_request_waits_out_the_weekend_and_executes_once_on_monday() {
         &json!({"type": "refund", "message": "?"}),
     )
     .await;
+    // issue 10, defect 12: the same code and status as on the vendor's refund route
     assert_eq!(
         (after.status, after.error_code().as_str()),
-        (422, "nothing_to_refund")
+        (409, "nothing_to_refund")
     );
     shop.server.stop();
 }

@@ -209,7 +209,7 @@ impl App {
             RouteId::PortalOrder => self.portal_order(matched).await,
             RouteId::StripeWebhook => self.stripe_webhook(request, matched).await,
             RouteId::PayPalWebhook => self.paypal_webhook(request, matched).await,
-            RouteId::PortalPay => self.portal_pay(matched).await,
+            RouteId::PortalPay => self.portal_pay(request, matched).await,
             RouteId::GetBalance => self.get_balance(request).await,
             RouteId::ListOrders => self.list_orders(request).await,
             RouteId::OrderCard => self.order_card(request, matched).await,

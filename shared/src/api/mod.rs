@@ -57,9 +57,48 @@ impl ApiRequest {
         if self.body.len() > MAX_JSON_BODY {
             return Err(ApiError::payload_too_large(MAX_JSON_BODY));
         }
-        serde_json::from_slice(&self.body).map_err(ApiError::from_json_error)
+        let mut reader = serde_json::Deserializer::from_slice(&self.body);
+        let value = serde_path_to_error::deserialize(&mut reader).map_err(|error| {
+            let path = error.path().to_string();
+            ApiError::from_json_error_at(&path, error.into_inner())
+        })?;
+        reader.end().map_err(ApiError::from_json_error)?;
+        Ok(value)
+    }
+
+    /// Like [`ApiRequest::json`], but an empty (or all white-space) body is `T::default()`.
+    pub fn optional_json<T: Default + DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            Ok(T::default())
+        } else {
+            self.json()
+        }
+    }
+
+    /// For routes that take no body: nothing, or `{}`; any field is a 400 naming it (API.md:
+    /// unknown fields are refused).
+    pub fn no_body(&self) -> Result<(), ApiError> {
+        self.optional_json::<NoFields>().map(|_| ())
     }
 }
+
+/// The most characters of a message an error answer shows.
+pub const MAX_ECHOED_CHARS: usize = 300;
+
+fn cut(text: &str) -> String {
+    if text.chars().count() <= MAX_ECHOED_CHARS {
+        text.to_string()
+    } else {
+        let mut kept: String = text.chars().take(MAX_ECHOED_CHARS).collect();
+        kept.push('…');
+        kept
+    }
+}
+
+/// The body of a route that takes none.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
 
 /// `?limit=` (1..200, default 50) and `?cursor=` of every list (API.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +276,19 @@ impl ApiError {
     }
 
     fn from_json_error(error: serde_json::Error) -> ApiError {
+        ApiError::from_json_error_at(".", error)
+    }
+
+    /// A body serde refused at `path` (`customer.phone`, `.` for the whole body): malformed JSON
+    /// names no field; an unknown or missing field is named within its object; any other refused
+    /// value names the field that holds it.
+    fn from_json_error_at(path: &str, error: serde_json::Error) -> ApiError {
+        // The path of an unknown field ends with the field itself; of a missing one, its object.
+        let within = |name: &str| match path {
+            "." | "" => name.to_string(),
+            full if full == name || full.ends_with(&format!(".{name}")) => full.to_string(),
+            parent => format!("{parent}.{name}"),
+        };
         let text = error.to_string();
         // serde names the offending field in backticks: "unknown field `x`, expected …".
         let field = text
@@ -255,14 +307,23 @@ impl ApiError {
             } else {
                 "is required"
             };
-            api_error.fields = Some(FieldErrors::from([(field, reason.to_string())]));
+            api_error.fields = Some(FieldErrors::from([(within(&field), reason.to_string())]));
+        } else if error.is_data() && !matches!(path, "." | "") {
+            let reason = text.split(" at line ").next().unwrap_or(&text).to_string();
+            api_error.fields = Some(FieldErrors::from([(path.to_string(), reason)]));
         }
         api_error
     }
 
+    /// The answer; messages are cut to [`MAX_ECHOED_CHARS`], so an error that quotes the
+    /// caller's value (serde does) never echoes a large body back.
     pub fn to_response(&self) -> ApiResponse {
-        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut error = serde_json::json!({ "code": self.code, "message": cut(&self.message) });
         if let Some(fields) = &self.fields {
+            let fields: FieldErrors = fields
+                .iter()
+                .map(|(field, why)| (cut(field), cut(why)))
+                .collect();
             error["fields"] = serde_json::json!(fields);
         }
         for (name, value) in self.details.iter().flatten() {

@@ -85,6 +85,7 @@ impl App {
         block: bool,
     ) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
+        request.no_body()?;
         let id = customer_id(matched)?;
         let store = self.store.as_ref();
         let customer = if block {

@@ -94,7 +94,12 @@ impl App {
     }
 
     /// `POST /portal/orders/{token}/pay` (R-P4).
-    pub(super) async fn portal_pay(&self, matched: &Matched) -> Result<ApiResponse, ApiError> {
+    pub(super) async fn portal_pay(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        request.no_body()?;
         let token = matched
             .params
             .get("token")

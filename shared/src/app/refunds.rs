@@ -6,7 +6,7 @@ use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::money::Money;
 use crate::domain::refunds::{Refund, RefundError};
-use crate::domain::validation::FieldErrors;
+use crate::domain::validation::{FieldErrors, has_control_characters};
 use crate::usecases::refunds::by_vendor::{self, VendorRefundError};
 use http::StatusCode;
 use serde::Deserialize;
@@ -75,10 +75,13 @@ impl App {
         let id = order_id(matched)?;
         let body: RefundBody = request.json()?;
         let reason = body.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 1000 {
+        if reason.is_empty()
+            || reason.chars().count() > 1000
+            || has_control_characters(reason, true)
+        {
             return Err(ApiError::validation(FieldErrors::from([(
                 "reason".to_string(),
-                "must be 1 to 1000 characters".to_string(),
+                "must be 1 to 1000 characters without control characters".to_string(),
             )])));
         }
         let refund = by_vendor::refund_order(

@@ -80,16 +80,6 @@ fn restricted_by_default() -> bool {
 }
 
 /// A body that may be empty (`POST …/close`).
-fn optional_json<T: Default + serde::de::DeserializeOwned>(
-    request: &ApiRequest,
-) -> Result<T, ApiError> {
-    if request.body.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        request.json()
-    }
-}
-
 /// A ticket as API.md shows it.
 pub fn ticket_view(ticket: &Ticket) -> Value {
     let comments: Vec<Value> = ticket
@@ -149,8 +139,9 @@ impl From<TicketsError> for ApiError {
                 "refund_window_passed",
                 "the charge is older than the refund window",
             ),
+            // The same condition as a vendor's refund of a refunded order: 409 everywhere.
             TicketsError::Refund(_) => error(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT,
                 "nothing_to_refund",
                 "nothing paid on this order is left to refund",
             ),
@@ -263,7 +254,7 @@ impl App {
             "comment" => Change::Comment(request.json::<CommentBody>()?.message),
             "type" => Change::ChangeType(request.json::<TypeBody>()?.kind),
             _ => {
-                optional_json::<CloseBody>(request)?;
+                request.optional_json::<CloseBody>()?;
                 Change::Close
             }
         };
@@ -324,7 +315,7 @@ impl App {
                 (body.via.party(), Change::ChangeType(body.kind))
             }
             _ => (
-                optional_json::<CloseBody>(request)?.via.party(),
+                request.optional_json::<CloseBody>()?.via.party(),
                 Change::Close,
             ),
         };
@@ -341,7 +332,7 @@ impl App {
         self.require_admin(request)?;
         let id =
             VendorId::parse(param(matched, "vendor_id")?).map_err(|_| ApiError::not_found())?;
-        let body: RestrictBody = optional_json(request)?;
+        let body: RestrictBody = request.optional_json()?;
         let vendor = reviews::restrict(self.store.as_ref(), &id, body.restricted).await?;
         Ok(ApiResponse::json(
             StatusCode::OK,

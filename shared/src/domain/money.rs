@@ -50,7 +50,7 @@ pub enum MoneyError {
     CurrencyMismatch(Currency, Currency),
     #[error("amount out of range")]
     Overflow,
-    #[error("{0:?} is not a decimal amount")]
+    #[error("{0:?} is not a decimal amount such as \"12.30\"")]
     NotADecimal(String),
 }
 
@@ -71,9 +71,21 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// A currency as the API writes it: exactly the upper-case ISO code (`EUR`, not `eur`).
+    pub fn from_iso_code(code: &str) -> Result<Currency, MoneyError> {
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+            code.parse()
+        } else {
+            Err(MoneyError::UnknownCurrency(code.to_string()))
+        }
+    }
+}
+
 impl FromStr for Currency {
     type Err = MoneyError;
-    /// Case-insensitive, so a provider's `"eur"` reads as EUR.
+    /// Case-insensitive, for providers: Stripe's `"eur"` reads as EUR. Input from the API goes
+    /// through [`Currency::from_iso_code`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let upper = s.trim().to_ascii_uppercase();
         CURRENCIES
@@ -105,8 +117,20 @@ impl Serialize for Currency {
 impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        Currency::from_iso_code(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// Whether `text` is a decimal as the contract writes it: `-?(0|[1-9][0-9]*)(\.[0-9]+)?` —
+/// no sign but `-`, no white space, no leading zeros, digits on both sides of the point.
+fn is_canonical_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (unsigned, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && (whole == "0" || !whole.starts_with('0')) && fraction.is_none_or(digits)
 }
 
 /// An amount of one currency, always held at the currency's scale.
@@ -155,9 +179,13 @@ impl Money {
         Money::rounded(Decimal::ZERO, currency)
     }
 
-    /// Parses a decimal string such as `"12.30"`; never goes through a float.
+    /// Parses a decimal string such as `"12.30"` written as the contract writes it (see
+    /// [`is_canonical_decimal`]); never goes through a float.
     pub fn parse(amount: &str, currency: Currency) -> Result<Money, MoneyError> {
-        let value = Decimal::from_str_exact(amount.trim())
+        if !is_canonical_decimal(amount) {
+            return Err(MoneyError::NotADecimal(amount.to_string()));
+        }
+        let value = Decimal::from_str_exact(amount)
             .map_err(|_| MoneyError::NotADecimal(amount.to_string()))?;
         Money::new(value, currency)
     }
@@ -300,6 +328,27 @@ mod tests {
         assert_eq!(round_commercial(d("-2.345"), 2).to_string(), "-2.35");
         assert_eq!(round_commercial(d("2.344"), 2).to_string(), "2.34");
         assert_eq!(round_commercial(d("0.5"), 0).to_string(), "1");
+    }
+
+    // R-M1: amounts are read exactly as the contract writes them (issue 10, defect 10).
+    #[test]
+    fn only_canonical_decimals_and_upper_case_codes_are_read() {
+        for good in ["9.99", "0.50", "10", "-1.25", "0"] {
+            assert!(Money::parse(good, Currency::EUR).is_ok(), "{good}");
+        }
+        for bad in [
+            " 9.99", "9.99 ", "09.99", "+9.99", "9.", ".99", "1e3", "9,99", "", "-", "--1",
+        ] {
+            assert!(Money::parse(bad, Currency::EUR).is_err(), "{bad:?}");
+        }
+        assert!(Currency::from_iso_code("EUR").is_ok());
+        for bad in ["eur", "Eur", " EUR", "EURO", "XXX"] {
+            assert!(Currency::from_iso_code(bad).is_err(), "{bad:?}");
+        }
+        let lower = serde_json::json!({"amount": "9.99", "currency": "eur"});
+        assert!(serde_json::from_value::<Money>(lower).is_err());
+        // a provider's lower-case code still reads
+        assert_eq!("eur".parse::<Currency>().unwrap(), Currency::EUR);
     }
 
     #[test]

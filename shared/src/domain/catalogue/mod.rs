@@ -2,7 +2,7 @@
 
 use crate::domain::ids::{Entropy, OfferId, ProductId, VendorId};
 use crate::domain::money::Money;
-use crate::domain::validation::FieldErrors;
+use crate::domain::validation::{FieldErrors, is_line};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -118,8 +118,11 @@ pub const MAX_ACCESS_DAYS: u32 = 3650;
 
 fn check_name(name: &str, errors: &mut FieldErrors) -> String {
     let trimmed = name.trim().to_string();
-    if trimmed.is_empty() || trimmed.chars().count() > 200 {
-        errors.insert("name".into(), "must be 1 to 200 characters".into());
+    if !is_line(&trimmed, 200) {
+        errors.insert(
+            "name".into(),
+            "must be 1 to 200 characters without control characters".into(),
+        );
     }
     trimmed
 }
@@ -164,6 +167,10 @@ pub fn new_product(
 }
 
 /// Checks terms that need no lookup; that every product exists is the use case's check.
+/// The highest offer price, in minor units of its currency (10 000 000.00 EUR, 1 000 000 000
+/// JPY): far above any digital product, far below what pricing with tax could overflow.
+pub const MAX_PRICE_MINOR_UNITS: i64 = 1_000_000_000;
+
 pub fn check_terms(terms: &OfferTerms) -> Result<(), FieldErrors> {
     let mut errors = FieldErrors::new();
     check_name(&terms.name, &mut errors);
@@ -175,6 +182,19 @@ pub fn check_terms(terms: &OfferTerms) -> Result<(), FieldErrors> {
     }
     if terms.price.is_negative() || terms.price.is_zero() {
         errors.insert("price".into(), "must be more than zero".into());
+    } else if terms
+        .price
+        .minor_units()
+        .map_or(true, |units| units > MAX_PRICE_MINOR_UNITS)
+    {
+        errors.insert(
+            "price".into(),
+            format!(
+                "must be at most {} {}",
+                Money::from_minor_units(MAX_PRICE_MINOR_UNITS, terms.price.currency()).amount(),
+                terms.price.currency()
+            ),
+        );
     }
     if let Some(discount) = &terms.discount {
         if discount.currency() != terms.price.currency() {
@@ -193,6 +213,21 @@ pub fn check_terms(terms: &OfferTerms) -> Result<(), FieldErrors> {
                     "plan.count".into(),
                     format!("must be 2 to {MAX_INSTALLMENTS}"),
                 );
+            } else if !errors.contains_key("price") && !errors.contains_key("discount") {
+                // R-O5: every instalment is at least one minor unit (0.01 EUR), never 0.00.
+                let net = terms
+                    .discount
+                    .map_or(Ok(terms.price), |discount| {
+                        terms.price.checked_sub(&discount)
+                    })
+                    .and_then(|net| net.minor_units());
+                if net.map_or(true, |units| units < i64::from(count)) {
+                    errors.insert(
+                        "plan.count".into(),
+                        "is more instalments than the price has minor units (each would be 0)"
+                            .into(),
+                    );
+                }
             }
             if interval == Interval::Year {
                 errors.insert(
@@ -333,6 +368,21 @@ mod tests {
         let mut free = terms(Plan::OneTime);
         free.price = eur("0.00");
         assert!(check_terms(&free).unwrap_err().contains_key("price"));
+        // issue 10, defect 9: a price checkout cannot price, instalments that round to zero
+        let mut huge = terms(Plan::OneTime);
+        huge.price = eur("99999999999999999999999999.99");
+        assert!(check_terms(&huge).unwrap_err().contains_key("price"));
+        huge.price = eur("10000000.00");
+        assert!(check_terms(&huge).is_ok());
+        huge.price = eur("10000000.01");
+        assert!(check_terms(&huge).unwrap_err().contains_key("price"));
+        let mut tiny = installments(3, Interval::Month);
+        tiny.price = eur("0.01");
+        assert!(check_terms(&tiny).unwrap_err().contains_key("plan.count"));
+        tiny.price = eur("0.03");
+        assert!(check_terms(&tiny).is_ok());
+        tiny.discount = Some(eur("0.01"));
+        assert!(check_terms(&tiny).unwrap_err().contains_key("plan.count"));
         let mut discounted = terms(Plan::OneTime);
         discounted.discount = Some(eur("99.00"));
         assert!(

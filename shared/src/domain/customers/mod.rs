@@ -4,7 +4,7 @@
 use crate::domain::country::{COUNTRY_HINT, is_country};
 use crate::domain::ids::{CustomerId, Entropy, VendorId};
 use crate::domain::token::SecretDigest;
-use crate::domain::validation::FieldErrors;
+use crate::domain::validation::{FieldErrors, MAX_PHONE_CHARS, is_line, is_phone};
 use crate::domain::vendors::{MatchingMode, Vendor, normalize_email};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -120,14 +120,39 @@ pub fn check_checkout_customer(input: &CheckoutCustomer) -> Result<(String, Stri
         ("customer.first_name", &input.first_name),
         ("customer.last_name", &input.last_name),
     ] {
-        if value.trim().is_empty() || value.chars().count() > 100 {
-            errors.insert(field.into(), "must be 1 to 100 characters".into());
+        if !is_line(value, 100) {
+            errors.insert(
+                field.into(),
+                "must be 1 to 100 characters without control characters".into(),
+            );
         }
     }
-    if let Some(address) = &input.address
-        && valid_country(&address.country).is_none()
+    if let Some(phone) = &input.phone
+        && !is_phone(phone)
     {
-        errors.insert("customer.address.country".into(), COUNTRY_HINT.into());
+        errors.insert(
+            "customer.phone".into(),
+            format!(
+                "must be at most {MAX_PHONE_CHARS} characters of digits, +, spaces, -, /, ( and )"
+            ),
+        );
+    }
+    if let Some(address) = &input.address {
+        if valid_country(&address.country).is_none() {
+            errors.insert("customer.address.country".into(), COUNTRY_HINT.into());
+        }
+        for (field, value, max) in [
+            ("customer.address.street", &address.street, 200),
+            ("customer.address.postal_code", &address.postal_code, 20),
+            ("customer.address.city", &address.city, 100),
+        ] {
+            if !is_line(value, max) {
+                errors.insert(
+                    field.into(),
+                    format!("must be 1 to {max} characters without control characters"),
+                );
+            }
+        }
     }
     match (email, country, errors.is_empty()) {
         (Some(email), Some(country), true) => Ok((email, country)),

@@ -7,6 +7,7 @@ pub mod emails;
 
 use crate::domain::calendar::{add_business_days, defer_off_weekend};
 use crate::domain::ids::{OrderId, TicketId, VendorId};
+use crate::domain::validation::has_control_characters;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -120,7 +121,7 @@ pub enum TicketError {
     SameType,
     #[error("only the customer can turn a ticket into a refund or cancel request")]
     OnlyCustomerRequests,
-    #[error("the message is empty or longer than 10 000 characters")]
+    #[error("the message is empty, longer than 10 000 characters or holds control characters")]
     BadMessage,
 }
 
@@ -129,7 +130,10 @@ pub const MAX_MESSAGE_CHARS: usize = 10_000;
 
 fn message(body: &str) -> Result<String, TicketError> {
     let body = body.trim();
-    if body.is_empty() || body.chars().count() > MAX_MESSAGE_CHARS {
+    if body.is_empty()
+        || body.chars().count() > MAX_MESSAGE_CHARS
+        || has_control_characters(body, true)
+    {
         return Err(TicketError::BadMessage);
     }
     Ok(body.to_string())

@@ -6,7 +6,7 @@ use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
 use crate::domain::country::is_country;
 use crate::domain::ids::{ApiKeyId, Entropy, VendorId};
 use crate::domain::token::{SecretDigest, random_secret};
-use crate::domain::validation::FieldErrors;
+use crate::domain::validation::{FieldErrors, is_line};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -115,8 +115,11 @@ pub fn create_vendor(
 ) -> Result<(Vendor, ApiKeyRecord, VendorSecrets), FieldErrors> {
     let mut errors = FieldErrors::new();
     let name = request.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        errors.insert("name".into(), "must be 1 to 200 characters".into());
+    if !is_line(&name, 200) {
+        errors.insert(
+            "name".into(),
+            "must be 1 to 200 characters without control characters".into(),
+        );
     }
     let email = normalize_email(&request.email);
     if email.is_none() {
@@ -313,8 +316,11 @@ pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor
     let mut next = current.clone();
     if let Some(name) = change.name {
         let name = name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 200 {
-            errors.insert("name".into(), "must be 1 to 200 characters".into());
+        if !is_line(&name, 200) {
+            errors.insert(
+                "name".into(),
+                "must be 1 to 200 characters without control characters".into(),
+            );
         }
         next.name = name;
     }

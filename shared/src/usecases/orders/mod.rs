@@ -12,7 +12,7 @@ use crate::domain::customers::Customer;
 use crate::domain::ids::{CustomerId, OrderId, ProductId, VendorId};
 use crate::domain::orders::PaymentStatus;
 use crate::domain::orders::{InternalComment, Order};
-use crate::domain::validation::FieldErrors;
+use crate::domain::validation::{FieldErrors, has_control_characters, is_line};
 use crate::store::keys::{order_key, vendor_pk};
 use crate::store::{Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::counters::{self, Counter};
@@ -191,8 +191,11 @@ pub struct OrderPatch {
 }
 
 fn check_text(field: &str, value: &str, max: usize, errors: &mut FieldErrors) {
-    if value.trim().is_empty() || value.chars().count() > max {
-        errors.insert(field.into(), format!("must be 1 to {max} characters"));
+    if !is_line(value, max) {
+        errors.insert(
+            field.into(),
+            format!("must be 1 to {max} characters without control characters"),
+        );
     }
 }
 
@@ -262,10 +265,12 @@ pub async fn comment(
     body: &str,
     now: DateTime<Utc>,
 ) -> Result<Order, UseCaseError> {
-    let mut errors = FieldErrors::new();
-    check_text("body", body, 5000, &mut errors);
-    if !errors.is_empty() {
-        return Err(UseCaseError::Invalid(errors));
+    // A comment may span lines; no other control characters.
+    if body.trim().is_empty() || body.chars().count() > 5000 || has_control_characters(body, true) {
+        return Err(UseCaseError::Invalid(FieldErrors::from([(
+            "body".to_string(),
+            "must be 1 to 5000 characters without control characters".to_string(),
+        )])));
     }
     change(store, vendor, id, |order| {
         order.comments.push(InternalComment {
@@ -320,9 +325,12 @@ pub async fn record_manual_payment(
     if payment
         .comment
         .as_ref()
-        .is_some_and(|c| c.chars().count() > 500)
+        .is_some_and(|c| c.chars().count() > 500 || has_control_characters(c, true))
     {
-        return Err(invalid("comment", "at most 500 characters"));
+        return Err(invalid(
+            "comment",
+            "at most 500 characters without control characters",
+        ));
     }
     retry_on_contention(|| async {
         let (order_item, customer_item) = card_items(store, &vendor.id, id).await?;

@@ -79,6 +79,9 @@ pub enum Fact {
     Refunds(Vec<RefundReport>),
     /// Recorded as ignored.
     Nothing,
+    /// Signed, but not what the provider sends (a subscription period that cannot be): recorded
+    /// as ignored with the reason, never applied.
+    Invalid { reason: String },
 }
 
 /// One refund as the provider reports it.
@@ -146,7 +149,7 @@ pub async fn apply(
     let outcome = retry_on_contention(|| async {
         let now = ports.clock.now();
         let effect = match (&event.fact, load(ports.store, vendor, event).await?) {
-            (Fact::Nothing, _) | (_, None) => None,
+            (Fact::Nothing | Fact::Invalid { .. }, _) | (_, None) => None,
             (fact, Some(loaded)) => effect_of(ports, vendor, event, fact, loaded, now)?,
         };
         let outcome = if effect.is_some() {
@@ -154,10 +157,11 @@ pub async fn apply(
         } else {
             Outcome::Ignored
         };
-        let record = Item::new(
-            record_key.clone(),
-            json!({ "id": event.id, "type": event.event_type, "outcome": format!("{outcome:?}").to_lowercase(), "received_at": now }),
-        );
+        let mut body = json!({ "id": event.id, "type": event.event_type, "outcome": format!("{outcome:?}").to_lowercase(), "received_at": now });
+        if let Fact::Invalid { reason } = &event.fact {
+            body["invalid"] = json!(reason);
+        }
+        let record = Item::new(record_key.clone(), body);
         let mut writes = vec![Write::create(record)];
         writes.extend(effect.unwrap_or_default());
         match ports.store.transact(writes).await {
@@ -199,7 +203,7 @@ fn effect_of(
             amount,
             reason,
         } => dispute_opened(ports, vendor, loaded, dispute, *amount, reason, now),
-        Fact::Refunds(_) | Fact::Nothing => Ok(None),
+        Fact::Refunds(_) | Fact::Nothing | Fact::Invalid { .. } => Ok(None),
     }
 }
 

@@ -89,7 +89,10 @@ fn translate(event: Event) -> ProviderEvent {
             session_paid(object)
         }
         "checkout.session.async_payment_succeeded" => session_paid(object),
-        "invoice.paid" => money(object, text(object, "id"), "amount_paid"),
+        "invoice.paid" => match invoice_periods(object) {
+            Ok(()) => money(object, text(object, "id"), "amount_paid"),
+            Err(reason) => Fact::Invalid { reason },
+        },
         "payment_intent.succeeded" => money(object, text(object, "id"), "amount_received"),
         // A session's async failure and its payment intent's failure are one failed attempt.
         "checkout.session.async_payment_failed" => failed(object, text(object, "payment_intent")),
@@ -198,6 +201,39 @@ fn session_paid(object: &Value) -> Fact {
     money(object, key, "amount_total")
 }
 
+/// The earliest and latest instants a subscription period may name (2000-01-01, 2100-01-01).
+const PERIOD_BOUNDS: (i64, i64) = (946_684_800, 4_102_444_800);
+/// The longest period a plan bills (a year, leap day and Stripe's anchoring included).
+const LONGEST_PERIOD_SECONDS: i64 = 400 * 24 * 3600;
+
+/// An invoice pays periods (`lines.data[].period`): each must name integer `start` < `end`
+/// seconds within [`PERIOD_BOUNDS`] and at most [`LONGEST_PERIOD_SECONDS`] apart (issue 10,
+/// defect 11); else the event is not what Stripe sends, and pays nothing.
+fn invoice_periods(object: &Value) -> Result<(), String> {
+    let lines = object
+        .pointer("/lines/data")
+        .and_then(Value::as_array)
+        .filter(|lines| !lines.is_empty())
+        .ok_or("the invoice has no lines")?;
+    for line in lines {
+        let bound = |name: &str| {
+            line.pointer(&format!("/period/{name}"))
+                .and_then(Value::as_i64)
+        };
+        let (Some(start), Some(end)) = (bound("start"), bound("end")) else {
+            return Err("a line's period lacks an integer start or end".into());
+        };
+        let (earliest, latest) = PERIOD_BOUNDS;
+        if start < earliest || end > latest {
+            return Err("a line's period is outside 2000..2100".into());
+        }
+        if start >= end || end - start > LONGEST_PERIOD_SECONDS {
+            return Err("a line's period ends before it starts or is longer than a year".into());
+        }
+    }
+    Ok(())
+}
+
 /// Stripe amounts are integer minor units of the event's currency (API.md).
 fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact {
     let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
@@ -225,4 +261,68 @@ fn metadata<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
     .iter()
     .filter_map(|path| object.pointer(&format!("{path}/{field}")))
     .find_map(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn invoice_paid(period: Value) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "id": "evt_1",
+            "type": "invoice.paid",
+            "data": {"object": {
+                "id": "in_1", "object": "invoice", "amount_paid": 1189, "currency": "eur",
+                "subscription": "sub_1",
+                "lines": {"data": [{"id": "il_1", "amount": 1189, "currency": "eur", "period": period}]},
+            }},
+        }))
+        .unwrap()
+    }
+
+    const START: i64 = 1_795_510_800;
+    const MONTH: i64 = 31 * 24 * 3600;
+
+    #[test]
+    fn a_monthly_period_pays() {
+        let event = invoice_paid(serde_json::json!({"start": START, "end": START + MONTH}));
+        assert!(matches!(translate(event).fact, Fact::MoneyArrived { .. }));
+    }
+
+    #[test]
+    fn nonsense_periods_pay_nothing() {
+        for period in [
+            serde_json::json!({"start": i64::MAX, "end": i64::MAX}),
+            serde_json::json!({"start": -5, "end": START}),
+            serde_json::json!({"start": "yesterday", "end": START}),
+            serde_json::json!({"start": START + MONTH, "end": START}),
+            serde_json::json!({"start": START}),
+            serde_json::json!(null),
+        ] {
+            let fact = translate(invoice_paid(period.clone())).fact;
+            assert!(matches!(fact, Fact::Invalid { .. }), "{period}: {fact:?}");
+        }
+    }
+
+    proptest! {
+        // R-P1: a signed invoice pays a period only when the period is one Stripe could send.
+        #[test]
+        fn an_invoice_pays_exactly_when_its_period_is_plausible(start in any::<i64>(), length in any::<i64>()) {
+            let end = start.saturating_add(length);
+            let fact = translate(invoice_paid(serde_json::json!({"start": start, "end": end}))).fact;
+            let plausible = start >= PERIOD_BOUNDS.0
+                && end <= PERIOD_BOUNDS.1
+                && start < end
+                && end - start <= LONGEST_PERIOD_SECONDS;
+            prop_assert_eq!(matches!(fact, Fact::MoneyArrived { .. }), plausible);
+            prop_assert_eq!(matches!(fact, Fact::Invalid { .. }), !plausible);
+        }
+
+        #[test]
+        fn plausible_periods_pay(start in PERIOD_BOUNDS.0..PERIOD_BOUNDS.1 - LONGEST_PERIOD_SECONDS, length in 1..=LONGEST_PERIOD_SECONDS) {
+            let fact = translate(invoice_paid(serde_json::json!({"start": start, "end": start + length}))).fact;
+            prop_assert!(matches!(fact, Fact::MoneyArrived { .. }), "{:?}", fact);
+        }
+    }
 }
