@@ -3,6 +3,7 @@
 
 pub mod config;
 mod dev_routes;
+mod outbox_wake;
 mod simulated_provider;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use outbox_wake::WatchedStore;
 use sellerdesk::api::edge::{self, Cors};
 use sellerdesk::api::routes::{Function, match_route};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse, MAX_CSV_BODY};
@@ -95,6 +97,8 @@ struct Server {
     app: App,
     dev: DevTools,
     cors: Cors,
+    /// Counts the outbox items commits create, so their request dispatches them.
+    watched: Arc<WatchedStore>,
 }
 
 /// Where records live and where e-mails and events go.
@@ -169,6 +173,8 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         events,
         storage,
     } = open_backends(&config).await?;
+    let watched = Arc::new(WatchedStore::new(store));
+    let store: Arc<dyn ItemStore> = Arc::clone(&watched) as Arc<dyn ItemStore>;
     let local_outbox = LocalOutbox::new(Arc::clone(&store));
     let admin_token = config
         .admin_token
@@ -209,6 +215,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     ));
     let sweeping = app.clone();
     let server = Arc::new(Server {
+        watched,
         cors: Cors::new(config.cors_origins.clone(), |_| true),
         app: app.clone(),
         dev: DevTools {
@@ -291,7 +298,15 @@ impl Server {
                     headers: parts.headers,
                     body: collected.to_bytes(),
                 };
-                self.answer(&request).await
+                let written_before = self.watched.new_outbox_items();
+                let answer = self.answer(&request).await;
+                if self.watched.new_outbox_items() != written_before {
+                    // As the table's stream does on AWS: what the request wrote goes out now.
+                    if let Err(error) = self.dev.dispatcher.dispatch_due().await {
+                        tracing::error!(error = %error, "outbox dispatch failed");
+                    }
+                }
+                answer
             }
         };
         tracing::info!(status = answer.status.as_u16(), "answered");

@@ -685,3 +685,25 @@ async fn the_payment_page_escapes_the_vendors_name() {
     assert!(!page.text.contains("<img"), "{}", page.text);
     server.stop();
 }
+
+// API.md "dev server", issue 10 defect 13: an e-mail is in the outbox as soon as the request
+// that wrote it has answered, as the table's stream sends it at once on AWS.
+#[tokio::test]
+async fn the_outbox_lists_an_email_as_soon_as_its_request_answered() {
+    let (server, url, key) = vendor_server("outbox-wake").await;
+    let offer = common::new_offer(&url, &key, "9.99", json!({"kind": "one_time"})).await;
+    // given a checkout that writes an order confirmation
+    let checkout = common::checkout_as(&url, &offer["id"], "wake@example.com").await;
+    assert_eq!(checkout.status, 201);
+    // when the outbox is read right after, with no sweep in between
+    let outbox = get(&url, "/_dev/outbox", None).await.json();
+    // then the confirmation is there
+    let confirmations: Vec<_> = outbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "order_confirmation" && e["to"] == "wake@example.com")
+        .collect();
+    assert_eq!(confirmations.len(), 1, "{outbox}");
+    server.stop();
+}
