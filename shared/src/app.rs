@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 mod catalogue;
 mod customers;
+pub mod openapi;
 pub mod idempotency;
 mod orders;
 mod payments;

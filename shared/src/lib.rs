@@ -13,9 +13,10 @@ pub mod payments;
 pub mod webhooks;
 /// Use cases: load, decide with the domain, commit one decision in one transaction; by concept.
 pub mod usecases;
-/// The HTTP contract: requests, errors, the one route table and the OpenAPI document.
+/// The HTTP contract: requests, errors, the one route table and the edge around it.
 pub mod api;
-/// Thin handlers: a matched route and a request in, a use case called, a response out.
+/// Thin handlers: a matched route and a request in, a use case called, a response out; the
+/// OpenAPI document of what they read and answer.
 pub mod app;
 /// AWS SDK configuration, loaded once per cold start.
 #[cfg(feature = "aws")]

@@ -3,7 +3,6 @@
 
 pub mod routes;
 pub mod edge;
-pub mod openapi;
 
 use crate::domain::validation::FieldErrors;
 use bytes::Bytes;

@@ -60,7 +60,7 @@ pub async fn claim(
     let idempotency_key = raw
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -114,9 +114,10 @@ pub fn vendor_order_view(
     Ok(view)
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CommentBody {
+#[schema(as = OrderComment)]
+pub(super) struct CommentBody {
     body: String,
 }
 
@@ -296,9 +297,9 @@ impl App {
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ManualOrderBody {
+pub(super) struct ManualOrderBody {
     offer_id: String,
     customer: crate::domain::customers::CheckoutCustomer,
 }

@@ -17,9 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// How a vendor-side request says it comes from a help desk: `"via": "api"` (else the vendor).
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Via {
+pub(super) enum Via {
     #[default]
     Vendor,
     Api,
@@ -34,9 +34,9 @@ impl Via {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OpenBody {
+pub(super) struct OpenBody {
     #[serde(rename = "type")]
     kind: TicketType,
     message: String,
@@ -44,33 +44,34 @@ struct OpenBody {
     via: Via,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CommentBody {
+#[schema(as = TicketComment)]
+pub(super) struct CommentBody {
     message: String,
     #[serde(default)]
     via: Via,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TypeBody {
+pub(super) struct TypeBody {
     #[serde(rename = "type")]
     kind: TicketType,
     #[serde(default)]
     via: Via,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CloseBody {
+pub(super) struct CloseBody {
     #[serde(default)]
     via: Via,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RestrictBody {
+pub(super) struct RestrictBody {
     #[serde(default = "restricted_by_default")]
     restricted: bool,
 }
@@ -79,7 +80,6 @@ fn restricted_by_default() -> bool {
     true
 }
 
-/// A body that may be empty (`POST …/close`).
 /// A ticket as API.md shows it.
 pub fn ticket_view(ticket: &Ticket) -> Value {
     let comments: Vec<Value> = ticket

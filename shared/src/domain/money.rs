@@ -274,6 +274,36 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// The amount's pattern in the OpenAPI document: exactly what [`Money::parse`] reads.
+pub const AMOUNT_PATTERN: &str = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$";
+
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .property(
+                "amount",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(AMOUNT_PATTERN)),
+            )
+            .property(
+                "currency",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[A-Z]{3}$")),
+            )
+            .required("amount")
+            .required("currency")
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<
+                utoipa::openapi::schema::Schema,
+            >::FreeForm(false)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Download {
     pub file_name: String,
@@ -24,7 +24,7 @@ pub struct Product {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     pub name: String,
@@ -34,7 +34,7 @@ pub struct NewProduct {
     pub download: Option<Download>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Interval {
     Day,
@@ -51,6 +51,63 @@ pub enum Plan {
     Installments { count: u32, interval: Interval },
     Subscription { interval: Interval },
 }
+
+/// The three shapes a plan takes on the wire (API.md), each with exactly its fields.
+impl utoipa::PartialSchema for Plan {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let kind = |name: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([name]))
+        };
+        let intervals = |allowed: &[&str]| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(allowed.to_vec()))
+        };
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .property("kind", kind("one_time"))
+                    .required("kind")
+                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<
+                        utoipa::openapi::schema::Schema,
+                    >::FreeForm(false))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property("kind", kind("installments"))
+                    .property(
+                        "count",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(2))
+                            .maximum(Some(MAX_INSTALLMENTS)),
+                    )
+                    .property("interval", intervals(&["day", "week", "month"]))
+                    .required("kind")
+                    .required("count")
+                    .required("interval")
+                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<
+                        utoipa::openapi::schema::Schema,
+                    >::FreeForm(false))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property("kind", kind("subscription"))
+                    .property("interval", intervals(&["week", "month", "year"]))
+                    .required("kind")
+                    .required("interval")
+                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<
+                        utoipa::openapi::schema::Schema,
+                    >::FreeForm(false))),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Plan {}
 
 /// The plan as it arrives: serde cannot refuse extra fields on a unit variant of a tagged enum,
 /// so the shape is checked here (`{"kind": "one_time", "count": 3}` is an error, not ignored).
@@ -100,10 +157,11 @@ pub struct Offer {
 }
 
 /// The terms of an offer as `POST /api/offers` and `PUT /api/offers/{id}` give them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferTerms {
     pub name: String,
+    #[schema(value_type = Vec<String>)]
     pub products: Vec<ProductId>,
     pub price: Money,
     #[serde(default)]

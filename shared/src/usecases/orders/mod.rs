@@ -179,7 +179,7 @@ pub async fn card(
 }
 
 /// `PATCH /api/orders/{id}`: only what is given changes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderPatch {
     #[serde(default)]
@@ -283,7 +283,7 @@ pub async fn comment(
 }
 
 /// How a manually recorded payment was made (R-O8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ManualMethod {
     BankTransfer,
@@ -292,7 +292,7 @@ pub enum ManualMethod {
     Other,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualPayment {
     pub amount: crate::domain::money::Money,
