@@ -85,6 +85,39 @@ fn request_body(id: RouteId, components: &mut Components) -> Option<(Value, bool
     })
 }
 
+/// One page of a list (API.md): the items, the next page's cursor, the total.
+fn list_of(item: Value) -> Value {
+    json!({
+        "type": "object",
+        "required": ["items", "next_cursor", "total"],
+        "properties": {
+            "items": { "type": "array", "items": item },
+            "next_cursor": { "type": ["string", "null"] },
+            "total": { "type": "integer", "minimum": 0 }
+        }
+    })
+}
+
+/// What a route answers on success, from the type its handler serializes.
+fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
+    use crate::app::{payments, vendors};
+    use crate::domain::catalogue::{Offer, Product};
+    Some(match id {
+        RouteId::CreateVendor => schema_of::<vendors::CreatedVendor>(components),
+        RouteId::GetSettings | RouteId::PutSettings => schema_of::<vendors::Settings>(components),
+        RouteId::GetBalance => schema_of::<vendors::Balances>(components),
+        RouteId::CreateProduct => schema_of::<Product>(components),
+        RouteId::ListProducts => list_of(schema_of::<Product>(components)),
+        RouteId::CreateOffer | RouteId::ReviseOffer => schema_of::<Offer>(components),
+        RouteId::ListOffers => list_of(schema_of::<Offer>(components)),
+        RouteId::StripeWebhook | RouteId::PayPalWebhook => {
+            schema_of::<payments::Received>(components)
+        }
+        RouteId::PortalPay => schema_of::<payments::PaymentUrl>(components),
+        _ => return None,
+    })
+}
+
 fn header(name: &str, required: bool, description: &str) -> Value {
     json!({ "name": name, "in": "header", "required": required, "description": description, "schema": { "type": "string", "minLength": 1 } })
 }
@@ -205,6 +238,10 @@ fn operation(route: &Route, components: &mut Components) -> Value {
             }
         }
     });
+    if let Some(schema) = response_body(route.id, components) {
+        operation["responses"][success_status(route.id)]["content"] =
+            json!({ "application/json": { "schema": schema } });
+    }
     if let Some((schema, required)) = request_body(route.id, components) {
         operation["requestBody"] = json!({
             "required": required,

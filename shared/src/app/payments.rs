@@ -9,7 +9,6 @@ use crate::usecases::payments::paypal::{self, PayPalWebhookError};
 use crate::usecases::payments::stripe::{self, WebhookError};
 use crate::webhooks::paypal_signature::Transmission;
 use http::StatusCode;
-use serde_json::json;
 
 fn invalid_signature() -> ApiError {
     ApiError::new(
@@ -56,7 +55,7 @@ impl App {
             })?;
         Ok(ApiResponse::json(
             StatusCode::OK,
-            &json!({ "received": true }),
+            &Received { received: true },
         ))
     }
 
@@ -89,7 +88,7 @@ impl App {
         })?;
         Ok(ApiResponse::json(
             StatusCode::OK,
-            &json!({ "received": true }),
+            &Received { received: true },
         ))
     }
 
@@ -129,7 +128,21 @@ impl App {
         })?;
         Ok(ApiResponse::json(
             StatusCode::OK,
-            &json!({ "payment_url": session.url }),
+            &PaymentUrl {
+                payment_url: session.url,
+            },
         ))
     }
+}
+
+/// What a provider is answered for a verified event (API.md: fast, 200).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Received {
+    received: bool,
+}
+
+/// `POST /portal/orders/{token}/pay`: where the customer pays the open amount.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct PaymentUrl {
+    payment_url: String,
 }

@@ -2,10 +2,14 @@
 
 use super::App;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
-use crate::domain::vendors::{NewVendor, SettingsChange, Vendor};
+use crate::domain::ids::VendorId;
+use crate::domain::vendors::ledger::CurrencyBalance;
+use crate::domain::vendors::{MatchingMode, NewVendor, SettingsChange, Vendor};
 use crate::usecases::vendors::{self, VendorError, balance};
+use chrono::{DateTime, Utc};
 use http::StatusCode;
-use serde_json::json;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 impl From<VendorError> for ApiError {
     fn from(error: VendorError) -> ApiError {
@@ -36,11 +40,13 @@ impl App {
         .await?;
         Ok(ApiResponse::json(
             StatusCode::CREATED,
-            &json!({
-                "vendor_id": created.vendor.id,
-                "api_key": created.secrets.api_key,
-                "webhook_secrets": { "stripe": created.secrets.stripe_webhook_secret },
-            }),
+            &CreatedVendor {
+                vendor_id: created.vendor.id,
+                api_key: created.secrets.api_key,
+                webhook_secrets: WebhookSecrets {
+                    stripe: created.secrets.stripe_webhook_secret,
+                },
+            },
         ))
     }
 
@@ -59,31 +65,67 @@ impl App {
     pub(super) async fn get_balance(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         let balances = balance::balance(self.store.as_ref(), &vendor.id, self.clock.now()).await?;
-        Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({ "balances": balances }),
-        ))
+        Ok(ApiResponse::json(StatusCode::OK, &Balances { balances }))
     }
 }
 
+/// `POST /admin/vendors`: the only answer that shows the key and the webhook secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CreatedVendor {
+    vendor_id: VendorId,
+    api_key: String,
+    webhook_secrets: WebhookSecrets,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct WebhookSecrets {
+    stripe: String,
+}
+
+/// `GET /api/balance` (R-V2): per currency, pending and available.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Balances {
+    balances: Vec<CurrencyBalance>,
+}
+
 /// The vendor's settings as the vendor sees them: never the webhook secrets.
-fn settings_view(vendor: &Vendor) -> serde_json::Value {
-    json!({
-        "vendor_id": vendor.id,
-        "name": vendor.name,
-        "email": vendor.email,
-        "support_email": vendor.support_email,
-        "timezone": vendor.time_zone,
-        "default_language": vendor.default_language,
-        "matching_mode": vendor.matching_mode,
-        "dunning_days": vendor.dunning_days,
-        "regular_customer_threshold": vendor.regular_customer_threshold,
-        "country_languages": vendor.country_languages,
-        "restricted": vendor.restricted,
-        "country": vendor.country,
-        "portal_base_url": vendor.portal_base_url,
-        "paypal_webhook_id": vendor.paypal_webhook_id,
-        "stripe_account": vendor.stripe_account,
-        "created_at": vendor.created_at,
-    })
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Settings {
+    vendor_id: VendorId,
+    name: String,
+    email: String,
+    support_email: Option<String>,
+    timezone: String,
+    default_language: String,
+    matching_mode: MatchingMode,
+    dunning_days: Vec<u32>,
+    regular_customer_threshold: u32,
+    country_languages: BTreeMap<String, String>,
+    restricted: bool,
+    country: String,
+    portal_base_url: String,
+    paypal_webhook_id: Option<String>,
+    stripe_account: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+fn settings_view(vendor: &Vendor) -> Settings {
+    Settings {
+        vendor_id: vendor.id.clone(),
+        name: vendor.name.clone(),
+        email: vendor.email.clone(),
+        support_email: vendor.support_email.clone(),
+        timezone: vendor.time_zone.clone(),
+        default_language: vendor.default_language.clone(),
+        matching_mode: vendor.matching_mode,
+        dunning_days: vendor.dunning_days.clone(),
+        regular_customer_threshold: vendor.regular_customer_threshold,
+        country_languages: vendor.country_languages.clone(),
+        restricted: vendor.restricted,
+        country: vendor.country.clone(),
+        portal_base_url: vendor.portal_base_url.clone(),
+        paypal_webhook_id: vendor.paypal_webhook_id.clone(),
+        stripe_account: vendor.stripe_account.clone(),
+        created_at: vendor.created_at,
+    }
 }

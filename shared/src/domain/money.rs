@@ -304,6 +304,18 @@ impl utoipa::PartialSchema for Money {
 
 impl utoipa::ToSchema for Money {}
 
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[A-Z]{3}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Currency {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

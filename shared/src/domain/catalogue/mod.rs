@@ -13,7 +13,7 @@ pub struct Download {
     pub file_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: ProductId,
     pub vendor_id: VendorId,
@@ -140,7 +140,7 @@ impl TryFrom<PlanWire> for Plan {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Offer {
     pub id: OfferId,
     pub vendor_id: VendorId,
@@ -161,7 +161,6 @@ pub struct Offer {
 #[serde(deny_unknown_fields)]
 pub struct OfferTerms {
     pub name: String,
-    #[schema(value_type = Vec<String>)]
     pub products: Vec<ProductId>,
     pub price: Money,
     #[serde(default)]

@@ -79,12 +79,14 @@ pub fn immediate(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CurrencyBalance {
     pub currency: Currency,
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")]
     pub pending: rust_decimal::Decimal,
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, pattern = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")]
     pub available: rust_decimal::Decimal,
 }
 
