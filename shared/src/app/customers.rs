@@ -3,13 +3,15 @@
 use super::App;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
-use crate::domain::customers::Customer;
+use crate::domain::customers::{Address, Customer};
 use crate::domain::ids::CustomerId;
 use crate::domain::vendors::vendor_zone;
 use crate::usecases::customers;
 use crate::usecases::orders::entitlements::entitlements;
+use chrono::{DateTime, Utc};
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
+use std::collections::BTreeSet;
 
 fn customer_id(matched: &Matched) -> Result<CustomerId, ApiError> {
     matched
@@ -20,15 +22,40 @@ fn customer_id(matched: &Matched) -> Result<CustomerId, ApiError> {
 }
 
 /// The customer card as the vendor sees it (R-D3; orders follow with the customer list).
-fn customer_view(customer: &Customer) -> Value {
-    json!({
-        "id": customer.id, "email": customer.email, "first_name": customer.first_name,
-        "last_name": customer.last_name, "phones": customer.phones, "address": customer.address,
-        "country": customer.country, "language": customer.language, "tags": customer.tags,
-        "paid_orders": customer.paid_orders, "blocked": customer.blocked.is_some(),
-        "blocked_via": customer.blocked.as_ref().and_then(|b| b.via.clone()),
-        "created_at": customer.created_at,
-    })
+fn customer_view(customer: &Customer) -> CustomerView {
+    CustomerView {
+        id: customer.id.clone(),
+        email: customer.email.clone(),
+        first_name: customer.first_name.clone(),
+        last_name: customer.last_name.clone(),
+        phones: customer.phones.clone(),
+        address: customer.address.clone(),
+        country: customer.country.clone(),
+        language: customer.language.clone(),
+        tags: customer.tags.clone(),
+        paid_orders: customer.paid_orders,
+        blocked: customer.blocked.is_some(),
+        blocked_via: customer.blocked.as_ref().and_then(|b| b.via.clone()),
+        created_at: customer.created_at,
+    }
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct CustomerView {
+    id: CustomerId,
+    email: String,
+    first_name: String,
+    last_name: String,
+    phones: Vec<String>,
+    address: Option<Address>,
+    country: String,
+    language: Option<String>,
+    tags: BTreeSet<String>,
+    paid_orders: u32,
+    blocked: bool,
+    /// The customer whose block reached this one through a shared payment fingerprint (R-C6).
+    blocked_via: Option<CustomerId>,
+    created_at: DateTime<Utc>,
 }
 
 impl App {
@@ -40,7 +67,7 @@ impl App {
         let params = request.list_params()?;
         let page =
             customers::list(self.store.as_ref(), &vendor.id, params.limit, params.cursor).await?;
-        let items: Vec<Value> = page.items.iter().map(customer_view).collect();
+        let items: Vec<CustomerView> = page.items.iter().map(customer_view).collect();
         Ok(ApiResponse::json(
             StatusCode::OK,
             &json!({ "items": items, "next_cursor": page.next_cursor, "total": page.total }),

@@ -100,8 +100,10 @@ fn list_of(item: Value) -> Value {
 
 /// What a route answers on success, from the type its handler serializes.
 fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
-    use crate::app::{payments, vendors};
+    use crate::app::{customers, payments, refunds, tickets, vendors};
     use crate::domain::catalogue::{Offer, Product};
+    use crate::usecases::orders::entitlements::Entitlement;
+    use crate::usecases::tickets::reviews::Review;
     Some(match id {
         RouteId::CreateVendor => schema_of::<vendors::CreatedVendor>(components),
         RouteId::GetSettings | RouteId::PutSettings => schema_of::<vendors::Settings>(components),
@@ -114,6 +116,25 @@ fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
             schema_of::<payments::Received>(components)
         }
         RouteId::PortalPay => schema_of::<payments::PaymentUrl>(components),
+        RouteId::PortalTicket
+        | RouteId::VendorTicket
+        | RouteId::PortalTicketComment
+        | RouteId::VendorTicketComment
+        | RouteId::PortalTicketType
+        | RouteId::VendorTicketType
+        | RouteId::PortalTicketClose
+        | RouteId::VendorTicketClose => schema_of::<tickets::TicketView>(components),
+        RouteId::ListTickets => list_of(schema_of::<tickets::TicketView>(components)),
+        RouteId::VendorOpenTicket => schema_of::<tickets::VendorOpenedTicket>(components),
+        RouteId::PortalOpenTicket => schema_of::<tickets::OpenedTicket>(components),
+        RouteId::RestrictVendor => schema_of::<tickets::Restriction>(components),
+        RouteId::ListReviews => list_of(schema_of::<Review>(components)),
+        RouteId::RefundOrder => schema_of::<refunds::RefundView>(components),
+        RouteId::ListCustomers => list_of(schema_of::<customers::CustomerView>(components)),
+        RouteId::GetCustomer | RouteId::BlockCustomer | RouteId::UnblockCustomer => {
+            schema_of::<customers::CustomerView>(components)
+        }
+        RouteId::CustomerEntitlements => list_of(schema_of::<Entitlement>(components)),
         _ => return None,
     })
 }

@@ -4,13 +4,15 @@ use super::App;
 use super::order_id;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::ids::{OrderId, RefundId, TicketId};
 use crate::domain::money::Money;
-use crate::domain::refunds::{Refund, RefundError};
+use crate::domain::refunds::{Refund, RefundError, RefundOrigin, RefundState};
 use crate::domain::validation::{FieldErrors, has_control_characters};
 use crate::usecases::refunds::by_vendor::{self, VendorRefundError};
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -21,12 +23,34 @@ pub(super) struct RefundBody {
 }
 
 /// A refund as API.md shows it.
-pub fn refund_view(refund: &Refund) -> Value {
-    json!({
-        "id": refund.id, "order_id": refund.order_id, "amount": refund.amount, "net": refund.net,
-        "tax": refund.tax, "state": refund.state, "reason": refund.reason, "origin": refund.origin,
-        "ticket_id": refund.ticket_id, "created_at": refund.created_at,
-    })
+pub fn refund_view(refund: &Refund) -> RefundView {
+    RefundView {
+        id: refund.id.clone(),
+        order_id: refund.order_id.clone(),
+        amount: refund.amount,
+        net: refund.net,
+        tax: refund.tax,
+        state: refund.state,
+        reason: refund.reason.clone(),
+        origin: refund.origin,
+        ticket_id: refund.ticket_id.clone(),
+        created_at: refund.created_at,
+    }
+}
+
+/// A refund as API.md shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RefundView {
+    id: RefundId,
+    order_id: OrderId,
+    amount: Money,
+    net: Money,
+    tax: Money,
+    state: RefundState,
+    reason: String,
+    origin: RefundOrigin,
+    ticket_id: Option<TicketId>,
+    created_at: DateTime<Utc>,
 }
 
 fn refused(error: RefundError) -> ApiError {

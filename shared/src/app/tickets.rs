@@ -4,17 +4,20 @@
 use super::App;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
-use crate::domain::ids::{TicketId, VendorId};
+use crate::domain::ids::{OrderId, TicketId, VendorId};
 use crate::domain::refunds::RefundError;
-use crate::domain::tickets::{Party, Ticket, TicketError, TicketState, TicketType};
+use crate::domain::tickets::{
+    Awaiting, CloseReason, Party, Ticket, TicketError, TicketState, TicketType,
+};
 use crate::domain::validation::FieldErrors;
 use crate::domain::vendors::Vendor;
 use crate::usecases::orders::portal;
 use crate::usecases::tickets::reviews;
 use crate::usecases::tickets::{self, Change, TicketsError};
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// How a vendor-side request says it comes from a help desk: `"via": "api"` (else the vendor).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -81,19 +84,76 @@ fn restricted_by_default() -> bool {
 }
 
 /// A ticket as API.md shows it.
-pub fn ticket_view(ticket: &Ticket) -> Value {
-    let comments: Vec<Value> = ticket
-        .comments
-        .iter()
-        .map(|c| json!({"author": c.author, "body": c.body, "at": c.at}))
-        .collect();
-    json!({
-        "id": ticket.id, "order_id": ticket.order_id, "type": ticket.ticket_type,
-        "state": ticket.state, "opened_by": ticket.opened_by, "opened_at": ticket.opened_at,
-        "due_at": ticket.due_at,
-        "awaiting": (ticket.state == TicketState::Open).then_some(ticket.awaiting),
-        "closed_at": ticket.closed_at, "close_reason": ticket.close_reason, "comments": comments,
-    })
+pub fn ticket_view(ticket: &Ticket) -> TicketView {
+    TicketView {
+        id: ticket.id.clone(),
+        order_id: ticket.order_id.clone(),
+        ticket_type: ticket.ticket_type,
+        state: ticket.state,
+        opened_by: ticket.opened_by,
+        opened_at: ticket.opened_at,
+        due_at: ticket.due_at,
+        awaiting: (ticket.state == TicketState::Open).then_some(ticket.awaiting),
+        closed_at: ticket.closed_at,
+        close_reason: ticket.close_reason,
+        comments: ticket
+            .comments
+            .iter()
+            .map(|c| CommentView {
+                author: c.author,
+                body: c.body.clone(),
+                at: c.at,
+            })
+            .collect(),
+    }
+}
+
+/// A ticket as API.md shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TicketView {
+    id: TicketId,
+    order_id: OrderId,
+    #[serde(rename = "type")]
+    ticket_type: TicketType,
+    state: TicketState,
+    opened_by: Party,
+    opened_at: DateTime<Utc>,
+    due_at: Option<DateTime<Utc>>,
+    /// Who is to answer next, while the ticket is open.
+    awaiting: Option<Awaiting>,
+    closed_at: Option<DateTime<Utc>>,
+    close_reason: Option<CloseReason>,
+    comments: Vec<CommentView>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CommentView {
+    author: Party,
+    body: String,
+    at: DateTime<Utc>,
+}
+
+/// `POST /api/orders/{id}/tickets`: the ticket, and its link for the vendor to pass on.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct VendorOpenedTicket {
+    #[serde(flatten)]
+    ticket: TicketView,
+    ticket_link: String,
+}
+
+/// `POST /portal/orders/{token}/tickets`: the new ticket, its link and when it is due.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct OpenedTicket {
+    ticket_id: TicketId,
+    ticket_link: String,
+    due_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /admin/vendors/{id}/restrict` (R-T4).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Restriction {
+    vendor_id: VendorId,
+    restricted: bool,
 }
 
 fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
@@ -199,7 +259,11 @@ impl App {
         .await?;
         Ok(ApiResponse::json(
             StatusCode::CREATED,
-            &json!({ "ticket_id": opened.ticket.id, "ticket_link": opened.link, "due_at": opened.ticket.due_at }),
+            &OpenedTicket {
+                ticket_id: opened.ticket.id,
+                ticket_link: opened.link,
+                due_at: opened.ticket.due_at,
+            },
         ))
     }
 
@@ -221,8 +285,10 @@ impl App {
             &body.message,
         )
         .await?;
-        let mut view = ticket_view(&opened.ticket);
-        view["ticket_link"] = json!(opened.link);
+        let view = VendorOpenedTicket {
+            ticket: ticket_view(&opened.ticket),
+            ticket_link: opened.link,
+        };
         Ok(ApiResponse::json(StatusCode::CREATED, &view))
     }
 
@@ -277,7 +343,7 @@ impl App {
             params.cursor,
         )
         .await?;
-        let items: Vec<Value> = found.iter().map(ticket_view).collect();
+        let items: Vec<TicketView> = found.iter().map(ticket_view).collect();
         Ok(ApiResponse::json(
             StatusCode::OK,
             &json!({ "items": items, "next_cursor": next, "total": total }),
@@ -336,7 +402,10 @@ impl App {
         let vendor = reviews::restrict(self.store.as_ref(), &id, body.restricted).await?;
         Ok(ApiResponse::json(
             StatusCode::OK,
-            &json!({ "vendor_id": vendor.id, "restricted": vendor.restricted }),
+            &Restriction {
+                vendor_id: vendor.id,
+                restricted: vendor.restricted,
+            },
         ))
     }
 

@@ -7,7 +7,7 @@ use crate::domain::orders::{ItemStatus, Order, OrderLine, OrderStatus};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Access {
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,

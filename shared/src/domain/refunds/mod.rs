@@ -14,7 +14,7 @@ pub const VENDOR_WINDOW_DAYS: i64 = 90;
 /// R-R2: a customer asks within 60 days of the charge.
 pub const CUSTOMER_WINDOW_DAYS: i64 = 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundState {
     Pending,
@@ -23,7 +23,7 @@ pub enum RefundState {
 }
 
 /// Who started it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundOrigin {
     /// R-R1.

@@ -10,7 +10,7 @@ use crate::usecases::ports::UseCaseError;
 use chrono::{DateTime, Utc};
 
 /// One product the customer has (or had) access to through one order (R-O9).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Entitlement {
     pub product_id: ProductId,
     pub name: String,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// The one cross-vendor list of reviews (gsi1), newest first.
 const REVIEWS_PK: &str = "REVIEWS";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Review {
     pub id: ReviewId,
     pub vendor_id: VendorId,
