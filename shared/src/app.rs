@@ -30,8 +30,6 @@ mod refunds;
 mod tickets;
 mod vendors;
 
-pub use orders::customer_order_view;
-
 /// What one run of the sweeps did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {

@@ -56,6 +56,15 @@ impl ApiRequest {
         if self.body.len() > MAX_JSON_BODY {
             return Err(ApiError::payload_too_large(MAX_JSON_BODY));
         }
+        // Every body of the contract is an object; serde would also read a struct from an array.
+        let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
         let mut reader = serde_json::Deserializer::from_slice(&self.body);
         let value = serde_path_to_error::deserialize(&mut reader).map_err(|error| {
             let path = error.path().to_string();
@@ -355,6 +364,22 @@ mod tests {
     #[allow(dead_code)]
     struct Body {
         name: String,
+    }
+
+    // schemathesis found `[null, null]` read as an object with both fields absent.
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Optional {
+            stage: Option<String>,
+            manager: Option<String>,
+        }
+        for body in ["[null, null]", "[]", "\"x\"", "3"] {
+            let refused = request(body, Some("application/json")).json::<Optional>();
+            assert_eq!(refused.unwrap_err().code, "invalid_body", "{body}");
+        }
+        assert!(request(" {}", None).json::<Optional>().is_ok());
     }
 
     #[test]

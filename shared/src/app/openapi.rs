@@ -100,7 +100,7 @@ fn list_of(item: Value) -> Value {
 
 /// What a route answers on success, from the type its handler serializes.
 fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
-    use crate::app::{customers, payments, refunds, tickets, vendors};
+    use crate::app::{customers, orders, payments, refunds, tickets, vendors};
     use crate::domain::catalogue::{Offer, Product};
     use crate::usecases::orders::entitlements::Entitlement;
     use crate::usecases::tickets::reviews::Review;
@@ -135,6 +135,15 @@ fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
             schema_of::<customers::CustomerView>(components)
         }
         RouteId::CustomerEntitlements => list_of(schema_of::<Entitlement>(components)),
+        RouteId::Checkout => schema_of::<orders::CheckoutAnswer>(components),
+        RouteId::PortalOrder => schema_of::<orders::OrderView>(components),
+        RouteId::OrderCard
+        | RouteId::PatchOrder
+        | RouteId::CommentOrder
+        | RouteId::ManualPayment
+        | RouteId::CreateManualOrder => schema_of::<orders::VendorOrderView>(components),
+        RouteId::ListOrders => list_of(schema_of::<orders::OrderSummary>(components)),
+        RouteId::OrderTransactions => schema_of::<orders::Transactions>(components),
         _ => return None,
     })
 }
@@ -374,6 +383,17 @@ mod tests {
                     "{name} is missing"
                 );
             }
+        }
+        // and every route documents the answer its handler serializes
+        for route in ROUTES.iter().filter(|r| r.function != Function::DevServer) {
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            let success = &op["responses"][success_status(route.id)];
+            assert!(
+                success["content"]["application/json"]["schema"].is_object(),
+                "{} {} documents no answer",
+                route.method,
+                route.path
+            );
         }
         // Money is the decimal-string pattern Money::parse reads
         assert_eq!(

@@ -1,54 +1,239 @@
 //! Orders: checkout, the customer's order page, and the vendor's list, card, edits, comments,
 //! manual orders and payments and transaction history (API.md "Checkout", "Customer", "Vendor").
 
+use super::tickets::TicketView;
 use super::{App, order_id};
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::catalogue::Plan;
 use crate::domain::customers::Customer;
-use crate::domain::orders::Order;
+use crate::domain::ids::{CustomerId, OfferId, OrderId, ProductId};
+use crate::domain::money::{Currency, Money};
+use crate::domain::orders::access::Access;
+use crate::domain::orders::{InternalComment, ItemStatus, Order, OrderStatus, PaymentStatus};
+use crate::domain::tax::TaxTreatment;
 use crate::domain::vendors::vendor_zone;
 use crate::usecases::links::{ORDER_SCOPE, customer_link};
 use crate::usecases::orders::checkout::{self, CheckoutRequest};
+use crate::usecases::orders::transactions::Transaction;
 use crate::usecases::orders::{self, portal};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeSet;
 
 /// The order as the customer sees it; the vendor's card adds its internal fields (R-O7).
-pub fn customer_order_view(
+pub(super) fn customer_order_view(
     order: &Order,
     customer: &Customer,
     now: DateTime<Utc>,
     tz: chrono_tz::Tz,
-) -> Result<Value, ApiError> {
+) -> Result<OrderView, ApiError> {
     let derived = order.derived(now, tz).map_err(|_| ApiError::internal())?;
-    let lines: Vec<Value> = order
-        .lines
-        .iter()
-        .map(|line| {
-            json!({
-                "product_id": line.product_id, "name": line.name, "net": line.net, "tax": line.tax,
-                "tax_rate": line.tax_rate.to_string(), "total": line.total,
-                "access": order.access(line, now),
+    Ok(OrderView {
+        id: order.id.clone(),
+        number: order.number.clone(),
+        created_at: order.created_at,
+        status: order.status,
+        payment_status: derived.payment_status,
+        customer: OrderCustomer {
+            id: customer.id.clone(),
+            email: customer.email.clone(),
+            first_name: customer.first_name.clone(),
+            last_name: customer.last_name.clone(),
+            phones: customer.phones.clone(),
+            link: None,
+        },
+        offer: OfferTermsSold {
+            id: order.offer_id.clone(),
+            version: order.offer_version,
+            name: order.offer_name.clone(),
+            plan: order.plan,
+        },
+        lines: order
+            .lines
+            .iter()
+            .map(|line| LineView {
+                product_id: line.product_id.clone(),
+                name: line.name.clone(),
+                net: line.net,
+                tax: line.tax,
+                tax_rate: line.tax_rate.to_string(),
+                total: line.total,
+                access: order.access(line, now),
             })
-        })
-        .collect();
-    let schedule: Vec<Value> = order
-        .schedule
-        .iter()
-        .map(|i| json!({"seq": i.seq, "due_at": i.due_at, "amount": i.amount, "paid_at": i.paid_at, "attempts": i.attempts, "status": i.status}))
-        .collect();
-    Ok(json!({
-        "id": order.id, "number": order.number, "created_at": order.created_at, "status": order.status,
-        "payment_status": derived.payment_status,
-        "customer": { "id": customer.id, "email": customer.email, "first_name": customer.first_name,
-                      "last_name": customer.last_name, "phones": customer.phones },
-        "offer": { "id": order.offer_id, "version": order.offer_version, "name": order.offer_name, "plan": order.plan },
-        "lines": lines, "currency": order.total.currency(), "net": order.net, "tax": order.tax,
-        "tax_treatment": order.tax_treatment, "total": order.total, "paid": derived.paid,
-        "refunded": order.refunded, "open": derived.open, "overdue": derived.overdue,
-        "schedule": schedule, "tickets": [],
-    }))
+            .collect(),
+        currency: order.total.currency(),
+        net: order.net,
+        tax: order.tax,
+        tax_treatment: order.tax_treatment,
+        total: order.total,
+        paid: derived.paid,
+        refunded: order.refunded,
+        open: derived.open,
+        overdue: derived.overdue,
+        schedule: order
+            .schedule
+            .iter()
+            .map(|item| ScheduleItemView {
+                seq: item.seq,
+                due_at: item.due_at,
+                amount: item.amount,
+                paid_at: item.paid_at,
+                attempts: item.attempts,
+                status: item.status,
+            })
+            .collect(),
+        tickets: Vec::new(),
+    })
+}
+
+/// An order as API.md shows it to its customer (`/portal/orders/{token}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct OrderView {
+    id: OrderId,
+    number: String,
+    created_at: DateTime<Utc>,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
+    customer: OrderCustomer,
+    offer: OfferTermsSold,
+    lines: Vec<LineView>,
+    currency: Currency,
+    net: Money,
+    tax: Money,
+    tax_treatment: TaxTreatment,
+    total: Money,
+    paid: Money,
+    refunded: Money,
+    open: Money,
+    overdue: Money,
+    schedule: Vec<ScheduleItemView>,
+    tickets: Vec<TicketView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct OrderCustomer {
+    id: CustomerId,
+    email: String,
+    first_name: String,
+    last_name: String,
+    phones: Vec<String>,
+    /// On the vendor's card only: the customer link, re-derived, never stored (R-O7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+}
+
+/// The offer's terms the order was sold on (R-O1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct OfferTermsSold {
+    id: OfferId,
+    version: u32,
+    name: String,
+    plan: Plan,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct LineView {
+    product_id: ProductId,
+    name: String,
+    net: Money,
+    tax: Money,
+    /// The VAT rate in percent, as a decimal string.
+    tax_rate: String,
+    total: Money,
+    access: Access,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ScheduleItemView {
+    seq: u32,
+    due_at: DateTime<Utc>,
+    amount: Money,
+    paid_at: Option<DateTime<Utc>>,
+    attempts: u32,
+    status: ItemStatus,
+}
+
+/// The order card (R-O7): the customer's view plus the vendor's own fields and provider ids.
+pub(super) fn vendor_order_view(
+    order: &Order,
+    customer: &Customer,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<VendorOrderView, ApiError> {
+    Ok(VendorOrderView {
+        order: customer_order_view(order, customer, now, tz)?,
+        stage: order.stage.clone(),
+        manager: order.manager.clone(),
+        tags: order.tags.clone(),
+        comments: order.comments.clone(),
+        provider: ProviderIdsView {
+            payment_intent: order.provider.payment_intent.clone(),
+            customer: order.provider.customer.clone(),
+            subscription: order.provider.subscription.clone(),
+            charges: order.provider.charges.keys().cloned().collect(),
+        },
+        customer_link: None,
+    })
+}
+
+/// The vendor's order card (R-O7).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct VendorOrderView {
+    #[serde(flatten)]
+    order: OrderView,
+    stage: Option<String>,
+    manager: Option<String>,
+    tags: BTreeSet<String>,
+    comments: Vec<InternalComment>,
+    provider: ProviderIdsView,
+    /// The answer of `POST /api/orders` only: the new order's customer link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_link: Option<String>,
+}
+
+/// The provider's ids recorded on the order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ProviderIdsView {
+    payment_intent: Option<String>,
+    customer: Option<String>,
+    subscription: Option<String>,
+    charges: Vec<String>,
+}
+
+/// `POST /checkout` (API.md "Checkout").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct CheckoutAnswer {
+    order_id: OrderId,
+    order_number: String,
+    customer_link: String,
+    payment_url: String,
+    total: Money,
+}
+
+/// One order in the vendor's list (R-D1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct OrderSummary {
+    id: OrderId,
+    number: String,
+    created_at: DateTime<Utc>,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
+    customer_id: CustomerId,
+    offer_name: String,
+    total: Money,
+    paid: Money,
+    open: Money,
+    stage: Option<String>,
+    tags: BTreeSet<String>,
+}
+
+/// `GET /api/orders/{id}/transactions` (R-O7).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Transactions {
+    items: Vec<Transaction>,
 }
 
 impl App {
@@ -66,13 +251,13 @@ impl App {
         .map_err(offer_not_found)?;
         Ok(ApiResponse::json(
             StatusCode::CREATED,
-            &json!({
-                "order_id": result.order.id,
-                "order_number": result.order.number,
-                "customer_link": result.customer_link,
-                "payment_url": result.payment_url,
-                "total": result.order.total,
-            }),
+            &CheckoutAnswer {
+                order_id: result.order.id,
+                order_number: result.order.number,
+                customer_link: result.customer_link,
+                payment_url: result.payment_url,
+                total: result.order.total,
+            },
         ))
     }
 
@@ -88,30 +273,9 @@ impl App {
             self.clock.now(),
             vendor_zone(&found.vendor),
         )?;
-        view["tickets"] = self.tickets_of(&found.vendor.id, &found.order.id).await?;
+        view.tickets = self.tickets_of(&found.vendor.id, &found.order.id).await?;
         Ok(ApiResponse::json(StatusCode::OK, &view))
     }
-}
-
-/// The order card (R-O7): the customer's view plus the vendor's own fields and provider ids.
-pub fn vendor_order_view(
-    order: &Order,
-    customer: &Customer,
-    now: DateTime<Utc>,
-    tz: chrono_tz::Tz,
-) -> Result<Value, ApiError> {
-    let mut view = customer_order_view(order, customer, now, tz)?;
-    view["stage"] = json!(order.stage);
-    view["manager"] = json!(order.manager);
-    view["tags"] = json!(order.tags);
-    view["comments"] = json!(order.comments);
-    view["provider"] = json!({
-        "payment_intent": order.provider.payment_intent,
-        "customer": order.provider.customer,
-        "subscription": order.provider.subscription,
-        "charges": order.provider.charges.keys().collect::<Vec<_>>(),
-    });
-    Ok(view)
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -178,14 +342,9 @@ impl App {
         &self,
         vendor: &crate::domain::ids::VendorId,
         order: &crate::domain::ids::OrderId,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Vec<TicketView>, ApiError> {
         let found = crate::usecases::tickets::of_order(self.store.as_ref(), vendor, order).await?;
-        Ok(json!(
-            found
-                .iter()
-                .map(super::tickets::ticket_view)
-                .collect::<Vec<_>>()
-        ))
+        Ok(found.iter().map(super::tickets::ticket_view).collect())
     }
 
     /// The order card of one of the vendor's orders, as the answer of a read or a change.
@@ -209,8 +368,8 @@ impl App {
             card.order.id.as_str(),
             card.order.link_generation,
         );
-        view["customer"]["link"] = json!(customer_link(vendor, &token));
-        view["tickets"] = self.tickets_of(&vendor.id, &card.order.id).await?;
+        view.order.customer.link = Some(customer_link(vendor, &token));
+        view.order.tickets = self.tickets_of(&vendor.id, &card.order.id).await?;
         Ok(ApiResponse::json(status, &view))
     }
 
@@ -234,12 +393,20 @@ impl App {
             .iter()
             .map(|order| {
                 let derived = order.derived(now, tz).map_err(|_| ApiError::internal())?;
-                Ok(json!({
-                    "id": order.id, "number": order.number, "created_at": order.created_at, "status": order.status,
-                    "payment_status": derived.payment_status, "customer_id": order.customer_id,
-                    "offer_name": order.offer_name, "total": order.total, "paid": derived.paid, "open": derived.open,
-                    "stage": order.stage, "tags": order.tags,
-                }))
+                Ok(OrderSummary {
+                    id: order.id.clone(),
+                    number: order.number.clone(),
+                    created_at: order.created_at,
+                    status: order.status,
+                    payment_status: derived.payment_status,
+                    customer_id: order.customer_id.clone(),
+                    offer_name: order.offer_name.clone(),
+                    total: order.total,
+                    paid: derived.paid,
+                    open: derived.open,
+                    stage: order.stage.clone(),
+                    tags: order.tags.clone(),
+                })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
         Ok(ApiResponse::json(
@@ -338,7 +505,7 @@ impl App {
             self.clock.now(),
             vendor_zone(&vendor),
         )?;
-        view["customer_link"] = json!(result.customer_link);
+        view.customer_link = Some(result.customer_link);
         Ok(ApiResponse::json(StatusCode::CREATED, &view))
     }
 
@@ -386,9 +553,6 @@ impl App {
         let items =
             crate::usecases::orders::transactions::history(self.store.as_ref(), &vendor.id, &id)
                 .await?;
-        Ok(ApiResponse::json(
-            StatusCode::OK,
-            &json!({ "items": items }),
-        ))
+        Ok(ApiResponse::json(StatusCode::OK, &Transactions { items }))
     }
 }

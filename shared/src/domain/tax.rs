@@ -28,7 +28,7 @@ pub enum TaxError {
 }
 
 /// Why a line carries the rate it does; printed on the invoice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaxTreatment {
     /// The buyer country's standard rate.

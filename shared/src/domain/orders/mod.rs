@@ -58,7 +58,7 @@ pub fn add_intervals(t: DateTime<Utc>, interval: Interval, n: u32) -> DateTime<U
     shifted.unwrap_or(t)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     Open,
@@ -126,7 +126,7 @@ pub fn next_subscription_item(
     ))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Refunded,
@@ -208,7 +208,7 @@ pub fn order_number(sequence: u64) -> String {
 }
 
 /// The life cycle of an order (R-O10), beside its payment status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     PendingPayment,
@@ -287,7 +287,7 @@ impl Order {
 }
 
 /// A vendor's internal note on an order (R-O7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InternalComment {
     pub body: String,
     pub at: DateTime<Utc>,
