@@ -9,6 +9,7 @@ mod simulated_provider;
 use bytes::Bytes;
 use config::DevConfig;
 use dev_routes::DevTools;
+use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -35,6 +36,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -247,6 +249,52 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     })
 }
 
+/// The longest request line (method, path and query) served. hyper itself answers a longer one
+/// (past 64 KiB) with a bare 414; the contract's errors are JSON, so such a request is answered
+/// here, before hyper reads it.
+const MAX_REQUEST_LINE: usize = 16 * 1024;
+
+/// Whether the connection's first request line is longer than [`MAX_REQUEST_LINE`], by peeking
+/// at what the client sent (nothing is consumed); a slow client gets a second to send it.
+async fn request_line_is_too_long(stream: &tokio::net::TcpStream) -> bool {
+    let mut buffer = vec![0u8; MAX_REQUEST_LINE + 2];
+    let started = tokio::time::Instant::now();
+    loop {
+        let Ok(seen) = stream.peek(&mut buffer).await else {
+            return false;
+        };
+        if seen == 0 || buffer[..seen].windows(2).any(|pair| pair == b"\r\n") {
+            return false;
+        }
+        if seen > MAX_REQUEST_LINE {
+            return true;
+        }
+        if started.elapsed() > Duration::from_secs(1) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// An answer written straight onto the connection (HTTP/1.1, then the connection closes).
+fn raw_response(answer: &ApiResponse) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        answer.status.as_u16(),
+        answer.status.canonical_reason().unwrap_or(""),
+        answer.body.len()
+    );
+    for (name, value) in &answer.headers {
+        if let Ok(value) = value.to_str() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&answer.body);
+    bytes
+}
+
 async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
     loop {
         let (stream, _) = match listener.accept().await {
@@ -258,6 +306,18 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
         };
         let server = Arc::clone(&server);
         tokio::spawn(async move {
+            let mut stream = stream;
+            if request_line_is_too_long(&stream).await {
+                let answer = ApiError::new(
+                    StatusCode::URI_TOO_LONG,
+                    "uri_too_long",
+                    format!("the request line is longer than {MAX_REQUEST_LINE} bytes"),
+                )
+                .to_response();
+                let _ = stream.write_all(&raw_response(&answer)).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
             let service = service_fn(move |request| {
                 let server = Arc::clone(&server);
                 async move { Ok::<_, std::convert::Infallible>(server.serve(request).await) }

@@ -707,3 +707,28 @@ async fn the_outbox_lists_an_email_as_soon_as_its_request_answered() {
     assert_eq!(confirmations.len(), 1, "{outbox}");
     server.stop();
 }
+
+// Issue 10, defect 12: a request line too long to serve is a JSON error like every other.
+#[tokio::test]
+async fn an_overlong_request_line_is_a_json_414() {
+    let server = server("uri-too-long").await;
+    let url = server.url();
+    for length in [20_000, 70_000] {
+        let path = format!("/api/{}", "a".repeat(length));
+        let answer = call(&url, "GET", &path, &[], None).await;
+        assert_eq!(answer.status, 414, "{length}: {}", answer.head);
+        assert_eq!(answer.content_type, "application/json");
+        assert_eq!(answer.error_code(), "uri_too_long");
+    }
+    // and a long but acceptable one is routed as usual
+    let answer = call(
+        &url,
+        "GET",
+        &format!("/api/{}", "a".repeat(8_000)),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 404);
+    server.stop();
+}
