@@ -28,6 +28,16 @@ struct SetClock {
     frozen: Option<bool>,
 }
 
+/// The dev clock stays where every time it produces is an RFC 3339 instant the domain can add
+/// periods to (a huge `advance` overflowed and stopped the server's clock).
+const CLOCK_RANGE: &str = "would move the clock outside 2000-01-01..2100-01-01";
+
+fn within_clock_range(at: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let earliest = chrono::DateTime::from_timestamp(946_684_800, 0)?;
+    let latest = chrono::DateTime::from_timestamp(4_102_444_800, 0)?;
+    (earliest..latest).contains(&at).then_some(at)
+}
+
 fn field_error(field: &str, message: &str) -> ApiError {
     ApiError::validation(FieldErrors::from([(
         field.to_string(),
@@ -75,6 +85,7 @@ impl DevTools {
                         let at = chrono::DateTime::parse_from_rfc3339(&now)
                             .map_err(|_| field_error("now", "is not an RFC 3339 time"))?
                             .with_timezone(&chrono::Utc);
+                        within_clock_range(at).ok_or_else(|| field_error("now", CLOCK_RANGE))?;
                         match body.frozen {
                             Some(true) => self.clock.freeze(at),
                             Some(false) => self.clock.run_from(at),
@@ -84,6 +95,11 @@ impl DevTools {
                     (None, Some(advance)) => {
                         let by = parse_duration(&advance)
                             .map_err(|e| field_error("advance", &e.to_string()))?;
+                        self.clock
+                            .now()
+                            .checked_add_signed(by)
+                            .and_then(within_clock_range)
+                            .ok_or_else(|| field_error("advance", CLOCK_RANGE))?;
                         self.clock.advance(by);
                     }
                     _ => return Err(field_error("now", "give exactly one of now or advance")),

@@ -348,7 +348,26 @@ impl Server {
         request: hyper::Request<Incoming>,
     ) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
-        let answer = match Limited::new(body, MAX_CSV_BODY).collect().await {
+        // A body declared larger than any route takes is refused before it is waited for.
+        let declared = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let too_large = declared.is_some_and(|length| length > MAX_CSV_BODY as u64);
+        let answer = if too_large {
+            ApiError::payload_too_large(MAX_CSV_BODY).to_response()
+        } else {
+            self.read_and_answer(parts, body).await
+        };
+        tracing::info!(status = answer.status.as_u16(), "answered");
+        let mut response = hyper::Response::new(Full::new(answer.body));
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        response
+    }
+
+    async fn read_and_answer(&self, parts: http::request::Parts, body: Incoming) -> ApiResponse {
+        match Limited::new(body, MAX_CSV_BODY).collect().await {
             Err(_) => ApiError::payload_too_large(MAX_CSV_BODY).to_response(),
             Ok(collected) => {
                 let request = ApiRequest {
@@ -368,12 +387,7 @@ impl Server {
                 }
                 answer
             }
-        };
-        tracing::info!(status = answer.status.as_u16(), "answered");
-        let mut response = hyper::Response::new(Full::new(answer.body));
-        *response.status_mut() = answer.status;
-        *response.headers_mut() = answer.headers;
-        response
+        }
     }
 
     /// Every route of every function, plus the dev routes, with the function URLs' CORS.

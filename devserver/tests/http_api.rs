@@ -483,6 +483,11 @@ async fn the_frontend_origin_passes_cors_and_others_do_not() {
         answer.header("access-control-allow-origin").as_deref(),
         Some("http://localhost:3000")
     );
+    // and the frontend may read whether an answer is a replay
+    assert_eq!(
+        answer.header("access-control-expose-headers").as_deref(),
+        Some("idempotent-replayed")
+    );
     // and another origin gets no CORS headers at all
     let foreign = call(
         &url,
@@ -730,5 +735,93 @@ async fn an_overlong_request_line_is_a_json_414() {
     )
     .await;
     assert_eq!(answer.status, 404);
+    server.stop();
+}
+
+// What an outside review of the dev server found after the first fixes (issue 10): a clock that
+// could overflow, control characters in a URL setting and a VAT id, a customer's close taking the
+// vendor's field, and a body declared too large that was waited for.
+#[tokio::test]
+async fn review_findings_stay_fixed() {
+    let (server, url, key) = vendor_server("review").await;
+    // a huge advance is refused, and the clock still answers
+    let advance = post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"advance": "99999999999h"}),
+    )
+    .await;
+    assert_eq!(advance.status, 400, "{}", advance.text);
+    let far = post_json(
+        &url,
+        "/_dev/clock",
+        None,
+        &json!({"now": "9999-12-31T23:59:59Z"}),
+    )
+    .await;
+    assert_eq!(far.status, 400, "{}", far.text);
+    assert_eq!(get(&url, "/_dev/clock", None).await.status, 200);
+    // a portal URL with a control character is refused
+    let auth = format!("Bearer {key}");
+    let body = json!({"portal_base_url": "https://ex\u{1b}ample.com"}).to_string();
+    let settings = call(
+        &url,
+        "PUT",
+        "/api/settings",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .await;
+    assert_eq!(settings.status, 400, "{}", settings.text);
+    // a VAT id with control characters is refused
+    let offer = common::new_offer(&url, &key, "9.99", json!({"kind": "one_time"})).await;
+    let checkout = post_json(
+        &url,
+        "/checkout",
+        None,
+        &json!({"offer_id": offer["id"], "customer": {"email": "a@example.com", "first_name": "A", "last_name": "B", "country": "AT", "vat_id": "ATU\u{0}\u{1b}"}}),
+    )
+    .await;
+    assert_eq!(checkout.status, 400, "{}", checkout.text);
+    assert!(checkout.json()["error"]["fields"]["customer.vat_id"].is_string());
+    // a customer's close takes no vendor-side field
+    let order = common::checkout_as(&url, &offer["id"], "close@example.com")
+        .await
+        .json();
+    let token = common::token_of(&order["customer_link"]);
+    let ticket = post_json(
+        &url,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        &json!({"type": "support", "message": "?"}),
+    )
+    .await;
+    let ticket_token = common::token_of(&ticket.json()["ticket_link"]);
+    let close = post_json(
+        &url,
+        &format!("/portal/tickets/{ticket_token}/close"),
+        None,
+        &json!({"via": "vendor"}),
+    )
+    .await;
+    assert_eq!(close.status, 400, "{}", close.text);
+    // a body declared larger than any route takes is refused at once, not waited for
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /checkout HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{{}}"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut first = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut first))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 413"));
     server.stop();
 }

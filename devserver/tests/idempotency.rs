@@ -207,3 +207,25 @@ async fn a_new_api_key_is_never_shown_twice() {
     assert_eq!(get(&url, "/api/settings", Some(&api_key)).await.status, 200);
     server.stop();
 }
+
+// An outside review found the scope tied to the path's spelling: `//api//products` and
+// `/api/products/` with the same key made three products.
+#[tokio::test]
+async fn the_scope_is_the_route_however_its_path_is_spelled() {
+    let server = start_server("idempotency-paths").await;
+    let url = server.url();
+    let key = new_vendor(&url, "a").await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({"name": "Kurs"});
+    for path in ["/api/products", "//api//products", "/api/products/"] {
+        let answer = post_with_key(&url, path, Some(&key), "paths-1", &body).await;
+        assert_eq!(answer.status, 201, "{path}: {}", answer.text);
+    }
+    assert_eq!(
+        get(&url, "/api/products", Some(&key)).await.json()["total"],
+        1
+    );
+    server.stop();
+}

@@ -89,8 +89,8 @@ fn the_table_has_the_indexes_the_store_queries() {
     }
 }
 
-/// The `Cors:` block of one function's URL in the template: (methods, headers, max age).
-fn template_cors(template: &str, binary: &str) -> (Vec<String>, Vec<String>, u32) {
+/// The `Cors:` block of one function's URL in the template: (methods, headers, max age, exposed).
+fn template_cors(template: &str, binary: &str) -> (Vec<String>, Vec<String>, u32, Vec<String>) {
     let start = template.find(&format!("Binary: {binary}\n")).unwrap();
     let block = &template[start..];
     let cors = &block[block.find("Cors:").unwrap()..];
@@ -111,7 +111,12 @@ fn template_cors(template: &str, binary: &str) -> (Vec<String>, Vec<String>, u32
         .trim()
         .parse()
         .unwrap();
-    (list("AllowMethods:"), list("AllowHeaders:"), max_age)
+    (
+        list("AllowMethods:"),
+        list("AllowHeaders:"),
+        max_age,
+        list("ExposeHeaders:"),
+    )
 }
 
 // The dev server answers CORS from the same rule the template gives each function URL.
@@ -120,7 +125,13 @@ fn every_function_url_has_the_cors_rule_of_its_routes() {
     let template = read("infra/template.yaml");
     for function in Function::LAMBDAS {
         let rule = sellerdesk::api::edge::cors_rule(|f| f == function);
-        let (methods, headers, max_age) = template_cors(&template, function.name());
+        let (methods, headers, max_age, exposed) = template_cors(&template, function.name());
+        assert_eq!(
+            exposed,
+            [sellerdesk::api::edge::EXPOSED_HEADERS],
+            "{} exposed",
+            function.name()
+        );
         assert_eq!(methods, rule.methods, "{} methods", function.name());
         assert_eq!(headers, rule.headers, "{} headers", function.name());
         assert_eq!(max_age, rule.max_age_seconds, "{} max age", function.name());

@@ -9,6 +9,9 @@ use super::routes::{Function, Miss, ROUTES, Route, match_path};
 use super::{ApiError, ApiRequest, ApiResponse};
 use http::{HeaderValue, Method, StatusCode, header};
 
+/// The answer headers a browser may let the frontend read (a replay says it is one).
+pub const EXPOSED_HEADERS: &str = "idempotent-replayed";
+
 /// How long a browser may keep a preflight's answer.
 pub const CORS_MAX_AGE_SECONDS: u32 = 600;
 
@@ -154,6 +157,10 @@ impl Cors {
             response
                 .headers
                 .append(header::VARY, HeaderValue::from_static("Origin"));
+            response.headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSED_HEADERS),
+            );
         }
         response
     }

@@ -30,8 +30,15 @@ pub enum Claim {
     Answered(ApiResponse),
 }
 
+/// The path as the route table reads it: `//api//products/` is `/api/products`, one scope.
+fn canonical_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    format!("/{}", segments.join("/"))
+}
+
 fn fingerprint(request: &ApiRequest) -> String {
-    let mut material = format!("{} {}\n", request.method, request.path).into_bytes();
+    let mut material =
+        format!("{} {}\n", request.method, canonical_path(&request.path)).into_bytes();
     material.extend_from_slice(&request.body);
     SecretDigest::of(&String::from_utf8_lossy(&material)).to_hex()
 }
@@ -68,7 +75,7 @@ pub async fn claim(
                 "Idempotency-Key must be 1 to 255 visible characters",
             )
         })?;
-    let key = record_key(principal, &request.path, idempotency_key);
+    let key = record_key(principal, &canonical_path(&request.path), idempotency_key);
     let print = fingerprint(request);
     let mut record = Item::new(
         key.clone(),

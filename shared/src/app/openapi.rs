@@ -75,11 +75,12 @@ fn request_body(id: RouteId, components: &mut Components) -> Option<(Value, bool
         RouteId::PortalTicketType | RouteId::VendorTicketType => {
             (schema_of::<tickets::TypeBody>(components), true)
         }
-        RouteId::PortalTicketClose | RouteId::VendorTicketClose => {
-            (schema_of::<tickets::CloseBody>(components), false)
-        }
+        RouteId::VendorTicketClose => (schema_of::<tickets::CloseBody>(components), false),
         RouteId::RestrictVendor => (schema_of::<tickets::RestrictBody>(components), false),
-        RouteId::BlockCustomer | RouteId::UnblockCustomer | RouteId::PortalPay => (nothing, false),
+        RouteId::BlockCustomer
+        | RouteId::UnblockCustomer
+        | RouteId::PortalPay
+        | RouteId::PortalTicketClose => (nothing, false),
         RouteId::StripeWebhook | RouteId::PayPalWebhook => (json!({ "type": "object" }), true),
         _ => return None,
     })

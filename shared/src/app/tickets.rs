@@ -320,7 +320,8 @@ impl App {
             "comment" => Change::Comment(request.json::<CommentBody>()?.message),
             "type" => Change::ChangeType(request.json::<TypeBody>()?.kind),
             _ => {
-                request.optional_json::<CloseBody>()?;
+                // `via` is the vendor side's; the customer's close takes no field.
+                request.no_body()?;
                 Change::Close
             }
         };

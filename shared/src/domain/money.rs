@@ -264,7 +264,7 @@ impl<'de> Deserialize<'de> for Money {
     /// so no amount ever passes through a float.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
+        #[serde(deny_unknown_fields, rename = "Money")]
         struct Wire {
             amount: String,
             currency: Currency,

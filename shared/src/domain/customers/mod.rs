@@ -137,6 +137,16 @@ pub fn check_checkout_customer(input: &CheckoutCustomer) -> Result<(String, Stri
             ),
         );
     }
+    if let Some(vat_id) = &input.vat_id
+        && (vat_id.is_empty()
+            || vat_id.len() > 14
+            || !vat_id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        errors.insert(
+            "customer.vat_id".into(),
+            "must be 1 to 14 letters and digits, such as ATU12345678".into(),
+        );
+    }
     if let Some(address) = &input.address {
         if valid_country(&address.country).is_none() {
             errors.insert("customer.address.country".into(), COUNTRY_HINT.into());

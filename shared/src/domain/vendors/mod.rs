@@ -405,7 +405,11 @@ pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor
     if let Some(url) = change.portal_base_url {
         let url = url.trim().trim_end_matches('/').to_string();
         let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        if !scheme_ok || url.len() > 500 || url.chars().any(char::is_whitespace) {
+        // Only the characters a URL is written with (RFC 3986): links are built from it.
+        let url_characters = url
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b));
+        if !scheme_ok || url.len() > 500 || !url_characters || url.contains(['<', '>']) {
             errors.insert(
                 "portal_base_url".into(),
                 "must be an http(s) URL of at most 500 characters".into(),
