@@ -1,0 +1,788 @@
+//! Each function's IAM policy in infra/template.yaml grants what its routes and its scheduled or
+//! stream work really do to the table (issue 11, §1). Every route of every function is served
+//! here in process, over a store that records each call the DynamoDB adapter would make — its
+//! IAM action (`GetItem`, `BatchGetItem`, `PutItem`, `DeleteItem`, `ConditionCheckItem` for each
+//! item of a transaction, `Query`, `BatchWriteItem`) and its resource (the table or one of its
+//! indexes, whose ARNs IAM needs granted one by one) — and every recorded pair must be granted
+//! by that function's statements. moto checks neither resources nor, without being told, actions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sellerdesk::api::ApiRequest;
+use sellerdesk::api::routes::{Function, ROUTES, RouteId, match_route};
+use sellerdesk::app::App;
+use sellerdesk::domain::clock::SettableClock;
+use sellerdesk::domain::ids::{OsEntropy, OutboxId, VendorId};
+use sellerdesk::domain::notifications::{DomainEvent, Email};
+use sellerdesk::domain::token::{LinkKey, SecretDigest};
+use sellerdesk::outbox::dispatch::Dispatcher;
+use sellerdesk::outbox::{DeliveryError, EventPublisher, Mailer};
+use sellerdesk::payments::{
+    CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
+    ProviderError, ProviderRefund, RefundRequest, RefundState,
+};
+use sellerdesk::store::embedded::EmbeddedStore;
+use sellerdesk::store::{Condition, Index, Item, ItemStore, Key, Page, Query, StoreError, Write};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+const ADMIN: &str = "iam-admin-token-0123456789";
+
+/// An IAM action on a resource of the table: `("Query", "index/gsi1")`, `("GetItem", "table")`.
+type Grant = (String, String);
+
+/// What the DynamoDB adapter calls for each store operation, attributed to one function.
+struct RecordingStore {
+    inner: EmbeddedStore,
+    current: Mutex<String>,
+    used: Mutex<BTreeMap<String, BTreeSet<Grant>>>,
+}
+
+impl RecordingStore {
+    fn record(&self, action: &str, resource: &str) {
+        let function = self.current.lock().unwrap().clone();
+        self.used
+            .lock()
+            .unwrap()
+            .entry(function)
+            .or_default()
+            .insert((action.to_string(), resource.to_string()));
+    }
+
+    fn serving(&self, function: &str) {
+        *self.current.lock().unwrap() = function.to_string();
+    }
+}
+
+#[async_trait]
+impl ItemStore for RecordingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.record("GetItem", "table");
+        self.inner.get(key).await
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.record("BatchGetItem", "table");
+        self.inner.get_many(keys).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.record("PutItem", "table");
+        self.inner.put(item, condition).await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.record("DeleteItem", "table");
+        self.inner.delete(key, condition).await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        // IAM authorizes each item of a TransactWriteItems by its own action.
+        for write in &writes {
+            let action = match write {
+                Write::Put { .. } => "PutItem",
+                Write::Delete { .. } => "DeleteItem",
+                Write::Check { .. } => "ConditionCheckItem",
+            };
+            self.record(action, "table");
+        }
+        self.inner.transact(writes).await
+    }
+
+    async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.record("BatchWriteItem", "table");
+        self.inner.put_batch(items).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        let resource = match query.index {
+            None => "table",
+            Some(Index::Gsi1) => "index/gsi1",
+            Some(Index::Due) => "index/due",
+        };
+        self.record("Query", resource);
+        self.inner.query(query).await
+    }
+}
+
+/// The AWS-side channels answer at once; they touch no table.
+struct Channels;
+
+#[async_trait]
+impl Mailer for Channels {
+    async fn send(&self, _: &OutboxId, _: &Email, _: DateTime<Utc>) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventPublisher for Channels {
+    async fn publish(
+        &self,
+        _: &OutboxId,
+        _: &VendorId,
+        _: &DomainEvent,
+        _: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+}
+
+/// A provider that takes every call; it touches no table.
+struct Provider;
+
+#[async_trait]
+impl PaymentProvider for Provider {
+    async fn create_payment_session(
+        &self,
+        request: &PaymentSessionRequest,
+    ) -> Result<PaymentSession, ProviderError> {
+        Ok(PaymentSession {
+            id: format!("cs_{}", request.idempotency_key),
+            url: "https://pay.example/session".into(),
+        })
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        Ok(ProviderRefund {
+            id: format!("re_{}", request.refund_id),
+            state: RefundState::Succeeded,
+        })
+    }
+
+    async fn cancel_subscription(
+        &self,
+        _: &CancelSubscriptionRequest,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+/// The table grants of one function's `Policies` in the template: each statement's DynamoDB
+/// actions times its table resources (`!GetAtt Table.Arn` → `table`, `${Table.Arn}/index/x` →
+/// `index/x`).
+fn granted(template: &str, binary: &str) -> BTreeSet<Grant> {
+    let start = template
+        .find(&format!("Binary: {binary}\n"))
+        .unwrap_or_else(|| panic!("{binary} is not in the template"));
+    let rest = &template[start..];
+    // The function's block ends where the next top-level resource begins.
+    let end = rest
+        .match_indices("\n  ")
+        .find(|(at, _)| {
+            let line = &rest[at + 3..];
+            line.chars().next().is_some_and(char::is_alphabetic)
+        })
+        .map_or(rest.len(), |(at, _)| at);
+    let block = &rest[..end];
+    let mut grants = BTreeSet::new();
+    for statement in block.split("- Sid:").skip(1) {
+        let mut actions = Vec::new();
+        let mut resources = Vec::new();
+        let mut list = "";
+        for line in statement.lines().map(str::trim) {
+            if line.starts_with("Action:") || line.starts_with("Resource:") {
+                list = if line.starts_with("Action") {
+                    "action"
+                } else {
+                    "resource"
+                };
+                let inline = line.split_once(':').map(|(_, v)| v.trim()).unwrap_or("");
+                if !inline.is_empty() && list == "resource" {
+                    resources.push(inline.to_string());
+                }
+                continue;
+            }
+            match (list, line.strip_prefix("- ")) {
+                ("action", Some(action)) => actions.push(action.to_string()),
+                ("resource", Some(resource)) => resources.push(resource.to_string()),
+                _ => list = if line.starts_with('#') { list } else { "" },
+            }
+        }
+        for action in actions.iter().filter_map(|a| a.strip_prefix("dynamodb:")) {
+            for resource in &resources {
+                let table_resource = if resource == "!GetAtt Table.Arn" {
+                    Some("table".to_string())
+                } else {
+                    resource
+                        .strip_prefix("!Sub \"${Table.Arn}/")
+                        .and_then(|r| r.strip_suffix('"'))
+                        .map(str::to_string)
+                };
+                if let Some(table_resource) = table_resource {
+                    grants.insert((action.to_string(), table_resource));
+                }
+            }
+        }
+    }
+    grants
+}
+
+struct World {
+    app: App,
+    store: Arc<RecordingStore>,
+    clock: Arc<SettableClock>,
+    served: std::collections::HashSet<RouteId>,
+}
+
+impl World {
+    /// Serves one request as `function` alone would, and checks it did not fail on our side.
+    async fn call(
+        &mut self,
+        function: Function,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = ApiRequest {
+            method: method.parse().unwrap(),
+            path: path.to_string(),
+            query: None,
+            headers: http::HeaderMap::new(),
+            body: body.map(|b| b.to_string()).unwrap_or_default().into(),
+        };
+        if let Some(token) = auth {
+            request
+                .headers
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        request
+            .headers
+            .insert("content-type", "application/json".parse().unwrap());
+        for (name, value) in headers {
+            request.headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse::<http::HeaderValue>().unwrap(),
+            );
+        }
+        let matched = match_route(&request.method, &request.path, |f| f == function)
+            .unwrap_or_else(|_| panic!("{} does not serve {method} {path}", function.name()));
+        self.served.insert(matched.route_id);
+        self.store.serving(function.name());
+        let answer = self.app.handle(&request, |f| f == function).await;
+        let text = String::from_utf8_lossy(&answer.body).to_string();
+        assert!(
+            answer.status.as_u16() < 500,
+            "{method} {path} as {}: {} {text}",
+            function.name(),
+            answer.status
+        );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+}
+
+fn token_of(link: &Value) -> String {
+    link.as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_function_is_granted_what_its_routes_and_work_do_to_the_table() {
+    use Function::*;
+    let now = DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Arc::new(SettableClock::frozen(now));
+    let store = Arc::new(RecordingStore {
+        inner: EmbeddedStore::in_memory().unwrap(),
+        current: Mutex::new("setup".into()),
+        used: Mutex::new(BTreeMap::new()),
+    });
+    let app = App::new(
+        Arc::clone(&store) as Arc<dyn ItemStore>,
+        Arc::clone(&clock) as Arc<dyn sellerdesk::domain::clock::Clock>,
+        Arc::new(OsEntropy),
+        Some(SecretDigest::of(ADMIN)),
+        LinkKey::generate(&OsEntropy),
+    )
+    .with_payments(Arc::new(Provider));
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store) as Arc<dyn ItemStore>,
+        Arc::new(Channels),
+        Arc::new(Channels),
+        Arc::clone(&clock) as Arc<dyn sellerdesk::domain::clock::Clock>,
+    );
+    let mut w = World {
+        app,
+        store: Arc::clone(&store),
+        clock: Arc::clone(&clock),
+        served: std::collections::HashSet::new(),
+    };
+    let vendor_body = |name: &str| json!({"name": name, "email": format!("{name}@example.com")});
+
+    // admin-api
+    let vendor = w
+        .call(
+            AdminApi,
+            "POST",
+            "/admin/vendors",
+            Some(ADMIN),
+            &[("idempotency-key", "v-1")],
+            Some(vendor_body("kurswerk")),
+        )
+        .await;
+    let other = w
+        .call(
+            AdminApi,
+            "POST",
+            "/admin/vendors",
+            Some(ADMIN),
+            &[],
+            Some(vendor_body("other")),
+        )
+        .await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let vendor_id = vendor["vendor_id"].as_str().unwrap().to_string();
+    let secret = vendor["webhook_secrets"]["stripe"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let k = Some(key.as_str());
+
+    // orders-api: settings and catalogue
+    w.call(OrdersApi, "GET", "/api/settings", k, &[], None)
+        .await;
+    w.call(
+        OrdersApi,
+        "PUT",
+        "/api/settings",
+        k,
+        &[],
+        Some(json!({"support_email": "help@kurswerk.example"})),
+    )
+    .await;
+    let product = w
+        .call(
+            OrdersApi,
+            "POST",
+            "/api/products",
+            k,
+            &[("idempotency-key", "p-1")],
+            Some(json!({"name": "Kurs", "access_days": 30})),
+        )
+        .await;
+    w.call(OrdersApi, "GET", "/api/products", k, &[], None)
+        .await;
+    let offer_body = |price: &str| json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": price, "currency": "EUR"}, "plan": {"kind": "one_time"}});
+    let offer = w
+        .call(
+            OrdersApi,
+            "POST",
+            "/api/offers",
+            k,
+            &[],
+            Some(offer_body("10.00")),
+        )
+        .await;
+    let offer_id = offer["id"].as_str().unwrap().to_string();
+    w.call(OrdersApi, "GET", "/api/offers", k, &[], None).await;
+    w.call(
+        OrdersApi,
+        "PUT",
+        &format!("/api/offers/{offer_id}"),
+        k,
+        &[],
+        Some(offer_body("9.99")),
+    )
+    .await;
+
+    // checkout-callbacks: two checkouts, a payment link, a signed Stripe payment, PayPal
+    let buyer = |email: &str| json!({"offer_id": offer_id, "customer": {"email": email, "first_name": "Anna", "last_name": "Muster", "country": "DE"}});
+    let first = w
+        .call(
+            CheckoutCallbacks,
+            "POST",
+            "/checkout",
+            None,
+            &[("idempotency-key", "c-1")],
+            Some(buyer("anna@example.com")),
+        )
+        .await;
+    let second = w
+        .call(
+            CheckoutCallbacks,
+            "POST",
+            "/checkout",
+            None,
+            &[],
+            Some(buyer("bert@example.com")),
+        )
+        .await;
+    let (order1, token1) = (
+        first["order_id"].as_str().unwrap().to_string(),
+        token_of(&first["customer_link"]),
+    );
+    let (order2, token2) = (
+        second["order_id"].as_str().unwrap().to_string(),
+        token_of(&second["customer_link"]),
+    );
+    w.call(
+        CheckoutCallbacks,
+        "POST",
+        &format!("/portal/orders/{token2}/pay"),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    let sample = std::fs::read_to_string(format!(
+        "{}/../events/stripe/checkout.session.completed.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let card2 = w
+        .call(
+            OrdersApi,
+            "GET",
+            &format!("/api/orders/{order2}"),
+            k,
+            &[],
+            None,
+        )
+        .await;
+    let customer2 = card2["customer"]["id"].as_str().unwrap().to_string();
+    // the platform's sessions carry the order and its customer (one batch read of both)
+    let event = sample.replace(
+        r#""order_id": "ord_01KSAMPLE0RDER0000000000000""#,
+        &format!(r#""order_id": "{order2}", "customer_id": "{customer2}""#),
+    );
+    assert!(event.contains(&customer2), "the sample's metadata changed");
+    let signed_at = sellerdesk::domain::clock::Clock::now(w.clock.as_ref()).timestamp();
+    let signature =
+        sellerdesk::webhooks::stripe_signature::header_for(&secret, signed_at, event.as_bytes());
+    let mut paid = ApiRequest {
+        method: http::Method::POST,
+        path: format!("/webhooks/stripe/{vendor_id}"),
+        query: None,
+        headers: http::HeaderMap::new(),
+        body: event.into(),
+    };
+    paid.headers
+        .insert("stripe-signature", signature.parse().unwrap());
+    w.store.serving(CheckoutCallbacks.name());
+    w.served.insert(RouteId::StripeWebhook);
+    let answer = w.app.handle(&paid, |f| f == CheckoutCallbacks).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    w.call(
+        CheckoutCallbacks,
+        "POST",
+        &format!("/webhooks/paypal/{vendor_id}"),
+        None,
+        &[("paypal-transmission-id", "x")],
+        Some(json!({"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"})),
+    )
+    .await;
+
+    // orders-api: the orders, the customers, the balance
+    w.call(
+        OrdersApi,
+        "GET",
+        &format!("/portal/orders/{token1}"),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    w.call(OrdersApi, "GET", "/api/orders", k, &[], None).await;
+    let card = w
+        .call(
+            OrdersApi,
+            "GET",
+            &format!("/api/orders/{order1}"),
+            k,
+            &[],
+            None,
+        )
+        .await;
+    let customer = card["customer"]["id"].as_str().unwrap().to_string();
+    w.call(
+        OrdersApi,
+        "PATCH",
+        &format!("/api/orders/{order1}"),
+        k,
+        &[],
+        Some(json!({"stage": "won"})),
+    )
+    .await;
+    w.call(
+        OrdersApi,
+        "POST",
+        &format!("/api/orders/{order1}/comments"),
+        k,
+        &[],
+        Some(json!({"body": "called"})),
+    )
+    .await;
+    w.call(OrdersApi, "POST", "/api/orders", k, &[], Some(json!({"offer_id": offer_id, "customer": {"email": "carl@example.com", "first_name": "Carl", "last_name": "C", "country": "AT"}}))).await;
+    w.call(
+        OrdersApi,
+        "POST",
+        &format!("/api/orders/{order1}/payments"),
+        k,
+        &[],
+        Some(json!({"amount": {"amount": "11.89", "currency": "EUR"}, "method": "bank_transfer"})),
+    )
+    .await;
+    w.call(
+        OrdersApi,
+        "GET",
+        &format!("/api/orders/{order1}/transactions"),
+        k,
+        &[],
+        None,
+    )
+    .await;
+    w.call(OrdersApi, "GET", "/api/customers", k, &[], None)
+        .await;
+    w.call(
+        OrdersApi,
+        "GET",
+        &format!("/api/customers/{customer}"),
+        k,
+        &[],
+        None,
+    )
+    .await;
+    w.call(
+        OrdersApi,
+        "GET",
+        &format!("/api/customers/{customer}/entitlements"),
+        k,
+        &[],
+        None,
+    )
+    .await;
+    w.call(
+        OrdersApi,
+        "POST",
+        &format!("/api/customers/{customer}/block"),
+        k,
+        &[],
+        None,
+    )
+    .await;
+    w.call(
+        OrdersApi,
+        "POST",
+        &format!("/api/customers/{customer}/unblock"),
+        k,
+        &[],
+        None,
+    )
+    .await;
+    w.call(OrdersApi, "GET", "/api/balance", k, &[], None).await;
+
+    // refund-requests: a vendor refund, a vendor's ticket, a customer's refund request
+    w.call(
+        RefundRequests,
+        "POST",
+        &format!("/api/orders/{order2}/refunds"),
+        k,
+        &[],
+        Some(json!({"reason": "Kulanz", "amount": {"amount": "1.00", "currency": "EUR"}})),
+    )
+    .await;
+    let vendor_ticket = w
+        .call(
+            RefundRequests,
+            "POST",
+            &format!("/api/orders/{order1}/tickets"),
+            k,
+            &[],
+            Some(json!({"type": "support", "message": "Zugang?"})),
+        )
+        .await;
+    let request = w
+        .call(
+            RefundRequests,
+            "POST",
+            &format!("/portal/orders/{token2}/tickets"),
+            None,
+            &[],
+            Some(json!({"type": "refund", "message": "Bitte erstatten"})),
+        )
+        .await;
+    let ticket_token = token_of(&request["ticket_link"]);
+    let ticket_id = vendor_ticket["id"].as_str().unwrap().to_string();
+
+    // ticket-updates: both sides
+    w.call(
+        TicketUpdates,
+        "GET",
+        &format!("/portal/tickets/{ticket_token}"),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    w.call(
+        TicketUpdates,
+        "POST",
+        &format!("/portal/tickets/{ticket_token}/comments"),
+        None,
+        &[],
+        Some(json!({"message": "Danke"})),
+    )
+    .await;
+    w.call(TicketUpdates, "GET", "/api/tickets", k, &[], None)
+        .await;
+    w.call(
+        TicketUpdates,
+        "GET",
+        &format!("/api/tickets/{ticket_id}"),
+        k,
+        &[],
+        None,
+    )
+    .await;
+    w.call(
+        TicketUpdates,
+        "POST",
+        &format!("/api/tickets/{ticket_id}/comments"),
+        k,
+        &[],
+        Some(json!({"message": "Gern"})),
+    )
+    .await;
+    w.call(
+        TicketUpdates,
+        "POST",
+        &format!("/api/tickets/{ticket_id}/type"),
+        k,
+        &[],
+        Some(json!({"type": "support"})),
+    )
+    .await;
+    w.call(
+        TicketUpdates,
+        "POST",
+        &format!("/portal/tickets/{ticket_token}/type"),
+        None,
+        &[],
+        Some(json!({"type": "support"})),
+    )
+    .await;
+    w.call(
+        TicketUpdates,
+        "POST",
+        &format!("/api/tickets/{ticket_id}/close"),
+        k,
+        &[],
+        None,
+    )
+    .await;
+    w.call(
+        TicketUpdates,
+        "POST",
+        &format!("/portal/tickets/{ticket_token}/close"),
+        None,
+        &[],
+        None,
+    )
+    .await;
+
+    // admin-api: reviews of the vendor's changes, a restriction
+    w.call(AdminApi, "GET", "/admin/reviews", Some(ADMIN), &[], None)
+        .await;
+    let other_id = other["vendor_id"].as_str().unwrap();
+    w.call(
+        AdminApi,
+        "POST",
+        &format!("/admin/vendors/{other_id}/restrict"),
+        Some(ADMIN),
+        &[],
+        None,
+    )
+    .await;
+
+    // scheduled-sweeps: a customer's request due, timers, provider calls, then the outbox
+    w.call(
+        RefundRequests,
+        "POST",
+        &format!("/portal/orders/{token1}/tickets"),
+        None,
+        &[],
+        Some(json!({"type": "refund", "message": "Bitte"})),
+    )
+    .await;
+    w.clock.advance(Duration::days(4));
+    w.store.serving("scheduled-sweeps");
+    w.app.run_sweeps().await.unwrap();
+    dispatcher.dispatch_due().await.unwrap();
+    // outbox-dispatcher: what a new checkout wrote
+    w.call(
+        CheckoutCallbacks,
+        "POST",
+        "/checkout",
+        None,
+        &[],
+        Some(buyer("dora@example.com")),
+    )
+    .await;
+    w.store.serving("outbox-dispatcher");
+    dispatcher.dispatch_due().await.unwrap();
+
+    // then every route of every function was served ...
+    let unserved: Vec<_> = ROUTES
+        .iter()
+        .filter(|r| r.function != Function::DevServer && !w.served.contains(&r.id))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(unserved.is_empty(), "routes not exercised: {unserved:?}");
+    // ... and each function is granted every table call it made
+    let template = std::fs::read_to_string(format!(
+        "{}/../infra/template.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let used = store.used.lock().unwrap().clone();
+    let mut missing = Vec::new();
+    for (function, calls) in &used {
+        eprintln!("{function}: {calls:?}");
+        if function == "setup" {
+            continue;
+        }
+        let grants = granted(&template, function);
+        for (action, resource) in calls {
+            let covered = grants.iter().any(|(granted_action, granted_resource)| {
+                granted_action == action
+                    && (granted_resource == resource
+                        || granted_resource
+                            .strip_suffix('*')
+                            .is_some_and(|prefix| resource.starts_with(prefix)))
+            });
+            if !covered {
+                missing.push(format!("{function}: dynamodb:{action} on {resource}"));
+            }
+        }
+    }
+    for function in [
+        "admin-api",
+        "checkout-callbacks",
+        "orders-api",
+        "refund-requests",
+        "ticket-updates",
+        "scheduled-sweeps",
+        "outbox-dispatcher",
+    ] {
+        assert!(used.contains_key(function), "{function} made no table call");
+    }
+    assert!(
+        missing.is_empty(),
+        "not granted by the template:\n{}",
+        missing.join("\n")
+    );
+}
