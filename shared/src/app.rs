@@ -64,6 +64,11 @@ impl From<UseCaseError> for ApiError {
                 "customer_blocked",
                 "this customer cannot buy from this vendor",
             ),
+            UseCaseError::Store(StoreError::Throttled) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_busy",
+                "the store is busy; try again shortly",
+            ),
             UseCaseError::Store(StoreError::InvalidCursor) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_cursor",

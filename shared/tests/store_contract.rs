@@ -289,6 +289,78 @@ mod cases {
         assert!(matches!(bad, Err(StoreError::InvalidCursor)));
     }
 
+    // Issue 11, §2: a cursor is good only for the query that gave it; another one's, or a
+    // tampered one, is InvalidCursor on both adapters (DynamoDB refused such start keys with a
+    // 500, the embedded store read on from wherever it pointed).
+    pub async fn cursors_of_other_queries_are_refused(store: Arc<dyn ItemStore>) {
+        for partition in ["V#a", "V#b"] {
+            for n in 0..3 {
+                let key = Key::new(partition, format!("ORDER#{n}"));
+                let item = Item::new(key, json!({"n": n})).with_index(
+                    Index::Gsi1,
+                    format!("{partition}#G"),
+                    format!("{n}"),
+                );
+                store.put(item, Condition::Absent).await.unwrap();
+            }
+        }
+        let first = store
+            .query(&Query::table("V#a", SortRange::All).limit(1))
+            .await
+            .unwrap();
+        let cursor = first.next_cursor.expect("a next page");
+        // the cursor reads on for its own query
+        let next = store
+            .query(
+                &Query::table("V#a", SortRange::All)
+                    .limit(1)
+                    .after(Some(cursor.clone())),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.items[0].key.sk, "ORDER#1");
+        // and is refused by another partition's query and by an index query
+        for other in [
+            Query::table("V#b", SortRange::All),
+            Query::index(Index::Gsi1, "V#a#G", SortRange::All),
+        ] {
+            let refused = store.query(&other.after(Some(cursor.clone()))).await;
+            assert!(
+                matches!(refused, Err(StoreError::InvalidCursor)),
+                "{refused:?}"
+            );
+        }
+        // and a cursor whose position was rewritten to another partition is refused
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut decoded: serde_json::Value =
+            serde_json::from_slice(&engine.decode(&cursor).unwrap()).unwrap();
+        decoded["after"]["pk"] = json!("V#b");
+        let tampered = engine.encode(serde_json::to_vec(&decoded).unwrap());
+        let refused = store
+            .query(&Query::table("V#a", SortRange::All).after(Some(tampered)))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidCursor)),
+            "{refused:?}"
+        );
+        // and an index query's cursor reads on for that index query
+        let by_index = store
+            .query(&Query::index(Index::Gsi1, "V#b#G", SortRange::All).limit(1))
+            .await
+            .unwrap();
+        let index_cursor = by_index.next_cursor.expect("a next page");
+        let next = store
+            .query(
+                &Query::index(Index::Gsi1, "V#b#G", SortRange::All)
+                    .limit(1)
+                    .after(Some(index_cursor)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.items.len(), 1);
+    }
+
     pub async fn due_index_reads_only_due_items(store: Arc<dyn ItemStore>, idle: usize) {
         // given `idle` items due tomorrow and 10 due now, in the same due partitions
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
@@ -377,6 +449,12 @@ macro_rules! contract {
             async fn cursor_pagination_returns_every_item_once() {
                 let Some(store) = $make else { return };
                 cases::cursor_pagination_returns_every_item_once(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn cursors_of_other_queries_are_refused() {
+                let Some(store) = $make else { return };
+                cases::cursors_of_other_queries_are_refused(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -141,12 +141,23 @@ fn from_attributes(map: &AttributeMap) -> Result<Item, StoreError> {
     })
 }
 
-fn cursor_of(map: &AttributeMap) -> String {
+fn cursor_of(query: &Query, map: &AttributeMap) -> String {
     let position: BTreeMap<String, String> = map
         .iter()
         .filter_map(|(name, value)| value.as_s().ok().map(|s| (name.clone(), s.clone())))
         .collect();
-    encode_cursor(&position)
+    encode_cursor(query, &position)
+}
+
+/// The attributes of a query's start key (the table's keys, and the index's) and its partition.
+fn start_key_attributes(query: &Query) -> (Vec<&'static str>, &'static str) {
+    match query.index {
+        None => (vec!["pk", "sk"], "pk"),
+        Some(index) => {
+            let (pk, sk) = index.key_attributes();
+            (vec!["pk", "sk", pk, sk], pk)
+        }
+    }
 }
 
 impl DynamoStore {
@@ -267,6 +278,13 @@ impl DynamoStore {
     }
 }
 
+/// A fresh idempotency token for one `TransactWriteItems` call (at most 36 characters).
+fn client_request_token() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
+}
+
 fn transaction_error(
     error: SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
     writes: &[Write],
@@ -290,6 +308,9 @@ fn transaction_error(
             .any(|r| r.code() == Some("TransactionConflict"))
         {
             return StoreError::Conflict;
+        }
+        if reasons.iter().any(|r| r.code() == Some("ThrottlingError")) {
+            return StoreError::Throttled;
         }
     }
     if let SdkError::ServiceError(service) = &error
@@ -428,9 +449,13 @@ impl ItemStore for DynamoStore {
             .iter()
             .map(|write| self.transact_item(write))
             .collect::<Result<Vec<_>, _>>()?;
+        // One token per call: the SDK sends it again with each of its own retries of this call,
+        // so a commit whose answer was lost is not applied a second time (DynamoDB keeps the
+        // token ten minutes); the use case's own next attempt is a new call with a new token.
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_client_request_token(client_request_token())
             .send()
             .await
             .map(|_| ())
@@ -510,12 +535,13 @@ impl ItemStore for DynamoStore {
         }
         let start_key = match &query.cursor {
             None => None,
-            Some(cursor) => Some(
-                decode_cursor(cursor)?
+            Some(cursor) => Some({
+                let (expected, partition) = start_key_attributes(query);
+                decode_cursor(query, cursor, &expected, partition)?
                     .into_iter()
                     .map(|(name, value)| (name, AttributeValue::S(value)))
-                    .collect::<AttributeMap>(),
-            ),
+                    .collect::<AttributeMap>()
+            }),
         };
         let limit = i32::try_from(query.limit.clamp(1, 1000)).unwrap_or(1000);
         let output = self
@@ -540,7 +566,7 @@ impl ItemStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,
-            next_cursor: output.last_evaluated_key().map(cursor_of),
+            next_cursor: output.last_evaluated_key().map(|key| cursor_of(query, key)),
             items_read: u64::try_from(output.scanned_count()).unwrap_or(0),
         })
     }

@@ -234,7 +234,11 @@ fn query_in(connection: &Connection, query: &Query) -> Result<Page, StoreError> 
         (">", "ASC")
     };
     if let Some(cursor) = &query.cursor {
-        let position = decode_cursor(cursor)?;
+        let mut expected = vec!["pk", "sk"];
+        if query.index.is_some() {
+            expected.extend([pk_col, sk_col]);
+        }
+        let position = decode_cursor(query, cursor, &expected, pk_col)?;
         let field = |name: &str| position.get(name).cloned().ok_or(StoreError::InvalidCursor);
         if query.index.is_some() {
             sql.push_str(&format!(" AND ({sk_col}, pk, sk) {cmp} (?, ?, ?)"));
@@ -270,11 +274,12 @@ fn query_in(connection: &Connection, query: &Query) -> Result<Page, StoreError> 
                 ("sk".to_string(), last.key.sk.clone()),
             ]);
             if let Some(index) = query.index
-                && let Some((_, sk)) = last.index_key(index)
+                && let Some((pk, sk)) = last.index_key(index)
             {
+                position.insert(pk_col.to_string(), pk.to_string());
                 position.insert(sk_col.to_string(), sk.to_string());
             }
-            Some(encode_cursor(&position))
+            Some(encode_cursor(query, &position))
         }
         _ => None,
     };

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// DynamoDB's limit of items in one TransactWriteItems; the embedded store keeps it too.
@@ -314,6 +314,9 @@ pub enum StoreError {
     /// A concurrent transaction touched the same items; retry.
     #[error("transaction conflicted with a concurrent one")]
     Conflict,
+    /// The store refused for now (throttling); retry after a pause.
+    #[error("the store is throttling requests")]
+    Throttled,
     #[error("invalid write: {0}")]
     InvalidWrite(String),
     #[error("invalid cursor")]
@@ -383,16 +386,48 @@ pub fn validate_item(item: &Item) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Cursors are the last key read, base64url JSON: opaque to callers, checked on the way back.
-pub fn encode_cursor(position: &BTreeMap<String, String>) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+/// Cursors are the last key read, with the partition and index of the query that read it,
+/// base64url JSON: opaque to callers, checked on the way back, so a cursor of another query or
+/// a tampered one is `InvalidCursor` (a 400), never a start key DynamoDB refuses (a 500).
+pub fn encode_cursor(query: &Query, position: &BTreeMap<String, String>) -> String {
+    let cursor = serde_json::json!({
+        "for": query.pk,
+        "index": query.index.map(Index::name),
+        "after": position,
+    });
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
 }
 
-pub fn decode_cursor(cursor: &str) -> Result<BTreeMap<String, String>, StoreError> {
+/// The position a cursor of `query` resumes after: exactly the attributes `expected` names,
+/// each a string, with the partition attribute `partition` equal to the query's partition.
+pub fn decode_cursor(
+    query: &Query,
+    cursor: &str,
+    expected: &[&str],
+    partition: &str,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Cursor {
+        #[serde(rename = "for")]
+        partition: String,
+        index: Option<String>,
+        after: BTreeMap<String, String>,
+    }
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::InvalidCursor)?;
-    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
+    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let names: BTreeSet<&str> = cursor.after.keys().map(String::as_str).collect();
+    let same_query = cursor.partition == query.pk
+        && cursor.index.as_deref() == query.index.map(Index::name)
+        && names == expected.iter().copied().collect::<BTreeSet<_>>()
+        && cursor.after.get(partition) == Some(&query.pk);
+    if same_query {
+        Ok(cursor.after)
+    } else {
+        Err(StoreError::InvalidCursor)
+    }
 }
 
 #[async_trait]

@@ -48,6 +48,8 @@ pub enum UseCaseError {
 /// How often a decision is reloaded and retried when a concurrent write got there first
 /// (a burst of checkouts of one vendor all claim the next order number).
 const ATTEMPTS: u32 = 12;
+/// How often a throttled decision is tried (pauses of 100 ms to 800 ms, 1.5 s in all).
+const THROTTLED_ATTEMPTS: u32 = 5;
 
 /// Runs `attempt` again while it fails on contention (a version check or a transaction conflict).
 pub async fn retry_on_contention<T, F, Fut>(mut attempt: F) -> Result<T, UseCaseError>
@@ -59,6 +61,11 @@ where
     loop {
         match attempt().await {
             Err(UseCaseError::Store(error)) if error.is_contention() && tries < ATTEMPTS => {
+                tries += 1
+            }
+            // Throttling passes with time: back off a little more each try.
+            Err(UseCaseError::Store(StoreError::Throttled)) if tries < THROTTLED_ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << tries)).await;
                 tries += 1
             }
             other => return other,
@@ -179,4 +186,37 @@ pub async fn load_order(
         order,
         customer,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    // Issue 11, §2: throttling is waited out, not answered as a failure at the first refusal.
+    #[tokio::test]
+    async fn a_throttled_decision_is_tried_again_after_a_pause() {
+        let tries = AtomicU32::new(0);
+        let outcome = retry_on_contention(|| async {
+            match tries.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(UseCaseError::Store(StoreError::Throttled)),
+                _ => Ok("committed"),
+            }
+        })
+        .await;
+        assert_eq!(outcome.unwrap(), "committed");
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+        // and a store that keeps throttling is given up after a bounded number of tries
+        let tries = AtomicU32::new(0);
+        let outcome: Result<(), _> = retry_on_contention(|| async {
+            tries.fetch_add(1, Ordering::SeqCst);
+            Err(UseCaseError::Store(StoreError::Throttled))
+        })
+        .await;
+        assert!(matches!(
+            outcome,
+            Err(UseCaseError::Store(StoreError::Throttled))
+        ));
+        assert_eq!(tries.load(Ordering::SeqCst), THROTTLED_ATTEMPTS);
+    }
 }
