@@ -137,3 +137,77 @@ fn every_function_url_has_the_cors_rule_of_its_routes() {
         assert_eq!(max_age, rule.max_age_seconds, "{} max age", function.name());
     }
 }
+
+// Issue 11, §4-§5: failures surface. Every function's log group has a retention, every function
+// has error and throttle alarms, the sweeps' failed invocations land in the dead-letter queue,
+// give-ups raise an alarm, and no reservation is forced on a small account.
+#[test]
+fn failures_surface_and_logs_expire() {
+    let template = read("infra/template.yaml");
+    for function in Function::LAMBDAS
+        .iter()
+        .map(|f| f.name())
+        .chain(["scheduled-sweeps", "outbox-dispatcher"])
+    {
+        assert!(
+            template.contains(&format!("LogGroupName: !Sub \"/aws/lambda/${{AWS::StackName}}-{function}\"\n      RetentionInDays: !Ref LogRetentionDays")),
+            "{function} has no log group with a retention"
+        );
+        let logical: String = function
+            .split('-')
+            .map(|part| {
+                let mut chars = part.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase())
+                    .into_iter()
+                    .chain(chars)
+                    .collect::<String>()
+            })
+            .collect();
+        for alarm in ["ErrorsAlarm", "ThrottlesAlarm"] {
+            assert!(
+                template.contains(&format!("  {logical}{alarm}:\n")),
+                "{function} lacks {alarm}"
+            );
+        }
+    }
+    let sweeps = &template[template.find("Binary: scheduled-sweeps").unwrap()..];
+    let sweeps = &sweeps[..sweeps.find("\n  OutboxDispatcherFunction:").unwrap()];
+    assert!(sweeps.contains("EventInvokeConfig:") && sweeps.contains("OnFailure:"));
+    assert!(sweeps.contains("ReservedConcurrentExecutions: !If [ReserveSweeps"));
+    for alarm in [
+        "DeadLettersAlarm:",
+        "OutboxStreamLagAlarm:",
+        "ScheduledSweepsGiveUpsAlarm:",
+        "OutboxDispatcherGiveUpsAlarm:",
+    ] {
+        assert!(template.contains(alarm), "{alarm} is missing");
+    }
+}
+
+// Issue 11, §4: a claim's lease outlives the function that holds it, so a function killed at its
+// timeout cannot have its claim taken over while it still runs.
+#[test]
+fn every_lease_outlives_its_functions_timeout() {
+    let template = read("infra/template.yaml");
+    for worker in ["scheduled-sweeps", "outbox-dispatcher"] {
+        let block = &template[template.find(&format!("Binary: {worker}")).unwrap()..];
+        let timeout: i64 = block[block.find("Timeout: ").unwrap() + "Timeout: ".len()..]
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        for lease in [
+            sellerdesk::outbox::dispatch::LEASE,
+            sellerdesk::usecases::refunds::provider_tasks::LEASE,
+        ] {
+            assert!(
+                lease.num_seconds() > timeout,
+                "{worker}: lease {lease} vs timeout {timeout}s"
+            );
+        }
+    }
+}

@@ -140,6 +140,8 @@ impl Dispatcher {
                 tracing::warn!(outbox_id = %entry.id, attempts = entry.attempts, error = %error, "outbox delivery failed");
                 entry.last_error = Some(error.to_string());
                 if entry.attempts >= MAX_ATTEMPTS {
+                    // The template's metric filter turns this line into the operator's alarm.
+                    tracing::error!(outbox_id = %entry.id, vendor_id = %entry.vendor_id, "outbox item given up");
                     report.given_up += 1;
                     entry.delivery = DeliveryState::Failed { at: now };
                     store_entry(&claimed, &entry)?.without_index(Index::Due)

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How long a running call keeps other sweeps away.
-const LEASE: Duration = Duration::minutes(2);
+pub const LEASE: Duration = Duration::minutes(2);
 /// After this many failed calls the task leaves the due-index and waits for the operator.
 pub const MAX_ATTEMPTS: u32 = 8;
 
@@ -201,6 +201,8 @@ async fn run_one(
     }
     let next = if record.attempts >= MAX_ATTEMPTS {
         report.given_up += 1;
+        // The template's metric filter turns this line into the operator's alarm.
+        tracing::error!(vendor_id = %record.vendor_id, task = %record.task.id(), "provider call given up");
         record.given_up = true;
         claimed
             .next(encode(&claimed.key, &record)?)
