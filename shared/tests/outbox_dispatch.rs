@@ -13,7 +13,7 @@ use sellerdesk::outbox::dispatch::Dispatcher;
 use sellerdesk::outbox::eventbridge::EventBridgePublisher;
 use sellerdesk::outbox::local::LocalOutbox;
 use sellerdesk::outbox::ses::SesMailer;
-use sellerdesk::outbox::{DeliveryError, EventPublisher, Mailer, enqueue};
+use sellerdesk::outbox::{DeliveryError, EventPublisher, FailureKind, Mailer, enqueue};
 use sellerdesk::store::{Item, ItemStore, Key, StoreError, Write};
 use serde_json::json;
 use std::sync::Arc;
@@ -354,4 +354,141 @@ async fn http_get_json(url: &str) -> serde_json::Value {
     let text = String::from_utf8(response).unwrap();
     let (_, body) = text.split_once("\r\n\r\n").unwrap();
     serde_json::from_str(body).unwrap()
+}
+
+/// A mailer whose sending quota is spent until `resets_at` (SES's TooManyRequestsException).
+struct QuotaMailer {
+    resets_at: DateTime<Utc>,
+    inner: LocalOutbox,
+}
+
+#[async_trait]
+impl Mailer for QuotaMailer {
+    async fn send(
+        &self,
+        id: &OutboxId,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        if now < self.resets_at {
+            return Err(DeliveryError::classified(
+                "ses",
+                FailureKind::Throttled,
+                Some("TooManyRequestsException".into()),
+                Unavailable,
+            ));
+        }
+        self.inner.send(id, email, now).await
+    }
+}
+
+// Issue 11, §3: a spent quota is waited out — every mail goes once the quota allows, even after
+// far more throttled tries than the 8 attempts a failing send has.
+#[tokio::test]
+async fn a_throttled_channel_sends_every_mail_once_the_quota_allows() {
+    let store = common::embedded();
+    let clock = Arc::new(SettableClock::frozen(start()));
+    let vendor = vendor();
+    for n in 0..12 {
+        let write = enqueue(
+            &vendor,
+            receipt(&format!("k{n}@example.com")),
+            start(),
+            &OsEntropy,
+        )
+        .unwrap();
+        store.transact(vec![write]).await.unwrap();
+    }
+    let local = LocalOutbox::new(Arc::clone(&store));
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(QuotaMailer {
+            resets_at: start() + Duration::hours(3),
+            inner: local.clone(),
+        }),
+        Arc::new(local.clone()),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    );
+    // when the dispatcher runs every five minutes through three throttled hours and beyond
+    let mut given_up = 0;
+    for _ in 0..40 {
+        given_up += dispatcher.dispatch_due().await.unwrap().given_up;
+        clock.advance(Duration::minutes(5));
+    }
+    // then nothing was given up and every mail went out exactly once
+    assert_eq!(given_up, 0);
+    let sent = local.emails().await.unwrap();
+    assert_eq!(sent.len(), 12);
+}
+
+/// A mailer whose every send is refused for good (SES's MessageRejected).
+struct RefusingMailer;
+
+#[async_trait]
+impl Mailer for RefusingMailer {
+    async fn send(&self, _: &OutboxId, _: &Email, _: DateTime<Utc>) -> Result<(), DeliveryError> {
+        Err(DeliveryError::classified(
+            "ses",
+            FailureKind::Permanent,
+            Some("MessageRejected".into()),
+            Unavailable,
+        ))
+    }
+}
+
+// Issue 11, §3: a permanent refusal is not retried eight times; it fails at once, its code kept.
+#[tokio::test]
+async fn a_permanent_refusal_fails_once_with_its_code_stored() {
+    let store = common::embedded();
+    let clock = Arc::new(SettableClock::frozen(start()));
+    let write = enqueue(&vendor(), receipt("gone@example.com"), start(), &OsEntropy).unwrap();
+    let key = write.key().clone();
+    store.transact(vec![write]).await.unwrap();
+    let local = LocalOutbox::new(Arc::clone(&store));
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(RefusingMailer),
+        Arc::new(local),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    );
+    let first = dispatcher.dispatch_due().await.unwrap();
+    assert_eq!((first.given_up, first.retries_scheduled), (1, 0));
+    clock.advance(Duration::hours(3));
+    let later = dispatcher.dispatch_due().await.unwrap();
+    assert_eq!((later.given_up, later.retries_scheduled), (0, 0));
+    let stored = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(stored.body["delivery"]["state"], "failed");
+    assert_eq!(stored.body["attempts"], 1);
+    let error = stored.body["last_error"].as_str().unwrap();
+    assert!(error.contains("MessageRejected"), "{error}");
+}
+
+// Issue 11, §3 through the real SESv2 adapter: a sender SES has not verified is a permanent
+// refusal with SES's own code, not a failure to retry eight times.
+#[tokio::test]
+async fn ses_refusing_an_unverified_sender_is_a_permanent_failure_with_its_code() {
+    let Some(config) = common::aws_config().await else {
+        return;
+    };
+    let mailer = SesMailer::new(
+        aws_sdk_sesv2::Client::new(&config),
+        format!("unverified-{}@nowhere.test", std::process::id()),
+    );
+    let email = Email {
+        to: "k@example.com".into(),
+        subject: "Hallo".into(),
+        text: "Text".into(),
+        html: "<p>Text</p>".into(),
+        kind: EmailKind::PaymentReceipt,
+        language: "de".into(),
+    };
+    let id = OutboxId::generate(start(), &OsEntropy);
+    let refused = mailer.send(&id, &email, start()).await.unwrap_err();
+    assert_eq!(
+        refused.kind,
+        FailureKind::Permanent,
+        "{}",
+        refused.describe()
+    );
+    assert_eq!(refused.code.as_deref(), Some("MessageRejected"));
 }

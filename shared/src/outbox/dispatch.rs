@@ -6,7 +6,7 @@
 //! sent: the lease expires and the item is sent again (at least once, R-N1). The outbox id travels
 //! with every message (a tag on SES mail, the event's `id`) so receivers can drop that repeat.
 
-use super::{DeliveryState, EventPublisher, Mailer, OutboxEntry};
+use super::{DeliveryState, EventPublisher, FailureKind, Mailer, OutboxEntry};
 use crate::domain::clock::Clock;
 use crate::domain::notifications::Message;
 use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to};
@@ -19,6 +19,9 @@ use std::sync::Arc;
 pub const LEASE: Duration = Duration::minutes(2);
 /// After this many failed sends an item is marked failed and leaves the due-index.
 pub const MAX_ATTEMPTS: u32 = 8;
+/// A throttled item is tried again this much later, until it is this old (a day's quota).
+pub const THROTTLED_PAUSE: Duration = Duration::minutes(5);
+pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
 /// Due items read per partition per run; the rest wait for the next run.
 const BATCH: u32 = 100;
 
@@ -137,9 +140,19 @@ impl Dispatcher {
                 store_entry(&claimed, &entry)?.without_index(Index::Due)
             }
             Err(error) => {
-                tracing::warn!(outbox_id = %entry.id, attempts = entry.attempts, error = %error, "outbox delivery failed");
-                entry.last_error = Some(error.to_string());
-                if entry.attempts >= MAX_ATTEMPTS {
+                tracing::warn!(outbox_id = %entry.id, attempts = entry.attempts, kind = ?error.kind, code = ?error.code, "outbox delivery failed");
+                entry.last_error = Some(error.describe());
+                let throttled = error.kind == FailureKind::Throttled;
+                if throttled {
+                    // A spent rate or quota is no fault of the item: it does not use an attempt.
+                    entry.attempts = entry.attempts.saturating_sub(1);
+                }
+                let exhausted = match error.kind {
+                    FailureKind::Permanent => true,
+                    FailureKind::Throttled => now - entry.created_at >= GIVE_UP_AFTER,
+                    FailureKind::Transient => entry.attempts >= MAX_ATTEMPTS,
+                };
+                if exhausted {
                     // The template's metric filter turns this line into the operator's alarm.
                     tracing::error!(outbox_id = %entry.id, vendor_id = %entry.vendor_id, "outbox item given up");
                     report.given_up += 1;
@@ -148,7 +161,11 @@ impl Dispatcher {
                 } else {
                     report.retries_scheduled += 1;
                     entry.delivery = DeliveryState::Pending;
-                    let retry_at = now + backoff(entry.attempts);
+                    let retry_at = if throttled {
+                        now + THROTTLED_PAUSE
+                    } else {
+                        now + backoff(entry.attempts)
+                    };
                     due_at(store_entry(&claimed, &entry)?, &entry, retry_at)
                 }
             }

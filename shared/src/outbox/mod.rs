@@ -77,23 +77,61 @@ pub fn enqueue(
     Ok(Write::create(item))
 }
 
-/// Why a delivery did not go out; the dispatcher retries later.
+/// What kind of failure a delivery met, which decides what the dispatcher does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// It may work next time (a timeout, a 5xx): retried, each try spends one attempt.
+    Transient,
+    /// The channel's rate or quota is spent: retried later without spending an attempt, until
+    /// the item is [`GIVE_UP_AFTER`](dispatch::GIVE_UP_AFTER) old.
+    Throttled,
+    /// It will never work (a rejected message, an unverified sender, a bad address): given up
+    /// at once.
+    Permanent,
+}
+
+/// Why a delivery did not go out, with the channel's own error code when it gave one.
 #[derive(Debug, thiserror::Error)]
-#[error("delivery through {channel} failed")]
+#[error("delivery through {channel} failed{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
 pub struct DeliveryError {
     pub channel: &'static str,
+    pub kind: FailureKind,
+    /// The provider's error code (`MessageRejected`, `TooManyRequestsException`, …).
+    pub code: Option<String>,
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl DeliveryError {
+    /// A transient failure without a provider code.
     pub fn new(
         channel: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
+        DeliveryError::classified(channel, FailureKind::Transient, None, source)
+    }
+
+    pub fn classified(
+        channel: &'static str,
+        kind: FailureKind,
+        code: Option<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         DeliveryError {
             channel,
+            kind,
+            code,
             source: Box::new(source),
+        }
+    }
+
+    /// What is stored on the item and shown to the operator: the channel, the code and the
+    /// provider's message (never the message body, which is ours).
+    pub fn describe(&self) -> String {
+        let cause = self.source.to_string();
+        match &self.code {
+            Some(code) => format!("{}: {code}: {cause}", self.channel),
+            None => format!("{}: {cause}", self.channel),
         }
     }
 }

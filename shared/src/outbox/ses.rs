@@ -1,7 +1,7 @@
 //! E-mail through Amazon SESv2. The outbox id goes along as a message tag, so a repeat after a
 //! crash between send and mark-sent can be recognised downstream.
 
-use super::{DeliveryError, Mailer};
+use super::{DeliveryError, FailureKind, Mailer};
 use crate::domain::ids::OutboxId;
 use crate::domain::notifications::Email;
 use async_trait::async_trait;
@@ -62,7 +62,67 @@ impl Mailer for SesMailer {
             .email_tags(tag)
             .send()
             .await
-            .map_err(|e| DeliveryError::new("ses", e))?;
+            .map_err(|error| {
+                use aws_sdk_sesv2::error::ProvideErrorMetadata;
+                let code = error.code().map(str::to_string);
+                let said = error.message().map_or_else(
+                    || aws_sdk_sesv2::error::DisplayErrorContext(&error).to_string(),
+                    str::to_string,
+                );
+                DeliveryError::classified("ses", classify(code.as_deref()), code, SesSaid(said))
+            })?;
         Ok(())
+    }
+}
+
+/// What SES said about a refused send (kept on the item for the operator; never logged).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SesSaid(String);
+
+/// What an SES error code means for the dispatcher. Rate and quota errors pass with time;
+/// refusals of this message or of our sender do not; anything else (timeouts, 5xx) may pass.
+pub fn classify(code: Option<&str>) -> FailureKind {
+    match code {
+        Some(
+            "TooManyRequestsException"
+            | "LimitExceededException"
+            | "Throttling"
+            | "ThrottlingException"
+            | "SendingPausedException",
+        ) => FailureKind::Throttled,
+        Some(
+            "MessageRejected"
+            | "MailFromDomainNotVerifiedException"
+            | "BadRequestException"
+            | "NotFoundException"
+            | "AccountSuspendedException",
+        ) => FailureKind::Permanent,
+        _ => FailureKind::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 11, §3: a quota breach waits, a refusal fails at once, the rest is retried.
+    #[test]
+    fn ses_errors_are_classified_by_their_code() {
+        assert_eq!(
+            classify(Some("TooManyRequestsException")),
+            FailureKind::Throttled
+        );
+        assert_eq!(
+            classify(Some("LimitExceededException")),
+            FailureKind::Throttled
+        );
+        assert_eq!(classify(Some("MessageRejected")), FailureKind::Permanent);
+        assert_eq!(
+            classify(Some("MailFromDomainNotVerifiedException")),
+            FailureKind::Permanent
+        );
+        assert_eq!(classify(Some("InternalFailure")), FailureKind::Transient);
+        assert_eq!(classify(None), FailureKind::Transient);
     }
 }
