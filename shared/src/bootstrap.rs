@@ -35,7 +35,9 @@ pub const STRIPE_SECRET_KEY_ENV: &str = "SELLERDESK_STRIPE_SECRET_KEY";
 /// Stripe's API address (tests point it at a local mock).
 pub const STRIPE_API_URL_ENV: &str = "SELLERDESK_STRIPE_API_URL";
 /// How long one call to a provider or for a certificate may take.
-const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one call out of a function (Stripe, PayPal's certificates) may take; the functions
+/// that call out run for longer than this plus the store's calls (a template test checks it).
+pub const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The admin token's SHA-256 from the environment (the deployment never sees the token itself).
 pub fn admin_token_from_env() -> Result<Option<SecretDigest>, BootstrapError> {

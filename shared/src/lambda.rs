@@ -26,10 +26,19 @@ pub fn to_api_request(request: Request) -> ApiRequest {
     }
 }
 
+/// Text answers (JSON, HTML, CSV) go as text; anything else (a PDF invoice) as bytes, which the
+/// function URL sends base64-encoded, so no byte is lost.
 pub fn to_lambda_response(response: ApiResponse) -> Response<Body> {
-    let mut answer = Response::new(Body::Text(
-        String::from_utf8_lossy(&response.body).into_owned(),
-    ));
+    let is_text = response
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|kind| kind.starts_with("text/") || kind.starts_with("application/json"));
+    let body = match std::str::from_utf8(&response.body) {
+        Ok(text) if is_text => Body::Text(text.to_string()),
+        _ => Body::Binary(response.body.to_vec()),
+    };
+    let mut answer = Response::new(body);
     *answer.status_mut() = response.status;
     *answer.headers_mut() = response.headers;
     answer

@@ -211,3 +211,31 @@ fn every_lease_outlives_its_functions_timeout() {
         }
     }
 }
+
+// Issue 11, §5: a function that calls Stripe inside a request outlives that call and the store's
+// calls, so the client gets our answer (and the idempotency claim is settled), not a bare 502.
+#[test]
+fn functions_that_call_out_outlive_their_outbound_calls() {
+    let template = read("infra/template.yaml");
+    let margin = sellerdesk::bootstrap::OUTBOUND_TIMEOUT + sellerdesk::aws::OPERATION_TIMEOUT;
+    for function in ["checkout-callbacks", "refund-requests", "scheduled-sweeps"] {
+        let block = &template[template.find(&format!("Binary: {function}")).unwrap()..];
+        let block = &block[..block.find("Policies:").unwrap()];
+        assert!(
+            block.contains("SELLERDESK_STRIPE_SECRET_KEY"),
+            "{function} calls out"
+        );
+        let timeout: u64 = block[block.find("Timeout: ").unwrap() + "Timeout: ".len()..]
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            timeout > margin.as_secs(),
+            "{function}: {timeout}s ≤ {}s",
+            margin.as_secs()
+        );
+    }
+}

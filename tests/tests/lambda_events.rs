@@ -224,3 +224,52 @@ async fn the_request_span_on_lambda_names_the_route_template_never_the_token() {
     );
     assert!(!written.contains("SECRETPARTOFTHETOKEN"), "{written}");
 }
+
+// Issue 11, §5: a non-text answer (a PDF invoice later) goes as bytes; text stays text.
+#[test]
+fn non_text_answers_go_as_bytes() {
+    let mut pdf = sellerdesk::api::ApiResponse {
+        status: lambda_http::http::StatusCode::OK,
+        headers: lambda_http::http::HeaderMap::new(),
+        body: vec![0x25, 0x50, 0x44, 0x46, 0xff, 0x00].into(),
+    };
+    pdf.headers
+        .insert("content-type", "application/pdf".parse().unwrap());
+    match sellerdesk::lambda::to_lambda_response(pdf).body() {
+        lambda_http::Body::Binary(bytes) => {
+            assert_eq!(bytes, &[0x25, 0x50, 0x44, 0x46, 0xff, 0x00])
+        }
+        other => panic!("sent as {other:?}"),
+    }
+    let json = sellerdesk::api::ApiResponse::json(
+        lambda_http::http::StatusCode::OK,
+        &serde_json::json!({"a": 1}),
+    );
+    assert!(matches!(
+        sellerdesk::lambda::to_lambda_response(json).body(),
+        lambda_http::Body::Text(_)
+    ));
+}
+
+// Issue 11, §5: paths are read alike on Lambda and in the dev server (both through App::handle):
+// `//` collapses, while `..` and its percent-encoded form name no route.
+#[tokio::test]
+async fn odd_paths_are_read_alike_on_every_function() {
+    let app = app();
+    for (path, status) in [
+        ("//api//settings", 401),
+        ("/api/orders/../settings", 404),
+        ("/api/%2e%2e/settings", 404),
+        ("/api/orders/%2E%2E/settings", 404),
+    ] {
+        let request = sellerdesk::api::ApiRequest {
+            method: lambda_http::http::Method::GET,
+            path: path.into(),
+            query: None,
+            headers: lambda_http::http::HeaderMap::new(),
+            body: Default::default(),
+        };
+        let answer = app.handle(&request, |f| f == Function::OrdersApi).await;
+        assert_eq!(answer.status.as_u16(), status, "{path}");
+    }
+}
