@@ -90,7 +90,7 @@ pub struct AwsAdapters {
 }
 
 pub async fn aws_adapters(settings: &AwsSettings) -> AwsAdapters {
-    let config = crate::aws::load_config().await;
+    let config = crate::aws::load_function_config().await;
     AwsAdapters {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&config),
