@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex};
 struct RecordingProvider {
     calls: Mutex<Vec<String>>,
     outages: AtomicU32,
+    /// Refunds succeed at once instead of pending.
+    refunds_succeed: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingProvider {
@@ -62,7 +64,11 @@ impl PaymentProvider for RecordingProvider {
         ))?;
         Ok(ProviderRefund {
             id: "re_1".into(),
-            state: RefundState::Pending,
+            state: if self.refunds_succeed.load(Ordering::SeqCst) {
+                RefundState::Succeeded
+            } else {
+                RefundState::Pending
+            },
         })
     }
 
@@ -89,7 +95,18 @@ async fn subscribed(
     Arc<sellerdesk::domain::clock::SettableClock>,
     String,
 ) {
-    let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    subscribed_over(common::embedded(), provider).await
+}
+
+async fn subscribed_over(
+    store: Arc<dyn sellerdesk::store::ItemStore>,
+    provider: Arc<RecordingProvider>,
+) -> (
+    sellerdesk::app::App,
+    Arc<sellerdesk::domain::clock::SettableClock>,
+    String,
+) {
+    let (app, clock) = common::app_at(store, at("2026-11-23T09:00:00Z"));
     let app = app.with_payments(provider);
     let (vendor, order) =
         common::vendor_with_order(&app, json!({"kind": "subscription", "interval": "month"})).await;
@@ -204,4 +221,135 @@ async fn a_refund_request_refunds_at_the_provider_after_an_outage_once() {
         (page["status"].as_str(), page["payment_status"].as_str()),
         (Some("refunded"), Some("refunded"))
     );
+}
+
+/// The embedded store, with the first settlement of a refund (a transaction of that refund
+/// alone) failing as if the function had been killed right after the provider answered.
+struct KilledBeforeSettling {
+    inner: Arc<dyn sellerdesk::store::ItemStore>,
+    killed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl sellerdesk::store::ItemStore for KilledBeforeSettling {
+    async fn get(
+        &self,
+        key: &sellerdesk::store::Key,
+    ) -> Result<Option<sellerdesk::store::Item>, sellerdesk::store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn get_many(
+        &self,
+        keys: &[sellerdesk::store::Key],
+    ) -> Result<Vec<Option<sellerdesk::store::Item>>, sellerdesk::store::StoreError> {
+        self.inner.get_many(keys).await
+    }
+    async fn put(
+        &self,
+        item: sellerdesk::store::Item,
+        condition: sellerdesk::store::Condition,
+    ) -> Result<(), sellerdesk::store::StoreError> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &sellerdesk::store::Key,
+        condition: sellerdesk::store::Condition,
+    ) -> Result<(), sellerdesk::store::StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn transact(
+        &self,
+        writes: Vec<sellerdesk::store::Write>,
+    ) -> Result<(), sellerdesk::store::StoreError> {
+        let settling = writes.len() == 1 && writes[0].key().sk.starts_with("REFUND#");
+        if settling && !self.killed.swap(true, Ordering::SeqCst) {
+            return Err(sellerdesk::store::StoreError::InvalidWrite("killed".into()));
+        }
+        self.inner.transact(writes).await
+    }
+    async fn put_batch(
+        &self,
+        items: Vec<sellerdesk::store::Item>,
+    ) -> Result<(), sellerdesk::store::StoreError> {
+        self.inner.put_batch(items).await
+    }
+    async fn query(
+        &self,
+        query: &sellerdesk::store::Query,
+    ) -> Result<sellerdesk::store::Page, sellerdesk::store::StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+// Issue 11, §4, R-R5: a function killed between the provider's answer and the refund's
+// settlement leaves the provider task in place; it runs again after its lease and the refund
+// is settled — never a task dropped with its refund pending for ever.
+#[tokio::test]
+async fn a_refund_is_settled_even_when_the_sweep_dies_before_settling() {
+    let provider = Arc::new(RecordingProvider::default());
+    provider.refunds_succeed.store(true, Ordering::SeqCst);
+    let inner = common::embedded();
+    let store = Arc::new(KilledBeforeSettling {
+        inner: Arc::clone(&inner),
+        killed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let (app, clock, token) = subscribed_over(store.clone(), provider.clone()).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        json!({"type": "refund", "message": "zurück"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // given the sweep that executes the refund dies after the provider answered
+    clock.freeze(at("2026-11-24T09:00:00Z"));
+    let _ = app.run_sweeps().await;
+    assert!(store.killed.load(Ordering::SeqCst), "the settlement was not reached");
+    // when the sweeps run again after the task's lease
+    clock.freeze(at("2026-11-24T09:05:00Z"));
+    for _ in 0..3 {
+        app.run_sweeps().await.unwrap();
+    }
+    // then the refund is settled as the provider said, and the task is gone
+    let refunds = provider
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.starts_with("refund "))
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(!refunds.is_empty());
+    let keys: std::collections::BTreeSet<_> = refunds
+        .iter()
+        .map(|c| c.rsplit("key=").next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "one refund at the provider, under one key: {refunds:?}"
+    );
+    let refund_id = keys.into_iter().next().unwrap();
+    // the customer link's token names its vendor: `{vendor_id}.{secret}`
+    let vendor = token.split('.').next().unwrap();
+    let refund = inner
+        .get(&sellerdesk::store::Key::new(
+            format!("V#{vendor}"),
+            format!("REFUND#{refund_id}"),
+        ))
+        .await
+        .unwrap()
+        .expect("the refund record");
+    assert_eq!(refund.body["state"], "succeeded", "{}", refund.body);
+    let tasks = inner
+        .query(&sellerdesk::store::Query::table(
+            format!("V#{vendor}"),
+            sellerdesk::store::SortRange::Prefix("PROVIDERTASK#refund-".into()),
+        ))
+        .await
+        .unwrap();
+    assert!(tasks.items.is_empty(), "the refund's task is left");
 }

@@ -171,13 +171,9 @@ async fn run_one(
     let permanent = matches!(outcome, Ok(_) | Err(ProviderError::Rejected { .. }));
     if permanent {
         report.done += 1;
-        ports
-            .store
-            .transact(vec![Write::Delete {
-                key: claimed.key.clone(),
-                condition: crate::store::Condition::VersionIs(claimed.version),
-            }])
-            .await?;
+        // Settle first, then drop the task: a function killed in between leaves the task, which
+        // runs again after its lease (the provider answers the same refund to the same key, and
+        // settling is idempotent) — never a dropped task with its refund pending for ever.
         if let Some((refund_id, (provider_refund, state))) = settle {
             let settlement = match state {
                 RefundState::Succeeded => Settlement::Succeeded,
@@ -193,6 +189,13 @@ async fn run_one(
             )
             .await?;
         }
+        ports
+            .store
+            .transact(vec![Write::Delete {
+                key: claimed.key.clone(),
+                condition: crate::store::Condition::VersionIs(claimed.version),
+            }])
+            .await?;
         return Ok(());
     }
     if let Err(error) = outcome {
