@@ -92,6 +92,22 @@ impl Worker {
     }
 }
 
+/// The outbox items a DynamoDB stream event reports (`Records[].dynamodb.Keys`).
+pub fn stream_keys(event: &serde_json::Value) -> Vec<crate::store::Key> {
+    event["Records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|record| {
+            let keys = &record["dynamodb"]["Keys"];
+            let pk = keys["pk"]["S"].as_str()?;
+            let sk = keys["sk"]["S"].as_str()?;
+            sk.starts_with("OUTBOX#")
+                .then(|| crate::store::Key::new(pk, sk))
+        })
+        .collect()
+}
+
 /// The whole life of a worker: any event wakes it; it does its sweeps and reports them. A
 /// failure is returned, so the scheduler's retry policy (then its dead-letter queue) or the
 /// stream's retries apply.
@@ -99,14 +115,23 @@ pub async fn run_worker(worker: Worker) -> Result<(), lambda_http::Error> {
     tracing_init_json();
     let (app, dispatcher) = bootstrap::aws_runtime_from_env().await?;
     lambda_http::lambda_runtime::run(lambda_http::service_fn(
-        |_event: lambda_http::LambdaEvent<serde_json::Value>| {
+        |event: lambda_http::LambdaEvent<serde_json::Value>| {
             let (app, dispatcher) = (&app, &dispatcher);
             async move {
-                let sweeps = match worker {
-                    Worker::ScheduledSweeps => Some(app.run_sweeps().await?),
-                    Worker::OutboxDispatcher => None,
+                let (sweeps, outbox) = match worker {
+                    // Every minute: the timers, the provider calls, and the outbox's safety net.
+                    Worker::ScheduledSweeps => (
+                        Some(app.run_sweeps().await?),
+                        dispatcher.dispatch_due().await?,
+                    ),
+                    // The stream's new outbox items, by their keys.
+                    Worker::OutboxDispatcher => (
+                        None,
+                        dispatcher
+                            .dispatch_keys(&stream_keys(&event.payload))
+                            .await?,
+                    ),
                 };
-                let outbox = dispatcher.dispatch_due().await?;
                 tracing::info!(worker = worker.name(), ?sweeps, ?outbox, "worker ran");
                 Ok::<_, lambda_http::Error>(
                     serde_json::json!({ "sweeps": sweeps, "outbox": outbox }),

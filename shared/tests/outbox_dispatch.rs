@@ -492,3 +492,84 @@ async fn ses_refusing_an_unverified_sender_is_a_permanent_failure_with_its_code(
     );
     assert_eq!(refused.code.as_deref(), Some("MessageRejected"));
 }
+
+/// The embedded store with a due index that lags (DynamoDB's indexes are eventually consistent):
+/// index queries see nothing yet.
+struct LaggingIndex(Arc<dyn ItemStore>);
+
+#[async_trait]
+impl ItemStore for LaggingIndex {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.0.get_many(keys).await
+    }
+    async fn put(
+        &self,
+        item: Item,
+        condition: sellerdesk::store::Condition,
+    ) -> Result<(), StoreError> {
+        self.0.put(item, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: sellerdesk::store::Condition,
+    ) -> Result<(), StoreError> {
+        self.0.delete(key, condition).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.0.transact(writes).await
+    }
+    async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.0.put_batch(items).await
+    }
+    async fn query(
+        &self,
+        query: &sellerdesk::store::Query,
+    ) -> Result<sellerdesk::store::Page, StoreError> {
+        if query.index.is_some() {
+            return Ok(sellerdesk::store::Page {
+                items: Vec::new(),
+                next_cursor: None,
+                items_read: 0,
+            });
+        }
+        self.0.query(query).await
+    }
+}
+
+// Issue 11, §4: what the stream reports is sent by its key at once, whatever the index shows.
+#[tokio::test]
+async fn the_stream_dispatcher_sends_what_the_stream_names_though_the_index_lags() {
+    let inner = common::embedded();
+    let store: Arc<dyn ItemStore> = Arc::new(LaggingIndex(Arc::clone(&inner)));
+    let clock = Arc::new(SettableClock::frozen(start()));
+    let write = enqueue(&vendor(), receipt("now@example.com"), start(), &OsEntropy).unwrap();
+    let key = write.key().clone();
+    store.transact(vec![write]).await.unwrap();
+    let local = LocalOutbox::new(Arc::clone(&inner));
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(local.clone()),
+        Arc::new(local.clone()),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    );
+    // the index does not show the new item yet
+    assert_eq!(dispatcher.dispatch_due().await.unwrap().emails_sent, 0);
+    // but the item the stream named is sent, once
+    assert_eq!(
+        dispatcher
+            .dispatch_keys(std::slice::from_ref(&key))
+            .await
+            .unwrap()
+            .emails_sent,
+        1
+    );
+    assert_eq!(
+        dispatcher.dispatch_keys(&[key]).await.unwrap().emails_sent,
+        0
+    );
+    assert_eq!(local.emails().await.unwrap().len(), 1);
+}

@@ -307,7 +307,10 @@ async fn a_refund_is_settled_even_when_the_sweep_dies_before_settling() {
     // given the sweep that executes the refund dies after the provider answered
     clock.freeze(at("2026-11-24T09:00:00Z"));
     let _ = app.run_sweeps().await;
-    assert!(store.killed.load(Ordering::SeqCst), "the settlement was not reached");
+    assert!(
+        store.killed.load(Ordering::SeqCst),
+        "the settlement was not reached"
+    );
     // when the sweeps run again after the task's lease
     clock.freeze(at("2026-11-24T09:05:00Z"));
     for _ in 0..3 {

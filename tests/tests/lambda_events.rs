@@ -273,3 +273,17 @@ async fn odd_paths_are_read_alike_on_every_function() {
         assert_eq!(answer.status.as_u16(), status, "{path}");
     }
 }
+
+// Issue 11, §4: the stream dispatcher sends the items the stream names, by key.
+#[test]
+fn the_stream_sample_names_its_outbox_item() {
+    let event: serde_json::Value =
+        serde_json::from_str(&event("outbox-dispatcher/new-outbox-item.json")).unwrap();
+    let keys = sellerdesk::lambda::stream_keys(&event);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].pk, "V#ven_01KSAMPLEVENDOR00000000000");
+    assert_eq!(keys[0].sk, "OUTBOX#obx_01KSAMPLEOUTBOX00000000000");
+    // and records of other items are not outbox items
+    let other = serde_json::json!({"Records": [{"dynamodb": {"Keys": {"pk": {"S": "V#x"}, "sk": {"S": "ORDER#1"}}}}]});
+    assert!(sellerdesk::lambda::stream_keys(&other).is_empty());
+}

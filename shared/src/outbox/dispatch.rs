@@ -10,7 +10,7 @@ use super::{DeliveryState, EventPublisher, FailureKind, Mailer, OutboxEntry};
 use crate::domain::clock::Clock;
 use crate::domain::notifications::Message;
 use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to};
-use crate::store::{Index, Item, ItemStore, Query, SortRange, StoreError, Write};
+use crate::store::{Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -84,6 +84,21 @@ impl Dispatcher {
                 Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(BATCH);
             let page = self.store.query(&query).await?;
             for item in page.items {
+                self.dispatch_one(item, now, &mut report).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends the outbox items at `keys` — what the table's stream reports as new — read by key,
+    /// which is strongly consistent, where the due index may not show them yet.
+    pub async fn dispatch_keys(&self, keys: &[Key]) -> Result<DispatchReport, StoreError> {
+        let now = self.clock.now();
+        let mut report = DispatchReport::default();
+        for key in keys {
+            if let Some(item) = self.store.get(key).await?
+                && item.index_key(Index::Due).is_some()
+            {
                 self.dispatch_one(item, now, &mut report).await?;
             }
         }
