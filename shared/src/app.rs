@@ -4,7 +4,7 @@
 use crate::api::edge;
 use crate::api::routes::{Function, Matched, RouteId, match_route};
 use crate::api::{ApiError, ApiRequest, ApiResponse};
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Budget, Clock};
 use crate::domain::ids::{Entropy, OrderId};
 use crate::domain::token::{LinkKey, SecretDigest};
 use crate::domain::vendors::Vendor;
@@ -117,8 +117,20 @@ impl App {
     /// Every scheduled sweep but the outbox's, in the order their effects feed each other:
     /// tickets (R-T5–R-T8) first, then the provider calls they owe.
     pub async fn run_sweeps(&self) -> Result<SweepReport, crate::usecases::ports::UseCaseError> {
-        let tickets = sweep::sweep(self.ports(), self.payments.as_ref()).await?;
-        let provider = provider_tasks::run_due(self.ports(), self.payments.as_ref()).await?;
+        self.run_sweeps_within(Budget::unbounded()).await
+    }
+
+    /// The sweeps within `budget`: the tickets' timers get a third of it, the provider calls
+    /// half of what is left, so a slow provider cannot starve the outbox that runs after them.
+    pub async fn run_sweeps_within(
+        &self,
+        budget: Budget,
+    ) -> Result<SweepReport, crate::usecases::ports::UseCaseError> {
+        let tickets_budget = budget.share(self.clock.now(), 3);
+        let tickets = sweep::sweep(self.ports(), self.payments.as_ref(), tickets_budget).await?;
+        let provider_budget = budget.share(self.clock.now(), 2);
+        let provider =
+            provider_tasks::run_due(self.ports(), self.payments.as_ref(), provider_budget).await?;
         Ok(SweepReport { tickets, provider })
     }
 

@@ -92,6 +92,19 @@ impl Worker {
     }
 }
 
+/// How long before the invocation's deadline a worker stops claiming new work.
+pub const DEADLINE_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
+
+/// The budget of one invocation: its deadline (milliseconds since the epoch) less the margin.
+pub fn budget_of(context: &lambda_http::lambda_runtime::Context) -> crate::domain::clock::Budget {
+    i64::try_from(context.deadline)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(crate::domain::clock::Budget::unbounded, |deadline| {
+            crate::domain::clock::Budget::until(deadline - DEADLINE_MARGIN)
+        })
+}
+
 /// The outbox items a DynamoDB stream event reports (`Records[].dynamodb.Keys`).
 pub fn stream_keys(event: &serde_json::Value) -> Vec<crate::store::Key> {
     event["Records"]
@@ -118,12 +131,14 @@ pub async fn run_worker(worker: Worker) -> Result<(), lambda_http::Error> {
         |event: lambda_http::LambdaEvent<serde_json::Value>| {
             let (app, dispatcher) = (&app, &dispatcher);
             async move {
+                let budget = budget_of(&event.context);
                 let (sweeps, outbox) = match worker {
-                    // Every minute: the timers, the provider calls, and the outbox's safety net.
-                    Worker::ScheduledSweeps => (
-                        Some(app.run_sweeps().await?),
-                        dispatcher.dispatch_due().await?,
-                    ),
+                    // Every minute: the timers, the provider calls, and the outbox's safety net,
+                    // each within its share of the invocation's time.
+                    Worker::ScheduledSweeps => {
+                        let sweeps = app.run_sweeps_within(budget).await?;
+                        (Some(sweeps), dispatcher.dispatch_due_within(budget).await?)
+                    }
                     // The stream's new outbox items, by their keys.
                     Worker::OutboxDispatcher => (
                         None,

@@ -573,3 +573,31 @@ async fn the_stream_dispatcher_sends_what_the_stream_names_though_the_index_lags
     );
     assert_eq!(local.emails().await.unwrap().len(), 1);
 }
+
+// Issue 11, §4: a run whose time is spent claims nothing more; what it left stays due.
+#[tokio::test]
+async fn a_spent_budget_claims_nothing_and_leaves_the_items_due() {
+    let store = common::embedded();
+    let clock = Arc::new(SettableClock::frozen(start()));
+    for n in 0..3 {
+        let write = enqueue(
+            &vendor(),
+            receipt(&format!("b{n}@example.com")),
+            start(),
+            &OsEntropy,
+        )
+        .unwrap();
+        store.transact(vec![write]).await.unwrap();
+    }
+    let local = LocalOutbox::new(Arc::clone(&store));
+    let dispatcher = Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(local.clone()),
+        Arc::new(local.clone()),
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    );
+    let spent = sellerdesk::domain::clock::Budget::until(start());
+    let report = dispatcher.dispatch_due_within(spent).await.unwrap();
+    assert_eq!((report.emails_sent, report.deferred), (0, 3));
+    assert_eq!(dispatcher.dispatch_due().await.unwrap().emails_sent, 3);
+}

@@ -356,3 +356,30 @@ async fn a_refund_is_settled_even_when_the_sweep_dies_before_settling() {
         .unwrap();
     assert!(tasks.items.is_empty(), "the refund's task is left");
 }
+
+// Issue 11, §4: sweeps out of time leave due requests and provider calls for the next run.
+#[tokio::test]
+async fn sweeps_out_of_time_leave_their_work_due() {
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock, token) = subscribed(provider.clone()).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        json!({"type": "refund", "message": "zurück"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    clock.freeze(at("2026-11-24T09:00:00Z"));
+    // given no time left in the invocation
+    let spent = sellerdesk::domain::clock::Budget::until(clock.now());
+    let report = app.run_sweeps_within(spent).await.unwrap();
+    // then nothing was executed or called, and the request is still due
+    assert_eq!(report.tickets.refunds_executed, 0);
+    assert_eq!(report.tickets.deferred, 1);
+    assert!(provider.calls.lock().unwrap().is_empty());
+    // and the next sweep with time does it
+    let next = app.run_sweeps().await.unwrap();
+    assert_eq!(next.tickets.refunds_executed, 1);
+}

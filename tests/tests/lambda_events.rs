@@ -287,3 +287,14 @@ fn the_stream_sample_names_its_outbox_item() {
     let other = serde_json::json!({"Records": [{"dynamodb": {"Keys": {"pk": {"S": "V#x"}, "sk": {"S": "ORDER#1"}}}}]});
     assert!(sellerdesk::lambda::stream_keys(&other).is_empty());
 }
+
+// Issue 11, §4: a worker's budget ends ten seconds before its invocation's deadline.
+#[test]
+fn a_workers_budget_ends_before_its_deadline() {
+    let mut context = lambda_http::lambda_runtime::Context::default();
+    context.deadline = 1_796_065_260_000; // 2026-12-01T…:01:00Z
+    let budget = sellerdesk::lambda::budget_of(&context);
+    let deadline = chrono::DateTime::from_timestamp_millis(1_796_065_260_000).unwrap();
+    assert!(budget.allows(deadline - chrono::Duration::seconds(11)));
+    assert!(!budget.allows(deadline - chrono::Duration::seconds(10)));
+}

@@ -138,9 +138,62 @@ pub fn parse_duration(text: &str) -> Result<Duration, BadDuration> {
     Ok(if negative { -total } else { total })
 }
 
+/// Until when a run may start new work: its invocation's deadline less a margin, read by the
+/// injected clock. A run stops claiming when its budget is spent, so a function is not killed
+/// between a send and its mark-sent, or a provider's answer and its settlement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    until: Option<DateTime<Utc>>,
+}
+
+impl Budget {
+    /// No deadline (the dev server, tests).
+    pub fn unbounded() -> Budget {
+        Budget { until: None }
+    }
+
+    /// New work may start before `until`.
+    pub fn until(until: DateTime<Utc>) -> Budget {
+        Budget { until: Some(until) }
+    }
+
+    /// Whether new work may start at `now`.
+    pub fn allows(&self, now: DateTime<Utc>) -> bool {
+        self.until.is_none_or(|until| now < until)
+    }
+
+    /// One of `parts` equal shares of what is left at `now`, so each queue of a sweep gets its
+    /// own time and a slow one cannot starve the next.
+    pub fn share(&self, now: DateTime<Utc>, parts: i32) -> Budget {
+        match self.until {
+            None => *self,
+            Some(until) => Budget {
+                until: Some(now + (until - now) / parts.max(1)),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Issue 11, §4: each queue of a sweep gets its own share of the invocation's time.
+    #[test]
+    fn a_budget_allows_work_until_it_is_spent_and_shares_what_is_left() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let budget = Budget::until(now + Duration::seconds(30));
+        assert!(budget.allows(now));
+        assert!(!budget.allows(now + Duration::seconds(30)));
+        let third = budget.share(now, 3);
+        assert!(third.allows(now + Duration::seconds(9)));
+        assert!(!third.allows(now + Duration::seconds(10)));
+        assert!(
+            Budget::unbounded()
+                .share(now, 3)
+                .allows(now + Duration::days(999))
+        );
+    }
 
     // R-M4
     #[test]

@@ -7,7 +7,7 @@
 //! with every message (a tag on SES mail, the event's `id`) so receivers can drop that repeat.
 
 use super::{DeliveryState, EventPublisher, FailureKind, Mailer, OutboxEntry};
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Budget, Clock};
 use crate::domain::notifications::Message;
 use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to};
 use crate::store::{Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
@@ -33,6 +33,8 @@ pub struct DispatchReport {
     pub given_up: u32,
     /// Claimed by another dispatcher first.
     pub skipped: u32,
+    /// Due, but left for the next run: this one's time was spent.
+    pub deferred: u32,
 }
 
 pub struct Dispatcher {
@@ -77,6 +79,11 @@ impl Dispatcher {
 
     /// Sends everything due now.
     pub async fn dispatch_due(&self) -> Result<DispatchReport, StoreError> {
+        self.dispatch_due_within(Budget::unbounded()).await
+    }
+
+    /// Sends what is due now while `budget` allows; the rest stays due for the next run.
+    pub async fn dispatch_due_within(&self, budget: Budget) -> Result<DispatchReport, StoreError> {
         let now = self.clock.now();
         let mut report = DispatchReport::default();
         for partition in due_partitions(DueQueue::Outbox) {
@@ -84,6 +91,10 @@ impl Dispatcher {
                 Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(BATCH);
             let page = self.store.query(&query).await?;
             for item in page.items {
+                if !budget.allows(self.clock.now()) {
+                    report.deferred += 1;
+                    continue;
+                }
                 self.dispatch_one(item, now, &mut report).await?;
             }
         }

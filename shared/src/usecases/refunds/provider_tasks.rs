@@ -3,6 +3,7 @@
 //! run right after the commit and by every sweep until the provider took it. Each call carries
 //! an idempotency key derived from the task, so running it twice is one call at the provider.
 
+use crate::domain::clock::Budget;
 use crate::domain::ids::{OrderId, RefundId, VendorId};
 use crate::domain::money::Money;
 use crate::payments::{
@@ -91,18 +92,25 @@ pub struct ProviderReport {
     pub retries_scheduled: u32,
     pub given_up: u32,
     pub skipped: u32,
+    /// Due, but left for the next sweep: this one's time was spent.
+    pub deferred: u32,
 }
 
 /// Runs every task due now.
 pub async fn run_due(
     ports: Ports<'_>,
     provider: &dyn PaymentProvider,
+    budget: Budget,
 ) -> Result<ProviderReport, UseCaseError> {
     let now = ports.clock.now();
     let mut report = ProviderReport::default();
     for partition in due_partitions(DueQueue::Provider) {
         let query = Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(100);
         for item in ports.store.query(&query).await?.items {
+            if !budget.allows(ports.clock.now()) {
+                report.deferred += 1;
+                continue;
+            }
             run_one(ports, provider, item, now, &mut report).await?;
         }
     }

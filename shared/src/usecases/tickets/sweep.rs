@@ -3,6 +3,7 @@
 //! twice, or two that overlap, fire each timer once: the loser's version check fails and the
 //! ticket's next timer is no longer due.
 
+use crate::domain::clock::Budget;
 use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::refunds::{
     CUSTOMER_WINDOW_DAYS, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
@@ -38,11 +39,14 @@ pub struct TicketSweepReport {
     pub items_read: u32,
     /// Another sweep got there first, or nothing was due after all.
     pub skipped: u32,
+    /// Due, but left for the next sweep: this one's time was spent.
+    pub deferred: u32,
 }
 
 pub async fn sweep(
     ports: Ports<'_>,
     provider: &dyn PaymentProvider,
+    budget: Budget,
 ) -> Result<TicketSweepReport, UseCaseError> {
     let now = ports.clock.now();
     let mut report = TicketSweepReport::default();
@@ -51,6 +55,11 @@ pub async fn sweep(
             Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(BATCH);
         let page = ports.store.query(&query).await?;
         for item in page.items {
+            if !budget.allows(ports.clock.now()) {
+                // Still due: the next sweep takes it.
+                report.deferred += 1;
+                continue;
+            }
             report.items_read += 1;
             fire(ports, provider, item, now, &mut report).await?;
         }
