@@ -255,25 +255,27 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
 const MAX_REQUEST_LINE: usize = 16 * 1024;
 
 /// Whether the connection's first request line is longer than [`MAX_REQUEST_LINE`], by peeking
-/// at what the client sent (nothing is consumed); a slow client gets a second to send it.
+/// at what the client sent (nothing is consumed); a slow client gets a second to send it, after
+/// which hyper reads the request as usual.
 async fn request_line_is_too_long(stream: &tokio::net::TcpStream) -> bool {
     let mut buffer = vec![0u8; MAX_REQUEST_LINE + 2];
-    let started = tokio::time::Instant::now();
-    loop {
-        let Ok(seen) = stream.peek(&mut buffer).await else {
-            return false;
-        };
-        if seen == 0 || buffer[..seen].windows(2).any(|pair| pair == b"\r\n") {
-            return false;
+    let peek = async {
+        loop {
+            let Ok(seen) = stream.peek(&mut buffer).await else {
+                return false;
+            };
+            if seen == 0 || buffer[..seen].windows(2).any(|pair| pair == b"\r\n") {
+                return false;
+            }
+            if seen > MAX_REQUEST_LINE {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        if seen > MAX_REQUEST_LINE {
-            return true;
-        }
-        if started.elapsed() > Duration::from_secs(1) {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(1), peek)
+        .await
+        .unwrap_or(false)
 }
 
 /// An answer written straight onto the connection (HTTP/1.1, then the connection closes).

@@ -405,6 +405,13 @@ mod tests {
             doc["components"]["schemas"]["OfferTerms"]["additionalProperties"],
             false
         );
+        // the balance's decimal strings (a literal in its derive) carry the same pattern
+        for field in ["pending", "available"] {
+            assert_eq!(
+                doc["components"]["schemas"]["CurrencyBalance"]["properties"][field]["pattern"],
+                AMOUNT_PATTERN
+            );
+        }
     }
 
     #[test]
