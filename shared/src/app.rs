@@ -69,6 +69,7 @@ impl From<UseCaseError> for ApiError {
                 "store_busy",
                 "the store is busy; try again shortly",
             ),
+            UseCaseError::Store(StoreError::AlreadyCommitted) => idempotency::committed(),
             UseCaseError::Store(StoreError::InvalidCursor) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_cursor",
@@ -178,10 +179,19 @@ impl App {
             Err(error) => error.to_response(),
             Ok(None) => self.answer(matched, request).await,
             Ok(Some(idempotency::Claim::Answered(first))) => first,
-            Ok(Some(idempotency::Claim::Fresh(key))) => {
-                let response = self.answer(matched, request).await;
+            Ok(Some(idempotency::Claim::Fresh(claim))) => {
+                // Every write of this request commits together with the claim's mark.
+                let claimed = App {
+                    store: Arc::new(idempotency::ClaimedStore::new(
+                        Arc::clone(&self.store),
+                        claim.clone(),
+                    )),
+                    ..self.clone()
+                };
+                let response = claimed.answer(matched, request).await;
                 let shows_secret = matched.route_id.answers_a_secret();
-                idempotency::finish(self.store.as_ref(), key, &response, shows_secret, now).await;
+                idempotency::finish(self.store.as_ref(), &claim, &response, shows_secret, now)
+                    .await;
                 response
             }
         }

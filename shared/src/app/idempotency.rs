@@ -4,8 +4,16 @@
 //! The key is scoped by the authenticated caller (a vendor's id, the admin, or the public) and
 //! the path, so two vendors' keys never meet and `bearer K` is `Bearer K`. The claim is taken
 //! before the handler runs (a concurrent repeat gets 409 `idempotency_key_in_progress`), and the
-//! answer is stored after it, headers included; a 5xx answer releases the claim so the client's
-//! retry runs again. Records expire after 24 hours (table TTL).
+//! handler is served through a [`ClaimedStore`]: every write it commits carries the claim's
+//! move to `committed` in the same transaction, so the effect and "this key has applied" commit
+//! together or not at all. After the handler the answer is stored, headers included. Then:
+//! - a 5xx with nothing committed releases the claim, so the client's retry runs again;
+//! - an effect committed whose answer was lost (a 5xx after the commit, a crash, a lost store
+//!   answer) is never applied again: a retry is told 409 `idempotency_key_committed`;
+//! - a claim whose request died before committing is taken over by a retry once no request can
+//!   still be running ([`IN_FLIGHT_AT_MOST`]); the dead request could no longer commit either.
+//!
+//! Records expire after 24 hours (table TTL).
 //!
 //! An answer that shows a secret (a new vendor's API key) is shown once: its record keeps only
 //! that it was given, and a repeat is 409 `idempotency_key_secret_shown`, so no secret is at
@@ -13,22 +21,31 @@
 
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::token::SecretDigest;
-use crate::store::{Condition, Item, ItemStore, Key, StoreError};
+use crate::store::{Condition, Item, ItemStore, Key, Page, Query, StoreError, Write};
+use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub const HEADER: &str = "idempotency-key";
 const KEEP: Duration = Duration::hours(24);
+/// How long after its claim a request can still be running: longer than any function's timeout
+/// (60 s, `infra/template.yaml`) and its store calls.
+pub const IN_FLIGHT_AT_MOST: Duration = Duration::minutes(2);
 
 pub enum Claim {
-    /// Run the handler, then `finish`.
-    Fresh(Key),
+    /// Run the handler over `ClaimedStore::new(store, claim)`, then `finish`.
+    Fresh(Item),
     /// Answer this instead of running the handler.
     Answered(ApiResponse),
 }
+
+const IN_PROGRESS: &str = "in_progress";
+const COMMITTED: &str = "committed";
+const COMPLETED: &str = "completed";
 
 /// The path as the route table reads it: `//api//products/` is `/api/products`, one scope.
 fn canonical_path(path: &str) -> String {
@@ -77,13 +94,11 @@ pub async fn claim(
         })?;
     let key = record_key(principal, &canonical_path(&request.path), idempotency_key);
     let print = fingerprint(request);
-    let mut record = Item::new(
-        key.clone(),
-        json!({ "state": "in_progress", "fingerprint": print }),
-    );
+    let claimed = json!({ "state": IN_PROGRESS, "fingerprint": print, "claimed_at": now });
+    let mut record = Item::new(key.clone(), claimed.clone());
     record.expires_at = Some((now + KEEP).timestamp());
-    match store.put(record, Condition::Absent).await {
-        Ok(()) => return Ok(Some(Claim::Fresh(key))),
+    match store.put(record.clone(), Condition::Absent).await {
+        Ok(()) => return Ok(Some(Claim::Fresh(record))),
         Err(StoreError::ConditionFailed { .. }) => {}
         Err(error) => return Err(internal(error)),
     }
@@ -106,12 +121,37 @@ pub async fn claim(
             "the first request with this key succeeded and its answer held a secret, which is shown only once",
         ));
     }
-    if existing.body["state"] != "completed" {
-        return Err(ApiError::new(
+    let may_still_run = existing.body["claimed_at"]
+        .as_str()
+        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+        .is_none_or(|at| now < at.to_utc() + IN_FLIGHT_AT_MOST);
+    let in_progress = || {
+        ApiError::new(
             StatusCode::CONFLICT,
             "idempotency_key_in_progress",
             "the first request with this key is still running",
-        ));
+        )
+    };
+    match existing.body["state"].as_str() {
+        Some(COMPLETED) => {}
+        Some(IN_PROGRESS) if !may_still_run => {
+            // The first request died before committing anything: this one takes its place. The
+            // version moves on, so the dead request's writes could no longer commit either.
+            let mut taken = existing.next(claimed);
+            taken.expires_at = Some((now + KEEP).timestamp());
+            return match store
+                .put(taken.clone(), Condition::VersionIs(existing.version))
+                .await
+            {
+                Ok(()) => Ok(Some(Claim::Fresh(taken))),
+                Err(StoreError::ConditionFailed { .. }) => Err(in_progress()),
+                Err(error) => Err(internal(error)),
+            };
+        }
+        Some(COMMITTED) if !may_still_run || existing.body["finished"] == true => {
+            return Err(committed());
+        }
+        _ => return Err(in_progress()),
     }
     let status = existing.body["status"]
         .as_u64()
@@ -142,53 +182,164 @@ pub async fn claim(
     })))
 }
 
-/// Stores the first answer, or releases the claim after a server error so a retry runs again.
-/// `shows_secret`: the route's success answer holds a secret, so only the fact is kept.
+/// Stores the first answer, or after a server error releases the claim if nothing committed.
+/// `claim` is the record as this request took it; `shows_secret`: the route's success answer
+/// holds a secret, so only the fact is kept.
 pub async fn finish(
     store: &dyn ItemStore,
-    key: Key,
+    claim: &Item,
     response: &ApiResponse,
     shows_secret: bool,
     now: DateTime<Utc>,
 ) {
-    let outcome = if response.status.is_server_error() {
-        store.delete(&key, Condition::VersionIs(1)).await
-    } else {
-        let body = if shows_secret && response.status.is_success() {
-            json!({
-                "state": "completed",
-                "fingerprint": "",
-                "secret_shown": true,
-                "status": response.status.as_u16(),
-            })
-        } else {
-            let headers: Vec<[&str; 2]> = response
-                .headers
-                .iter()
-                .filter_map(|(name, value)| Some([name.as_str(), value.to_str().ok()?]))
-                .collect();
-            json!({
-                "state": "completed",
-                "fingerprint": "",
-                "status": response.status.as_u16(),
-                "headers": headers,
-                "body": String::from_utf8_lossy(&response.body),
-            })
-        };
-        match store.get(&key).await {
-            Ok(Some(claimed)) => {
-                let mut body = body;
-                body["fingerprint"] = claimed.body["fingerprint"].clone();
-                let mut done = claimed.next(body);
+    let outcome = match store.get(&claim.key).await {
+        // Expired, or taken over by a retry after this request was given up: not ours to touch.
+        Ok(None) => Ok(()),
+        Ok(Some(current)) if current.body["claimed_at"] != claim.body["claimed_at"] => Ok(()),
+        Ok(Some(current)) => {
+            let committed = current.body["state"] == COMMITTED;
+            if committed && !response.status.is_success() {
+                // The effect is applied but this answer does not describe it: a retry is told
+                // so (`idempotency_key_committed`) instead of seeing this failure as the outcome,
+                // at once, since this request is over.
+                let mut over = current.next(current.body.clone());
+                over.body["finished"] = json!(true);
+                store.put(over, Condition::VersionIs(current.version)).await
+            } else if response.status.is_server_error() {
+                // Nothing committed: release the claim so the client's retry runs again.
+                store
+                    .delete(&current.key, Condition::VersionIs(current.version))
+                    .await
+            } else {
+                let mut done = current.next(answer_record(response, shows_secret));
+                done.body["fingerprint"] = current.body["fingerprint"].clone();
+                done.body["claimed_at"] = current.body["claimed_at"].clone();
                 done.expires_at = Some((now + KEEP).timestamp());
-                store.put(done, Condition::VersionIs(claimed.version)).await
+                store.put(done, Condition::VersionIs(current.version)).await
             }
-            Ok(None) => Ok(()),
-            Err(error) => Err(error),
         }
+        Err(error) => Err(error),
     };
     if let Err(error) = outcome {
-        // The answer was given; only the replay is lost, and the claim expires with its TTL.
+        // The answer was given; only its replay is lost: a retry is told the key committed (or
+        // runs again if nothing did), and the record expires with its TTL.
         tracing::error!(error = %error, "could not store the idempotent answer");
+    }
+}
+
+/// What the record keeps of an answer: all of it, or only that a secret was shown.
+fn answer_record(response: &ApiResponse, shows_secret: bool) -> serde_json::Value {
+    if shows_secret && response.status.is_success() {
+        return json!({
+            "state": COMPLETED,
+            "secret_shown": true,
+            "status": response.status.as_u16(),
+        });
+    }
+    let headers: Vec<[&str; 2]> = response
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some([name.as_str(), value.to_str().ok()?]))
+        .collect();
+    json!({
+        "state": COMPLETED,
+        "status": response.status.as_u16(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&response.body),
+    })
+}
+
+/// 409 for a key whose first request applied its effect but whose answer was lost.
+pub fn committed() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_committed",
+        "the first request with this key was applied, but its answer was lost; read the resource to see the outcome",
+    )
+}
+
+/// The store a request holding a fresh claim is served with. Each write it commits carries the
+/// claim's move to `committed` (version-checked) in the same transaction, so an effect commits
+/// only together with that mark, and at most once per key: when a write's answer is lost after
+/// its commit, the next write of this request, or of a retry, fails on the mark and is refused
+/// as [`StoreError::AlreadyCommitted`] instead of being taken for contention and decided again.
+/// Reads pass through.
+pub struct ClaimedStore {
+    inner: Arc<dyn ItemStore>,
+    /// The claim as this request last committed it.
+    claim: Mutex<Item>,
+}
+
+impl ClaimedStore {
+    pub fn new(inner: Arc<dyn ItemStore>, claim: Item) -> ClaimedStore {
+        ClaimedStore {
+            inner,
+            claim: Mutex::new(claim),
+        }
+    }
+
+    fn claim(&self) -> Item {
+        self.claim
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn commit(&self, mut writes: Vec<Write>) -> Result<(), StoreError> {
+        let claim = self.claim();
+        let mut marked = claim.clone();
+        marked.version = claim.version + 1;
+        marked.body["state"] = json!(COMMITTED);
+        let mark_at = writes.len();
+        writes.push(Write::Put {
+            item: marked.clone(),
+            condition: Condition::VersionIs(claim.version),
+        });
+        match self.inner.transact(writes).await {
+            Ok(()) => {
+                *self.claim.lock().unwrap_or_else(PoisonError::into_inner) = marked;
+                Ok(())
+            }
+            Err(StoreError::ConditionFailed { index, .. }) if index == mark_at => {
+                Err(StoreError::AlreadyCommitted)
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+#[async_trait]
+impl ItemStore for ClaimedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.commit(vec![Write::Put { item, condition }]).await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.commit(vec![Write::Delete {
+            key: key.clone(),
+            condition,
+        }])
+        .await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.commit(writes).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        // Unconditional bulk writes (imports) cannot carry the mark; no request route makes them.
+        self.inner.put_batch(items).await
     }
 }

@@ -321,6 +321,10 @@ pub enum StoreError {
     InvalidWrite(String),
     #[error("invalid cursor")]
     InvalidCursor,
+    /// A write of a request whose `Idempotency-Key` has already committed its effect (an earlier
+    /// attempt whose answer was lost, or a request given up and taken over): nothing is written.
+    #[error("the request's idempotency key has already committed its effect")]
+    AlreadyCommitted,
     #[error("item {key} is malformed")]
     Malformed {
         key: Key,
