@@ -45,8 +45,6 @@ pub const DEV_TABLE: &str = "sellerdesk-dev";
 
 /// How often the dev server's own sweep runs (the Scheduler's job in AWS).
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
-/// How long a call out of the dev server (PayPal's certificates) may take.
-const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -205,7 +203,8 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     }))
     .with_paypal(PayPalVerifier::new(
         Arc::new(HttpsCertificates(
-            HttpsClient::new(OUTBOUND_TIMEOUT).map_err(StartError::Https)?,
+            HttpsClient::new(sellerdesk::payments::https::OUTBOUND_TIMEOUT)
+                .map_err(StartError::Https)?,
         )),
         native_roots(),
     ));

@@ -30,14 +30,15 @@ pub const ADMIN_TOKEN_DIGEST_ENV: &str = "SELLERDESK_ADMIN_TOKEN_SHA256";
 pub const LINK_KEY_ENV: &str = "SELLERDESK_LINK_KEY";
 pub const MAIL_FROM_ENV: &str = "SELLERDESK_MAIL_FROM";
 pub const EVENT_BUS_ENV: &str = "SELLERDESK_EVENT_BUS";
+/// The SES configuration set mail is sent with; its bounces and complaints feed the
+/// suppression list (`outbox::suppression`).
+pub const MAIL_CONFIGURATION_SET_ENV: &str = "SELLERDESK_MAIL_CONFIGURATION_SET";
 /// The platform's Stripe secret key; without it, payment pages answer `provider_unavailable`.
 pub const STRIPE_SECRET_KEY_ENV: &str = "SELLERDESK_STRIPE_SECRET_KEY";
 /// Stripe's API address (tests point it at a local mock).
 pub const STRIPE_API_URL_ENV: &str = "SELLERDESK_STRIPE_API_URL";
 /// How long one call to a provider or for a certificate may take.
-/// How long one call out of a function (Stripe, PayPal's certificates) may take; the functions
-/// that call out run for longer than this plus the store's calls (a template test checks it).
-pub const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub use crate::payments::https::OUTBOUND_TIMEOUT;
 
 /// The admin token's SHA-256 from the environment (the deployment never sees the token itself).
 pub fn admin_token_from_env() -> Result<Option<SecretDigest>, BootstrapError> {
@@ -62,6 +63,7 @@ pub fn link_key_from_env() -> Result<LinkKey, BootstrapError> {
 pub struct AwsSettings {
     pub table: String,
     pub mail_from: String,
+    pub mail_configuration_set: Option<String>,
     pub event_bus: String,
 }
 
@@ -77,6 +79,9 @@ impl AwsSettings {
             table,
             mail_from: std::env::var(MAIL_FROM_ENV)
                 .unwrap_or_else(|_| "noreply@sellerdesk.invalid".into()),
+            mail_configuration_set: std::env::var(MAIL_CONFIGURATION_SET_ENV)
+                .ok()
+                .filter(|name| !name.is_empty()),
             event_bus: std::env::var(EVENT_BUS_ENV).unwrap_or_else(|_| "default".into()),
         })
     }
@@ -96,10 +101,10 @@ pub async fn aws_adapters(settings: &AwsSettings) -> AwsAdapters {
             aws_sdk_dynamodb::Client::new(&config),
             &settings.table,
         )),
-        mailer: Arc::new(SesMailer::new(
-            aws_sdk_sesv2::Client::new(&config),
-            &settings.mail_from,
-        )),
+        mailer: Arc::new(
+            SesMailer::new(aws_sdk_sesv2::Client::new(&config), &settings.mail_from)
+                .with_configuration_set(settings.mail_configuration_set.clone()),
+        ),
         events: Arc::new(EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&config),
             &settings.event_bus,

@@ -5,6 +5,7 @@ use crate::api::routes::Function;
 use crate::api::{ApiRequest, ApiResponse};
 use crate::app::App;
 use crate::bootstrap;
+use crate::outbox::dispatch::Dispatcher;
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response, service_fn};
 use tracing::Instrument;
@@ -132,29 +133,49 @@ pub async fn run_worker(worker: Worker) -> Result<(), lambda_http::Error> {
             let (app, dispatcher) = (&app, &dispatcher);
             async move {
                 let budget = budget_of(&event.context);
-                let (sweeps, outbox) = match worker {
-                    // Every minute: the timers, the provider calls, and the outbox's safety net,
-                    // each within its share of the invocation's time.
-                    Worker::ScheduledSweeps => {
-                        let sweeps = app.run_sweeps_within(budget).await?;
-                        (Some(sweeps), dispatcher.dispatch_due_within(budget).await?)
-                    }
-                    // The stream's new outbox items, by their keys.
-                    Worker::OutboxDispatcher => (
-                        None,
-                        dispatcher
-                            .dispatch_keys(&stream_keys(&event.payload))
-                            .await?,
-                    ),
-                };
-                tracing::info!(worker = worker.name(), ?sweeps, ?outbox, "worker ran");
-                Ok::<_, lambda_http::Error>(
-                    serde_json::json!({ "sweeps": sweeps, "outbox": outbox }),
-                )
+                work(worker, app, dispatcher, &event.payload, budget).await
             }
         },
     ))
     .await
+}
+
+/// What one invocation of `worker` does with its event, within `budget`: its report.
+pub async fn work(
+    worker: Worker,
+    app: &App,
+    dispatcher: &Dispatcher,
+    payload: &serde_json::Value,
+    budget: crate::domain::clock::Budget,
+) -> Result<serde_json::Value, lambda_http::Error> {
+    let (sweeps, suppressed, outbox) = match worker {
+        // Every minute: the timers, the provider calls, and the outbox's safety net, each
+        // within its share of the invocation's time.
+        Worker::ScheduledSweeps => {
+            let sweeps = app.run_sweeps_within(budget).await?;
+            (
+                Some(sweeps),
+                0,
+                dispatcher.dispatch_due_within(budget).await?,
+            )
+        }
+        // SES's bounces and complaints (through SNS) onto the suppression list; the stream's
+        // new outbox items, by their keys.
+        Worker::OutboxDispatcher => {
+            let feedback = crate::outbox::suppression::from_sns_event(payload);
+            dispatcher.suppress(&feedback).await?;
+            let outbox = dispatcher.dispatch_keys(&stream_keys(payload)).await?;
+            (None, feedback.len(), outbox)
+        }
+    };
+    tracing::info!(
+        worker = worker.name(),
+        ?sweeps,
+        suppressed,
+        ?outbox,
+        "worker ran"
+    );
+    Ok(serde_json::json!({ "sweeps": sweeps, "suppressed": suppressed, "outbox": outbox }))
 }
 
 fn tracing_init_json() {

@@ -601,3 +601,62 @@ async fn a_spent_budget_claims_nothing_and_leaves_the_items_due() {
     assert_eq!((report.emails_sent, report.deferred), (0, 3));
     assert_eq!(dispatcher.dispatch_due().await.unwrap().emails_sent, 3);
 }
+
+/// Keeps the body of every SESv2 SendEmail request.
+#[derive(Debug, Default, Clone)]
+struct SentRequests(Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl aws_sdk_sesv2::config::Intercept for SentRequests {
+    fn name(&self) -> &'static str {
+        "SentRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_sesv2::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_sesv2::config::RuntimeComponents,
+        _: &mut aws_sdk_sesv2::config::ConfigBag,
+    ) -> Result<(), aws_sdk_sesv2::error::BoxError> {
+        if let Some(body) = context.request().body().bytes() {
+            self.0.lock().unwrap().push(serde_json::from_slice(body)?);
+        }
+        Ok(())
+    }
+}
+
+// Issue 11, §3: every mail goes through the configuration set whose bounces and complaints feed
+// the suppression list, tagged with its outbox id (moto ignores both: read off the wire).
+#[tokio::test]
+async fn mail_is_sent_through_the_configuration_set_with_its_outbox_id() {
+    let Some(config) = common::aws_config().await else {
+        return;
+    };
+    let sent = SentRequests::default();
+    let ses = aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::config::Builder::from(&config)
+            .interceptor(sent.clone())
+            .build(),
+    );
+    let sender = "noreply-set@sellerdesk.test";
+    ses.create_email_identity()
+        .email_identity(sender)
+        .send()
+        .await
+        .unwrap();
+    let mailer = SesMailer::new(ses, sender).with_configuration_set(Some("sellerdesk-mail".into()));
+    let id = OutboxId::generate(start(), &OsEntropy);
+    let Message::Email(email) = receipt("kunde@example.com") else {
+        unreachable!()
+    };
+    // when one mail is sent
+    mailer.send(&id, &email, start()).await.unwrap();
+    // then its request named the configuration set and carried the outbox id
+    let bodies = sent.0.lock().unwrap().clone();
+    let send = bodies
+        .iter()
+        .find(|b| b["FromEmailAddress"] == sender)
+        .expect("the SendEmail request");
+    assert_eq!(send["ConfigurationSetName"], "sellerdesk-mail");
+    assert_eq!(send["EmailTags"][0]["Name"], "outbox_id");
+    assert_eq!(send["EmailTags"][0]["Value"], id.as_str());
+}

@@ -379,7 +379,79 @@ async fn sweeps_out_of_time_leave_their_work_due() {
     assert_eq!(report.tickets.refunds_executed, 0);
     assert_eq!(report.tickets.deferred, 1);
     assert!(provider.calls.lock().unwrap().is_empty());
-    // and the next sweep with time does it
-    let next = app.run_sweeps().await.unwrap();
+    // and when the next sweep has time for the request but not for a provider call
+    let short =
+        sellerdesk::domain::clock::Budget::until(clock.now() + chrono::Duration::seconds(15));
+    let next = app.run_sweeps_within(short).await.unwrap();
     assert_eq!(next.tickets.refunds_executed, 1);
+    // then the calls it owes wait for a sweep with their time (issue 11, §5)
+    assert_eq!(next.provider.deferred, 2, "{:?}", next.provider);
+    assert!(provider.calls.lock().unwrap().is_empty());
+    let last = app.run_sweeps().await.unwrap();
+    assert_eq!(last.provider.done, 2, "{:?}", last.provider);
+}
+
+// R-R5, issue 11 §5: a refund the provider takes as pending and never confirms is reported to
+// the operator, and the provider is never asked a second time.
+#[tokio::test]
+async fn a_refund_left_pending_by_the_provider_is_reported_until_its_events_settle_it() {
+    use chrono::Duration;
+    use sellerdesk::usecases::refunds::provider_tasks::{
+        CONFIRMATION_EXPECTED_WITHIN, STILL_PENDING_AGAIN,
+    };
+    // given a paid one-time order whose refund the provider takes as pending
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider.clone());
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
+        200
+    );
+    clock.freeze(at("2026-12-01T09:00:00Z"));
+    let (status, refund) = call(
+        &app,
+        Method::POST,
+        &format!("/api/orders/{order_id}/refunds"),
+        vendor["api_key"].as_str(),
+        json!({"reason": "Kulanz"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{refund}");
+    let accepted = clock.now();
+    // when the sweeps run before the confirmation is overdue, then nothing is reported
+    clock.freeze(accepted + CONFIRMATION_EXPECTED_WITHIN - Duration::minutes(1));
+    assert_eq!(app.run_sweeps().await.unwrap().provider.still_pending, 0);
+    // when it is overdue, then the operator is told, and told again a day later
+    clock.freeze(accepted + CONFIRMATION_EXPECTED_WITHIN);
+    assert_eq!(app.run_sweeps().await.unwrap().provider.still_pending, 1);
+    assert_eq!(
+        app.run_sweeps().await.unwrap().provider.still_pending,
+        0,
+        "once per period"
+    );
+    clock.freeze(accepted + CONFIRMATION_EXPECTED_WITHIN + STILL_PENDING_AGAIN);
+    assert_eq!(app.run_sweeps().await.unwrap().provider.still_pending, 1);
+    // when the provider's event settles it, then the watch ends
+    let refund_id = refund["id"].as_str().unwrap();
+    let settled = json!({"id": "evt_refund_ok", "object": "event", "type": "charge.refund.updated", "data": {"object": {
+        "id": "re_1", "object": "refund", "amount": 1190, "currency": "eur", "status": "succeeded",
+        "payment_intent": "pi_1", "metadata": {"refund_id": refund_id, "order_id": order_id}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &settled).await,
+        200
+    );
+    clock.freeze(accepted + CONFIRMATION_EXPECTED_WITHIN + STILL_PENDING_AGAIN * 2);
+    let report = app.run_sweeps().await.unwrap().provider;
+    assert_eq!((report.still_pending, report.done), (0, 0), "{report:?}");
+    clock.freeze(accepted + CONFIRMATION_EXPECTED_WITHIN + STILL_PENDING_AGAIN * 3);
+    assert_eq!(app.run_sweeps().await.unwrap().provider.still_pending, 0);
+    // and the provider was asked for the refund once
+    let calls = provider.calls.lock().unwrap().clone();
+    let refunds = calls.iter().filter(|c| c.starts_with("refund ")).count();
+    assert_eq!(refunds, 1, "{calls:?}");
 }

@@ -181,6 +181,7 @@ fn failures_surface_and_logs_expire() {
         "OutboxStreamLagAlarm:",
         "ScheduledSweepsGiveUpsAlarm:",
         "OutboxDispatcherGiveUpsAlarm:",
+        "RefundsStillPendingAlarm:",
     ] {
         assert!(template.contains(alarm), "{alarm} is missing");
     }
@@ -218,6 +219,13 @@ fn every_lease_outlives_its_functions_timeout() {
 fn functions_that_call_out_outlive_their_outbound_calls() {
     let template = read("infra/template.yaml");
     let margin = sellerdesk::bootstrap::OUTBOUND_TIMEOUT + sellerdesk::aws::OPERATION_TIMEOUT;
+    // the dispatcher starts a send only with the SDK's whole operation timeout left
+    assert_eq!(
+        sellerdesk::outbox::dispatch::SEND_TAKES_AT_MOST
+            .to_std()
+            .unwrap(),
+        sellerdesk::aws::OPERATION_TIMEOUT
+    );
     for function in ["checkout-callbacks", "refund-requests", "scheduled-sweeps"] {
         let block = &template[template.find(&format!("Binary: {function}")).unwrap()..];
         let block = &block[..block.find("Policies:").unwrap()];
@@ -238,4 +246,47 @@ fn functions_that_call_out_outlive_their_outbound_calls() {
             margin.as_secs()
         );
     }
+}
+
+// Issue 11, §1: a claimed Idempotency-Key is taken over only when no request can still be
+// running, so its time is longer than every function's timeout.
+#[test]
+fn an_idempotency_claim_outlives_every_functions_timeout() {
+    let template = read("infra/template.yaml");
+    let longest = template
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Timeout: "))
+        .map(|seconds| seconds.parse::<i64>().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        sellerdesk::app::idempotency::IN_FLIGHT_AT_MOST.num_seconds() > longest,
+        "claims are taken over after {} but a function may run {longest}s",
+        sellerdesk::app::idempotency::IN_FLIGHT_AT_MOST
+    );
+}
+
+// Issue 11, §3: mail goes through a configuration set whose permanent bounces and complaints
+// reach the outbox dispatcher (through SNS), which keeps the suppression list.
+#[test]
+fn bounces_and_complaints_reach_the_suppression_list() {
+    let template = read("infra/template.yaml");
+    assert!(template.contains(&format!(
+        "{}: !Ref MailConfigurationSet",
+        sellerdesk::bootstrap::MAIL_CONFIGURATION_SET_ENV
+    )));
+    let set = &template[template.find("  MailConfigurationSet:\n").unwrap()..];
+    assert!(set.contains("SuppressedReasons: [BOUNCE, COMPLAINT]"));
+    let destination = &template[template.find("  MailFeedbackEvents:\n").unwrap()..];
+    let destination = &destination[..destination.find("\n\n").unwrap()];
+    assert!(destination.contains("MatchingEventTypes: [bounce, complaint]"));
+    assert!(destination.contains("TopicARN: !Ref MailFeedback"));
+    let dispatcher = &template[template.find("Binary: outbox-dispatcher").unwrap()..];
+    let dispatcher = &dispatcher[..dispatcher.find("Policies:").unwrap()];
+    assert!(
+        dispatcher
+            .contains("Type: SNS\n          Properties:\n            Topic: !Ref MailFeedback")
+    );
+    assert!(dispatcher.contains("EventInvokeConfig:"));
+    assert!(template.contains("Service: ses.amazonaws.com\n            Action: sns:Publish"));
 }

@@ -298,3 +298,178 @@ fn a_workers_budget_ends_before_its_deadline() {
     assert!(budget.allows(deadline - chrono::Duration::seconds(11)));
     assert!(!budget.allows(deadline - chrono::Duration::seconds(10)));
 }
+
+// Issue 11, §3: SES's bounces and complaints (samples in events/outbox-dispatcher/) reach the
+// outbox dispatcher through SNS; a suppressed customer is not mailed, and the vendor is told.
+#[tokio::test]
+async fn bounced_and_complaining_customers_are_not_mailed_again_and_the_vendor_is_told() {
+    use sellerdesk::domain::clock::Budget;
+    use sellerdesk::domain::notifications::EmailKind;
+    use sellerdesk::lambda::{Worker, work};
+    use sellerdesk::outbox::dispatch::Dispatcher;
+    use sellerdesk::outbox::local::LocalOutbox;
+    use sellerdesk::store::ItemStore;
+    use serde_json::json;
+
+    // given a vendor selling one offer, and the outbox dispatcher over the same store
+    let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Arc::new(SettableClock::frozen(now));
+    let app = App::new(
+        Arc::clone(&store),
+        clock.clone(),
+        Arc::new(OsEntropy),
+        Some(SecretDigest::of(FIXTURE_ADMIN_TOKEN)),
+        LinkKey::generate(&OsEntropy),
+    );
+    let outbox = Arc::new(LocalOutbox::new(Arc::clone(&store)));
+    let dispatcher = Dispatcher::new(Arc::clone(&store), outbox.clone(), outbox.clone(), clock);
+    let call = |method: &str, path: &str, auth: Option<String>, body: Value| {
+        let mut request = sellerdesk::api::ApiRequest {
+            method: method.parse().unwrap(),
+            path: path.into(),
+            query: None,
+            headers: http::HeaderMap::new(),
+            body: body.to_string().into(),
+        };
+        request
+            .headers
+            .insert("content-type", "application/json".parse().unwrap());
+        if let Some(token) = auth {
+            request
+                .headers
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let app = app.clone();
+        async move {
+            let answer = app.handle(&request, |_| true).await;
+            serde_json::from_slice::<Value>(&answer.body).unwrap()
+        }
+    };
+    let vendor = call(
+        "POST",
+        "/admin/vendors",
+        Some(FIXTURE_ADMIN_TOKEN.into()),
+        json!({"name": "Kurswerk", "email": "team@kurswerk.example"}),
+    )
+    .await;
+    let key = vendor["api_key"].as_str().map(str::to_string);
+    let product = call(
+        "POST",
+        "/api/products",
+        key.clone(),
+        json!({"name": "Kurs"}),
+    )
+    .await;
+    let offer = call(
+        "POST",
+        "/api/offers",
+        key.clone(),
+        json!({"name": "Kurs", "products": [product["id"]],
+        "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}}),
+    )
+    .await;
+    // when SES reports a permanent bounce, a complaint and a full mailbox
+    let mut suppressed = 0;
+    for sample in [
+        "ses-bounce-permanent",
+        "ses-complaint",
+        "ses-bounce-transient",
+    ] {
+        let payload: Value =
+            serde_json::from_str(&event(&format!("outbox-dispatcher/{sample}.json"))).unwrap();
+        let report = work(
+            Worker::OutboxDispatcher,
+            &app,
+            &dispatcher,
+            &payload,
+            Budget::unbounded(),
+        )
+        .await
+        .unwrap();
+        suppressed += report["suppressed"].as_u64().unwrap();
+    }
+    assert_eq!(suppressed, 2, "the transient bounce suppresses nothing");
+    // and those three addresses buy
+    for email in [
+        "gone@example.com",
+        "Annoyed@Example.com",
+        "full@example.com",
+    ] {
+        let customer =
+            json!({"email": email, "first_name": "A", "last_name": "B", "country": "DE"});
+        let order = call(
+            "POST",
+            "/checkout",
+            None,
+            json!({"offer_id": offer["id"], "customer": customer}),
+        )
+        .await;
+        assert!(order["order_id"].is_string(), "{order}");
+    }
+    // (a notice may go out in the run that enqueued it, or in the next)
+    let first = dispatcher.dispatch_due().await.unwrap();
+    let second = dispatcher.dispatch_due().await.unwrap();
+    // then only the full mailbox got its confirmation; the other two were given up at once
+    assert_eq!(first.given_up + second.given_up, 2, "{first:?} {second:?}");
+    let sent = outbox.emails().await.unwrap();
+    let to_customers: Vec<&str> = sent
+        .iter()
+        .filter(|m| m.kind == EmailKind::OrderConfirmation)
+        .map(|m| m.to.as_str())
+        .collect();
+    assert_eq!(to_customers, ["full@example.com"]);
+    // and the vendor was told of each, with the reason
+    assert_eq!(
+        first.emails_sent + second.emails_sent,
+        3,
+        "{first:?} {second:?}"
+    );
+    let told: Vec<&str> = sent
+        .iter()
+        .filter(|m| m.kind == EmailKind::MailUndeliverable)
+        .inspect(|m| assert_eq!(m.to, "team@kurswerk.example"))
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(told.len(), 2);
+    assert!(
+        told.iter()
+            .any(|t| t.contains("gone@example.com") && t.contains("unzustellbar")),
+        "{told:?}"
+    );
+    assert!(
+        told.iter()
+            .any(|t| t.contains("annoyed@example.com") && t.contains("Spam")),
+        "{told:?}"
+    );
+    // and when the vendor's own address bounces too, its notice is given up without another
+    dispatcher
+        .suppress(&[sellerdesk::outbox::suppression::Suppression {
+            address: "team@kurswerk.example".into(),
+            reason: sellerdesk::outbox::suppression::SuppressionReason::Bounce,
+            feedback_id: None,
+        }])
+        .await
+        .unwrap();
+    let customer =
+        json!({"email": "gone@example.com", "first_name": "A", "last_name": "B", "country": "DE"});
+    call(
+        "POST",
+        "/checkout",
+        None,
+        json!({"offer_id": offer["id"], "customer": customer}),
+    )
+    .await;
+    let lost = dispatcher.dispatch_due().await.unwrap();
+    let notice_lost = dispatcher.dispatch_due().await.unwrap();
+    let after = dispatcher.dispatch_due().await.unwrap();
+    assert_eq!(
+        lost.given_up + notice_lost.given_up,
+        2,
+        "{lost:?} {notice_lost:?}"
+    );
+    assert_eq!(lost.emails_sent + notice_lost.emails_sent, 0);
+    assert_eq!(after, Default::default(), "no notice of a lost notice");
+}

@@ -162,6 +162,13 @@ impl Budget {
         self.until.is_none_or(|until| now < until)
     }
 
+    /// Whether work that may take up to `takes` can start at `now` and end within the budget:
+    /// a call out is started only with its whole timeout left, so its time comes from the
+    /// invocation's deadline instead of running past it.
+    pub fn allows_for(&self, now: DateTime<Utc>, takes: Duration) -> bool {
+        self.until.is_none_or(|until| now + takes <= until)
+    }
+
     /// One of `parts` equal shares of what is left at `now`, so each queue of a sweep gets its
     /// own time and a slow one cannot starve the next.
     pub fn share(&self, now: DateTime<Utc>, parts: i32) -> Budget {
@@ -193,6 +200,17 @@ mod tests {
                 .share(now, 3)
                 .allows(now + Duration::days(999))
         );
+    }
+
+    // Issue 11, §5: a call out starts only with its whole timeout left in the budget.
+    #[test]
+    fn work_that_takes_longer_than_what_is_left_does_not_start() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let budget = Budget::until(now + Duration::seconds(12));
+        assert!(budget.allows_for(now, Duration::seconds(10)));
+        assert!(!budget.allows_for(now + Duration::seconds(3), Duration::seconds(10)));
+        assert!(budget.allows(now + Duration::seconds(3)));
+        assert!(Budget::unbounded().allows_for(now, Duration::days(1)));
     }
 
     // R-M4

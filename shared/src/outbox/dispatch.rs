@@ -5,11 +5,22 @@
 //! The one window left is a crash after the channel accepted a message and before it is marked
 //! sent: the lease expires and the item is sent again (at least once, R-N1). The outbox id travels
 //! with every message (a tag on SES mail, the event's `id`) so receivers can drop that repeat.
+//!
+//! A mail to a suppressed address (`suppression`) is not sent but given up at once. When a mail
+//! to a customer is given up, the vendor is told in the same transaction (`MailUndeliverable`),
+//! so no customer mail is lost in silence; a notice to the vendor that is given up tells only the
+//! operator (the alarm on "outbox item given up").
 
-use super::{DeliveryState, EventPublisher, FailureKind, Mailer, OutboxEntry};
+use super::suppression;
+use super::{DeliveryError, DeliveryState, EventPublisher, FailureKind, Mailer, OutboxEntry};
 use crate::domain::clock::{Budget, Clock};
-use crate::domain::notifications::Message;
-use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to};
+use crate::domain::ids::{Entropy, OsEntropy};
+use crate::domain::notifications::emails::{UndeliverableNotice, mail_undeliverable};
+use crate::domain::notifications::{Email, Message};
+use crate::domain::vendors::Vendor;
+use crate::store::keys::{
+    DueQueue, VENDOR_PROFILE_SK, due_entry, due_partitions, due_up_to, vendor_pk,
+};
 use crate::store::{Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -22,6 +33,9 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// A throttled item is tried again this much later, until it is this old (a day's quota).
 pub const THROTTLED_PAUSE: Duration = Duration::minutes(5);
 pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
+/// The longest one send may take (the AWS SDK's operation timeout of the functions, a test
+/// keeps them equal): a run starts a send only with this much of its budget left.
+pub const SEND_TAKES_AT_MOST: Duration = Duration::seconds(15);
 /// Due items read per partition per run; the rest wait for the next run.
 const BATCH: u32 = 100;
 
@@ -42,7 +56,14 @@ pub struct Dispatcher {
     mailer: Arc<dyn Mailer>,
     events: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
+    /// Ids of the notices the dispatcher itself enqueues.
+    entropy: Arc<dyn Entropy>,
 }
+
+/// The source of a refusal by the suppression list.
+#[derive(Debug, thiserror::Error)]
+#[error("the address is on the suppression list ({0})")]
+struct Suppressed(&'static str);
 
 fn backoff(attempts: u32) -> Duration {
     // 1, 2, 4 … 64 minutes.
@@ -74,7 +95,22 @@ impl Dispatcher {
             mailer,
             events,
             clock,
+            entropy: Arc::new(OsEntropy),
         }
+    }
+
+    /// Where the ids of the dispatcher's own notices come from (tests fix it).
+    pub fn with_entropy(mut self, entropy: Arc<dyn Entropy>) -> Dispatcher {
+        self.entropy = entropy;
+        self
+    }
+
+    /// Puts bounced and complaining addresses on the suppression list (SES feedback).
+    pub async fn suppress(
+        &self,
+        suppressions: &[suppression::Suppression],
+    ) -> Result<(), StoreError> {
+        suppression::record(self.store.as_ref(), suppressions, self.clock.now()).await
     }
 
     /// Sends everything due now.
@@ -91,7 +127,7 @@ impl Dispatcher {
                 Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(BATCH);
             let page = self.store.query(&query).await?;
             for item in page.items {
-                if !budget.allows(self.clock.now()) {
+                if !budget.allows_for(self.clock.now(), SEND_TAKES_AT_MOST) {
                     report.deferred += 1;
                     continue;
                 }
@@ -148,13 +184,24 @@ impl Dispatcher {
             Err(error) => return Err(error),
         }
         let sent = match &entry.message {
-            Message::Email(email) => self.mailer.send(&entry.id, email, now).await,
+            Message::Email(email) => {
+                match suppression::lookup(self.store.as_ref(), &email.to).await? {
+                    Some(reason) => Err(DeliveryError::classified(
+                        "suppression",
+                        FailureKind::Permanent,
+                        Some(reason.as_str().to_string()),
+                        Suppressed(reason.as_str()),
+                    )),
+                    None => self.mailer.send(&entry.id, email, now).await,
+                }
+            }
             Message::Event(event) => {
                 self.events
                     .publish(&entry.id, &entry.vendor_id, event, now)
                     .await
             }
         };
+        let mut notices = Vec::new();
         let finished = match sent {
             Ok(()) => {
                 match entry.message {
@@ -182,6 +229,10 @@ impl Dispatcher {
                     // The template's metric filter turns this line into the operator's alarm.
                     tracing::error!(outbox_id = %entry.id, vendor_id = %entry.vendor_id, "outbox item given up");
                     report.given_up += 1;
+                    if let Message::Email(email) = &entry.message {
+                        let reason = error.code.as_deref().unwrap_or("undeliverable");
+                        notices.extend(self.tell_vendor(&entry, email, reason, now).await?);
+                    }
                     entry.delivery = DeliveryState::Failed { at: now };
                     store_entry(&claimed, &entry)?.without_index(Index::Due)
                 } else {
@@ -196,6 +247,45 @@ impl Dispatcher {
                 }
             }
         };
-        self.store.transact(vec![Write::update(finished)]).await
+        let mut writes = vec![Write::update(finished)];
+        writes.extend(notices);
+        self.store.transact(writes).await
+    }
+
+    /// The vendor's notice of a given-up mail to its customer; none for a mail to the vendor
+    /// itself (its own notices among them), so a failing vendor address cannot loop.
+    async fn tell_vendor(
+        &self,
+        entry: &OutboxEntry,
+        lost: &Email,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Write>, StoreError> {
+        let key = Key::new(vendor_pk(&entry.vendor_id), VENDOR_PROFILE_SK);
+        let Some(item) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        let vendor: Vendor = item.decode()?;
+        let to_vendor = [vendor.email.as_str(), vendor.ticket_email()]
+            .iter()
+            .any(|own| own.eq_ignore_ascii_case(lost.to.trim()));
+        if to_vendor {
+            return Ok(None);
+        }
+        let notice = mail_undeliverable(&UndeliverableNotice {
+            to: vendor.ticket_email(),
+            language: &vendor.default_language,
+            recipient: &lost.to,
+            subject: &lost.subject,
+            reason,
+        });
+        super::enqueue(
+            &vendor.id,
+            Message::Email(notice),
+            now,
+            self.entropy.as_ref(),
+        )
+        .map(Some)
+        .map_err(|source| StoreError::Malformed { key, source })
     }
 }

@@ -1,6 +1,7 @@
 //! The outbox (R-N1, R-N4): every e-mail and domain event is an item written in the same
 //! transaction as the state change that causes it; the dispatcher sends it later, once.
 
+pub mod suppression;
 pub mod dispatch;
 #[cfg(feature = "aws")]
 pub mod eventbridge;

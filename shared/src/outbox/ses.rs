@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 pub struct SesMailer {
     client: Client,
     from: String,
+    /// Sends through this configuration set, whose bounce and complaint events SES reports.
+    configuration_set: Option<String>,
 }
 
 fn utf8(text: &str) -> Result<Content, DeliveryError> {
@@ -28,7 +30,13 @@ impl SesMailer {
         SesMailer {
             client,
             from: from.into(),
+            configuration_set: None,
         }
+    }
+
+    pub fn with_configuration_set(mut self, name: Option<String>) -> SesMailer {
+        self.configuration_set = name;
+        self
     }
 }
 
@@ -60,6 +68,7 @@ impl Mailer for SesMailer {
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message).build())
             .email_tags(tag)
+            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map_err(|error| {

@@ -13,6 +13,11 @@ use rustls_pki_types::CertificateDer;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long one call out of a function (Stripe, PayPal's certificates) may take; the functions
+/// that call out run for longer than this plus the store's calls (a template test checks it),
+/// and a sweep starts a call only with this much of its budget left.
+pub const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("TLS could not be set up")]

@@ -222,6 +222,53 @@ pub fn dispute_opened(n: &DisputeNotice<'_>) -> Email {
     email(n.to, n.language, EmailKind::DisputeOpened, subject, text)
 }
 
+/// What the vendor is told when a mail to its customer was given up.
+pub struct UndeliverableNotice<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    /// The customer's address the mail was for.
+    pub recipient: &'a str,
+    /// The lost mail's subject.
+    pub subject: &'a str,
+    /// Why: `bounce`, `complaint`, or the mail provider's error code.
+    pub reason: &'a str,
+}
+
+pub fn mail_undeliverable(n: &UndeliverableNotice<'_>) -> Email {
+    let german = is_german(n.language);
+    let reason = match (n.reason, german) {
+        ("bounce", true) => "die Adresse ist unzustellbar",
+        ("bounce", false) => "the address bounced",
+        ("complaint", true) => "eine frühere E-Mail wurde als Spam gemeldet",
+        ("complaint", false) => "an earlier mail was marked as spam",
+        (code, _) => code,
+    };
+    let (subject, text) = if german {
+        (
+            format!("E-Mail nicht zustellbar: {}", n.recipient),
+            format!(
+                "Die E-Mail „{}“ an {} konnte nicht zugestellt werden (Grund: {}). Bitte erreichen Sie die Kundin oder den Kunden auf anderem Weg und prüfen Sie die Adresse.\n",
+                n.subject, n.recipient, reason
+            ),
+        )
+    } else {
+        (
+            format!("Mail undeliverable: {}", n.recipient),
+            format!(
+                "The mail \"{}\" to {} could not be delivered (reason: {}). Please reach the customer another way and check the address.\n",
+                n.subject, n.recipient, reason
+            ),
+        )
+    };
+    email(
+        n.to,
+        n.language,
+        EmailKind::MailUndeliverable,
+        subject,
+        text,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

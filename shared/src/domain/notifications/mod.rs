@@ -29,6 +29,8 @@ pub enum EmailKind {
     DisputeOpened,
     /// To the vendor: the provider did not carry out a refund; its debit was reversed (R-R5).
     RefundFailed,
+    /// To the vendor: a mail to its customer could not be delivered and was given up.
+    MailUndeliverable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

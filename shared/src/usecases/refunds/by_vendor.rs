@@ -1,6 +1,7 @@
 //! `POST /api/orders/{id}/refunds` (R-R1): decided against the order and the available balance,
 //! executed in one transaction (R-R5), then handed to the provider at once.
 
+use crate::domain::clock::Budget;
 use crate::domain::ids::OrderId;
 use crate::domain::money::Money;
 use crate::domain::refunds::{Refund, RefundError, RefundOrigin, vendor_refund};
@@ -73,7 +74,9 @@ pub async fn refund_order(
             order_id: decided.order_id.clone(),
         };
         // The task is committed: a failure here is retried by the sweeps, never lost.
-        if let Err(error) = provider_tasks::run_now(ports, provider, &vendor.id, &task).await {
+        if let Err(error) =
+            provider_tasks::run_now(ports, provider, &vendor.id, &task, Budget::unbounded()).await
+        {
             tracing::warn!(refund_id = %decided.id, error = %error, "provider refund left to the sweeps");
         }
     }

@@ -22,6 +22,11 @@ use serde::{Deserialize, Serialize};
 pub const LEASE: Duration = Duration::minutes(2);
 /// After this many failed calls the task leaves the due-index and waits for the operator.
 pub const MAX_ATTEMPTS: u32 = 8;
+/// A refund the provider took as pending is confirmed by its events within this time; one still
+/// pending then is reported to the operator ("refund still pending at the provider", an alarm),
+/// and again every `STILL_PENDING_AGAIN` until it is settled.
+pub const CONFIRMATION_EXPECTED_WITHIN: Duration = Duration::hours(48);
+pub const STILL_PENDING_AGAIN: Duration = Duration::hours(24);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -57,6 +62,10 @@ struct TaskRecord {
     attempts: u32,
     last_error: Option<String>,
     given_up: bool,
+    /// The provider took the refund as pending at this time: the task now only watches for its
+    /// confirmation, and never calls the provider again.
+    #[serde(default)]
+    accepted_at: Option<DateTime<Utc>>,
 }
 
 fn task_key(vendor: &VendorId, task: &ProviderTask) -> Key {
@@ -81,6 +90,7 @@ pub fn task_write(
         attempts: 0,
         last_error: None,
         given_up: false,
+        accepted_at: None,
     };
     let body = encode(&key, &record)?;
     Ok(Write::create(due(Item::new(key, body), task, now)))
@@ -94,6 +104,8 @@ pub struct ProviderReport {
     pub skipped: u32,
     /// Due, but left for the next sweep: this one's time was spent.
     pub deferred: u32,
+    /// Refunds the provider took but has not confirmed within `CONFIRMATION_EXPECTED_WITHIN`.
+    pub still_pending: u32,
 }
 
 /// Runs every task due now.
@@ -107,7 +119,7 @@ pub async fn run_due(
     for partition in due_partitions(DueQueue::Provider) {
         let query = Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(100);
         for item in ports.store.query(&query).await?.items {
-            if !budget.allows(ports.clock.now()) {
+            if !budget.allows_for(ports.clock.now(), call_takes_at_most()) {
                 report.deferred += 1;
                 continue;
             }
@@ -117,18 +129,29 @@ pub async fn run_due(
     Ok(report)
 }
 
-/// Runs the task the decision just committed, if it is still due (right after the commit).
+/// Runs the task the decision just committed, if it is still due (right after the commit) and
+/// `budget` has a call's time left; else the sweeps run it.
 pub async fn run_now(
     ports: Ports<'_>,
     provider: &dyn PaymentProvider,
     vendor: &VendorId,
     task: &ProviderTask,
+    budget: Budget,
 ) -> Result<ProviderReport, UseCaseError> {
     let mut report = ProviderReport::default();
+    if !budget.allows_for(ports.clock.now(), call_takes_at_most()) {
+        report.deferred += 1;
+        return Ok(report);
+    }
     if let Some(item) = ports.store.get(&task_key(vendor, task)).await? {
         run_one(ports, provider, item, ports.clock.now(), &mut report).await?;
     }
     Ok(report)
+}
+
+/// The longest a provider call may take (its client's timeout).
+fn call_takes_at_most() -> Duration {
+    Duration::from_std(crate::payments::https::OUTBOUND_TIMEOUT).unwrap_or(Duration::MAX)
 }
 
 fn backoff(attempts: u32) -> Duration {
@@ -145,6 +168,9 @@ async fn run_one(
     let mut record: TaskRecord = item.decode()?;
     if record.given_up || item.index_key(Index::Due).is_none() {
         return Ok(());
+    }
+    if let Some(accepted_at) = record.accepted_at {
+        return watch(ports, item, &record, accepted_at, now, report).await;
     }
     // Claim it: another sweep that read the same item loses the version check.
     record.attempts += 1;
@@ -182,12 +208,14 @@ async fn run_one(
         // Settle first, then drop the task: a function killed in between leaves the task, which
         // runs again after its lease (the provider answers the same refund to the same key, and
         // settling is idempotent) — never a dropped task with its refund pending for ever.
+        let mut accepted = false;
         if let Some((refund_id, (provider_refund, state))) = settle {
             let settlement = match state {
                 RefundState::Succeeded => Settlement::Succeeded,
                 RefundState::Failed => Settlement::Failed,
                 RefundState::Pending => Settlement::Accepted,
             };
+            accepted = settlement == Settlement::Accepted;
             settle::settle(
                 ports,
                 &record.vendor_id,
@@ -196,6 +224,17 @@ async fn run_one(
                 Some(provider_refund),
             )
             .await?;
+        }
+        if accepted {
+            // Taken, not yet done: the task stays to watch for the provider's confirmation.
+            record.accepted_at = Some(now);
+            let watching = due(
+                claimed.next(encode(&claimed.key, &record)?),
+                &record.task,
+                now + CONFIRMATION_EXPECTED_WITHIN,
+            );
+            ports.store.transact(vec![Write::update(watching)]).await?;
+            return Ok(());
         }
         ports
             .store
@@ -227,6 +266,55 @@ async fn run_one(
         )
     };
     ports.store.transact(vec![Write::update(next)]).await?;
+    Ok(())
+}
+
+/// A refund the provider took: dropped once its events settled it; still pending, the operator
+/// is told (the template's metric filter on "still pending" raises the alarm) and told again
+/// later. The provider is not called again: its idempotency keys expire, a second call could
+/// refund twice.
+async fn watch(
+    ports: Ports<'_>,
+    item: Item,
+    record: &TaskRecord,
+    accepted_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    report: &mut ProviderReport,
+) -> Result<(), UseCaseError> {
+    let ProviderTask::Refund { refund_id, .. } = &record.task else {
+        return Ok(());
+    };
+    let refund: Option<crate::domain::refunds::Refund> = match ports
+        .store
+        .get(&crate::store::keys::refund_key(
+            &record.vendor_id,
+            refund_id,
+        ))
+        .await?
+    {
+        Some(found) => Some(found.decode()?),
+        None => None,
+    };
+    let pending =
+        refund.is_some_and(|refund| refund.state == crate::domain::refunds::RefundState::Pending);
+    let write = if pending {
+        report.still_pending += 1;
+        tracing::error!(vendor_id = %record.vendor_id, refund_id = %refund_id, %accepted_at, "refund still pending at the provider");
+        Write::update(due(
+            item.next(item.body.clone()),
+            &record.task,
+            now + STILL_PENDING_AGAIN,
+        ))
+    } else {
+        Write::Delete {
+            key: item.key.clone(),
+            condition: crate::store::Condition::VersionIs(item.version),
+        }
+    };
+    match ports.store.transact(vec![write]).await {
+        Err(error) if error.is_contention() => report.skipped += 1,
+        other => other?,
+    }
     Ok(())
 }
 

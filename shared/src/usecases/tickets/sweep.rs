@@ -61,7 +61,7 @@ pub async fn sweep(
                 continue;
             }
             report.items_read += 1;
-            fire(ports, provider, item, now, &mut report).await?;
+            fire(ports, provider, item, now, budget, &mut report).await?;
         }
     }
     Ok(report)
@@ -72,6 +72,7 @@ async fn fire(
     provider: &dyn PaymentProvider,
     item: Item,
     now: DateTime<Utc>,
+    budget: Budget,
     report: &mut TicketSweepReport,
 ) -> Result<(), UseCaseError> {
     let mut ticket: Ticket = item.decode()?;
@@ -162,7 +163,8 @@ async fn fire(
     }
     tracing::info!(vendor_id = %vendor.id, ticket_id = %ticket.id, ?fired, "ticket timer fired");
     if let Some(task) = task
-        && let Err(error) = provider_tasks::run_now(ports, provider, &vendor.id, &task).await
+        && let Err(error) =
+            provider_tasks::run_now(ports, provider, &vendor.id, &task, budget).await
     {
         tracing::warn!(ticket_id = %ticket.id, error = %error, "provider call left to the next sweep");
     }
