@@ -1,7 +1,11 @@
 //! Stripe's webhook signature (API.md): header `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]`;
 //! valid when some `v1` equals HMAC-SHA256(secret, "{t}.{raw body}") for some current secret of
-//! the vendor (rotation), compared in constant time, and |now − t| ≤ 300 s by the injected clock.
-//! Other schemes (`v0`, test-mode extras) are ignored, as Stripe's libraries do.
+//! the platform (rotation), compared in constant time, and |now − t| ≤ 300 s by the injected
+//! clock. Other schemes (`v0`, test-mode extras) are ignored, as Stripe's libraries do.
+//!
+//! Cheap checks first, so an anonymous caller cannot burn CPU: the timestamp before any HMAC, at
+//! most `MAX_SIGNATURES` `v1` entries, and each secret's HMAC over the body computed once and
+//! compared with every entry.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -9,6 +13,8 @@ use sha2::Sha256;
 
 /// Stripe's default tolerance.
 pub const TOLERANCE_SECONDS: i64 = 300;
+/// More `v1` entries than this are refused (Stripe sends one per current secret).
+pub const MAX_SIGNATURES: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -22,6 +28,8 @@ pub enum SignatureError {
     NoMatch,
     #[error("the timestamp is outside the tolerance")]
     OutsideTolerance,
+    #[error("the Stripe-Signature header has too many signatures")]
+    TooManySignatures,
 }
 
 struct ParsedHeader {
@@ -39,7 +47,12 @@ fn parse_header(header: &str) -> Result<ParsedHeader, SignatureError> {
         match name {
             "t" => timestamp = value.parse::<i64>().ok(),
             // A v1 that is not hex can match nothing; it is skipped like any other bad one.
-            "v1" => v1.extend(hex::decode(value).ok()),
+            "v1" => {
+                if v1.len() == MAX_SIGNATURES {
+                    return Err(SignatureError::TooManySignatures);
+                }
+                v1.extend(hex::decode(value).ok())
+            }
             _ => {}
         }
     }
@@ -79,20 +92,33 @@ pub fn verify(
     now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
     let parsed = parse_header(header.ok_or(SignatureError::MissingHeader)?)?;
+    if (now.timestamp() - parsed.timestamp).abs() > TOLERANCE_SECONDS {
+        return Err(SignatureError::OutsideTolerance);
+    }
     let matches = secrets.iter().any(|secret| {
-        parsed.v1.iter().any(|candidate| {
-            // verify_slice compares in constant time.
-            mac(secret, parsed.timestamp, payload)
-                .is_some_and(|mac| mac.verify_slice(candidate).is_ok())
+        // One HMAC over the body per secret, compared with each entry in constant time.
+        mac(secret, parsed.timestamp, payload).is_some_and(|mac| {
+            let expected = mac.finalize().into_bytes();
+            parsed
+                .v1
+                .iter()
+                .any(|candidate| constant_time_eq(&expected, candidate))
         })
     });
     if !matches {
         return Err(SignatureError::NoMatch);
     }
-    if (now.timestamp() - parsed.timestamp).abs() > TOLERANCE_SECONDS {
-        return Err(SignatureError::OutsideTolerance);
-    }
     Ok(())
+}
+
+/// Equal in length and bytes, in time that depends on the length only.
+fn constant_time_eq(expected: &[u8], candidate: &[u8]) -> bool {
+    expected.len() == candidate.len()
+        && expected
+            .iter()
+            .zip(candidate)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// Cases after the webhook tests of Stripe's own libraries (stripe-node, stripe-python).
@@ -202,6 +228,28 @@ mod tests {
         assert_eq!(
             verify(Some(&header), PAYLOAD, &[], at(T)),
             Err(SignatureError::NoMatch)
+        );
+    }
+
+    // Issue 12, §1: an anonymous caller cannot make us hash a large body many times.
+    #[test]
+    fn stale_or_overlong_headers_are_refused_before_any_hmac() {
+        let many = format!("t={T}{}", ",v1=00".repeat(MAX_SIGNATURES + 1));
+        assert_eq!(
+            verify(Some(&many), PAYLOAD, &secrets(), at(T)),
+            Err(SignatureError::TooManySignatures)
+        );
+        let eight = format!(
+            "t={T}{},v1={}",
+            ",v1=00".repeat(MAX_SIGNATURES - 1),
+            sign(SECRET, T, PAYLOAD)
+        );
+        assert_eq!(verify(Some(&eight), PAYLOAD, &secrets(), at(T)), Ok(()));
+        // a stale timestamp is refused as stale whatever the signatures
+        let stale = format!("t={},v1=00", T - 301);
+        assert_eq!(
+            verify(Some(&stale), PAYLOAD, &secrets(), at(T)),
+            Err(SignatureError::OutsideTolerance)
         );
     }
 
