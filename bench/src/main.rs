@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN: &str = "bench-admin-token-0123456789";
+/// The platform's Stripe endpoint secret of the bench (a fixture).
+const STRIPE_SECRET: &str = "whsec_bench_platform_0123456789";
 
 fn request(
     method: Method,
@@ -49,9 +51,16 @@ fn request(
     })
 }
 
-/// A paid session as Stripe sends it; our sessions carry the customer id beside the order id.
-fn paid_session(order_id: &str, customer_id: Option<&str>, event_id: &str, cents: i64) -> Value {
-    let mut metadata = json!({"order_id": order_id});
+/// A paid session as Stripe sends it; our sessions carry the vendor and the customer id beside
+/// the order id.
+fn paid_session(
+    vendor_id: &str,
+    order_id: &str,
+    customer_id: Option<&str>,
+    event_id: &str,
+    cents: i64,
+) -> Value {
+    let mut metadata = json!({"vendor_id": vendor_id, "order_id": order_id});
     if let Some(customer) = customer_id {
         metadata["customer_id"] = json!(customer);
     }
@@ -78,7 +87,11 @@ async fn round_trips() -> anyhow::Result<()> {
         Arc::new(OsEntropy),
         Some(SecretDigest::of(ADMIN)),
         LinkKey::generate(&OsEntropy),
-    );
+    )
+    .with_webhook_secrets(sellerdesk::app::WebhookSecrets {
+        stripe: vec![STRIPE_SECRET.into()],
+        paypal_webhook_id: None,
+    });
     let vendor = json_of(
         &app,
         request(
@@ -90,9 +103,8 @@ async fn round_trips() -> anyhow::Result<()> {
     )
     .await?;
     let key = format!("Bearer {}", vendor["api_key"].as_str().context("api key")?);
-    let secret = vendor["webhook_secrets"]["stripe"]
-        .as_str()
-        .context("secret")?;
+    let vendor_id = vendor["vendor_id"].as_str().context("vendor")?;
+    let secret = STRIPE_SECRET;
     let product = json_of(
         &app,
         request(
@@ -122,12 +134,11 @@ async fn round_trips() -> anyhow::Result<()> {
         let customer = card["customer"]["id"].as_str().context("customer")?;
         // The third one as a session made elsewhere would arrive: without our customer id.
         let hint = (n < 3).then_some(customer);
-        events.push(paid_session(order_id, hint, &format!("evt_bench_{n}"), 1189).to_string());
+        events.push(
+            paid_session(vendor_id, order_id, hint, &format!("evt_bench_{n}"), 1189).to_string(),
+        );
     }
-    let path = format!(
-        "/webhooks/stripe/{}",
-        vendor["vendor_id"].as_str().context("vendor")?
-    );
+    let path = "/webhooks/stripe";
     let deliveries = [
         ("first, cold", &events[0]),
         ("duplicate", &events[0]),
@@ -139,7 +150,7 @@ async fn round_trips() -> anyhow::Result<()> {
         let signature = header_for(secret, now.timestamp(), event.as_bytes());
         let mut req = request(
             Method::POST,
-            &path,
+            path,
             &[("stripe-signature", &signature)],
             &json!({}),
         )?;
@@ -195,6 +206,7 @@ async fn throughput(n: usize, concurrency: usize) -> anyhow::Result<()> {
         port: 0,
         data_dir: dir.clone(),
         admin_token: Some(ADMIN.into()),
+        stripe_webhook_secret: Some(STRIPE_SECRET.into()),
         aws: false,
         ..Default::default()
     })
@@ -219,10 +231,7 @@ async fn throughput(n: usize, concurrency: usize) -> anyhow::Result<()> {
     )
     .await?;
     let key = format!("Bearer {}", vendor["api_key"].as_str().context("key")?);
-    let secret = vendor["webhook_secrets"]["stripe"]
-        .as_str()
-        .context("secret")?
-        .to_string();
+    let secret = STRIPE_SECRET;
     let vendor_id = vendor["vendor_id"].as_str().context("vendor")?.to_string();
     let product = call("/api/products", Some(key.clone()), json!({"name": "P"})).await?;
     let offer = call("/api/offers", Some(key), json!({"name": "O", "products": [product["id"]], "price": {"amount": "9.99", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await?;
@@ -243,12 +252,13 @@ async fn throughput(n: usize, concurrency: usize) -> anyhow::Result<()> {
         .iter()
         .enumerate()
         .map(|(i, order)| {
-            let body = paid_session(order, None, &format!("evt_bench_{i}"), 1189).to_string();
-            (header_for(&secret, now, body.as_bytes()), body)
+            let body =
+                paid_session(&vendor_id, order, None, &format!("evt_bench_{i}"), 1189).to_string();
+            (header_for(secret, now, body.as_bytes()), body)
         })
         .collect();
     let jobs = Arc::new(std::sync::Mutex::new(jobs));
-    let path = format!("/webhooks/stripe/{vendor_id}");
+    let path = "/webhooks/stripe".to_string();
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {

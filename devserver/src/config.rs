@@ -13,6 +13,9 @@ pub struct DevConfig {
     pub aws: bool,
     /// `--cors-origin` (repeatable): the frontend origins a browser may call from.
     pub cors_origins: Vec<String>,
+    /// `--stripe-webhook-secret`, else `SELLERDESK_STRIPE_WEBHOOK_SECRET`, else generated at
+    /// start: the platform's Stripe endpoint secret, which the simulated provider signs with.
+    pub stripe_webhook_secret: Option<String>,
 }
 
 /// The frontend a vendor runs locally, and the default `portal_base_url`.
@@ -26,15 +29,21 @@ impl Default for DevConfig {
             admin_token: None,
             aws: false,
             cors_origins: vec![DEFAULT_CORS_ORIGIN.to_string()],
+            stripe_webhook_secret: None,
         }
     }
 }
 
 pub const USAGE: &str =
-    "usage: devserver [--port N] [--data DIR] [--admin-token T] [--cors-origin O]... [--aws]
+    "usage: devserver [--port N] [--data DIR] [--admin-token T] [--stripe-webhook-secret S]
+                 [--cors-origin O]... [--aws]
   --port N          port on 127.0.0.1 (default 8080; 0 picks a free one)
   --data DIR        data folder (default ./.sellerdesk)
   --admin-token T   admin token (else $SELLERDESK_ADMIN_TOKEN, else generated and printed)
+  --stripe-webhook-secret S
+                    the platform's Stripe endpoint secret, which POST /webhooks/stripe
+                    verifies and the simulated provider signs with (else
+                    $SELLERDESK_STRIPE_WEBHOOK_SECRET, else generated and printed)
   --cors-origin O   a frontend origin browsers may call from (repeatable;
                     default http://localhost:3000)
   --aws             use DynamoDB, SES and EventBridge from the AWS environment
@@ -69,6 +78,9 @@ impl DevConfig {
                 }
                 "--data" => config.data_dir = PathBuf::from(value("--data")?),
                 "--admin-token" => config.admin_token = Some(value("--admin-token")?),
+                "--stripe-webhook-secret" => {
+                    config.stripe_webhook_secret = Some(value("--stripe-webhook-secret")?)
+                }
                 "--aws" => config.aws = true,
                 "--cors-origin" => {
                     let origin = value("--cors-origin")?;
@@ -87,6 +99,15 @@ impl DevConfig {
         }
         if config.cors_origins.is_empty() {
             config.cors_origins = DevConfig::default().cors_origins;
+        }
+        if config
+            .stripe_webhook_secret
+            .as_deref()
+            .is_some_and(|s| s.len() < 16)
+        {
+            return Err(BadArguments(
+                "the Stripe webhook secret must be at least 16 characters".into(),
+            ));
         }
         if config.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(BadArguments(

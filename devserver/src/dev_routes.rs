@@ -17,6 +17,8 @@ pub struct DevTools {
     pub clock: Arc<SettableClock>,
     pub dispatcher: Arc<Dispatcher>,
     pub local_outbox: LocalOutbox,
+    /// What the simulated provider signs its webhooks with (the platform's endpoint secret).
+    pub stripe_webhook_secret: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,9 +62,14 @@ impl DevTools {
         match matched.route_id {
             RouteId::DevPayPage => return simulated_provider::page(&self.app, session).await,
             RouteId::DevPay => {
-                return simulated_provider::pay(&self.app, session, request)
-                    .await
-                    .unwrap_or_else(|error| error.to_response());
+                return simulated_provider::pay(
+                    &self.app,
+                    &self.stripe_webhook_secret,
+                    session,
+                    request,
+                )
+                .await
+                .unwrap_or_else(|error| error.to_response());
             }
             _ => {}
         }

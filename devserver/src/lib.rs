@@ -76,6 +76,8 @@ pub enum StartError {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub admin_token: String,
+    /// The platform's Stripe endpoint secret `POST /webhooks/stripe` verifies.
+    pub stripe_webhook_secret: String,
     pub storage: String,
     server: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
@@ -181,6 +183,10 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         .clone()
         .unwrap_or_else(|| random_secret("adm", &OsEntropy));
     let link_key = load_or_create_link_key(&config.data_dir)?;
+    let stripe_webhook_secret = config
+        .stripe_webhook_secret
+        .clone()
+        .unwrap_or_else(|| random_secret("whsec", &OsEntropy));
     let listener = TcpListener::bind(("127.0.0.1", config.port))
         .await
         .map_err(|source| StartError::Bind {
@@ -207,7 +213,11 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
                 .map_err(StartError::Https)?,
         )),
         native_roots(),
-    ));
+    ))
+    .with_webhook_secrets(sellerdesk::app::WebhookSecrets {
+        stripe: vec![stripe_webhook_secret.clone()],
+        paypal_webhook_id: None,
+    });
     let dispatcher = Arc::new(Dispatcher::new(
         store,
         mailer,
@@ -224,6 +234,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
             clock,
             dispatcher: Arc::clone(&dispatcher),
             local_outbox,
+            stripe_webhook_secret: stripe_webhook_secret.clone(),
         },
     });
     let sweeper = tokio::spawn(async move {
@@ -242,6 +253,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     Ok(RunningServer {
         addr,
         admin_token,
+        stripe_webhook_secret,
         storage,
         server,
         sweeper,

@@ -14,7 +14,14 @@ async fn main() -> anyhow::Result<()> {
         std::env::args().skip(1),
         std::env::var("SELLERDESK_ADMIN_TOKEN").ok(),
     ) {
-        Ok(config) => config,
+        Ok(mut config) => {
+            if config.stripe_webhook_secret.is_none() {
+                config.stripe_webhook_secret = std::env::var("SELLERDESK_STRIPE_WEBHOOK_SECRET")
+                    .ok()
+                    .filter(|secret| !secret.is_empty());
+            }
+            config
+        }
         Err(error) => {
             eprintln!("{error}");
             std::process::exit(2);
@@ -24,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     println!("sellerdesk dev server");
     println!("  data:        {}", server.storage);
     println!("  admin token: {}", server.admin_token);
+    println!("  stripe webhook secret: {}", server.stripe_webhook_secret);
     println!("listening on {}", server.url());
     tokio::signal::ctrl_c().await?;
     server.stop();

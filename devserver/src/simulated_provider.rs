@@ -8,7 +8,6 @@ use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
 use sellerdesk::app::App;
 use sellerdesk::domain::ids::Entropy;
 use sellerdesk::domain::orders::ItemStatus;
-use sellerdesk::domain::validation::FieldErrors;
 use sellerdesk::payments::{
     CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
     ProviderError, ProviderRefund, RefundRequest, RefundState,
@@ -110,7 +109,12 @@ pub async fn page(app: &App, session: &str) -> ApiResponse {
     }
 }
 
-pub async fn pay(app: &App, session: &str, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn pay(
+    app: &App,
+    secret: &str,
+    session: &str,
+    request: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let body: PayRequest = request.json()?;
     let found = open_order(app, session).await?;
     let Some((units, currency)) = open_amount(&found) else {
@@ -120,12 +124,6 @@ pub async fn pay(app: &App, session: &str, request: &ApiRequest) -> Result<ApiRe
             "the order has nothing open to pay",
         ));
     };
-    let secret = found.vendor.stripe_webhook_secrets.first().ok_or_else(|| {
-        ApiError::validation(FieldErrors::from([(
-            "session".to_string(),
-            "the vendor has no webhook secret".to_string(),
-        )]))
-    })?;
     let entropy = app.entropy.as_ref();
     let (event_type, payment_status) = match body.outcome {
         Outcome::Succeeded => ("checkout.session.completed", "paid"),
@@ -144,7 +142,7 @@ pub async fn pay(app: &App, session: &str, request: &ApiRequest) -> Result<ApiRe
             "payment_status": payment_status,
             "payment_intent": random_id("pi_dev", entropy),
             "customer": format!("cus_dev_{}", found.customer.id),
-            "metadata": { "order_id": found.order.id, "customer_id": found.order.customer_id },
+            "metadata": { "vendor_id": found.vendor.id, "order_id": found.order.id, "customer_id": found.order.customer_id },
         }},
     });
     let payload = event.to_string();
@@ -160,7 +158,7 @@ pub async fn pay(app: &App, session: &str, request: &ApiRequest) -> Result<ApiRe
     );
     let webhook = ApiRequest {
         method: Method::POST,
-        path: format!("/webhooks/stripe/{}", found.vendor.id),
+        path: "/webhooks/stripe".to_string(),
         query: None,
         headers,
         body: Bytes::from(payload),

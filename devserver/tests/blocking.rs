@@ -14,7 +14,7 @@ async fn blocking_follows_shared_fingerprints_and_refuses_checkout() {
     let vendor = new_vendor(&url, "a").await;
     let other_vendor = new_vendor(&url, "b").await;
     let key = vendor["api_key"].as_str().unwrap();
-    let secret = vendor["webhook_secrets"]["stripe"].as_str().unwrap();
+    let secret = common::STRIPE_SECRET;
     let vendor_id = vendor["vendor_id"].as_str().unwrap();
     let now = get(&url, "/_dev/clock", None).await.json()["now"]
         .as_str()

@@ -189,7 +189,7 @@ async fn paid(name: &str) -> Paid {
         server,
         url,
         vendor_id: vendor["vendor_id"].as_str().unwrap().into(),
-        secret: vendor["webhook_secrets"]["stripe"].as_str().unwrap().into(),
+        secret: common::STRIPE_SECRET.into(),
         key,
         order_id,
         token,

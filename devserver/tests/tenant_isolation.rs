@@ -146,3 +146,64 @@ async fn every_vendor_route_answers_404_for_another_vendors_resource() {
     );
     server.stop();
 }
+
+// Issue 12, §1: events come to the platform's one route; an order is found only under the vendor
+// the event names, so an event naming one vendor with another's order moves nothing, and a
+// renewal found by its provider id pays only the order that recorded it.
+#[tokio::test]
+async fn a_provider_event_pays_only_the_order_of_the_vendor_it_names() {
+    let server = start_server("isolation-events").await;
+    let url = server.url();
+    let owner = new_vendor(&url, "owner").await;
+    let other = new_vendor(&url, "other").await;
+    let owner_key = owner["api_key"].as_str().unwrap();
+    let offer = new_offer(&url, owner_key, "10.00", json!({"kind": "one_time"})).await;
+    let order = checkout_as(&url, &offer["id"], "k@example.com")
+        .await
+        .json();
+    let order_id = order["order_id"].as_str().unwrap();
+    let now = get(&url, "/_dev/clock", None).await.json()["now"]
+        .as_str()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp())
+        .unwrap();
+    let paid = |event_id: &str, vendor: &Value| {
+        json!({"id": event_id, "object": "event", "type": "checkout.session.completed", "data": {"object": {
+            "id": format!("cs_{event_id}"), "object": "checkout.session", "amount_total": 1190, "currency": "eur",
+            "payment_status": "paid", "payment_intent": format!("pi_{event_id}"),
+            "metadata": {"vendor_id": vendor["vendor_id"], "order_id": order_id}}}})
+        .to_string()
+    };
+    let card = || async {
+        get(&url, &format!("/api/orders/{order_id}"), Some(owner_key))
+            .await
+            .json()
+    };
+    // when a correctly signed event names the other vendor with the owner's order
+    let foreign = common::post_stripe_event(
+        &url,
+        other["vendor_id"].as_str().unwrap(),
+        common::STRIPE_SECRET,
+        now,
+        &paid("evt_foreign", &other),
+    )
+    .await;
+    // then it is received and pays nothing
+    assert_eq!(foreign.status, 200, "{}", foreign.text);
+    assert_eq!(card().await["paid"]["amount"], "0.00");
+    // and the owner's own event pays the order
+    let own = common::post_stripe_event(
+        &url,
+        owner["vendor_id"].as_str().unwrap(),
+        common::STRIPE_SECRET,
+        now,
+        &paid("evt_own", &owner),
+    )
+    .await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    assert_eq!(card().await["paid"]["amount"], "11.90");
+    // and the other vendor's balance was never credited
+    let balance = get(&url, "/api/balance", other["api_key"].as_str())
+        .await
+        .json();
+    assert_eq!(balance["balances"], json!([]), "{balance}");
+}

@@ -52,6 +52,26 @@ pub struct App {
     pub payments: Arc<dyn PaymentProvider>,
     /// Vendor profiles kept while warm for the webhooks' hot path.
     vendors: Arc<VendorCache>,
+    /// What the platform's provider accounts sign their webhooks with.
+    webhooks: Arc<WebhookSecrets>,
+}
+
+/// The signing configuration of the platform's provider accounts (API.md, Webhooks): the Stripe
+/// endpoint secrets (several during a rotation) and PayPal's webhook id. No vendor has one.
+#[derive(Clone, Default)]
+pub struct WebhookSecrets {
+    pub stripe: Vec<String>,
+    pub paypal_webhook_id: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets themselves.
+        f.debug_struct("WebhookSecrets")
+            .field("stripe", &format!("{} secret(s)", self.stripe.len()))
+            .field("paypal_webhook_id", &self.paypal_webhook_id)
+            .finish()
+    }
 }
 
 impl From<UseCaseError> for ApiError {
@@ -100,7 +120,14 @@ impl App {
             paypal: Arc::new(PayPalVerifier::new(Arc::new(NoCertificates), Vec::new())),
             payments: Arc::new(NoProvider),
             vendors: Arc::new(VendorCache::default()),
+            webhooks: Arc::new(WebhookSecrets::default()),
         }
+    }
+
+    /// The platform's webhook secrets.
+    pub fn with_webhook_secrets(mut self, secrets: WebhookSecrets) -> App {
+        self.webhooks = Arc::new(secrets);
+        self
     }
 
     /// The PayPal verifier (trusted roots and where certificates come from).
@@ -233,8 +260,8 @@ impl App {
             RouteId::ReviseOffer => self.revise_offer(request, matched).await,
             RouteId::Checkout => self.checkout(request).await,
             RouteId::PortalOrder => self.portal_order(matched).await,
-            RouteId::StripeWebhook => self.stripe_webhook(request, matched).await,
-            RouteId::PayPalWebhook => self.paypal_webhook(request, matched).await,
+            RouteId::StripeWebhook => self.stripe_webhook(request).await,
+            RouteId::PayPalWebhook => self.paypal_webhook(request).await,
             RouteId::PortalPay => self.portal_pay(request, matched).await,
             RouteId::GetBalance => self.get_balance(request).await,
             RouteId::ListOrders => self.list_orders(request).await,

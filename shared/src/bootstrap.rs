@@ -33,6 +33,11 @@ pub const EVENT_BUS_ENV: &str = "SELLERDESK_EVENT_BUS";
 /// The SES configuration set mail is sent with; its bounces and complaints feed the
 /// suppression list (`outbox::suppression`).
 pub const MAIL_CONFIGURATION_SET_ENV: &str = "SELLERDESK_MAIL_CONFIGURATION_SET";
+/// The endpoint secrets Stripe issued to the platform's webhook, comma-separated (several during
+/// a rotation).
+pub const STRIPE_WEBHOOK_SECRETS_ENV: &str = "SELLERDESK_STRIPE_WEBHOOK_SECRETS";
+/// The id PayPal gave the platform's webhook.
+pub const PAYPAL_WEBHOOK_ID_ENV: &str = "SELLERDESK_PAYPAL_WEBHOOK_ID";
 /// The platform's Stripe secret key; without it, payment pages answer `provider_unavailable`.
 pub const STRIPE_SECRET_KEY_ENV: &str = "SELLERDESK_STRIPE_SECRET_KEY";
 /// Stripe's API address (tests point it at a local mock).
@@ -144,6 +149,42 @@ pub async fn aws_runtime_from_env() -> Result<(App, Dispatcher), BootstrapError>
         link_key_from_env()?,
     )
     .with_payments(payments)
-    .with_paypal(paypal);
+    .with_paypal(paypal)
+    .with_webhook_secrets(webhook_secrets_from_env());
     Ok((app, dispatcher))
+}
+
+/// The secrets of a comma-separated list (a rotation names the new one beside the old).
+pub fn secret_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|secret| !secret.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The platform's webhook secrets from the environment; none set, every webhook is refused.
+pub fn webhook_secrets_from_env() -> crate::app::WebhookSecrets {
+    crate::app::WebhookSecrets {
+        stripe: secret_list(&std::env::var(STRIPE_WEBHOOK_SECRETS_ENV).unwrap_or_default()),
+        paypal_webhook_id: std::env::var(PAYPAL_WEBHOOK_ID_ENV)
+            .ok()
+            .filter(|id| !id.trim().is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 12, §1: rotating the platform's Stripe secret is a configuration change with both
+    // secrets current at once.
+    #[test]
+    fn a_rotation_lists_the_old_and_the_new_secret() {
+        assert_eq!(
+            secret_list(" whsec_old , whsec_new,"),
+            vec!["whsec_old".to_string(), "whsec_new".to_string()]
+        );
+        assert!(secret_list("").is_empty());
+    }
 }

@@ -10,7 +10,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use sellerdesk::domain::catalogue::Interval;
-use sellerdesk::domain::ids::{CustomerId, OrderId};
+use sellerdesk::domain::ids::{CustomerId, OrderId, VendorId};
 use sellerdesk::domain::money::{Currency, Money};
 use sellerdesk::payments::https::HttpsClient;
 use sellerdesk::payments::stripe_api::StripeApi;
@@ -157,9 +157,11 @@ fn eur(amount: &str) -> Money {
     Money::parse(amount, "EUR".parse::<Currency>().unwrap()).unwrap()
 }
 
+const VENDOR: &str = "ven_01JDQ8Z5X3N4V6B7C8D9E0F1G4";
+
 fn session_request(renews_every: Option<Interval>) -> PaymentSessionRequest {
     PaymentSessionRequest {
-        account: Some("acct_1Vendor".into()),
+        vendor_id: VendorId::parse(VENDOR).unwrap(),
         order_id: OrderId::parse("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2").unwrap(),
         customer_id: CustomerId::parse("cus_01JDQ8Z5X3N4V6B7C8D9E0F1G3").unwrap(),
         order_number: "SD-000042".into(),
@@ -175,7 +177,7 @@ fn session_request(renews_every: Option<Interval>) -> PaymentSessionRequest {
 
 // R-P4
 #[tokio::test]
-async fn a_payment_session_is_one_form_post_with_key_account_and_the_order() {
+async fn a_payment_session_is_one_form_post_on_the_platforms_account_with_key_vendor_and_order() {
     // given the adapter and a one-time order's open 11.90 EUR
     let (stripe, mock) = stripe().await;
     // when a payment session is created twice (the customer pressed "pay" twice)
@@ -198,7 +200,8 @@ async fn a_payment_session_is_one_form_post_with_key_account_and_the_order() {
         ("POST", "/v1/checkout/sessions")
     );
     assert_eq!(sent.headers["authorization"], "Bearer sk_test_platform");
-    assert_eq!(sent.headers["stripe-account"], "acct_1Vendor");
+    // on the platform's own account (issue 12, §1): no connected account
+    assert!(!sent.headers.contains_key("stripe-account"));
     assert_eq!(
         sent.headers["content-type"],
         "application/x-www-form-urlencoded"
@@ -228,6 +231,12 @@ async fn a_payment_session_is_one_form_post_with_key_account_and_the_order() {
     assert_eq!(
         sent.field("payment_intent_data[metadata][order_id]"),
         Some("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2")
+    );
+    // and the vendor, which the platform's one webhook route reads from the metadata
+    assert_eq!(sent.field("metadata[vendor_id]"), Some(VENDOR));
+    assert_eq!(
+        sent.field("payment_intent_data[metadata][vendor_id]"),
+        Some(VENDOR)
     );
     assert_eq!(sent.field("customer_email"), Some("k+shop@example.com"));
     assert_eq!(
@@ -266,12 +275,16 @@ async fn a_subscriptions_first_payment_starts_the_plan_with_the_order_on_it() {
         sent.field("subscription_data[metadata][order_id]"),
         Some("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2")
     );
+    assert_eq!(
+        sent.field("subscription_data[metadata][vendor_id]"),
+        Some(VENDOR)
+    );
     assert_eq!(sent.field("payment_intent_data[metadata][order_id]"), None);
 }
 
 fn refund_request(amount: &str) -> RefundRequest {
     RefundRequest {
-        account: None,
+        vendor_id: VendorId::parse(VENDOR).unwrap(),
         payment: "pi_3Example".into(),
         amount: eur(amount),
         order_id: OrderId::parse("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2").unwrap(),
@@ -295,6 +308,7 @@ async fn a_refund_is_keyed_by_our_refund_id_and_a_refusal_names_stripes_code() {
     assert_eq!(sent.field("amount"), Some("500"));
     assert_eq!(sent.field("payment_intent"), Some("pi_3Example"));
     assert_eq!(sent.field("metadata[refund_id]"), Some("rfd_01KSAMPLE"));
+    assert_eq!(sent.field("metadata[vendor_id]"), Some(VENDOR));
     // when Stripe refuses
     let mut too_much = refund_request("999.99");
     too_much.refund_id = "rfd_02KSAMPLE".into();
@@ -309,7 +323,6 @@ async fn a_refund_is_keyed_by_our_refund_id_and_a_refusal_names_stripes_code() {
 async fn cancelling_a_subscription_is_a_delete_and_an_already_gone_one_counts_as_cancelled() {
     let (stripe, mock) = stripe().await;
     let cancel = |subscription: &str| CancelSubscriptionRequest {
-        account: Some("acct_1Vendor".into()),
         subscription: subscription.into(),
         idempotency_key: "cancel-1".into(),
     };
@@ -323,7 +336,7 @@ async fn cancelling_a_subscription_is_a_delete_and_an_already_gone_one_counts_as
         (sent.method.as_str(), sent.path.as_str()),
         ("DELETE", "/v1/subscriptions/sub_1")
     );
-    assert_eq!(sent.headers["stripe-account"], "acct_1Vendor");
+    assert!(!sent.headers.contains_key("stripe-account"));
     // Stripe takes no idempotency key on DELETE (it is idempotent by itself)
     assert!(!sent.headers.contains_key("idempotency-key"));
 }

@@ -37,6 +37,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 const ADMIN: &str = "iam-admin-token-0123456789";
+/// The platform's Stripe endpoint secret here (a fixture).
+const STRIPE_SECRET: &str = "whsec_iam_fixture_platform";
 
 /// An IAM action on a resource of the table: `("Query", "index/gsi1")`, `("GetItem", "table")`.
 type Grant = (String, String);
@@ -374,7 +376,11 @@ async fn serve_every_route(
         Some(SecretDigest::of(ADMIN)),
         LinkKey::generate(&OsEntropy),
     )
-    .with_payments(Arc::new(Provider));
+    .with_payments(Arc::new(Provider))
+    .with_webhook_secrets(sellerdesk::app::WebhookSecrets {
+        stripe: vec![STRIPE_SECRET.into()],
+        paypal_webhook_id: Some("WH-IAM".into()),
+    });
     let dispatcher = Dispatcher::new(
         Arc::clone(&store) as Arc<dyn ItemStore>,
         Arc::clone(&channels) as Arc<dyn Mailer>,
@@ -413,10 +419,6 @@ async fn serve_every_route(
         .await;
     let key = vendor["api_key"].as_str().unwrap().to_string();
     let vendor_id = vendor["vendor_id"].as_str().unwrap().to_string();
-    let secret = vendor["webhook_secrets"]["stripe"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let k = Some(key.as_str());
 
     // orders-api: settings and catalogue
@@ -522,17 +524,22 @@ async fn serve_every_route(
         .await;
     let customer2 = card2["customer"]["id"].as_str().unwrap().to_string();
     // the platform's sessions carry the order and its customer (one batch read of both)
-    let event = sample.replace(
-        r#""order_id": "ord_01KSAMPLE0RDER0000000000000""#,
-        &format!(r#""order_id": "{order2}", "customer_id": "{customer2}""#),
-    );
+    let event = sample
+        .replace(
+            r#""order_id": "ord_01KSAMPLE0RDER0000000000000""#,
+            &format!(r#""order_id": "{order2}", "customer_id": "{customer2}""#),
+        )
+        .replace("ven_01KSAMPLEVENDOR00000000000", &vendor_id);
     assert!(event.contains(&customer2), "the sample's metadata changed");
     let signed_at = sellerdesk::domain::clock::Clock::now(w.clock.as_ref()).timestamp();
-    let signature =
-        sellerdesk::webhooks::stripe_signature::header_for(&secret, signed_at, event.as_bytes());
+    let signature = sellerdesk::webhooks::stripe_signature::header_for(
+        STRIPE_SECRET,
+        signed_at,
+        event.as_bytes(),
+    );
     let mut paid = ApiRequest {
         method: http::Method::POST,
-        path: format!("/webhooks/stripe/{vendor_id}"),
+        path: "/webhooks/stripe".into(),
         query: None,
         headers: http::HeaderMap::new(),
         body: event.into(),
@@ -552,7 +559,7 @@ async fn serve_every_route(
     w.call(
         CheckoutCallbacks,
         "POST",
-        &format!("/webhooks/paypal/{vendor_id}"),
+        "/webhooks/paypal",
         None,
         &[("paypal-transmission-id", "x")],
         Some(json!({"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"})),

@@ -125,6 +125,8 @@ fn rand_suffix() -> u64 {
 
 /// The admin token every test server is started with.
 pub const ADMIN: &str = "test-admin-token-0123456789";
+/// The platform's Stripe endpoint secret every test server is started with (a fixture).
+pub const STRIPE_SECRET: &str = "whsec_test_platform_0123456789";
 
 /// A dev server on a free port over a fresh data folder.
 pub async fn start_server(name: &str) -> devserver::RunningServer {
@@ -132,13 +134,14 @@ pub async fn start_server(name: &str) -> devserver::RunningServer {
         port: 0,
         data_dir: temp_dir(name),
         admin_token: Some(ADMIN.into()),
+        stripe_webhook_secret: Some(STRIPE_SECRET.into()),
         aws: false,
         ..Default::default()
     };
     devserver::start(config).await.unwrap()
 }
 
-/// `POST /admin/vendors`: the whole answer (vendor_id, api_key, webhook_secrets).
+/// `POST /admin/vendors`: the whole answer (vendor_id, api_key).
 pub async fn new_vendor(url: &str, name: &str) -> Value {
     let answer = post_json(
         url,
@@ -190,7 +193,12 @@ pub fn token_of(link: &Value) -> String {
         .to_string()
 }
 
-/// Posts a Stripe event to the vendor's webhook route, signed as Stripe would at `signed_at`.
+/// The vendor id the samples in `events/` carry.
+pub const SAMPLE_VENDOR: &str = "ven_01KSAMPLEVENDOR00000000000";
+
+/// Posts a Stripe event of `vendor_id`'s order to the platform's webhook route, signed with
+/// `secret` as Stripe would at `signed_at`. An object whose metadata names our order or refund
+/// also gets the vendor, as the platform sets both on everything it creates at Stripe.
 pub async fn post_stripe_event(
     url: &str,
     vendor_id: &str,
@@ -198,12 +206,26 @@ pub async fn post_stripe_event(
     signed_at: i64,
     payload: &str,
 ) -> Answer {
+    let mut event: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    let payload = match event
+        .pointer_mut("/data/object/metadata")
+        .and_then(Value::as_object_mut)
+    {
+        Some(metadata)
+            if (metadata.contains_key("order_id") || metadata.contains_key("refund_id"))
+                && metadata.get("vendor_id").is_none_or(|v| v == SAMPLE_VENDOR) =>
+        {
+            metadata.insert("vendor_id".into(), Value::from(vendor_id));
+            event.to_string()
+        }
+        _ => payload.to_string(),
+    };
     let signature =
         sellerdesk::webhooks::stripe_signature::header_for(secret, signed_at, payload.as_bytes());
     call(
         url,
         "POST",
-        &format!("/webhooks/stripe/{vendor_id}"),
+        "/webhooks/stripe",
         &[
             ("Content-Type", "application/json"),
             ("Stripe-Signature", &signature),
@@ -231,6 +253,8 @@ pub struct Started {
     pub child: Child,
     pub url: String,
     pub admin_token: String,
+    /// The platform's Stripe endpoint secret the server printed (generated: none was given).
+    pub stripe_webhook_secret: String,
     /// Everything the server has logged (stderr) so far.
     pub log: Arc<Mutex<String>>,
 }
@@ -247,6 +271,7 @@ pub async fn start_binary(data: &std::path::Path, env_token: Option<&str>) -> St
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     command.env_remove("SELLERDESK_ADMIN_TOKEN");
+    command.env_remove("SELLERDESK_STRIPE_WEBHOOK_SECRET");
     if let Some(token) = env_token {
         command.env("SELLERDESK_ADMIN_TOKEN", token);
     }
@@ -263,10 +288,14 @@ pub async fn start_binary(data: &std::path::Path, env_token: Option<&str>) -> St
     });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut admin_token = String::new();
+    let mut stripe_webhook_secret = String::new();
     let read_banner = async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(token) = line.trim().strip_prefix("admin token:") {
                 admin_token = token.trim().to_string();
+            }
+            if let Some(secret) = line.trim().strip_prefix("stripe webhook secret:") {
+                stripe_webhook_secret = secret.trim().to_string();
             }
             if let Some(url) = line.strip_prefix("listening on ") {
                 return url.trim().to_string();
@@ -282,6 +311,7 @@ pub async fn start_binary(data: &std::path::Path, env_token: Option<&str>) -> St
         child,
         url,
         admin_token,
+        stripe_webhook_secret,
         log,
     }
 }

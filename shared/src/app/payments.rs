@@ -3,7 +3,6 @@
 use super::App;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse, MAX_JSON_BODY};
-use crate::domain::ids::VendorId;
 use crate::usecases::orders::portal::{self, PortalPayError};
 use crate::usecases::payments::paypal::{self, PayPalWebhookError};
 use crate::usecases::payments::stripe::{self, WebhookError};
@@ -18,41 +17,40 @@ fn invalid_signature() -> ApiError {
     )
 }
 
-/// A webhook's vendor from its path, once the body is known to be of a size we read; an unknown
-/// vendor cannot have signed it.
-fn webhook_vendor(request: &ApiRequest, matched: &Matched) -> Result<VendorId, ApiError> {
+/// A webhook body is read only up to the size of a JSON body.
+fn webhook_size(request: &ApiRequest) -> Result<(), ApiError> {
     if request.body.len() > MAX_JSON_BODY {
         return Err(ApiError::payload_too_large(MAX_JSON_BODY));
     }
-    matched
-        .params
-        .get("vendor_id")
-        .and_then(|raw| VendorId::parse(raw).ok())
-        .ok_or_else(invalid_signature)
+    Ok(())
 }
 
 impl App {
     pub(super) async fn stripe_webhook(
         &self,
         request: &ApiRequest,
-        matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
-        let vendor = webhook_vendor(request, matched)?;
+        webhook_size(request)?;
         let signature = request
             .headers
             .get("stripe-signature")
             .and_then(|v| v.to_str().ok());
-        stripe::receive(self.ports(), &vendor, signature, &request.body)
-            .await
-            .map_err(|error| match error {
-                WebhookError::InvalidSignature(_) => invalid_signature(),
-                WebhookError::Malformed(cause) => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    format!("not a Stripe event: {cause}"),
-                ),
-                WebhookError::UseCase(inner) => inner.into(),
-            })?;
+        stripe::receive(
+            self.ports(),
+            &self.webhooks.stripe,
+            signature,
+            &request.body,
+        )
+        .await
+        .map_err(|error| match error {
+            WebhookError::InvalidSignature(_) => invalid_signature(),
+            WebhookError::Malformed(cause) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("not a Stripe event: {cause}"),
+            ),
+            WebhookError::UseCase(inner) => inner.into(),
+        })?;
         Ok(ApiResponse::json(
             StatusCode::OK,
             &Received { received: true },
@@ -62,21 +60,20 @@ impl App {
     pub(super) async fn paypal_webhook(
         &self,
         request: &ApiRequest,
-        matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
-        let vendor = webhook_vendor(request, matched)?;
+        webhook_size(request)?;
         let transmission = Transmission::from_headers(&request.headers);
         paypal::receive(
             self.ports(),
             &self.paypal,
-            &vendor,
+            self.webhooks.paypal_webhook_id.as_deref(),
             transmission,
             &request.body,
         )
         .await
         .map_err(|error| match error {
             PayPalWebhookError::InvalidSignature(cause) => {
-                tracing::warn!(vendor_id = %vendor, error = %cause, source = ?std::error::Error::source(&cause), "paypal signature refused");
+                tracing::warn!(error = %cause, source = ?std::error::Error::source(&cause), "paypal signature refused");
                 invalid_signature()
             }
             PayPalWebhookError::Malformed(cause) => ApiError::new(

@@ -43,9 +43,6 @@ impl App {
             &CreatedVendor {
                 vendor_id: created.vendor.id,
                 api_key: created.secrets.api_key,
-                webhook_secrets: WebhookSecrets {
-                    stripe: created.secrets.stripe_webhook_secret,
-                },
             },
         ))
     }
@@ -69,17 +66,12 @@ impl App {
     }
 }
 
-/// `POST /admin/vendors`: the only answer that shows the key and the webhook secret.
+/// `POST /admin/vendors`: the only answer that shows the key. No vendor holds a provider's
+/// signing secret: the payment accounts are the platform's (API.md, Webhooks).
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct CreatedVendor {
     vendor_id: VendorId,
     api_key: String,
-    webhook_secrets: WebhookSecrets,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct WebhookSecrets {
-    stripe: String,
 }
 
 /// `GET /api/balance` (R-V2): per currency, pending and available.
@@ -104,8 +96,6 @@ pub(super) struct Settings {
     restricted: bool,
     country: String,
     portal_base_url: String,
-    paypal_webhook_id: Option<String>,
-    stripe_account: Option<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -124,8 +114,6 @@ fn settings_view(vendor: &Vendor) -> Settings {
         restricted: vendor.restricted,
         country: vendor.country.clone(),
         portal_base_url: vendor.portal_base_url.clone(),
-        paypal_webhook_id: vendor.paypal_webhook_id.clone(),
-        stripe_account: vendor.stripe_account.clone(),
         created_at: vendor.created_at,
     }
 }

@@ -7,15 +7,16 @@ pub mod https;
 pub mod stripe_api;
 
 use crate::domain::catalogue::Interval;
-use crate::domain::ids::{CustomerId, OrderId};
+use crate::domain::ids::{CustomerId, OrderId, VendorId};
 use crate::domain::money::Money;
 use async_trait::async_trait;
 
 /// A payment page for an order's open amount (R-P4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentSessionRequest {
-    /// The vendor's connected provider account, when the vendor set one.
-    pub account: Option<String>,
+    /// Whose order: travels in the provider's metadata, so the platform's one webhook route
+    /// finds the vendor (all payments run on the platform's account).
+    pub vendor_id: VendorId,
     pub order_id: OrderId,
     /// Travels in the provider's metadata beside the order id: its webhooks then read the order
     /// and the customer in one round trip.
@@ -41,7 +42,7 @@ pub struct PaymentSession {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRequest {
-    pub account: Option<String>,
+    pub vendor_id: VendorId,
     /// The provider's payment to refund (a payment intent).
     pub payment: String,
     pub amount: Money,
@@ -65,7 +66,6 @@ pub struct ProviderRefund {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelSubscriptionRequest {
-    pub account: Option<String>,
     pub subscription: String,
     pub idempotency_key: String,
 }

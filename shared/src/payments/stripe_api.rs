@@ -1,6 +1,7 @@
-//! The Stripe REST adapter of the payment-provider port: form-encoded requests with the
-//! platform's secret key, the vendor's connected account in `Stripe-Account`, and an
-//! `Idempotency-Key` on every POST so a retried call is one call at Stripe.
+//! The Stripe REST adapter of the payment-provider port: form-encoded requests on the platform's
+//! account with its secret key, the vendor and order in every object's metadata (the platform's
+//! one webhook route finds them there), and an `Idempotency-Key` on every POST so a retried call
+//! is one call at Stripe.
 
 use super::https::HttpsClient;
 use super::{
@@ -58,7 +59,6 @@ impl StripeApi {
         &self,
         method: Method,
         path: &str,
-        account: Option<&str>,
         idempotency_key: Option<&str>,
         pairs: &[(&str, String)],
     ) -> Result<Value, ProviderError> {
@@ -67,9 +67,6 @@ impl StripeApi {
             .uri(format!("{}{path}", self.base_url))
             .header(header::AUTHORIZATION, format!("Bearer {}", self.secret_key))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(account) = account {
-            builder = builder.header("stripe-account", account);
-        }
         if let Some(key) = idempotency_key {
             builder = builder.header("idempotency-key", key);
         }
@@ -111,6 +108,7 @@ impl PaymentProvider for StripeApi {
             .map_err(ProviderError::Amount)?;
         let order_id = request.order_id.to_string();
         let customer_id = request.customer_id.to_string();
+        let vendor_id = request.vendor_id.to_string();
         let separator = if request.return_url.contains('?') {
             '&'
         } else {
@@ -133,6 +131,7 @@ impl PaymentProvider for StripeApi {
             ("cancel_url", request.return_url.clone()),
             ("customer_email", request.customer_email.clone()),
             ("client_reference_id", order_id.clone()),
+            ("metadata[vendor_id]", vendor_id.clone()),
             ("metadata[order_id]", order_id.clone()),
             ("metadata[customer_id]", customer_id.clone()),
             ("line_items[0][quantity]", "1".to_string()),
@@ -153,10 +152,12 @@ impl PaymentProvider for StripeApi {
                     "line_items[0][price_data][recurring][interval]",
                     interval_name(interval).to_string(),
                 ),
+                ("subscription_data[metadata][vendor_id]", vendor_id),
                 ("subscription_data[metadata][order_id]", order_id),
                 ("subscription_data[metadata][customer_id]", customer_id),
             ]),
             None => pairs.extend([
+                ("payment_intent_data[metadata][vendor_id]", vendor_id),
                 ("payment_intent_data[metadata][order_id]", order_id),
                 ("payment_intent_data[metadata][customer_id]", customer_id),
             ]),
@@ -165,7 +166,6 @@ impl PaymentProvider for StripeApi {
             .call(
                 Method::POST,
                 "/v1/checkout/sessions",
-                request.account.as_deref(),
                 Some(&request.idempotency_key),
                 &pairs,
             )
@@ -186,6 +186,7 @@ impl PaymentProvider for StripeApi {
         let pairs = [
             ("payment_intent", request.payment.clone()),
             ("amount", units.to_string()),
+            ("metadata[vendor_id]", request.vendor_id.to_string()),
             ("metadata[refund_id]", request.refund_id.clone()),
             ("metadata[order_id]", request.order_id.to_string()),
         ];
@@ -193,7 +194,6 @@ impl PaymentProvider for StripeApi {
             .call(
                 Method::POST,
                 "/v1/refunds",
-                request.account.as_deref(),
                 Some(&request.refund_id),
                 &pairs,
             )
@@ -218,10 +218,7 @@ impl PaymentProvider for StripeApi {
         // DELETE is idempotent at Stripe (it takes no idempotency key); a subscription already
         // gone counts as cancelled.
         let path = format!("/v1/subscriptions/{}", request.subscription);
-        match self
-            .call(Method::DELETE, &path, request.account.as_deref(), None, &[])
-            .await
-        {
+        match self.call(Method::DELETE, &path, None, &[]).await {
             Err(ProviderError::Rejected { code, .. }) if code == "resource_missing" => Ok(()),
             other => other.map(|_| ()),
         }

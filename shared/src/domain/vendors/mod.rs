@@ -37,15 +37,6 @@ pub struct Vendor {
     /// The frontend's base URL; customer links are `{portal_base_url}/orders/{token}` (API.md).
     #[serde(default = "default_portal_base_url")]
     pub portal_base_url: String,
-    /// Stripe signing secrets, newest first; several during a rotation. They are shared secrets
-    /// the HMAC needs in clear, so they live only in the vendor item, never in logs or answers.
-    pub stripe_webhook_secrets: Vec<String>,
-    /// The id PayPal gave the vendor's webhook: part of every signed PayPal transmission.
-    #[serde(default)]
-    pub paypal_webhook_id: Option<String>,
-    /// The vendor's connected Stripe account (`acct_…`): payments and refunds run on it.
-    #[serde(default)]
-    pub stripe_account: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -79,7 +70,6 @@ pub struct ApiKeyRecord {
 #[derive(Debug, Clone)]
 pub struct VendorSecrets {
     pub api_key: String,
-    pub stripe_webhook_secret: String,
 }
 
 /// A trimmed, lower-cased e-mail if it looks deliverable: one `@`, a non-empty local part, a
@@ -140,7 +130,6 @@ pub fn create_vendor(
     };
     let id = VendorId::generate(now, entropy);
     let api_key = format!("sk_{id}.{}", random_secret("k", entropy));
-    let stripe_webhook_secret = random_secret("whsec", entropy);
     let key_record = ApiKeyRecord {
         id: ApiKeyId::generate(now, entropy),
         vendor_id: id.clone(),
@@ -161,19 +150,9 @@ pub fn create_vendor(
         restricted: false,
         country: default_country(),
         portal_base_url: default_portal_base_url(),
-        stripe_webhook_secrets: vec![stripe_webhook_secret.clone()],
-        paypal_webhook_id: None,
-        stripe_account: None,
         created_at: now,
     };
-    Ok((
-        vendor,
-        key_record,
-        VendorSecrets {
-            api_key,
-            stripe_webhook_secret,
-        },
-    ))
+    Ok((vendor, key_record, VendorSecrets { api_key }))
 }
 
 /// Decision: vendors start as established in Germany (the platform's home market); a setting.
@@ -239,7 +218,6 @@ mod tests {
                 .matches(&secrets.api_key)
         );
         assert!(!key.digest_hex.contains(&secrets.api_key));
-        assert!(secrets.stripe_webhook_secret.starts_with("whsec_"));
     }
 
     #[test]
@@ -285,26 +263,6 @@ pub struct SettingsChange {
     pub country_languages: Option<BTreeMap<String, String>>,
     pub country: Option<String>,
     pub portal_base_url: Option<String>,
-    /// `""` clears it.
-    pub paypal_webhook_id: Option<String>,
-    /// `""` clears it.
-    pub stripe_account: Option<String>,
-}
-
-/// A provider's id as a setting: `""` clears it (`Some(None)`), else letters, digits, `-` and `_`
-/// after `prefix`, at most 100 characters; `None` when it is not one.
-fn provider_id(raw: &str, prefix: &str) -> Option<Option<String>> {
-    let id = raw.trim();
-    if id.is_empty() {
-        return Some(None);
-    }
-    let rest = id.strip_prefix(prefix)?;
-    let well_formed = !rest.is_empty()
-        && id.len() <= 100
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    well_formed.then(|| Some(id.to_string()))
 }
 
 /// Languages the e-mail texts exist in (R-N2).
@@ -416,28 +374,6 @@ pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor
             );
         }
         next.portal_base_url = url;
-    }
-    if let Some(id) = change.paypal_webhook_id {
-        match provider_id(&id, "") {
-            Some(id) => next.paypal_webhook_id = id,
-            None => {
-                errors.insert(
-                    "paypal_webhook_id".into(),
-                    "must be PayPal's webhook id: letters, digits and dashes".into(),
-                );
-            }
-        }
-    }
-    if let Some(account) = change.stripe_account {
-        match provider_id(&account, "acct_") {
-            Some(account) => next.stripe_account = account,
-            None => {
-                errors.insert(
-                    "stripe_account".into(),
-                    "must be a Stripe account id such as acct_1Example".into(),
-                );
-            }
-        }
     }
     if errors.is_empty() {
         Ok(next)

@@ -96,7 +96,7 @@ pub fn payment_request(
         _ => None,
     };
     Ok(PaymentSessionRequest {
-        account: found.vendor.stripe_account.clone(),
+        vendor_id: found.vendor.id.clone(),
         order_id: order.id.clone(),
         customer_id: order.customer_id.clone(),
         order_number: order.number.clone(),

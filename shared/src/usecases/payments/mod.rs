@@ -1,5 +1,8 @@
 //! Provider events after verification and translation (R-P1): one provider-neutral fact about
-//! one order, applied at most once per provider event id. The event record is created in the
+//! one order, applied at most once per provider event id. The events come to the platform's one
+//! route per provider (its accounts take every payment): the vendor and the order are read from
+//! the metadata the platform set on what it created, else from the provider ids recorded when
+//! first seen (`PROVIDERREF#…` items, kept across vendors). The event record is created in the
 //! same transaction as the effect, so a duplicate (even a concurrent one) cannot apply twice,
 //! and every fact is applied so that any order of arrival ends in the same state.
 
@@ -48,6 +51,9 @@ pub enum Outcome {
     Duplicate,
     /// Recorded, changing nothing: a type we do not handle, or nothing to do (an unpaid session).
     Ignored,
+    /// Of no vendor we know: nothing recorded. (On the platform's one account an event may be of
+    /// something the platform did not create.)
+    Unplaced,
 }
 
 /// What a provider event says happened to an order.
@@ -108,6 +114,8 @@ pub struct ProviderEvent {
     pub provider: Provider,
     pub id: String,
     pub event_type: String,
+    /// The vendor we set in the provider's metadata, when the event carries it.
+    pub vendor_id: Option<VendorId>,
     /// The order id we set at checkout, when the event carries it.
     pub order_id: Option<OrderId>,
     /// The order's customer, when the event carries it (read with the order in one round trip).
@@ -123,13 +131,64 @@ pub fn event_key(vendor: &VendorId, provider: Provider, event_id: &str) -> Key {
     )
 }
 
-/// The lookup items that find an order from a provider id its events carry without our order id
-/// (a subscription's renewals, a payment's dispute).
-fn lookup_key(vendor: &VendorId, kind: &str, provider: Provider, id: &str) -> Key {
+/// The lookup items that find a vendor's order from a provider id its events carry without our
+/// metadata (a subscription's renewals, a payment's dispute). Not under a vendor's partition:
+/// the event names no vendor.
+fn lookup_key(kind: &str, provider: Provider, id: &str) -> Key {
     Key::new(
-        vendor_pk(vendor),
-        format!("{kind}#{}#{id}", provider.as_str()),
+        format!("PROVIDERREF#{}#{kind}#{id}", provider.as_str()),
+        "REF",
     )
+}
+
+/// Applies a verified event of the platform's provider account to the vendor's order it is
+/// about; an event of no vendor we know changes nothing.
+pub async fn receive(ports: Ports<'_>, event: ProviderEvent) -> Result<Outcome, UseCaseError> {
+    let placed = match &event.vendor_id {
+        Some(vendor) => Some((vendor.clone(), event.order_id.clone())),
+        None => find_by_provider_ids(ports.store, &event)
+            .await?
+            .map(|(vendor, order)| (vendor, Some(order))),
+    };
+    let vendor = match placed {
+        Some((vendor_id, _)) => ports
+            .vendors
+            .get(ports.store, &vendor_id, ports.clock.now())
+            .await?
+            .map(|(vendor, _)| vendor),
+        None => None,
+    };
+    let Some(vendor) = vendor else {
+        tracing::info!(provider = event.provider.as_str(), event_type = %event.event_type, "provider event of no vendor of ours");
+        return Ok(Outcome::Unplaced);
+    };
+    apply(ports, &vendor, &event).await
+}
+
+/// The vendor and order recorded for a provider id the event carries.
+async fn find_by_provider_ids(
+    store: &dyn ItemStore,
+    event: &ProviderEvent,
+) -> Result<Option<(VendorId, OrderId)>, UseCaseError> {
+    let lookups = [
+        (BY_SUBSCRIPTION, &event.ids.subscription),
+        (BY_PAYMENT, &event.ids.payment_intent),
+    ];
+    for (kind, id) in lookups {
+        let Some(id) = id else { continue };
+        if let Some(found) = store.get(&lookup_key(kind, event.provider, id)).await? {
+            let vendor = found.body["vendor_id"]
+                .as_str()
+                .and_then(|v| VendorId::parse(v).ok());
+            let order = found.body["order_id"]
+                .as_str()
+                .and_then(|o| OrderId::parse(o).ok());
+            if let (Some(vendor), Some(order)) = (vendor, order) {
+                return Ok(Some((vendor, order)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 const BY_SUBSCRIPTION: &str = "SUBSCRIPTION";
@@ -374,20 +433,11 @@ async fn find_order_id(
     if let Some(id) = &event.order_id {
         return Ok(Some(id.clone()));
     }
-    let lookups = [
-        (BY_SUBSCRIPTION, &event.ids.subscription),
-        (BY_PAYMENT, &event.ids.payment_intent),
-    ];
-    for (kind, id) in lookups {
-        let Some(id) = id else { continue };
-        let key = lookup_key(&vendor.id, kind, event.provider, id);
-        if let Some(found) = store.get(&key).await? {
-            return Ok(found.body["order_id"]
-                .as_str()
-                .and_then(|id| OrderId::parse(id).ok()));
-        }
-    }
-    Ok(None)
+    // A provider id another vendor's order recorded is not this vendor's.
+    Ok(find_by_provider_ids(store, event)
+        .await?
+        .filter(|(owner, _)| *owner == vendor.id)
+        .map(|(_, order)| order))
 }
 
 /// The order and its customer: one batch read when the event names both (our checkout sets
@@ -454,8 +504,8 @@ fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> 
     .filter_map(|(kind, id)| id.as_ref().map(|id| (kind, id)))
     .map(|(kind, id)| Write::Put {
         item: Item::new(
-            lookup_key(vendor, kind, event.provider, id),
-            json!({ "order_id": order.id }),
+            lookup_key(kind, event.provider, id),
+            json!({ "vendor_id": vendor, "order_id": order.id }),
         ),
         condition: Condition::Always,
     })

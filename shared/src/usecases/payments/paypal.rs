@@ -1,14 +1,14 @@
-//! `POST /webhooks/paypal/{vendor_id}` (R-P1): the transmission signature is verified against
-//! the vendor's PayPal webhook id before the body is parsed; the event is then translated into a
-//! provider-neutral fact and applied at most once per event id.
+//! `POST /webhooks/paypal` (R-P1): the platform app's events; the transmission signature is
+//! verified against the platform's PayPal webhook id before the body is parsed; the event is then
+//! translated into a provider-neutral fact and applied at most once per event id to the order its
+//! `custom_id` names (`{vendor_id}/{order_id}`, set by the platform).
 
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
-use crate::domain::vendors::Vendor;
 use crate::store::StoreError;
 use crate::usecases::payments::{self, Fact, Outcome, Provider, ProviderEvent, ProviderIds};
+use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
-use crate::usecases::ports::{Freshness, Ports};
 use crate::webhooks::paypal_signature::{PayPalSignatureError, PayPalVerifier, Transmission};
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,47 +40,31 @@ fn text<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
 
+/// `webhook_id`: the id PayPal gave the platform's webhook, part of every signed transmission.
 pub async fn receive(
     ports: Ports<'_>,
     verifier: &PayPalVerifier,
-    vendor_id: &VendorId,
+    webhook_id: Option<&str>,
     transmission: Result<Transmission, PayPalSignatureError>,
     body: &[u8],
 ) -> Result<Outcome, PayPalWebhookError> {
-    let now = ports.clock.now();
-    let refused = || PayPalWebhookError::InvalidSignature(PayPalSignatureError::NoWebhookId);
-    let Some((kept, freshness)) = ports.vendors.get(ports.store, vendor_id, now).await? else {
-        return Err(refused());
-    };
     let transmission = transmission.map_err(PayPalWebhookError::InvalidSignature)?;
-    let verify = |vendor: Vendor| async {
-        let checked = verifier
-            .verify(
-                &transmission,
-                vendor.paypal_webhook_id.as_deref(),
-                body,
-                now,
-            )
-            .await;
-        checked.map(|()| vendor)
-    };
-    let vendor = match (verify(kept).await, freshness) {
-        (Ok(vendor), _) => vendor,
-        // A kept profile may predate a new webhook id: check once against a fresh read.
-        (Err(_), Freshness::Kept) => {
-            let fresh = ports
-                .vendors
-                .read(ports.store, vendor_id, now)
-                .await?
-                .ok_or_else(refused)?;
-            verify(fresh)
-                .await
-                .map_err(PayPalWebhookError::InvalidSignature)?
-        }
-        (Err(error), Freshness::Read) => return Err(PayPalWebhookError::InvalidSignature(error)),
-    };
+    verifier
+        .verify(&transmission, webhook_id, body, ports.clock.now())
+        .await
+        .map_err(PayPalWebhookError::InvalidSignature)?;
     let event: Event = serde_json::from_slice(body).map_err(PayPalWebhookError::Malformed)?;
-    Ok(payments::apply(ports, &vendor, &translate(event)).await?)
+    Ok(payments::receive(ports, translate(event)).await?)
+}
+
+/// The vendor and order of a `custom_id` the platform set: `{vendor_id}/{order_id}`.
+pub fn custom_id(vendor: &VendorId, order: &OrderId) -> String {
+    format!("{vendor}/{order}")
+}
+
+fn parse_custom_id(text: &str) -> Option<(VendorId, OrderId)> {
+    let (vendor, order) = text.split_once('/')?;
+    Some((VendorId::parse(vendor).ok()?, OrderId::parse(order).ok()?))
 }
 
 /// What a PayPal event says, in the provider-neutral terms of `usecases::payments`.
@@ -121,12 +105,14 @@ fn translate(event: Event) -> ProviderEvent {
         // Refunds are confirmed with the refund flow (R-R5); until then recorded as ignored.
         _ => Fact::Nothing,
     };
-    let order_id = ["/custom_id", "/custom", "/purchase_units/0/custom_id"]
+    let placed = ["/custom_id", "/custom", "/purchase_units/0/custom_id"]
         .iter()
         .filter_map(|pointer| text(resource, pointer))
-        .find_map(|id| OrderId::parse(id).ok());
+        .find_map(parse_custom_id);
+    let (vendor_id, order_id) = placed.unzip();
     ProviderEvent {
         provider: Provider::PayPal,
+        vendor_id,
         order_id,
         customer_id: None,
         ids: ProviderIds {

@@ -1,17 +1,17 @@
-//! `POST /webhooks/stripe/{vendor_id}` (R-P1): verified on the raw bytes first, then translated
-//! into a provider-neutral fact and applied at most once per event id.
+//! `POST /webhooks/stripe` (R-P1): the platform account's events, verified on the raw bytes
+//! with the platform's endpoint secrets first, then translated into a provider-neutral fact and
+//! applied at most once per event id to the vendor's order it names.
 
 use crate::domain::ids::{CustomerId, RefundId};
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
-use crate::domain::vendors::Vendor;
 use crate::payments::RefundState;
 use crate::store::StoreError;
 use crate::usecases::payments::{
     self, Fact, Outcome, Provider, ProviderEvent, ProviderIds, RefundReport,
 };
+use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
-use crate::usecases::ports::{Freshness, Ports};
 use crate::webhooks::stripe_signature::{self, SignatureError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -49,36 +49,17 @@ fn text<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
     object.get(field).and_then(Value::as_str)
 }
 
+/// `secrets`: the endpoint secrets Stripe issued to the platform, any of which may sign.
 pub async fn receive(
     ports: Ports<'_>,
-    vendor_id: &VendorId,
+    secrets: &[String],
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<Outcome, WebhookError> {
-    let now = ports.clock.now();
-    let Some((kept, freshness)) = ports.vendors.get(ports.store, vendor_id, now).await? else {
-        return Err(WebhookError::InvalidSignature(SignatureError::NoMatch));
-    };
-    let verify = |vendor: &Vendor| {
-        stripe_signature::verify(signature, body, &vendor.stripe_webhook_secrets, now)
-    };
-    let vendor = match (verify(&kept), freshness) {
-        (Ok(()), _) => kept,
-        // A kept profile may predate a secret rotation: check once against a fresh read.
-        (Err(_), Freshness::Kept) => {
-            let fresh = ports
-                .vendors
-                .read(ports.store, vendor_id, now)
-                .await?
-                .ok_or(WebhookError::InvalidSignature(SignatureError::NoMatch))?;
-            verify(&fresh).map_err(WebhookError::InvalidSignature)?;
-            fresh
-        }
-        (Err(error), Freshness::Read) => return Err(WebhookError::InvalidSignature(error)),
-    };
+    stripe_signature::verify(signature, body, secrets, ports.clock.now())
+        .map_err(WebhookError::InvalidSignature)?;
     let event: Event = serde_json::from_slice(body).map_err(WebhookError::Malformed)?;
-    let translated = translate(event);
-    Ok(payments::apply(ports, &vendor, &translated).await?)
+    Ok(payments::receive(ports, translate(event)).await?)
 }
 
 /// What a Stripe event says, in the provider-neutral terms of `usecases::payments`.
@@ -136,6 +117,7 @@ fn translate(event: Event) -> ProviderEvent {
     };
     ProviderEvent {
         provider: Provider::Stripe,
+        vendor_id: metadata(object, "vendor_id").and_then(|id| VendorId::parse(id).ok()),
         order_id: metadata(object, "order_id").and_then(|id| OrderId::parse(id).ok()),
         customer_id: metadata(object, "customer_id").and_then(|id| CustomerId::parse(id).ok()),
         ids: ProviderIds {

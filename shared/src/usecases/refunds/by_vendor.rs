@@ -68,7 +68,6 @@ pub async fn refund_order(
     if let Some(payment) = &decided.payment {
         let task = ProviderTask::Refund {
             refund_id: decided.id.clone(),
-            account: vendor.stripe_account.clone(),
             payment: payment.clone(),
             amount: decided.amount,
             order_id: decided.order_id.clone(),

@@ -117,7 +117,6 @@ pub fn execute(
             &vendor.id,
             &ProviderTask::CancelSubscription {
                 order_id: order.id.clone(),
-                account: vendor.stripe_account.clone(),
                 subscription,
             },
             now,
@@ -128,7 +127,6 @@ pub fn execute(
             &vendor.id,
             &ProviderTask::Refund {
                 refund_id: refund.id.clone(),
-                account: vendor.stripe_account.clone(),
                 payment,
                 amount: plan.amount,
                 order_id: order.id.clone(),

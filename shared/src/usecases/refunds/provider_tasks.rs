@@ -33,14 +33,12 @@ pub const STILL_PENDING_AGAIN: Duration = Duration::hours(24);
 pub enum ProviderTask {
     Refund {
         refund_id: RefundId,
-        account: Option<String>,
         payment: String,
         amount: Money,
         order_id: OrderId,
     },
     CancelSubscription {
         order_id: OrderId,
-        account: Option<String>,
         subscription: String,
     },
 }
@@ -191,7 +189,7 @@ async fn run_one(
         }
         Err(error) => return Err(error.into()),
     }
-    let outcome = call(provider, &record.task).await;
+    let outcome = call(provider, &record.vendor_id, &record.task).await;
     let settle = match (&outcome, &record.task) {
         (Ok(Some(answer)), ProviderTask::Refund { refund_id, .. }) => {
             Some((refund_id, answer.clone()))
@@ -321,19 +319,19 @@ async fn watch(
 /// The provider call; a refund answers the provider's refund id and state.
 async fn call(
     provider: &dyn PaymentProvider,
+    vendor: &VendorId,
     task: &ProviderTask,
 ) -> Result<Option<(String, RefundState)>, ProviderError> {
     match task {
         ProviderTask::Refund {
             refund_id,
-            account,
             payment,
             amount,
             order_id,
         } => {
             let answer = provider
                 .refund(&RefundRequest {
-                    account: account.clone(),
+                    vendor_id: vendor.clone(),
                     payment: payment.clone(),
                     amount: *amount,
                     order_id: order_id.clone(),
@@ -342,14 +340,9 @@ async fn call(
                 .await?;
             Ok(Some((answer.id, answer.state)))
         }
-        ProviderTask::CancelSubscription {
-            account,
-            subscription,
-            ..
-        } => {
+        ProviderTask::CancelSubscription { subscription, .. } => {
             provider
                 .cancel_subscription(&CancelSubscriptionRequest {
-                    account: account.clone(),
                     subscription: subscription.clone(),
                     idempotency_key: task.id(),
                 })

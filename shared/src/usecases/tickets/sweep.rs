@@ -210,7 +210,6 @@ fn execute_refund(
     let (refund, writes) = refunds::execute(vendor, context, &plan, cause, now, ports.entropy)?;
     let task = refund.payment.clone().map(|payment| ProviderTask::Refund {
         refund_id: refund.id.clone(),
-        account: vendor.stripe_account.clone(),
         payment,
         amount: refund.amount,
         order_id: refund.order_id.clone(),
@@ -252,7 +251,6 @@ fn execute_cancellation(
             .clone()
             .map(|subscription| ProviderTask::CancelSubscription {
                 order_id: order.id.clone(),
-                account: vendor.stripe_account.clone(),
                 subscription,
             });
     if let Some(task) = &task {
