@@ -212,6 +212,124 @@ async fn a_certificate_url_off_paypals_hosts_is_never_fetched() {
     assert_eq!(source.fetches.load(Ordering::SeqCst), 0);
 }
 
+// Issue 12, §1: variants of the real URL are refused, not fetched, and cannot evict its chain
+#[tokio::test]
+async fn certificate_url_variants_are_refused_and_the_real_chain_stays_kept() {
+    let pki = pki(PAYPAL_NAME, 2030);
+    let (verifier, source) = verifier_serving(&pki);
+    let signed = transmission(&pki.leaf_key, WEBHOOK_ID, BODY);
+    verifier
+        .verify(&signed, Some(WEBHOOK_ID), BODY, now())
+        .await
+        .unwrap();
+    // when 16 variants of the same URL arrive (queries, a fragment, another path)
+    for n in 0..16 {
+        let mut variant = signed.clone();
+        variant.certificate_url = match n % 4 {
+            0 => format!("{CERT_URL}?v={n}"),
+            1 => format!("{CERT_URL}#{n}"),
+            2 => format!("https://api.paypal.com/v1/other/CERT-{n}"),
+            _ => format!("https://api.paypal.com/v1/notifications/certs/CERT-{n}/../x"),
+        };
+        let result = verifier
+            .verify(&variant, Some(WEBHOOK_ID), BODY, now())
+            .await;
+        assert!(
+            matches!(result, Err(PayPalSignatureError::UntrustedCertificateUrl)),
+            "{}: {result:?}",
+            variant.certificate_url
+        );
+    }
+    // and the host in capitals is the same URL, kept
+    let mut shouted = signed.clone();
+    shouted.certificate_url = CERT_URL.replace("api.paypal.com", "API.PAYPAL.COM");
+    verifier
+        .verify(&shouted, Some(WEBHOOK_ID), BODY, now())
+        .await
+        .unwrap();
+    // then the real chain was fetched once
+    assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+}
+
+// Issue 12, §1: a full cache drops the least recently used chain, and a failed fetch is not
+// repeated at once
+#[tokio::test]
+async fn the_chain_in_use_outlives_unknown_certificates_and_failures_are_kept_briefly() {
+    let pki = pki(PAYPAL_NAME, 2030);
+    let (verifier, source) = verifier_serving(&pki);
+    let signed = transmission(&pki.leaf_key, WEBHOOK_ID, BODY);
+    // when 20 unknown certificate names are tried, each twice, between uses of the real one
+    for n in 0..20 {
+        let mut unknown = signed.clone();
+        unknown.certificate_url =
+            format!("https://api.paypal.com/v1/notifications/certs/CERT-unknown-{n}");
+        for _ in 0..2 {
+            let failed = verifier
+                .verify(&unknown, Some(WEBHOOK_ID), BODY, now())
+                .await;
+            assert!(
+                matches!(failed, Err(PayPalSignatureError::Fetch(_))),
+                "{failed:?}"
+            );
+        }
+        verifier
+            .verify(&signed, Some(WEBHOOK_ID), BODY, now())
+            .await
+            .unwrap();
+    }
+    // then the real chain was fetched once, each unknown one once (its failure kept)
+    assert_eq!(source.fetches.load(Ordering::SeqCst), 1 + 20);
+    // and a minute later an unknown one is tried again
+    let mut unknown = signed.clone();
+    unknown.certificate_url =
+        "https://api.paypal.com/v1/notifications/certs/CERT-unknown-19".into();
+    let later = now() + chrono::Duration::minutes(1);
+    unknown.time = later.to_rfc3339();
+    let _ = verifier
+        .verify(&unknown, Some(WEBHOOK_ID), BODY, later)
+        .await;
+    assert_eq!(source.fetches.load(Ordering::SeqCst), 1 + 20 + 1);
+}
+
+// Issue 12, §1: an old transmission is refused before anything is fetched or checked
+#[tokio::test]
+async fn a_transmission_outside_five_minutes_is_refused_first() {
+    let pki = pki(PAYPAL_NAME, 2030);
+    let (verifier, source) = verifier_serving(&pki);
+    let signed = transmission(&pki.leaf_key, WEBHOOK_ID, BODY);
+    // (signed two seconds before now())
+    for at in [
+        now() + chrono::Duration::seconds(299),
+        now() - chrono::Duration::seconds(303),
+    ] {
+        let result = verifier.verify(&signed, Some(WEBHOOK_ID), BODY, at).await;
+        assert!(
+            matches!(result, Err(PayPalSignatureError::OutsideTolerance)),
+            "{at}: {result:?}"
+        );
+    }
+    let mut untimed = signed.clone();
+    untimed.time = "yesterday".into();
+    let result = verifier
+        .verify(&untimed, Some(WEBHOOK_ID), BODY, now())
+        .await;
+    assert!(
+        matches!(result, Err(PayPalSignatureError::OutsideTolerance)),
+        "{result:?}"
+    );
+    assert_eq!(source.fetches.load(Ordering::SeqCst), 0);
+    // and within the window it verifies
+    verifier
+        .verify(
+            &signed,
+            Some(WEBHOOK_ID),
+            BODY,
+            now() + chrono::Duration::seconds(290),
+        )
+        .await
+        .unwrap();
+}
+
 // R-P1
 #[tokio::test]
 async fn a_chain_to_another_root_a_foreign_name_or_an_expired_leaf_is_refused() {

@@ -4,6 +4,12 @@
 //! hosts over HTTPS, check the served chain up to a trusted root at the injected clock's time,
 //! require the leaf to be PayPal's message-verification certificate, and keep verified chains
 //! per URL so a warm function fetches each certificate once.
+//!
+//! Cheap refusals first, so an anonymous caller cannot make us fetch or burn CPU: a transmission
+//! more than `TRANSMISSION_TOLERANCE` from the injected clock is refused before anything else;
+//! the certificate URL must be exactly `https://{PayPal API host}/v1/notifications/certs/CERT-…`
+//! (no port, query or fragment), kept by that form, so variants of one URL are one entry; the
+//! cache evicts the least recently used chain, and remembers a failed fetch for a minute.
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -33,6 +39,12 @@ pub const SIGNER_NAMES: [&str; 2] = [
 
 /// How many certificate chains a warm function keeps (PayPal rotates rarely; the URL names one).
 const CACHE_LIMIT: usize = 16;
+/// How far a transmission's time may be from ours (PayPal signs each delivery, retries too).
+pub const TRANSMISSION_TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
+/// How long a failed certificate fetch is answered from memory instead of fetched again.
+const FAILED_FETCH_KEPT: chrono::Duration = chrono::Duration::minutes(1);
+/// The path of PayPal's certificates.
+const CERTIFICATE_PATH: &str = "/v1/notifications/certs/CERT-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PayPalSignatureError {
@@ -40,8 +52,10 @@ pub enum PayPalSignatureError {
     MissingHeader(&'static str),
     #[error("the signing algorithm is not SHA256withRSA")]
     UnsupportedAlgorithm,
-    #[error("the certificate URL is not on a PayPal host")]
+    #[error("the certificate URL is not a PayPal certificate URL")]
     UntrustedCertificateUrl,
+    #[error("the transmission time is missing or too far from now")]
+    OutsideTolerance,
     #[error("the vendor has no PayPal webhook id")]
     NoWebhookId,
     #[error("the signature is not base64")]
@@ -149,8 +163,14 @@ pub fn signed_message(transmission: &Transmission, webhook_id: &str, body: &[u8]
     )
 }
 
-/// HTTPS on one of PayPal's API hosts, default port, no user info.
-pub fn check_certificate_url(url: &str) -> Result<(), PayPalSignatureError> {
+/// The one form of a PayPal certificate URL: HTTPS on one of PayPal's API hosts, default port,
+/// no user info, the certificates' path with a `CERT-` name of letters, digits and dashes, no
+/// query or fragment. Anything else is refused before any fetch.
+pub fn canonical_certificate_url(url: &str) -> Result<String, PayPalSignatureError> {
+    let refused = PayPalSignatureError::UntrustedCertificateUrl;
+    if url.contains('#') {
+        return Err(refused);
+    }
     let uri: Uri = url
         .parse()
         .map_err(|_| PayPalSignatureError::UntrustedCertificateUrl)?;
@@ -158,11 +178,76 @@ pub fn check_certificate_url(url: &str) -> Result<(), PayPalSignatureError> {
         .authority()
         .ok_or(PayPalSignatureError::UntrustedCertificateUrl)?;
     let plain_host = authority.as_str() == authority.host();
-    let pinned = CERTIFICATE_HOSTS.contains(&authority.host().to_ascii_lowercase().as_str());
-    if uri.scheme_str() == Some("https") && plain_host && pinned {
-        Ok(())
+    let host = authority.host().to_ascii_lowercase();
+    let pinned = CERTIFICATE_HOSTS.contains(&host.as_str());
+    let name = uri
+        .path()
+        .strip_prefix(CERTIFICATE_PATH)
+        .unwrap_or_default();
+    let named = !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if uri.scheme_str() == Some("https") && plain_host && pinned && named && uri.query().is_none() {
+        Ok(format!("https://{host}{CERTIFICATE_PATH}{name}"))
     } else {
-        Err(PayPalSignatureError::UntrustedCertificateUrl)
+        Err(refused)
+    }
+}
+
+/// Whether the URL is one PayPal's certificates may be fetched from.
+pub fn check_certificate_url(url: &str) -> Result<(), PayPalSignatureError> {
+    canonical_certificate_url(url).map(|_| ())
+}
+
+/// A chain kept while warm, or a fetch that failed lately.
+enum Kept {
+    Chain(Arc<Vec<CertificateDer<'static>>>),
+    Failed {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+}
+
+struct Entry {
+    kept: Kept,
+    /// When it was last used, in the cache's own ticks: the least recently used goes first.
+    used: u64,
+}
+
+#[derive(Default)]
+struct ChainCache {
+    entries: HashMap<String, Entry>,
+    tick: u64,
+}
+
+impl ChainCache {
+    fn get(&mut self, url: &str) -> Option<&Kept> {
+        self.tick += 1;
+        let tick = self.tick;
+        let entry = self.entries.get_mut(url)?;
+        entry.used = tick;
+        Some(&entry.kept)
+    }
+
+    fn put(&mut self, url: String, kept: Kept) {
+        self.tick += 1;
+        if !self.entries.contains_key(&url) && self.entries.len() >= CACHE_LIMIT {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(url, _)| url.clone());
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(
+            url,
+            Entry {
+                kept,
+                used: self.tick,
+            },
+        );
     }
 }
 
@@ -170,7 +255,7 @@ pub fn check_certificate_url(url: &str) -> Result<(), PayPalSignatureError> {
 pub struct PayPalVerifier {
     source: Arc<dyn CertificateSource>,
     trusted_roots: Vec<CertificateDer<'static>>,
-    chains: Mutex<HashMap<String, Arc<Vec<CertificateDer<'static>>>>>,
+    chains: Mutex<ChainCache>,
 }
 
 impl PayPalVerifier {
@@ -181,7 +266,7 @@ impl PayPalVerifier {
         PayPalVerifier {
             source,
             trusted_roots,
-            chains: Mutex::new(HashMap::new()),
+            chains: Mutex::new(ChainCache::default()),
         }
     }
 
@@ -192,22 +277,27 @@ impl PayPalVerifier {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), PayPalSignatureError> {
+        let sent_at = DateTime::parse_from_rfc3339(transmission.time.trim())
+            .map_err(|_| PayPalSignatureError::OutsideTolerance)?;
+        if (now - sent_at.to_utc()).abs() > TRANSMISSION_TOLERANCE {
+            return Err(PayPalSignatureError::OutsideTolerance);
+        }
         if transmission.algorithm != "SHA256withRSA" {
             return Err(PayPalSignatureError::UnsupportedAlgorithm);
         }
-        check_certificate_url(&transmission.certificate_url)?;
+        let url = canonical_certificate_url(&transmission.certificate_url)?;
         let webhook_id = webhook_id
             .filter(|id| !id.is_empty())
             .ok_or(PayPalSignatureError::NoWebhookId)?;
         let signature = STANDARD
             .decode(transmission.signature.trim())
             .map_err(|_| PayPalSignatureError::MalformedSignature)?;
-        let chain = self.chain(&transmission.certificate_url).await?;
+        let chain = self.chain(&url, now).await?;
         let message = signed_message(transmission, webhook_id, body);
         let result = self.check(&chain, message.as_bytes(), &signature, now);
         if matches!(result, Err(PayPalSignatureError::UntrustedCertificate(_))) {
             // A chain that stopped verifying (expired, rotated) is fetched afresh next time.
-            self.forget(&transmission.certificate_url);
+            self.forget(&url);
         }
         result
     }
@@ -260,38 +350,58 @@ impl PayPalVerifier {
         .map_err(PayPalSignatureError::NoMatch)
     }
 
+    /// The chain at the canonical `url`: kept, or fetched (a failure is kept for a minute).
     async fn chain(
         &self,
         url: &str,
+        now: DateTime<Utc>,
     ) -> Result<Arc<Vec<CertificateDer<'static>>>, PayPalSignatureError> {
-        if let Some(chain) = self.cached(url) {
-            return Ok(chain);
+        match self
+            .chains
+            .lock()
+            .ok()
+            .as_mut()
+            .and_then(|c| match c.get(url) {
+                Some(Kept::Chain(chain)) => Some(Ok(chain.clone())),
+                Some(Kept::Failed { until, reason }) if now < *until => Some(Err(reason.clone())),
+                _ => None,
+            }) {
+            Some(Ok(chain)) => return Ok(chain),
+            Some(Err(reason)) => {
+                return Err(PayPalSignatureError::Fetch(CertificateFetchError {
+                    url: url.to_string(),
+                    reason,
+                }));
+            }
+            None => {}
         }
-        let pem = self
-            .source
-            .fetch(url)
-            .await
-            .map_err(PayPalSignatureError::Fetch)?;
+        let fetched = self.source.fetch(url).await;
+        let keep = |kept: Kept| {
+            if let Ok(mut chains) = self.chains.lock() {
+                chains.put(url.to_string(), kept);
+            }
+        };
+        let pem = match fetched {
+            Ok(pem) => pem,
+            Err(error) => {
+                keep(Kept::Failed {
+                    until: now + FAILED_FETCH_KEPT,
+                    reason: error.reason.clone(),
+                });
+                return Err(PayPalSignatureError::Fetch(error));
+            }
+        };
         let chain = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(PayPalSignatureError::MalformedCertificate)?;
         let chain = Arc::new(chain);
-        if let Ok(mut chains) = self.chains.lock() {
-            if chains.len() >= CACHE_LIMIT {
-                chains.clear();
-            }
-            chains.insert(url.to_string(), chain.clone());
-        }
+        keep(Kept::Chain(chain.clone()));
         Ok(chain)
-    }
-
-    fn cached(&self, url: &str) -> Option<Arc<Vec<CertificateDer<'static>>>> {
-        self.chains.lock().ok()?.get(url).cloned()
     }
 
     fn forget(&self, url: &str) {
         if let Ok(mut chains) = self.chains.lock() {
-            chains.remove(url);
+            chains.entries.remove(url);
         }
     }
 }
