@@ -137,44 +137,108 @@ async fn checkout_creates_a_taxed_order_with_a_customer_link_and_a_confirmation(
     shop.server.stop();
 }
 
-// R-O2, R-C1, R-O3
+// R-O2, R-C1, R-O3: the buyer back from the payment page supersedes the order it carries, and
+// only that one
 #[tokio::test]
-async fn a_new_checkout_supersedes_the_unpaid_order_of_the_same_customer_and_offer() {
+async fn a_checkout_supersedes_only_the_order_whose_link_it_carries() {
     let shop = shop().await;
     let offer = shop.offer("50.00", json!({"kind": "one_time"}), 1).await;
+    let other_offer = shop.offer("20.00", json!({"kind": "one_time"}), 1).await;
     let first = shop.checkout(&offer, anna()).await.json();
-    // the same customer (matched by e-mail, case and spaces aside) checks out again
+    let token = |answer: &Value| common::token_of(&answer["customer_link"]);
+    // when the same buyer comes back with the earlier order's token
     let mut again = anna();
     again["email"] = json!("  anna@EXAMPLE.com ");
-    let second = shop.checkout(&offer, again).await.json();
+    let second = post_json(
+        &shop.url,
+        "/checkout",
+        None,
+        &json!({"offer_id": offer, "customer": again, "previous_order": token(&first)}),
+    )
+    .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let second = second.json();
     assert_eq!(second["order_number"], "SD-000002");
-    let old = shop
-        .portal(first["customer_link"].as_str().unwrap())
+    let status = |answer: Value| {
+        let shop = &shop;
+        async move {
+            shop.portal(answer["customer_link"].as_str().unwrap())
+                .await
+                .json()["status"]
+                .clone()
+        }
+    };
+    // then the earlier order is superseded and the new one open
+    assert_eq!(status(first.clone()).await, "superseded");
+    assert_eq!(status(second.clone()).await, "pending_payment");
+    // when a checkout carries no token, or one of another offer, or garbage, it supersedes nothing
+    let third = shop.checkout(&offer, anna()).await.json();
+    assert_eq!(status(second.clone()).await, "pending_payment");
+    for previous in [token(&third), "ven_x.nonsense".to_string()] {
+        let answer = post_json(
+            &shop.url,
+            "/checkout",
+            None,
+            &json!({"offer_id": other_offer, "customer": anna(), "previous_order": previous}),
+        )
+        .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+    }
+    assert_eq!(status(third).await, "pending_payment");
+    assert_eq!(status(second).await, "pending_payment");
+    shop.server.stop();
+}
+
+// Issue 12, §2: an anonymous checkout with a known customer's e-mail neither shows nor changes
+// what the vendor holds about that customer, and leaves their orders alone
+#[tokio::test]
+async fn a_checkout_with_a_known_email_shows_only_what_it_was_given() {
+    let shop = shop().await;
+    let offer = shop.offer("50.00", json!({"kind": "one_time"}), 1).await;
+    let mut real = anna();
+    real["phone"] = json!("+49 30 1234567");
+    real["address"] =
+        json!({"street": "Hauptstr. 1", "postal_code": "10115", "city": "Berlin", "country": "DE"});
+    let annas = shop.checkout(&offer, real).await.json();
+    // when someone else checks out with Anna's e-mail and a name of their own
+    let forged = json!({"email": "anna@example.com", "first_name": "Mallory", "last_name": "X", "country": "AT"});
+    let theirs = shop.checkout(&offer, forged).await.json();
+    // then their order page shows what they gave, nothing of Anna's record
+    let page = shop
+        .portal(theirs["customer_link"].as_str().unwrap())
         .await
         .json();
-    let new = shop
-        .portal(second["customer_link"].as_str().unwrap())
+    assert_eq!(page["customer"]["first_name"], "Mallory");
+    assert_eq!(page["customer"]["phones"], json!([]));
+    assert!(page["customer"].get("id").is_none(), "{page}");
+    assert!(!page.to_string().contains("1234567"), "{page}");
+    assert!(!page.to_string().contains("Hauptstr"), "{page}");
+    // and Anna's order is still hers to pay, her record unchanged
+    let hers = shop
+        .portal(annas["customer_link"].as_str().unwrap())
         .await
         .json();
-    assert_eq!(old["status"], "superseded");
-    assert_eq!(new["status"], "pending_payment");
-    assert_eq!(old["customer"]["id"], new["customer"]["id"]);
-    // another customer's order is not touched
-    let bob =
-        json!({"email": "bob@example.com", "first_name": "Bob", "last_name": "B", "country": "DE"});
-    let bobs = shop.checkout(&offer, bob).await.json();
-    assert_eq!(
-        shop.portal(second["customer_link"].as_str().unwrap())
-            .await
-            .json()["status"],
-        "pending_payment"
-    );
-    assert_ne!(
-        shop.portal(bobs["customer_link"].as_str().unwrap())
-            .await
-            .json()["customer"]["id"],
-        new["customer"]["id"]
-    );
+    assert_eq!(hers["status"], "pending_payment");
+    assert_eq!(hers["customer"]["first_name"], "Anna");
+    let card = get(
+        &shop.url,
+        &format!("/api/orders/{}", annas["order_id"].as_str().unwrap()),
+        Some(&shop.key),
+    )
+    .await
+    .json();
+    let customer = get(
+        &shop.url,
+        &format!(
+            "/api/customers/{}",
+            card["customer"]["id"].as_str().unwrap()
+        ),
+        Some(&shop.key),
+    )
+    .await
+    .json();
+    assert_eq!(customer["first_name"], "Anna", "{customer}");
+    assert_eq!(customer["phones"], json!(["+49 30 1234567"]), "{customer}");
     shop.server.stop();
 }
 

@@ -157,7 +157,15 @@ async fn a_simulated_payment_pays_the_order_sends_one_receipt_and_credits_the_ba
             .starts_with("2026-12-24T09:00")
     );
     // and the customer's entitlements show the product (R-O9)
-    let customer_id = order["customer"]["id"].as_str().unwrap();
+    // (the vendor's card names the customer; the customer's own page shows only the buyer)
+    let card = get(
+        &shop.url,
+        &format!("/api/orders/{}", order["id"].as_str().unwrap()),
+        Some(&shop.key),
+    )
+    .await
+    .json();
+    let customer_id = card["customer"]["id"].as_str().unwrap();
     let entitlements = get(
         &shop.url,
         &format!("/api/customers/{customer_id}/entitlements"),

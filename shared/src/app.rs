@@ -84,11 +84,13 @@ impl From<UseCaseError> for ApiError {
                 "customer_blocked",
                 "this customer cannot buy from this vendor",
             ),
-            UseCaseError::Store(StoreError::Throttled) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_busy",
-                "the store is busy; try again shortly",
-            ),
+            UseCaseError::Store(StoreError::Throttled | StoreError::OutcomeUnknown) => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_busy",
+                    "the store is busy; try again shortly",
+                )
+            }
             UseCaseError::Store(StoreError::AlreadyCommitted) => idempotency::committed(),
             UseCaseError::Store(StoreError::InvalidCursor) => ApiError::new(
                 StatusCode::BAD_REQUEST,

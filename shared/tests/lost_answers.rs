@@ -157,8 +157,12 @@ impl World {
     }
 
     async fn pay(&self, key: &str) -> (u16, Value) {
+        self.pay_amount(key, "5.00").await
+    }
+
+    async fn pay_amount(&self, key: &str, amount: &str) -> (u16, Value) {
         let body =
-            json!({"amount": {"amount": "5.00", "currency": "EUR"}, "method": "bank_transfer"});
+            json!({"amount": {"amount": amount, "currency": "EUR"}, "method": "bank_transfer"});
         let path = format!("/api/orders/{}/payments", self.order_id);
         self.post(&path, key, &body, true).await
     }
@@ -228,6 +232,16 @@ mod cases {
         // then its retry fails on the committed mark instead of paying a second time
         assert_eq!(error_code(&first), (409, "idempotency_key_committed"));
         assert_eq!(w.paid().await, "5.00");
+        // and when the lost commit paid everything open, the answer is not "nothing open": the
+        // backend names the use case's failed condition, and the claim says it was this request
+        w.store.arm(LOSE_AS_CONTENTION);
+        let rest = w.pay_amount("pay-2", "6.90").await;
+        assert_eq!(
+            error_code(&rest),
+            (409, "idempotency_key_committed"),
+            "{rest:?}"
+        );
+        assert_eq!(w.paid().await, "11.90");
     }
 
     pub async fn a_checkout_whose_commit_answer_was_lost_writes_one_order(
@@ -249,6 +263,18 @@ mod cases {
         }
         // then each checkout wrote one order
         assert_eq!(w.orders().await, 3);
+    }
+
+    pub async fn a_key_past_its_keeping_time_is_a_new_key(store: Arc<dyn ItemStore>) {
+        let w = world(store).await;
+        assert_eq!(w.pay("pay-1").await.0, 201);
+        assert_eq!(w.pay("pay-1").await.0, 201);
+        assert_eq!(w.paid().await, "5.00");
+        // when the key comes again after its 24 hours, before the table's TTL removed it
+        w.clock.advance(chrono::Duration::hours(24));
+        assert_eq!(w.pay("pay-1").await.0, 201);
+        // then it is a new request
+        assert_eq!(w.paid().await, "10.00");
     }
 
     pub async fn a_claim_whose_request_died_before_committing_is_taken_over(
@@ -304,6 +330,12 @@ macro_rules! on_adapter {
             async fn a_checkout_whose_commit_answer_was_lost_writes_one_order() {
                 let Some(store) = $make else { return };
                 cases::a_checkout_whose_commit_answer_was_lost_writes_one_order(store).await;
+            }
+
+            #[tokio::test]
+            async fn a_key_past_its_keeping_time_is_a_new_key() {
+                let Some(store) = $make else { return };
+                cases::a_key_past_its_keeping_time_is_a_new_key(store).await;
             }
 
             #[tokio::test]

@@ -97,16 +97,37 @@ pub async fn claim(
     let claimed = json!({ "state": IN_PROGRESS, "fingerprint": print, "claimed_at": now });
     let mut record = Item::new(key.clone(), claimed.clone());
     record.expires_at = Some((now + KEEP).timestamp());
-    match store.put(record.clone(), Condition::Absent).await {
-        Ok(()) => return Ok(Some(Claim::Fresh(record))),
-        Err(StoreError::ConditionFailed { .. }) => {}
-        Err(error) => return Err(internal(error)),
+    // A record released between our put and our read is claimed again, once.
+    let mut existing = None;
+    for _ in 0..2 {
+        match store.put(record.clone(), Condition::Absent).await {
+            Ok(()) => return Ok(Some(Claim::Fresh(record))),
+            Err(StoreError::ConditionFailed { .. }) => {}
+            Err(error) => return Err(internal(error)),
+        }
+        existing = store.get(&key).await.map_err(internal)?;
+        if existing.is_some() {
+            break;
+        }
     }
-    let existing = store
-        .get(&key)
-        .await
-        .map_err(internal)?
-        .ok_or_else(ApiError::internal)?;
+    let existing = existing.ok_or_else(ApiError::internal)?;
+    // Past its keeping time the record is gone in effect (the table's TTL deletes late).
+    if existing.expires_at.is_some_and(|at| at <= now.timestamp()) {
+        let mut fresh = existing.next(claimed);
+        fresh.expires_at = Some((now + KEEP).timestamp());
+        return match store
+            .put(fresh.clone(), Condition::VersionIs(existing.version))
+            .await
+        {
+            Ok(()) => Ok(Some(Claim::Fresh(fresh))),
+            Err(StoreError::ConditionFailed { .. }) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_progress",
+                "the first request with this key is still running",
+            )),
+            Err(error) => Err(internal(error)),
+        };
+    }
     if existing.body["fingerprint"] != print {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -302,6 +323,19 @@ impl ClaimedStore {
             }
             Err(StoreError::ConditionFailed { index, .. }) if index == mark_at => {
                 Err(StoreError::AlreadyCommitted)
+            }
+            // The backend names only the first condition that failed: when the use case's own
+            // failed too, the claim tells whether an earlier attempt of this request committed
+            // (its answer lost), so the use case neither decides again nor answers from a state
+            // its own commit made.
+            Err(error @ (StoreError::ConditionFailed { .. } | StoreError::Conflict)) => {
+                match self.inner.get(&claim.key).await? {
+                    Some(current) if current.version != claim.version => {
+                        Err(StoreError::AlreadyCommitted)
+                    }
+                    None => Err(StoreError::AlreadyCommitted),
+                    Some(_) => Err(error),
+                }
             }
             Err(error) => Err(error),
         }

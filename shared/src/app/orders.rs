@@ -26,7 +26,6 @@ use std::collections::BTreeSet;
 /// The order as the customer sees it; the vendor's card adds its internal fields (R-O7).
 pub(super) fn customer_order_view(
     order: &Order,
-    customer: &Customer,
     now: DateTime<Utc>,
     tz: chrono_tz::Tz,
 ) -> Result<OrderView, ApiError> {
@@ -37,14 +36,7 @@ pub(super) fn customer_order_view(
         created_at: order.created_at,
         status: order.status,
         payment_status: derived.payment_status,
-        customer: OrderCustomer {
-            id: customer.id.clone(),
-            email: customer.email.clone(),
-            first_name: customer.first_name.clone(),
-            last_name: customer.last_name.clone(),
-            phones: customer.phones.clone(),
-            link: None,
-        },
+        customer: OrderCustomer::given_at_checkout(order),
         offer: OfferTermsSold {
             id: order.offer_id.clone(),
             version: order.offer_version,
@@ -115,7 +107,9 @@ pub(super) struct OrderView {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct OrderCustomer {
-    id: CustomerId,
+    /// On the vendor's card only: the customer the order was matched to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<CustomerId>,
     email: String,
     first_name: String,
     last_name: String,
@@ -123,6 +117,43 @@ pub(super) struct OrderCustomer {
     /// On the vendor's card only: the customer link, re-derived, never stored (R-O7).
     #[serde(skip_serializing_if = "Option::is_none")]
     link: Option<String>,
+}
+
+impl OrderCustomer {
+    /// The buyer as the order's own checkout gave it: all the customer's view shows (an order
+    /// made before the checkout was kept shows the name and e-mail it recorded).
+    fn given_at_checkout(order: &Order) -> OrderCustomer {
+        match &order.buyer {
+            Some(buyer) => OrderCustomer {
+                id: None,
+                email: buyer.email.clone(),
+                first_name: buyer.first_name.clone(),
+                last_name: buyer.last_name.clone(),
+                phones: buyer.phone.iter().map(|p| p.trim().to_string()).collect(),
+                link: None,
+            },
+            None => OrderCustomer {
+                id: None,
+                email: order.customer_email.clone(),
+                first_name: order.customer_name.clone(),
+                last_name: String::new(),
+                phones: Vec::new(),
+                link: None,
+            },
+        }
+    }
+
+    /// The customer record the order was matched to, for the vendor's card (R-O7).
+    fn matched(customer: &Customer) -> OrderCustomer {
+        OrderCustomer {
+            id: Some(customer.id.clone()),
+            email: customer.email.clone(),
+            first_name: customer.first_name.clone(),
+            last_name: customer.last_name.clone(),
+            phones: customer.phones.clone(),
+            link: None,
+        }
+    }
 }
 
 /// The offer's terms the order was sold on (R-O1).
@@ -163,8 +194,10 @@ pub(super) fn vendor_order_view(
     now: DateTime<Utc>,
     tz: chrono_tz::Tz,
 ) -> Result<VendorOrderView, ApiError> {
+    let mut view = customer_order_view(order, now, tz)?;
+    view.customer = OrderCustomer::matched(customer);
     Ok(VendorOrderView {
-        order: customer_order_view(order, customer, now, tz)?,
+        order: view,
         stage: order.stage.clone(),
         manager: order.manager.clone(),
         tags: order.tags.clone(),
@@ -267,12 +300,8 @@ impl App {
             .get("token")
             .ok_or_else(ApiError::not_found)?;
         let found = portal::order_by_token(self.store.as_ref(), token).await?;
-        let mut view = customer_order_view(
-            &found.order,
-            &found.customer,
-            self.clock.now(),
-            vendor_zone(&found.vendor),
-        )?;
+        let mut view =
+            customer_order_view(&found.order, self.clock.now(), vendor_zone(&found.vendor))?;
         view.tickets = self.tickets_of(&found.vendor.id, &found.order.id).await?;
         Ok(ApiResponse::json(StatusCode::OK, &view))
     }
@@ -482,6 +511,7 @@ impl App {
         let checkout_request = CheckoutRequest {
             offer_id: body.offer_id,
             customer: body.customer,
+            previous_order: None,
         };
         let result = checkout::checkout(
             self.store.as_ref(),

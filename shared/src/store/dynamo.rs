@@ -319,7 +319,9 @@ fn transaction_error(
             TransactWriteItemsError::TransactionInProgressException(_)
         )
     {
-        return StoreError::Conflict;
+        // The same request token is still running: it may yet commit, so deciding again with
+        // a new token could apply the decision twice.
+        return StoreError::OutcomeUnknown;
     }
     StoreError::backend(error)
 }

@@ -325,6 +325,11 @@ pub enum StoreError {
     /// attempt whose answer was lost, or a request given up and taken over): nothing is written.
     #[error("the request's idempotency key has already committed its effect")]
     AlreadyCommitted,
+    /// The backend cannot say whether the write committed (DynamoDB's
+    /// `TransactionInProgressException`: the same request token is still running). Never
+    /// retried by deciding again.
+    #[error("the store could not say whether the write committed")]
+    OutcomeUnknown,
     #[error("item {key} is malformed")]
     Malformed {
         key: Key,

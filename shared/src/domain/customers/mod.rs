@@ -82,8 +82,8 @@ pub fn blocked_email_key(email: &str) -> Option<String> {
     normalize_email(email).map(|e| format!("BLOCKEDEMAIL#{}", SecretDigest::of(&e).to_hex()))
 }
 
-/// The customer block of `POST /checkout`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// The customer block of `POST /checkout`; also what an order keeps of its checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutCustomer {
     pub email: String,

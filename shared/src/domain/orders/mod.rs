@@ -246,6 +246,11 @@ pub struct Order {
     pub customer_email: String,
     #[serde(default)]
     pub customer_name: String,
+    /// What this order's checkout was given (e-mail normalised): the customer's view of the
+    /// order shows this, never the data of the customer it was matched to (R-C1), which an
+    /// anonymous checkout must neither read nor change.
+    #[serde(default)]
+    pub buyer: Option<crate::domain::customers::CheckoutCustomer>,
     pub offer_id: crate::domain::ids::OfferId,
     pub offer_version: u32,
     pub offer_name: String,
@@ -499,6 +504,7 @@ pub(crate) mod payment_tests {
             customer_id: CustomerId::generate(now, &e),
             customer_email: "k@example.com".into(),
             customer_name: "K L".into(),
+            buyer: None,
             offer_id: OfferId::generate(now, &e),
             offer_version: 1,
             offer_name: "Kurs".into(),

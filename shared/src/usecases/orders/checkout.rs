@@ -1,11 +1,15 @@
 //! `POST /checkout` (R-O2, R-O3, R-O4, R-O5, R-M2, R-C1, R-C4): one transaction creates the order
-//! with its offer snapshot, the customer (matched or new), the order number, the customer link,
-//! supersedes the customer's unpaid orders of the same offer, and queues the confirmation.
+//! with its offer snapshot and what the buyer gave, the customer (matched or new), the order
+//! number, the customer link, supersedes the earlier order the buyer came back from
+//! (`previous_order`), and queues the confirmation.
+//!
+//! An anonymous checkout proves nothing about an e-mail: a matched customer's record is neither
+//! shown (the order shows what this checkout was given) nor changed (R-C4's language is set when
+//! the order is paid), and only the order whose own link token the buyer carries is superseded.
 
 use crate::domain::clock::Clock;
 use crate::domain::customers::{
-    CheckoutCustomer, Customer, check_checkout_customer, language_from_country, match_key,
-    new_customer,
+    CheckoutCustomer, Customer, check_checkout_customer, match_key, new_customer,
 };
 use crate::domain::ids::{CustomerId, Entropy, OfferId, OrderId};
 use crate::domain::notifications::emails::{OrderConfirmation, order_confirmation};
@@ -19,10 +23,10 @@ use crate::domain::validation::FieldErrors;
 use crate::domain::vendors::Vendor;
 use crate::outbox::enqueue;
 use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, sort_time, vendor_pk};
-use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
+use crate::store::{Condition, Index, Item, ItemStore, Key, StoreError, Write};
 use crate::usecases::catalogue::{find_offer, get_product};
 use crate::usecases::counters::{self, Counter};
-use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key};
+use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key, resolve_link};
 use crate::usecases::ports::{UseCaseError, encode, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -33,6 +37,9 @@ use serde_json::json;
 pub struct CheckoutRequest {
     pub offer_id: String,
     pub customer: CheckoutCustomer,
+    /// The customer link token of the buyer's earlier unpaid order of this offer (R-O2).
+    #[serde(default)]
+    pub previous_order: Option<String>,
 }
 
 pub struct CheckoutResult {
@@ -90,6 +97,17 @@ pub async fn checkout(
         );
     }
     let table = RateTable::builtin().map_err(|_| invalid("customer.country", "no VAT table"))?;
+    let buyer = CheckoutCustomer {
+        email: email.clone(),
+        first_name: request.customer.first_name.trim().to_string(),
+        last_name: request.customer.last_name.trim().to_string(),
+        country: country.clone(),
+        ..request.customer.clone()
+    };
+    let previous = match &request.previous_order {
+        Some(token) => previous_order(store, token, &vendor, &offer.id).await?,
+        None => None,
+    };
     retry_on_contention(|| async {
         let now = clock.now();
         let rate = table
@@ -146,30 +164,15 @@ pub async fn checkout(
         };
         let customer: Customer = match existing {
             Some(item) => {
-                let mut customer: Customer = item.decode()?;
+                let customer: Customer = item.decode()?;
                 if customer.blocked.is_some() {
                     return Err(UseCaseError::CustomerBlocked);
                 }
-                let delivery = request
-                    .customer
-                    .address
-                    .as_ref()
-                    .map(|a| a.country.as_str());
-                let language = language_from_country(
-                    customer.language.as_deref(),
-                    delivery,
-                    &country,
-                    &vendor.country_languages,
-                );
-                if language != customer.language {
-                    customer.language = language;
-                    writes.push(Write::update(item.next(encode(&item.key, &customer)?)));
-                } else {
-                    writes.push(Write::Check {
-                        key: item.key.clone(),
-                        condition: Condition::VersionIs(item.version),
-                    });
-                }
+                // Read, never changed: the checkout may not be this customer at all.
+                writes.push(Write::Check {
+                    key: item.key.clone(),
+                    condition: Condition::VersionIs(item.version),
+                });
                 customer
             }
             None => {
@@ -196,14 +199,13 @@ pub async fn checkout(
                 customer
             }
         };
-        // R-O2: the customer's unpaid orders of this offer are superseded.
+        // R-O2: the order the buyer came back from, and only that one, is superseded.
         let index_pk = customer_offer_index(&vendor.id, &customer.id, &offer.id);
-        let earlier = store
-            .query(&Query::index(Index::Gsi1, index_pk.clone(), SortRange::All).limit(100))
-            .await?;
-        for item in earlier.items {
+        if let Some(key) = &previous
+            && let Some(item) = store.get(key).await?
+        {
             let mut old: Order = item.decode()?;
-            if old.is_supersedable() {
+            if old.is_supersedable() && old.offer_id == offer.id {
                 old.status = OrderStatus::Superseded;
                 old.updated_at = now;
                 writes.push(Write::update(item.next(encode(&item.key, &old)?)));
@@ -219,8 +221,9 @@ pub async fn checkout(
             vendor_id: vendor.id.clone(),
             number: order_number(sequence.value),
             customer_id: customer.id.clone(),
-            customer_email: customer.email.clone(),
-            customer_name: format!("{} {}", customer.first_name, customer.last_name),
+            customer_email: buyer.email.clone(),
+            customer_name: format!("{} {}", buyer.first_name, buyer.last_name),
+            buyer: Some(buyer.clone()),
             offer_id: offer.id.clone(),
             offer_version: offer.version,
             offer_name: offer.name.clone(),
@@ -270,6 +273,33 @@ pub async fn checkout(
         })
     })
     .await
+}
+
+/// The order a `previous_order` token opens, if it is this vendor's order of this offer; any
+/// other token (unknown, revoked, another vendor's) is ignored.
+async fn previous_order(
+    store: &dyn ItemStore,
+    token: &str,
+    vendor: &Vendor,
+    offer: &OfferId,
+) -> Result<Option<Key>, UseCaseError> {
+    let (vendor_id, link) = match resolve_link(store, token, ORDER_SCOPE).await {
+        Ok(found) => found,
+        Err(UseCaseError::NotFound) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let Ok(order_id) = serde_json::from_value::<OrderId>(link["order_id"].clone()) else {
+        return Ok(None);
+    };
+    if vendor_id != vendor.id {
+        return Ok(None);
+    }
+    let key = order_key(&vendor.id, &order_id);
+    let Some(item) = store.get(&key).await? else {
+        return Ok(None);
+    };
+    let order: Order = item.decode()?;
+    Ok((order.offer_id == *offer).then_some(key))
 }
 
 fn announcements(

@@ -9,7 +9,7 @@
 pub mod paypal;
 pub mod stripe;
 
-use crate::domain::customers::{Customer, record_paid_order};
+use crate::domain::customers::{Customer, language_from_country, record_paid_order};
 use crate::domain::ids::{CustomerId, Entropy, OrderId, VendorId};
 use crate::domain::money::Money;
 use crate::domain::notifications::emails::{
@@ -548,6 +548,15 @@ fn money_arrived(
     let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
     if applied.first_payment {
         record_paid_order(&mut loaded.customer, vendor.regular_customer_threshold);
+        // R-C4 for a matched customer: paying proves the checkout was theirs.
+        if let Some(buyer) = &loaded.order.buyer {
+            loaded.customer.language = language_from_country(
+                loaded.customer.language.as_deref(),
+                buyer.address.as_ref().map(|a| a.country.as_str()),
+                &buyer.country,
+                &vendor.country_languages,
+            );
+        }
     }
     let receipt = payment_notice(
         vendor,
