@@ -101,6 +101,20 @@ struct Server {
     cors: Cors,
     /// Counts the outbox items commits create, so their request dispatches them.
     watched: Arc<WatchedStore>,
+    /// The port it listens on: the only `Host` it answers is `127.0.0.1:PORT` or `localhost:PORT`.
+    port: u16,
+}
+
+/// Whether `Host` names this server on loopback. A web page the user visits cannot then read
+/// or drive the dev server by pointing a name of its own at 127.0.0.1 (DNS rebinding).
+fn host_is_loopback(headers: &http::HeaderMap, port: u16) -> bool {
+    headers
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .is_some_and(|host| {
+            let host = host.trim().to_ascii_lowercase();
+            host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}")
+        })
 }
 
 /// Where records live and where e-mails and events go.
@@ -227,6 +241,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     let sweeping = app.clone();
     let server = Arc::new(Server {
         watched,
+        port: addr.port(),
         cors: Cors::new(config.cors_origins.clone(), |_| true),
         app: app.clone(),
         dev: DevTools {
@@ -367,7 +382,14 @@ impl Server {
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let too_large = declared.is_some_and(|length| length > MAX_CSV_BODY as u64);
-        let answer = if too_large {
+        let answer = if !host_is_loopback(&parts.headers, self.port) {
+            ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected_request",
+                "the dev server answers only as 127.0.0.1:PORT or localhost:PORT",
+            )
+            .to_response()
+        } else if too_large {
             ApiError::payload_too_large(MAX_CSV_BODY).to_response()
         } else {
             self.read_and_answer(parts, body).await

@@ -821,3 +821,41 @@ async fn review_findings_stay_fixed() {
     assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 413"));
     server.stop();
 }
+
+/// One raw HTTP/1.1 request with the `Host` header given: the status line.
+async fn status_line_for_host(url: &str, host: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET /_dev/outbox HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+// Issue 12, §6: a web page cannot DNS-rebind a name of its own to the dev server and read its
+// outbox, move its clock or pay.
+#[tokio::test]
+async fn only_loopback_names_of_its_own_port_are_answered() {
+    let server = server("hosts").await;
+    let url = server.url();
+    let port = url.rsplit(':').next().unwrap().to_string();
+    for host in [
+        "evil.example",
+        &format!("evil.example:{port}"),
+        "127.0.0.1:1",
+        "localhost",
+    ] {
+        let line = status_line_for_host(&url, host).await;
+        assert!(line.contains(" 421 "), "{host}: {line}");
+    }
+    for host in [format!("127.0.0.1:{port}"), format!("LOCALHOST:{port}")] {
+        let line = status_line_for_host(&url, &host).await;
+        assert!(line.contains(" 200 "), "{host}: {line}");
+    }
+}
