@@ -86,10 +86,11 @@ async fn repeated_posts_with_one_key_apply_once() {
     let product = first.json()["id"].clone();
     let offer = post_json(&url, "/api/offers", Some(&a), &json!({"name": "O", "products": [product], "price": {"amount": "5.00", "currency": "EUR"}, "plan": {"kind": "one_time"}})).await.json();
     let checkout = json!({"offer_id": offer["id"], "customer": {"email": "k@example.com", "first_name": "K", "last_name": "L", "country": "DE"}});
-    let once = post_with_key(&url, "/checkout", None, "checkout-abc", &checkout)
+    let cart = "5b1f0c8e-7d2a-4f6b-9e3c-2a8d7f1b4c60";
+    let once = post_with_key(&url, "/checkout", None, cart, &checkout)
         .await
         .json();
-    let twice = post_with_key(&url, "/checkout", None, "checkout-abc", &checkout)
+    let twice = post_with_key(&url, "/checkout", None, cart, &checkout)
         .await
         .json();
     assert_eq!(once["order_id"], twice["order_id"]);
@@ -98,18 +99,28 @@ async fn repeated_posts_with_one_key_apply_once() {
     // a refused request is replayed as refused, and a malformed key is 400
     let bad =
         json!({"offer_id": "off_01JZZZZZZZZZZZZZZZZZZZZZZZ", "customer": checkout["customer"]});
+    let bad_cart = "0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b";
     assert_eq!(
-        post_with_key(&url, "/checkout", None, "bad-1", &bad)
+        post_with_key(&url, "/checkout", None, bad_cart, &bad)
             .await
             .status,
         404
     );
     assert_eq!(
-        post_with_key(&url, "/checkout", None, "bad-1", &bad)
+        post_with_key(&url, "/checkout", None, bad_cart, &bad)
             .await
             .status,
         404
     );
+    // a guessable key on a public route is refused before anything is claimed (issue 12, §4)
+    for weak in ["checkout-abc", "cart-42", "1"] {
+        assert_eq!(
+            post_with_key(&url, "/checkout", None, weak, &checkout)
+                .await
+                .error_code(),
+            "idempotency_key_weak"
+        );
+    }
     let long = "k".repeat(300);
     assert_eq!(
         post_with_key(&url, "/checkout", None, &long, &checkout)

@@ -236,7 +236,7 @@ impl App {
             self.require_admin(request)?;
             Ok("admin".to_string())
         } else {
-            Ok("public".to_string())
+            Ok(idempotency::PUBLIC.to_string())
         }
     }
 

@@ -252,8 +252,8 @@ mod cases {
         let body = json!({"offer_id": w.offer_id, "customer": {"email": "e@example.com", "first_name": "E", "last_name": "F", "country": "DE"}});
         // when a checkout's commit loses its answer, both ways, and the client retries
         for (how, key) in [
-            (LOSE_AS_FAILURE, "3f0c9d2e-checkout-1"),
-            (LOSE_AS_CONTENTION, "3f0c9d2e-checkout-2"),
+            (LOSE_AS_FAILURE, "3f0c9d2e-1b4a-4c8e-9f7d-5a6b2c1d0e91"),
+            (LOSE_AS_CONTENTION, "3f0c9d2e-1b4a-4c8e-9f7d-5a6b2c1d0e92"),
         ] {
             w.store.arm(how);
             let first = w.post("/checkout", key, &body, false).await;

@@ -476,7 +476,7 @@ async fn serve_every_route(
             "POST",
             "/checkout",
             None,
-            &[("idempotency-key", "c-1")],
+            &[("idempotency-key", "7c9e6679-7425-40de-944b-e07fc1f90ae7")],
             Some(buyer("anna@example.com")),
         )
         .await;

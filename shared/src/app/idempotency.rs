@@ -43,9 +43,35 @@ pub enum Claim {
     Answered(ApiResponse),
 }
 
+/// The scope of callers without a key or token of their own.
+pub const PUBLIC: &str = "public";
 const IN_PROGRESS: &str = "in_progress";
 const COMMITTED: &str = "committed";
 const COMPLETED: &str = "completed";
+
+/// Whether a key an anonymous caller sends is unguessable: public routes share one scope, so a
+/// guessable key (`cart-42`) would let anyone replay another caller's answer. A UUID, or at
+/// least 128 bits as hex (32 digits) or as letters, digits, `-` and `_` (22 characters), of
+/// some variety (a run of one character is no secret). No test can tell a random key from a
+/// long made-up one; this refuses the short and the obviously patterned.
+pub fn is_unguessable(key: &str) -> bool {
+    let is_uuid = key.len() == 36
+        && key.char_indices().all(|(at, c)| match at {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    let distinct = key.chars().collect::<std::collections::BTreeSet<_>>().len();
+    let hex = key.chars().all(|c| c.is_ascii_hexdigit());
+    let urlsafe = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let long_enough = if hex {
+        key.len() >= 32
+    } else {
+        urlsafe && key.len() >= 22
+    };
+    (is_uuid || long_enough) && distinct >= 8
+}
 
 /// The path as the route table reads it: `//api//products/` is `/api/products`, one scope.
 fn canonical_path(path: &str) -> String {
@@ -92,6 +118,13 @@ pub async fn claim(
                 "Idempotency-Key must be 1 to 255 visible characters",
             )
         })?;
+    if principal == PUBLIC && !is_unguessable(idempotency_key) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_weak",
+            "on public routes an Idempotency-Key must be unguessable: a UUID or at least 22 random letters and digits",
+        ));
+    }
     let key = record_key(principal, &canonical_path(&request.path), idempotency_key);
     let print = fingerprint(request);
     let claimed = json!({ "state": IN_PROGRESS, "fingerprint": print, "claimed_at": now });
@@ -375,5 +408,31 @@ impl ItemStore for ClaimedStore {
     async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
         // Unconditional bulk writes (imports) cannot carry the mark; no request route makes them.
         self.inner.put_batch(items).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 12, §4: public keys must be unguessable.
+    #[test]
+    fn uuids_and_long_random_keys_are_unguessable_and_counters_are_not() {
+        for strong in [
+            "3b241101-e2bb-4255-8caf-4136c566a962",
+            "9f1c2e7ab45d4e0f8a6b3c2d1e0f9a8b",
+            "Q7vX2kLp9sD4fG8hJ1mN3b",
+        ] {
+            assert!(is_unguessable(strong), "{strong}");
+        }
+        for weak in [
+            "cart-42",
+            "checkout-abc",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "0000000000000000000000000000000000000001",
+            "Q7vX2kLp9sD4fG8hJ1mN3",
+        ] {
+            assert!(!is_unguessable(weak), "{weak}");
+        }
     }
 }
