@@ -76,9 +76,10 @@ pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
 /// The functions that serve no route: they run on a schedule or on the table's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Worker {
-    /// Every minute (EventBridge Scheduler): the tickets', provider calls' and outbox's sweeps.
+    /// Every minute (EventBridge Scheduler): the tickets' timers and the provider calls.
     ScheduledSweeps,
-    /// On the table's stream (new outbox items): sends what is due at once.
+    /// The only sender of mail and events: on the table's stream (new outbox items at once), on
+    /// SES's feedback (SNS), and every minute (retries and the safety net).
     OutboxDispatcher,
 }
 
@@ -149,24 +150,22 @@ pub async fn work(
     budget: crate::domain::clock::Budget,
 ) -> Result<serde_json::Value, lambda_http::Error> {
     let (sweeps, suppressed, outbox) = match worker {
-        // Every minute: the timers, the provider calls, and the outbox's safety net, each
-        // within its share of the invocation's time.
+        // Every minute: the tickets' timers and the provider calls, each within its share of
+        // the invocation's time. What they write to the outbox goes out through the stream.
         Worker::ScheduledSweeps => {
             let sweeps = app.run_sweeps_within(budget).await?;
-            (
-                Some(sweeps),
-                0,
-                dispatcher.dispatch_due_within(budget).await?,
-            )
+            (Some(sweeps), 0, Default::default())
         }
-        // SES's bounces and complaints (through SNS) onto the suppression list; the stream's
-        // new outbox items, by their keys.
-        Worker::OutboxDispatcher => {
+        // The only sender of mail and events. Its records: SES's bounces and complaints
+        // (through SNS) onto the suppression list, and the stream's new outbox items, by key.
+        Worker::OutboxDispatcher if payload["Records"].is_array() => {
             let feedback = crate::outbox::suppression::from_sns_event(payload);
             dispatcher.suppress(&feedback).await?;
             let outbox = dispatcher.dispatch_keys(&stream_keys(payload)).await?;
             (None, feedback.len(), outbox)
         }
+        // Its schedule (every minute): the outbox's retries and safety net.
+        Worker::OutboxDispatcher => (None, 0, dispatcher.dispatch_due_within(budget).await?),
     };
     tracing::info!(
         worker = worker.name(),

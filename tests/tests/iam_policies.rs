@@ -50,6 +50,8 @@ struct RecordingStore {
     per_function: BTreeMap<String, Arc<dyn ItemStore>>,
     current: Mutex<String>,
     used: Mutex<BTreeMap<String, BTreeSet<Grant>>>,
+    /// The next transaction fails as the backend would (a request's 5xx).
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingStore {
@@ -62,6 +64,7 @@ impl RecordingStore {
             per_function,
             current: Mutex::new("setup".into()),
             used: Mutex::new(BTreeMap::new()),
+            failing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -110,6 +113,8 @@ impl ItemStore for RecordingStore {
         self.inner().put(item, condition).await
     }
 
+    // (a write failed on purpose never reaches the table: see `fail_next_effect`)
+
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         self.record("DeleteItem", "table");
         self.inner().delete(key, condition).await
@@ -117,6 +122,14 @@ impl ItemStore for RecordingStore {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         // IAM authorizes each item of a TransactWriteItems by its own action.
+        if self
+            .failing
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::backend(std::io::Error::other(
+                "the store failed on purpose",
+            )));
+        }
         for write in &writes {
             let action = match write {
                 Write::Put { .. } => "PutItem",
@@ -285,6 +298,46 @@ struct World {
 }
 
 impl World {
+    /// A keyed request whose effect fails (500): its Idempotency-Key claim is released, so the
+    /// same request with the same key then runs — the release is work the function does.
+    async fn fails_then_runs(
+        &mut self,
+        function: Function,
+        path: &str,
+        auth: Option<&str>,
+        key: &str,
+        body: Value,
+    ) -> Value {
+        self.store
+            .failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let before = self.failed.len();
+        self.call(
+            function,
+            "POST",
+            path,
+            auth,
+            &[("idempotency-key", key)],
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            self.failed.len(),
+            before + 1,
+            "{path} did not fail on purpose"
+        );
+        self.failed.truncate(before);
+        self.call(
+            function,
+            "POST",
+            path,
+            auth,
+            &[("idempotency-key", key)],
+            Some(body),
+        )
+        .await
+    }
+
     /// Notes a dispatch run that left anything due undelivered (a refused SES or EventBridge call).
     fn delivered_all(&mut self, report: DispatchReport, function: &str) {
         if report.emails_sent + report.events_published == 0
@@ -420,6 +473,14 @@ async fn serve_every_route(
     let key = vendor["api_key"].as_str().unwrap().to_string();
     let vendor_id = vendor["vendor_id"].as_str().unwrap().to_string();
     let k = Some(key.as_str());
+    w.fails_then_runs(
+        AdminApi,
+        "/admin/vendors",
+        Some(ADMIN),
+        "v-release",
+        vendor_body("third"),
+    )
+    .await;
 
     // orders-api: settings and catalogue
     w.call(OrdersApi, "GET", "/api/settings", k, &[], None)
@@ -445,6 +506,14 @@ async fn serve_every_route(
         .await;
     w.call(OrdersApi, "GET", "/api/products", k, &[], None)
         .await;
+    w.fails_then_runs(
+        OrdersApi,
+        "/api/products",
+        k,
+        "p-release",
+        json!({"name": "Zwei"}),
+    )
+    .await;
     let offer_body = |price: &str| json!({"name": "Kurs", "products": [product["id"]], "price": {"amount": price, "currency": "EUR"}, "plan": {"kind": "one_time"}});
     let offer = w
         .call(
@@ -490,6 +559,15 @@ async fn serve_every_route(
             Some(buyer("bert@example.com")),
         )
         .await;
+    // a returning customer (matched: checked, not changed), whose first try failed
+    w.fails_then_runs(
+        CheckoutCallbacks,
+        "/checkout",
+        None,
+        "0b8f3c9e-4d2a-4e71-9a6f-2c5d8e1b7f30",
+        buyer("anna@example.com"),
+    )
+    .await;
     let (order1, token1) = (
         first["order_id"].as_str().unwrap().to_string(),
         token_of(&first["customer_link"]),
@@ -676,13 +754,12 @@ async fn serve_every_route(
     )
     .await;
     let vendor_ticket = w
-        .call(
+        .fails_then_runs(
             RefundRequests,
-            "POST",
             &format!("/api/orders/{order1}/tickets"),
             k,
-            &[],
-            Some(json!({"type": "support", "message": "Zugang?"})),
+            "t-release",
+            json!({"type": "support", "message": "Zugang?"}),
         )
         .await;
     let request = w
@@ -731,13 +808,12 @@ async fn serve_every_route(
         None,
     )
     .await;
-    w.call(
+    w.fails_then_runs(
         TicketUpdates,
-        "POST",
         &format!("/api/tickets/{ticket_id}/comments"),
         k,
-        &[],
-        Some(json!({"message": "Gern"})),
+        "c-release",
+        json!({"message": "Gern"}),
     )
     .await;
     w.call(
@@ -804,9 +880,11 @@ async fn serve_every_route(
     w.clock.advance(Duration::days(4));
     w.store.serving("scheduled-sweeps");
     w.app.run_sweeps().await.unwrap();
+    // outbox-dispatcher, every minute: what the sweeps and the requests wrote (the only sender)
+    w.store.serving("outbox-dispatcher");
     let report = dispatcher.dispatch_due().await.unwrap();
-    w.delivered_all(report, "scheduled-sweeps");
-    // outbox-dispatcher: what a new checkout wrote
+    w.delivered_all(report, "outbox-dispatcher");
+    // outbox-dispatcher, on the stream: what a new checkout wrote
     w.call(
         CheckoutCallbacks,
         "POST",
@@ -889,6 +967,24 @@ async fn every_function_is_granted_what_its_routes_and_work_do_to_the_table() {
         missing.is_empty(),
         "not granted by the template:\n{}",
         missing.join("\n")
+    );
+    // and granted nothing its work never does (least privilege, issue 12 §5): every granted
+    // table action is one the function used
+    let mut excess = Vec::new();
+    for (function, calls) in used.iter().filter(|(f, _)| *f != "setup") {
+        let actions: BTreeSet<&str> = calls.iter().map(|(action, _)| action.as_str()).collect();
+        for (action, resource) in granted(&template, function) {
+            if !actions.contains(action.as_str()) {
+                excess.push(format!("{function}: dynamodb:{action} on {resource}"));
+            }
+        }
+    }
+    excess.sort();
+    excess.dedup();
+    assert!(
+        excess.is_empty(),
+        "granted but never used:\n{}",
+        excess.join("\n")
     );
 }
 

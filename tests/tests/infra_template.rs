@@ -290,3 +290,17 @@ fn bounces_and_complaints_reach_the_suppression_list() {
     assert!(dispatcher.contains("EventInvokeConfig:"));
     assert!(template.contains("Service: ses.amazonaws.com\n            Action: sns:Publish"));
 }
+
+// Issue 12, §5: one sender: only the outbox dispatcher may send mail (from the platform's
+// sender alone) or publish events, and it runs the outbox's schedule itself.
+#[test]
+fn only_the_outbox_dispatcher_sends_mail_and_events() {
+    let template = read("infra/template.yaml");
+    assert_eq!(template.matches("- ses:SendEmail").count(), 1);
+    assert_eq!(template.matches("- events:PutEvents").count(), 1);
+    let dispatcher = &template[template.find("Binary: outbox-dispatcher").unwrap()..];
+    let dispatcher = &dispatcher[..dispatcher.find("\n  OperatorAlarms:").unwrap()];
+    assert!(dispatcher.contains("- ses:SendEmail") && dispatcher.contains("- events:PutEvents"));
+    assert!(dispatcher.contains("\"ses:FromAddress\": !Ref MailFrom"));
+    assert!(dispatcher.contains("Type: ScheduleV2"));
+}

@@ -473,3 +473,102 @@ async fn bounced_and_complaining_customers_are_not_mailed_again_and_the_vendor_i
     assert_eq!(lost.emails_sent + notice_lost.emails_sent, 0);
     assert_eq!(after, Default::default(), "no notice of a lost notice");
 }
+
+// Issue 12, §5: the outbox dispatcher is the only sender: the sweeps' schedule sends nothing,
+// the dispatcher's own schedule sends what is due.
+#[tokio::test]
+async fn only_the_dispatcher_sends_and_its_schedule_sends_what_is_due() {
+    use sellerdesk::domain::clock::Budget;
+    use sellerdesk::lambda::{Worker, work};
+    use sellerdesk::outbox::dispatch::Dispatcher;
+    use sellerdesk::outbox::local::LocalOutbox;
+    use sellerdesk::store::ItemStore;
+    // given a vendor whose creation left nothing due, and a checkout that queued mail
+    let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Arc::new(SettableClock::frozen(now));
+    let app = App::new(
+        Arc::clone(&store),
+        clock.clone(),
+        Arc::new(OsEntropy),
+        Some(SecretDigest::of(FIXTURE_ADMIN_TOKEN)),
+        LinkKey::generate(&OsEntropy),
+    );
+    let outbox = Arc::new(LocalOutbox::new(Arc::clone(&store)));
+    let dispatcher = Dispatcher::new(Arc::clone(&store), outbox.clone(), outbox.clone(), clock);
+    let request = lambda_http::request::from_str(&event("admin-api/create-vendor.json")).unwrap();
+    let answer = handle(&app, Function::AdminApi, request).await;
+    let vendor = body_json(&answer);
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let product = call_json(
+        &app,
+        "/api/products",
+        Some(&key),
+        serde_json::json!({"name": "Kurs"}),
+    )
+    .await;
+    let offer = call_json(
+        &app,
+        "/api/offers",
+        Some(&key),
+        serde_json::json!({"name": "Kurs", "products": [product["id"]],
+        "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}}),
+    )
+    .await;
+    let customer = serde_json::json!({"email": "k@example.com", "first_name": "K", "last_name": "L", "country": "DE"});
+    call_json(
+        &app,
+        "/checkout",
+        None,
+        serde_json::json!({"offer_id": offer["id"], "customer": customer}),
+    )
+    .await;
+    let schedule: Value =
+        serde_json::from_str(&event("scheduled-sweeps/every-minute.json")).unwrap();
+    // when the sweeps' schedule runs, then it sends nothing
+    let swept = work(
+        Worker::ScheduledSweeps,
+        &app,
+        &dispatcher,
+        &schedule,
+        Budget::unbounded(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept["outbox"]["emails_sent"], 0, "{swept}");
+    assert!(outbox.emails().await.unwrap().is_empty());
+    // when the dispatcher's schedule runs, then the due mail and event go out
+    let sent = work(
+        Worker::OutboxDispatcher,
+        &app,
+        &dispatcher,
+        &schedule,
+        Budget::unbounded(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent["outbox"]["emails_sent"], 1, "{sent}");
+    assert_eq!(outbox.emails().await.unwrap().len(), 1);
+}
+
+/// An in-process JSON POST to the app: the answer's body.
+async fn call_json(app: &App, path: &str, key: Option<&str>, body: Value) -> Value {
+    let mut request = sellerdesk::api::ApiRequest {
+        method: http::Method::POST,
+        path: path.into(),
+        query: None,
+        headers: http::HeaderMap::new(),
+        body: body.to_string().into(),
+    };
+    request
+        .headers
+        .insert("content-type", "application/json".parse().unwrap());
+    if let Some(key) = key {
+        request
+            .headers
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    }
+    serde_json::from_slice(&app.handle(&request, |_| true).await.body).unwrap()
+}
