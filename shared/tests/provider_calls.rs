@@ -47,7 +47,10 @@ impl PaymentProvider for RecordingProvider {
         &self,
         request: &PaymentSessionRequest,
     ) -> Result<PaymentSession, ProviderError> {
-        self.answer(format!("session {}", request.idempotency_key))?;
+        self.answer(format!(
+            "session {} success={} cancel={}",
+            request.idempotency_key, request.success_url, request.cancel_url
+        ))?;
         Ok(PaymentSession {
             id: "cs_1".into(),
             url: "https://pay.example/cs_1".into(),
@@ -442,4 +445,34 @@ async fn a_refund_left_pending_by_the_provider_is_reported_until_its_events_sett
     let calls = provider.calls.lock().unwrap().clone();
     let refunds = calls.iter().filter(|c| c.starts_with("refund ")).count();
     assert_eq!(refunds, 1, "{calls:?}");
+}
+
+// Issue 12, §4: the customer's token never goes to the provider: the way back names Stripe's
+// session, and the frontend's pages, not the customer link.
+#[tokio::test]
+async fn a_payment_session_carries_no_customer_token() {
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, _clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider.clone());
+    let (_, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let token = common::token_of(&order["customer_link"]);
+    let (status, answer) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/pay"),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let calls = provider.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let secret = token.rsplit('.').next().unwrap();
+    assert!(!calls[0].contains(secret), "{calls:?}");
+    assert!(
+        calls[0].contains(
+            "success=http://localhost:3000/checkout/complete?session_id={CHECKOUT_SESSION_ID}"
+        ),
+        "{calls:?}"
+    );
 }

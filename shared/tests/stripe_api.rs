@@ -169,7 +169,9 @@ fn session_request(renews_every: Option<Interval>) -> PaymentSessionRequest {
         amount: eur("11.90"),
         customer_email: "k+shop@example.com".into(),
         renews_every,
-        return_url: "https://shop.example/orders/tok".into(),
+        success_url: "https://shop.example/checkout/complete?session_id={CHECKOUT_SESSION_ID}"
+            .into(),
+        cancel_url: "https://shop.example/checkout/cancelled".into(),
         order_token: "tok".into(),
         idempotency_key: "pay-ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2-1-1190-20261124".into(),
     }
@@ -249,11 +251,11 @@ async fn a_payment_session_is_one_form_post_on_the_platforms_account_with_key_ve
     );
     assert_eq!(
         sent.field("success_url"),
-        Some("https://shop.example/orders/tok?payment=succeeded")
+        Some("https://shop.example/checkout/complete?session_id={CHECKOUT_SESSION_ID}")
     );
     assert_eq!(
         sent.field("cancel_url"),
-        Some("https://shop.example/orders/tok")
+        Some("https://shop.example/checkout/cancelled")
     );
 }
 

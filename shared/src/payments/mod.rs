@@ -27,8 +27,12 @@ pub struct PaymentSessionRequest {
     pub customer_email: String,
     /// `Some`: the first payment of a subscription, renewing at this interval.
     pub renews_every: Option<Interval>,
-    /// Where the provider sends the customer back (the customer link).
-    pub return_url: String,
+    /// Where the provider sends the customer after paying; `{CHECKOUT_SESSION_ID}` is Stripe's
+    /// placeholder for its session. Never the customer link: its token would sit in the
+    /// provider's records and the browser's history.
+    pub success_url: String,
+    /// Where the provider sends the customer who goes back without paying.
+    pub cancel_url: String,
     /// The customer-link token (the dev server's simulated provider pays by it).
     pub order_token: String,
     pub idempotency_key: String,

@@ -109,11 +109,6 @@ impl PaymentProvider for StripeApi {
         let order_id = request.order_id.to_string();
         let customer_id = request.customer_id.to_string();
         let vendor_id = request.vendor_id.to_string();
-        let separator = if request.return_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
         let mut pairs = vec![
             (
                 "mode",
@@ -124,11 +119,8 @@ impl PaymentProvider for StripeApi {
                 }
                 .to_string(),
             ),
-            (
-                "success_url",
-                format!("{}{separator}payment=succeeded", request.return_url),
-            ),
-            ("cancel_url", request.return_url.clone()),
+            ("success_url", request.success_url.clone()),
+            ("cancel_url", request.cancel_url.clone()),
             ("customer_email", request.customer_email.clone()),
             ("client_reference_id", order_id.clone()),
             ("metadata[vendor_id]", vendor_id.clone()),

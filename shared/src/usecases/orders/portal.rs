@@ -104,7 +104,14 @@ pub fn payment_request(
         amount: rest,
         customer_email: found.customer.email.clone(),
         renews_every,
-        return_url: format!("{}/orders/{presented}", found.vendor.portal_base_url),
+        success_url: format!(
+            "{}/checkout/complete?session_id={{CHECKOUT_SESSION_ID}}",
+            found.vendor.portal_base_url.trim_end_matches('/')
+        ),
+        cancel_url: format!(
+            "{}/checkout/cancelled",
+            found.vendor.portal_base_url.trim_end_matches('/')
+        ),
         order_token: presented.to_string(),
         // The same open amount on the same day is one session at the provider, however often
         // the customer presses "pay".
