@@ -196,7 +196,8 @@ impl App {
         if request.method != http::Method::POST {
             return self.answer(matched, request).await;
         }
-        if !request.headers.contains_key(idempotency::HEADER) {
+        if !request.headers.contains_key(idempotency::HEADER) || !matched.route_id.records_answers()
+        {
             return self.answer(matched, request).await;
         }
         let principal = match self.principal(matched, request).await {
@@ -207,7 +208,11 @@ impl App {
         match idempotency::claim(self.store.as_ref(), request, &principal, now).await {
             Err(error) => error.to_response(),
             Ok(None) => self.answer(matched, request).await,
-            Ok(Some(idempotency::Claim::Answered(first))) => first,
+            Ok(Some(idempotency::Claim::Answered(first))) => {
+                idempotency::with_links(self.ports(), first)
+                    .await
+                    .unwrap_or_else(|error| error.to_response())
+            }
             Ok(Some(idempotency::Claim::Fresh(claim))) => {
                 // Every write of this request commits together with the claim's mark.
                 let claimed = App {
@@ -219,7 +224,8 @@ impl App {
                 };
                 let response = claimed.answer(matched, request).await;
                 let shows_secret = matched.route_id.answers_a_secret();
-                idempotency::finish(self.store.as_ref(), &claim, &response, shows_secret, now)
+                let recorded = idempotency::without_links(&response);
+                idempotency::finish(self.store.as_ref(), &claim, &recorded, shows_secret, now)
                     .await;
                 response
             }

@@ -97,6 +97,13 @@ impl RouteId {
     pub fn answers_a_secret(self) -> bool {
         matches!(self, RouteId::CreateVendor)
     }
+
+    /// Whether a repeat with the same `Idempotency-Key` is answered from the first answer's
+    /// record. Starting a payment is idempotent by itself (the provider's key per open amount
+    /// and day) and its answer is the provider's page, so it is simply asked again.
+    pub fn records_answers(self) -> bool {
+        !matches!(self, RouteId::PortalPay)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -411,6 +411,150 @@ impl ItemStore for ClaimedStore {
     }
 }
 
+/// The answer fields that may carry a secret link, and what each links to.
+const LINK_FIELDS: [(&str, LinkKind); 4] = [
+    ("/customer_link", LinkKind::Order),
+    ("/payment_url", LinkKind::OrderPayment),
+    ("/customer/link", LinkKind::Order),
+    ("/ticket_link", LinkKind::Ticket),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkKind {
+    Order,
+    OrderPayment,
+    Ticket,
+}
+
+impl LinkKind {
+    fn name(self) -> &'static str {
+        match self {
+            LinkKind::Order => "order",
+            LinkKind::OrderPayment => "order_payment",
+            LinkKind::Ticket => "ticket",
+        }
+    }
+}
+
+/// The vendor of the link token in one of `text`'s path segments, if it holds one.
+fn link_vendor(text: &str) -> Option<crate::domain::ids::VendorId> {
+    text.split('/')
+        .find_map(|segment| crate::domain::token::LinkToken::parse(segment).ok())
+        .map(|(vendor, _)| vendor)
+}
+
+/// The answer as its record keeps it: every secret link replaced by what it links to (kind and
+/// vendor), so no token is at rest in a record; `with_links` puts current links back on replay.
+pub fn without_links(response: &ApiResponse) -> ApiResponse {
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&response.body) else {
+        return response.clone();
+    };
+    let mut changed = false;
+    for (pointer, kind) in LINK_FIELDS {
+        if let Some(field) = body.pointer_mut(pointer)
+            && let Some(vendor) = field.as_str().and_then(link_vendor)
+        {
+            *field = json!({ "$link": kind.name(), "vendor_id": vendor });
+            changed = true;
+        }
+    }
+    if !changed {
+        return response.clone();
+    }
+    ApiResponse {
+        status: response.status,
+        headers: response.headers.clone(),
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// A replayed answer with its links rebuilt from what is committed now: the order's or ticket's
+/// current link (a revoked one is not given again).
+pub async fn with_links(
+    ports: crate::usecases::ports::Ports<'_>,
+    response: ApiResponse,
+) -> Result<ApiResponse, ApiError> {
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&response.body) else {
+        return Ok(response);
+    };
+    let subject = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|name| body[*name].as_str().map(str::to_string))
+    };
+    let order_id = subject(["order_id", "id"]);
+    let ticket_id = subject(["ticket_id", "id"]);
+    let mut changed = false;
+    for (pointer, kind) in LINK_FIELDS {
+        let Some(field) = body.pointer(pointer) else {
+            continue;
+        };
+        let Some(vendor_id) = field["vendor_id"]
+            .as_str()
+            .filter(|_| field["$link"] == kind.name())
+            .and_then(|v| crate::domain::ids::VendorId::parse(v).ok())
+        else {
+            continue;
+        };
+        let vendor = crate::usecases::ports::load_vendor(ports.store, &vendor_id).await?;
+        let link = match kind {
+            LinkKind::Order | LinkKind::OrderPayment => {
+                let id = order_id
+                    .as_deref()
+                    .and_then(|id| crate::domain::ids::OrderId::parse(id).ok())
+                    .ok_or_else(ApiError::internal)?;
+                let order: crate::domain::orders::Order = ports
+                    .store
+                    .get(&crate::store::keys::order_key(&vendor.id, &id))
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(ApiError::internal)?
+                    .decode()
+                    .map_err(internal)?;
+                let token = ports.link_keys.derive(
+                    &vendor.id,
+                    crate::usecases::links::ORDER_SCOPE,
+                    id.as_str(),
+                    order.link_generation,
+                );
+                let link = crate::usecases::links::customer_link(&vendor, &token);
+                if kind == LinkKind::OrderPayment {
+                    format!("{link}/pay")
+                } else {
+                    link
+                }
+            }
+            LinkKind::Ticket => {
+                let id = ticket_id
+                    .as_deref()
+                    .and_then(|id| crate::domain::ids::TicketId::parse(id).ok())
+                    .ok_or_else(ApiError::internal)?;
+                let ticket: crate::domain::tickets::Ticket = ports
+                    .store
+                    .get(&crate::usecases::tickets::ticket_key(&vendor.id, &id))
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(ApiError::internal)?
+                    .decode()
+                    .map_err(internal)?;
+                crate::usecases::tickets::ticket_link(ports, &vendor, &ticket).1
+            }
+        };
+        if let Some(slot) = body.pointer_mut(pointer) {
+            *slot = json!(link);
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(response);
+    }
+    Ok(ApiResponse {
+        status: response.status,
+        headers: response.headers,
+        body: Bytes::from(body.to_string()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

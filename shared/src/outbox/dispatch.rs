@@ -33,6 +33,9 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// A throttled item is tried again this much later, until it is this old (a day's quota).
 pub const THROTTLED_PAUSE: Duration = Duration::minutes(5);
 pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
+/// How long a finished item is kept (the table's TTL then deletes it): for the operator's look
+/// at what went out or was given up.
+pub const KEEP_FINISHED: Duration = Duration::days(30);
 /// The longest one send may take (the AWS SDK's operation timeout of the functions, a test
 /// keeps them equal): a run starts a send only with this much of its budget left.
 pub const SEND_TAKES_AT_MOST: Duration = Duration::seconds(15);
@@ -210,7 +213,11 @@ impl Dispatcher {
                 }
                 entry.delivery = DeliveryState::Sent { at: now };
                 entry.last_error = None;
-                store_entry(&claimed, &entry)?.without_index(Index::Due)
+                // What was sent holds links (secret tokens): kept only as what, to whom, when.
+                entry.message = entry.message.redacted();
+                let mut sent = store_entry(&claimed, &entry)?.without_index(Index::Due);
+                sent.expires_at = Some((now + KEEP_FINISHED).timestamp());
+                sent
             }
             Err(error) => {
                 tracing::warn!(outbox_id = %entry.id, attempts = entry.attempts, kind = ?error.kind, code = ?error.code, "outbox delivery failed");
@@ -234,7 +241,9 @@ impl Dispatcher {
                         notices.extend(self.tell_vendor(&entry, email, reason, now).await?);
                     }
                     entry.delivery = DeliveryState::Failed { at: now };
-                    store_entry(&claimed, &entry)?.without_index(Index::Due)
+                    let mut failed = store_entry(&claimed, &entry)?.without_index(Index::Due);
+                    failed.expires_at = Some((now + KEEP_FINISHED).timestamp());
+                    failed
                 } else {
                     report.retries_scheduled += 1;
                     entry.delivery = DeliveryState::Pending;

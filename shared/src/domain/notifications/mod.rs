@@ -99,6 +99,24 @@ pub enum Message {
     Event(DomainEvent),
 }
 
+impl Message {
+    /// The message without its content (an e-mail's text and HTML, an event's detail), which
+    /// may hold secret links: what a sent message is kept as.
+    pub fn redacted(self) -> Message {
+        match self {
+            Message::Email(email) => Message::Email(Email {
+                text: String::new(),
+                html: String::new(),
+                ..email
+            }),
+            Message::Event(event) => Message::Event(DomainEvent {
+                detail: serde_json::Value::Null,
+                ..event
+            }),
+        }
+    }
+}
+
 impl DomainEvent {
     /// What integrations receive as the event's detail: the outbox id (to drop repeats), the
     /// vendor, and the event's own data. The same on EventBridge and in the dev outbox.
