@@ -57,6 +57,47 @@ mod cases {
         assert_eq!(store.get_many(&[]).await.unwrap(), vec![]);
     }
 
+    // Issue 12, §3: an item DynamoDB would refuse (over 400 KB) is refused by both adapters,
+    // alone or in a transaction, and nothing is written.
+    pub async fn items_over_400_kb_are_refused(store: Arc<dyn ItemStore>) {
+        let big = |n: usize, size: usize| {
+            Item::new(
+                Key::new("V#ven_big", format!("BIG#{n}")),
+                json!({ "text": "x".repeat(size) }),
+            )
+        };
+        store
+            .put(big(1, 390 * 1024), Condition::Absent)
+            .await
+            .unwrap();
+        let refused = store.put(big(2, 401 * 1024), Condition::Absent).await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidWrite(_))),
+            "{refused:?}"
+        );
+        let small = Item::new(Key::new("V#ven_big", "SMALL"), json!({"n": 1}));
+        let refused = store
+            .transact(vec![
+                Write::create(small),
+                Write::create(big(3, 401 * 1024)),
+            ])
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidWrite(_))),
+            "{refused:?}"
+        );
+        for sk in ["BIG#2", "BIG#3", "SMALL"] {
+            assert!(
+                store
+                    .get(&Key::new("V#ven_big", sk))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{sk}"
+            );
+        }
+    }
+
     pub async fn put_get_and_conditions(store: Arc<dyn ItemStore>) {
         // given an item created with Absent
         let first = item("V#a", "ORDER#1", 1).with_attr("status", "open");
@@ -420,6 +461,12 @@ macro_rules! contract {
     ($adapter:ident, $make:expr) => {
         mod $adapter {
             use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn items_over_400_kb_are_refused() {
+                let Some(store) = $make else { return };
+                cases::items_over_400_kb_are_refused(store).await;
+            }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn put_get_and_conditions() {

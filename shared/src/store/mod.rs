@@ -379,9 +379,37 @@ pub fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// DynamoDB's limit on one item (names and values of all its attributes); the embedded store
+/// keeps it too, so a test finds an item that could never be written on AWS.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item's size as DynamoDB counts it: each attribute's name and value (the body as the JSON
+/// text it is stored as; numbers counted generously).
+pub fn item_size(item: &Item) -> usize {
+    let strings = [("pk", &item.key.pk), ("sk", &item.key.sk)]
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum::<usize>();
+    let attrs = item
+        .attrs
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum::<usize>();
+    let body = "body".len() + item.body.to_string().len();
+    let numbers = "version".len() + 21 + "expires_at".len() + 21;
+    strings + attrs + body + numbers
+}
+
 pub fn validate_item(item: &Item) -> Result<(), StoreError> {
     if item.key.pk.is_empty() || item.key.sk.is_empty() {
         return Err(StoreError::InvalidWrite("empty key".into()));
+    }
+    let size = item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return Err(StoreError::InvalidWrite(format!(
+            "item {} is {size} bytes, over the store's {MAX_ITEM_BYTES}",
+            item.key
+        )));
     }
     if let Some(name) = item
         .attrs
