@@ -207,6 +207,7 @@ async fn throughput(n: usize, concurrency: usize) -> anyhow::Result<()> {
         data_dir: dir.clone(),
         admin_token: Some(ADMIN.into()),
         stripe_webhook_secret: Some(STRIPE_SECRET.into()),
+        rate_limits: false,
         aws: false,
         ..Default::default()
     })

@@ -16,6 +16,8 @@ pub struct DevConfig {
     /// `--stripe-webhook-secret`, else `SELLERDESK_STRIPE_WEBHOOK_SECRET`, else generated at
     /// start: the platform's Stripe endpoint secret, which the simulated provider signs with.
     pub stripe_webhook_secret: Option<String>,
+    /// `--rate-limits on|off`: the abuse limits on public routes (on unless load-testing).
+    pub rate_limits: bool,
 }
 
 /// The frontend a vendor runs locally, and the default `portal_base_url`.
@@ -30,13 +32,14 @@ impl Default for DevConfig {
             aws: false,
             cors_origins: vec![DEFAULT_CORS_ORIGIN.to_string()],
             stripe_webhook_secret: None,
+            rate_limits: true,
         }
     }
 }
 
 pub const USAGE: &str =
     "usage: devserver [--port N] [--data DIR] [--admin-token T] [--stripe-webhook-secret S]
-                 [--cors-origin O]... [--aws]
+                 [--rate-limits on|off] [--cors-origin O]... [--aws]
   --port N          port on 127.0.0.1 (default 8080; 0 picks a free one)
   --data DIR        data folder (default ./.sellerdesk)
   --admin-token T   admin token (else $SELLERDESK_ADMIN_TOKEN, else generated and printed)
@@ -44,6 +47,9 @@ pub const USAGE: &str =
                     the platform's Stripe endpoint secret, which POST /webhooks/stripe
                     verifies and the simulated provider signs with (else
                     $SELLERDESK_STRIPE_WEBHOOK_SECRET, else generated and printed)
+  --rate-limits on|off
+                    the abuse limits on checkout, tickets and comments (default on;
+                    off for load tests)
   --cors-origin O   a frontend origin browsers may call from (repeatable;
                     default http://localhost:3000)
   --aws             use DynamoDB, SES and EventBridge from the AWS environment
@@ -82,6 +88,17 @@ impl DevConfig {
                     config.stripe_webhook_secret = Some(value("--stripe-webhook-secret")?)
                 }
                 "--aws" => config.aws = true,
+                "--rate-limits" => {
+                    config.rate_limits = match value("--rate-limits")?.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        other => {
+                            return Err(BadArguments(format!(
+                                "--rate-limits: {other:?} is neither on nor off"
+                            )));
+                        }
+                    }
+                }
                 "--cors-origin" => {
                     let origin = value("--cors-origin")?;
                     if !(origin.starts_with("http://") || origin.starts_with("https://"))

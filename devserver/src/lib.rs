@@ -231,7 +231,12 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
     .with_webhook_secrets(sellerdesk::app::WebhookSecrets {
         stripe: vec![stripe_webhook_secret.clone()],
         paypal_webhook_id: None,
-    });
+    })
+    .with_limits(
+        config
+            .rate_limits
+            .then_some(sellerdesk::usecases::limits::Limits::DEFAULT),
+    );
     let dispatcher = Arc::new(Dispatcher::new(
         store,
         mailer,
@@ -325,7 +330,7 @@ fn raw_response(answer: &ApiResponse) -> Vec<u8> {
 
 async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(connection) => connection,
             Err(error) => {
                 tracing::warn!(error = %error, "accept failed");
@@ -348,7 +353,7 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
             }
             let service = service_fn(move |request| {
                 let server = Arc::clone(&server);
-                async move { Ok::<_, std::convert::Infallible>(server.serve(request).await) }
+                async move { Ok::<_, std::convert::Infallible>(server.serve(request, peer).await) }
             });
             if let Err(error) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -361,7 +366,18 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
 }
 
 impl Server {
-    async fn serve(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    async fn serve(
+        &self,
+        mut request: hyper::Request<Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> hyper::Response<Full<Bytes>> {
+        // The caller's address is the connection's, never a header the caller sent (the abuse
+        // limits count by it), as the function URL's request context is on AWS.
+        let headers = request.headers_mut();
+        headers.remove(sellerdesk::api::SOURCE_HEADER);
+        if let Ok(value) = http::HeaderValue::from_str(&peer.ip().to_string()) {
+            headers.insert(sellerdesk::api::SOURCE_HEADER, value);
+        }
         // The route's template is recorded once matched; the path (it may hold a token) never is.
         let span = tracing::info_span!(
             "request",

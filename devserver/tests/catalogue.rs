@@ -15,6 +15,7 @@ async fn server() -> devserver::RunningServer {
         port: 0,
         data_dir: temp_dir("catalogue"),
         admin_token: Some(ADMIN.into()),
+        rate_limits: false,
         aws: false,
         ..Default::default()
     };

@@ -21,6 +21,7 @@ async fn shop() -> Shop {
         port: 0,
         data_dir: temp_dir("checkout"),
         admin_token: Some(ADMIN.into()),
+        rate_limits: false,
         aws: false,
         ..Default::default()
     };
@@ -394,5 +395,78 @@ async fn concurrent_checkouts_get_unique_order_numbers() {
     }
     let expected: BTreeSet<_> = (1..=8).map(|n| format!("SD-{n:06}")).collect();
     assert_eq!(numbers, expected);
+    shop.server.stop();
+}
+
+// Issue 12, §3: a bounded load test on loopback — 200 checkouts naming one recipient from one
+// source — is cut off by the default limits: the recipient gets at most the limit's e-mails,
+// and every refusal is a 429 with Retry-After that wrote nothing.
+#[tokio::test]
+async fn two_hundred_checkouts_to_one_inbox_are_cut_off_by_the_default_limits() {
+    let config = DevConfig {
+        port: 0,
+        data_dir: temp_dir("checkout-limits"),
+        admin_token: Some(ADMIN.into()),
+        rate_limits: true,
+        aws: false,
+        ..Default::default()
+    };
+    let server = devserver::start(config).await.unwrap();
+    let url = server.url();
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "Kurswerk", "email": "info@kurswerk.example"}),
+    )
+    .await;
+    let shop = Shop {
+        key: created.json()["api_key"].as_str().unwrap().to_string(),
+        url: url.clone(),
+        server,
+    };
+    let offer = shop.offer("9.99", json!({"kind": "one_time"}), 1).await;
+    let limit = sellerdesk::usecases::limits::Limits::DEFAULT
+        .checkouts_per_recipient
+        .count as usize;
+    let (mut created, mut refused) = (0, 0);
+    for n in 0..200 {
+        // variants of one address count as one recipient
+        let mut victim = anna();
+        victim["email"] = json!(if n % 2 == 0 {
+            "anna@example.com"
+        } else {
+            " ANNA@example.com "
+        });
+        victim["first_name"] = json!(format!("Spam {n}"));
+        let answer = shop.checkout(&offer, victim).await;
+        match answer.status {
+            201 => created += 1,
+            429 => {
+                refused += 1;
+                assert_eq!(answer.error_code(), "rate_limited");
+                let retry: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+                assert!((1..=3600).contains(&retry), "{retry}");
+            }
+            other => panic!("{other}: {}", answer.text),
+        }
+    }
+    assert_eq!((created, refused), (limit, 200 - limit));
+    let outbox = get(&url, "/_dev/outbox", None).await.json();
+    let to_anna = outbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["to"] == "anna@example.com")
+        .count();
+    assert_eq!(
+        to_anna, limit,
+        "at most the limit's confirmations reach the inbox"
+    );
+    let orders = get(&url, "/api/orders", Some(&shop.key)).await.json();
+    assert_eq!(
+        orders["total"], limit as u64,
+        "refused checkouts wrote nothing"
+    );
     shop.server.stop();
 }

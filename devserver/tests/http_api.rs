@@ -19,6 +19,7 @@ async fn start(name: &str, aws: bool) -> devserver::RunningServer {
         port: 0,
         data_dir: temp_dir(name),
         admin_token: Some(ADMIN.into()),
+        rate_limits: false,
         aws,
         ..Default::default()
     })

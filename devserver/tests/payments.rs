@@ -25,6 +25,7 @@ async fn shop() -> Shop {
         data_dir: temp_dir("payments"),
         admin_token: Some(ADMIN.into()),
         stripe_webhook_secret: Some(common::STRIPE_SECRET.into()),
+        rate_limits: false,
         aws: false,
         ..Default::default()
     };

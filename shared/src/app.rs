@@ -54,6 +54,8 @@ pub struct App {
     vendors: Arc<VendorCache>,
     /// What the platform's provider accounts sign their webhooks with.
     webhooks: Arc<WebhookSecrets>,
+    /// The abuse limits on public routes; `None`: off (tests, load tests).
+    limits: Option<crate::usecases::limits::Limits>,
 }
 
 /// The signing configuration of the platform's provider accounts (API.md, Webhooks): the Stripe
@@ -123,6 +125,43 @@ impl App {
             payments: Arc::new(NoProvider),
             vendors: Arc::new(VendorCache::default()),
             webhooks: Arc::new(WebhookSecrets::default()),
+            limits: None,
+        }
+    }
+
+    /// The abuse limits on public routes (`None`: off).
+    pub fn with_limits(mut self, limits: Option<crate::usecases::limits::Limits>) -> App {
+        self.limits = limits;
+        self
+    }
+
+    /// Counts this request of `kind` by `subject` against the limit `rate_of` picks; over it,
+    /// 429 with `Retry-After`. Off, or without a subject (no source address known), nothing.
+    pub(crate) async fn limit(
+        &self,
+        kind: &str,
+        subject: Option<&str>,
+        rate_of: impl Fn(&crate::usecases::limits::Limits) -> crate::usecases::limits::Rate,
+    ) -> Result<(), ApiError> {
+        use crate::usecases::limits::{LimitError, take};
+        let (Some(limits), Some(subject)) = (&self.limits, subject) else {
+            return Ok(());
+        };
+        match take(
+            self.store.as_ref(),
+            kind,
+            subject,
+            rate_of(limits),
+            self.clock.now(),
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(LimitError::Reached { retry_after }) => {
+                tracing::warn!(kind, "rate limit reached");
+                Err(ApiError::rate_limited(retry_after.num_seconds()))
+            }
+            Err(LimitError::Store(error)) => Err(UseCaseError::Store(error).into()),
         }
     }
 

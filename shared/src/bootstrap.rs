@@ -36,6 +36,9 @@ pub const MAIL_CONFIGURATION_SET_ENV: &str = "SELLERDESK_MAIL_CONFIGURATION_SET"
 /// The endpoint secrets Stripe issued to the platform's webhook, comma-separated (several during
 /// a rotation).
 pub const STRIPE_WEBHOOK_SECRETS_ENV: &str = "SELLERDESK_STRIPE_WEBHOOK_SECRETS";
+/// The abuse limits on public routes: `off`, or `on` (the defaults) with overrides per hour,
+/// e.g. `on,checkouts_per_recipient=10`.
+pub const RATE_LIMITS_ENV: &str = "SELLERDESK_RATE_LIMITS";
 /// The id PayPal gave the platform's webhook.
 pub const PAYPAL_WEBHOOK_ID_ENV: &str = "SELLERDESK_PAYPAL_WEBHOOK_ID";
 /// The platform's Stripe secret key; without it, payment pages answer `provider_unavailable`.
@@ -150,8 +153,43 @@ pub async fn aws_runtime_from_env() -> Result<(App, Dispatcher), BootstrapError>
     )
     .with_payments(payments)
     .with_paypal(paypal)
-    .with_webhook_secrets(webhook_secrets_from_env());
+    .with_webhook_secrets(webhook_secrets_from_env())
+    .with_limits(rate_limits(
+        &std::env::var(RATE_LIMITS_ENV).unwrap_or_else(|_| "on".into()),
+    )?);
     Ok((app, dispatcher))
+}
+
+/// The limits a `SELLERDESK_RATE_LIMITS` value names (see there); anything else is refused at
+/// start, so a typo cannot switch the limits off.
+pub fn rate_limits(text: &str) -> Result<Option<crate::usecases::limits::Limits>, BootstrapError> {
+    use crate::usecases::limits::{Limits, Rate};
+    let mut parts = text.split(',').map(str::trim);
+    match parts.next() {
+        Some("off") => return Ok(None),
+        Some("on") | Some("") | None => {}
+        Some(_) => return Err(BootstrapError::Malformed(RATE_LIMITS_ENV)),
+    }
+    let mut limits = Limits::DEFAULT;
+    for part in parts.filter(|p| !p.is_empty()) {
+        let (name, count) = part
+            .split_once('=')
+            .ok_or(BootstrapError::Malformed(RATE_LIMITS_ENV))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| BootstrapError::Malformed(RATE_LIMITS_ENV))?;
+        let slot = match name.trim() {
+            "checkouts_per_source" => &mut limits.checkouts_per_source,
+            "checkouts_per_recipient" => &mut limits.checkouts_per_recipient,
+            "checkouts_per_vendor" => &mut limits.checkouts_per_vendor,
+            "tickets_per_source" => &mut limits.tickets_per_source,
+            "comments_per_ticket" => &mut limits.comments_per_ticket,
+            _ => return Err(BootstrapError::Malformed(RATE_LIMITS_ENV)),
+        };
+        *slot = Rate::per_hour(count);
+    }
+    Ok(Some(limits))
 }
 
 /// The secrets of a comma-separated list (a rotation names the new one beside the old).
@@ -186,5 +224,21 @@ mod tests {
             vec!["whsec_old".to_string(), "whsec_new".to_string()]
         );
         assert!(secret_list("").is_empty());
+    }
+
+    // Issue 12, §3: the limits are settings; a typo never switches them off.
+    #[test]
+    fn rate_limits_are_on_by_default_and_read_their_overrides() {
+        use crate::usecases::limits::{Limits, Rate};
+        assert_eq!(rate_limits("on").unwrap(), Some(Limits::DEFAULT));
+        assert_eq!(rate_limits("").unwrap(), Some(Limits::DEFAULT));
+        assert_eq!(rate_limits("off").unwrap(), None);
+        let raised = rate_limits("on, checkouts_per_recipient=10")
+            .unwrap()
+            .unwrap();
+        assert_eq!(raised.checkouts_per_recipient, Rate::per_hour(10));
+        for bad in ["of", "on,checkouts=3", "on,tickets_per_source=many"] {
+            assert!(rate_limits(bad).is_err(), "{bad}");
+        }
     }
 }

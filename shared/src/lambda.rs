@@ -10,8 +10,21 @@ use bytes::Bytes;
 use lambda_http::{Body, Request, Response, service_fn};
 use tracing::Instrument;
 
+/// The function URL's request as the app reads it, with the caller's address (from the request
+/// context, never from a header the caller could send) under [`crate::api::SOURCE_HEADER`].
 pub fn to_api_request(request: Request) -> ApiRequest {
-    let (parts, body) = request.into_parts();
+    use lambda_http::RequestExt;
+    let source = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.http.source_ip.clone()
+        }
+        _ => None,
+    };
+    let (mut parts, body) = request.into_parts();
+    parts.headers.remove(crate::api::SOURCE_HEADER);
+    if let Some(value) = source.and_then(|ip| http::HeaderValue::from_str(&ip).ok()) {
+        parts.headers.insert(crate::api::SOURCE_HEADER, value);
+    }
     let body = match body {
         Body::Empty => Bytes::new(),
         Body::Text(text) => Bytes::from(text),

@@ -135,6 +135,8 @@ pub async fn start_server(name: &str) -> devserver::RunningServer {
         data_dir: temp_dir(name),
         admin_token: Some(ADMIN.into()),
         stripe_webhook_secret: Some(STRIPE_SECRET.into()),
+        // Tests make many requests from one address; one test runs the defaults.
+        rate_limits: false,
         aws: false,
         ..Default::default()
     };

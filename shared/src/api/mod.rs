@@ -25,6 +25,11 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
+    /// The caller's address as the edge set it ([`SOURCE_HEADER`]); `None` in process.
+    pub fn source(&self) -> Option<&str> {
+        self.headers.get(SOURCE_HEADER)?.to_str().ok()
+    }
+
     pub fn bearer_token(&self) -> Option<&str> {
         let value = self.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
@@ -203,6 +208,13 @@ impl ApiResponse {
     }
 }
 
+/// The error detail (seconds) that also becomes the `Retry-After` header.
+const RETRY_AFTER_DETAIL: &str = "retry_after_seconds";
+
+/// Where the edge (the Lambda adapter, the dev server) puts the caller's address, after
+/// dropping any value the caller sent under that name itself.
+pub const SOURCE_HEADER: &str = "x-sellerdesk-source-ip";
+
 /// The error answer of API.md: `{"error": {"code", "message", "fields"?}}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
@@ -337,7 +349,28 @@ impl ApiError {
         for (name, value) in self.details.iter().flatten() {
             error[name] = value.clone();
         }
-        ApiResponse::json(self.status, &serde_json::json!({ "error": error }))
+        let mut response = ApiResponse::json(self.status, &serde_json::json!({ "error": error }));
+        if let Some(seconds) = self
+            .details
+            .as_ref()
+            .and_then(|details| details.get(RETRY_AFTER_DETAIL))
+            .and_then(serde_json::Value::as_i64)
+            && let Ok(value) = http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers.insert(http::header::RETRY_AFTER, value);
+        }
+        response
+    }
+
+    /// 429 `rate_limited`: a limit on public routes is reached; `Retry-After` says when to come
+    /// back.
+    pub fn rate_limited(retry_after_seconds: i64) -> ApiError {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests of this kind; try again later",
+        )
+        .with_detail(RETRY_AFTER_DETAIL, serde_json::json!(retry_after_seconds))
     }
 }
 

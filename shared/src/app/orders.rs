@@ -272,6 +272,28 @@ pub(super) struct Transactions {
 impl App {
     pub(super) async fn checkout(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let body: CheckoutRequest = request.json()?;
+        // Abuse limits (issue 12, §3): per source, per recipient, per vendor; before anything.
+        self.limit("checkout-source", request.source(), |l| {
+            l.checkouts_per_source
+        })
+        .await?;
+        let recipient = crate::domain::vendors::normalize_email(&body.customer.email);
+        self.limit("checkout-recipient", recipient.as_deref(), |l| {
+            l.checkouts_per_recipient
+        })
+        .await?;
+        if self.limits.is_some() {
+            let vendor = match crate::domain::ids::OfferId::parse(&body.offer_id) {
+                Ok(offer) => crate::usecases::catalogue::find_offer(self.store.as_ref(), &offer)
+                    .await?
+                    .map(|offer| offer.vendor_id.to_string()),
+                Err(_) => None,
+            };
+            self.limit("checkout-vendor", vendor.as_deref(), |l| {
+                l.checkouts_per_vendor
+            })
+            .await?;
+        }
         let result = checkout::checkout(
             self.store.as_ref(),
             self.clock.as_ref(),

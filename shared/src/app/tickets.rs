@@ -241,6 +241,8 @@ impl App {
     ) -> Result<ApiResponse, ApiError> {
         let found = portal::order_by_token(self.store.as_ref(), param(matched, "token")?).await?;
         let body: OpenBody = request.json()?;
+        self.limit("ticket-source", request.source(), |l| l.tickets_per_source)
+            .await?;
         if body.via != Via::Vendor {
             return Err(ApiError::validation(FieldErrors::from([(
                 "via".to_string(),
@@ -317,7 +319,14 @@ impl App {
     ) -> Result<ApiResponse, ApiError> {
         let (vendor, id) = self.by_token(matched).await?;
         let change = match what {
-            "comment" => Change::Comment(request.json::<CommentBody>()?.message),
+            "comment" => {
+                let message = request.json::<CommentBody>()?.message;
+                self.limit("ticket-comment", Some(id.as_str()), |l| {
+                    l.comments_per_ticket
+                })
+                .await?;
+                Change::Comment(message)
+            }
             "type" => Change::ChangeType(request.json::<TypeBody>()?.kind),
             _ => {
                 // `via` is the vendor side's; the customer's close takes no field.

@@ -14,6 +14,16 @@ pub fn has_control_characters(value: &str, multi_line: bool) -> bool {
         .any(|c| c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t')))
 }
 
+/// Whether `c` is invisible: a format character (zero-width spaces and joiners, direction
+/// marks and overrides, the soft hyphen, word joiners, the byte-order mark, tag characters).
+/// Such a character makes two addresses look one and count as two.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
 /// A one-line text of 1 to `max` characters (after trimming) without control characters.
 pub fn is_line(value: &str, max: usize) -> bool {
     let trimmed = value.trim();

@@ -10,6 +10,7 @@ pub mod ports;
 pub mod counters;
 pub mod links;
 pub mod listing;
+pub mod limits;
 
 pub mod catalogue;
 pub mod customers;

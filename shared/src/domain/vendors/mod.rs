@@ -6,7 +6,7 @@ use crate::domain::calendar::{DEFAULT_TIME_ZONE, parse_time_zone};
 use crate::domain::country::is_country;
 use crate::domain::ids::{ApiKeyId, Entropy, VendorId};
 use crate::domain::token::{SecretDigest, random_secret};
-use crate::domain::validation::{FieldErrors, is_line};
+use crate::domain::validation::{FieldErrors, is_invisible, is_line};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,7 +85,9 @@ pub fn normalize_email(raw: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && email.chars().all(|c| !c.is_whitespace() && !c.is_control());
+        && email
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !is_invisible(c));
     plausible.then_some(email)
 }
 
@@ -241,7 +243,18 @@ mod tests {
             Some("a.b@example.com".into())
         );
         for bad in [
-            "", "a@b", "@b.de", "a@@b.de", "a b@c.de", "a@.de", "a@b..de", "a@b.de.",
+            "",
+            "a@b",
+            "@b.de",
+            "a@@b.de",
+            "a b@c.de",
+            "a@.de",
+            "a@b..de",
+            "a@b.de.",
+            // Issue 12, §3: invisible characters would make one inbox many recipients
+            "an\u{200B}na@example.com",
+            "anna@exam\u{00AD}ple.com",
+            "\u{FEFF}anna@example.com",
         ] {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
