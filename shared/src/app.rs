@@ -56,6 +56,8 @@ pub struct App {
     webhooks: Arc<WebhookSecrets>,
     /// The abuse limits on public routes; `None`: off (tests, load tests).
     limits: Option<crate::usecases::limits::Limits>,
+    /// Where customer links may point.
+    portal: Arc<crate::domain::vendors::PortalPolicy>,
 }
 
 /// The signing configuration of the platform's provider accounts (API.md, Webhooks): the Stripe
@@ -126,7 +128,14 @@ impl App {
             vendors: Arc::new(VendorCache::default()),
             webhooks: Arc::new(WebhookSecrets::default()),
             limits: None,
+            portal: Arc::new(crate::domain::vendors::PortalPolicy::default()),
         }
+    }
+
+    /// Where customer links may point (the dev server's policy unless told).
+    pub fn with_portal(mut self, portal: crate::domain::vendors::PortalPolicy) -> App {
+        self.portal = Arc::new(portal);
+        self
     }
 
     /// The abuse limits on public routes (`None`: off).

@@ -39,6 +39,8 @@ pub const STRIPE_WEBHOOK_SECRETS_ENV: &str = "SELLERDESK_STRIPE_WEBHOOK_SECRETS"
 /// The abuse limits on public routes: `off`, or `on` (the defaults) with overrides per hour,
 /// e.g. `on,checkouts_per_recipient=10`.
 pub const RATE_LIMITS_ENV: &str = "SELLERDESK_RATE_LIMITS";
+/// The platform frontend's base URL: a new vendor's `portal_base_url`; `https://` only.
+pub const PORTAL_BASE_URL_ENV: &str = "SELLERDESK_PORTAL_BASE_URL";
 /// The id PayPal gave the platform's webhook.
 pub const PAYPAL_WEBHOOK_ID_ENV: &str = "SELLERDESK_PAYPAL_WEBHOOK_ID";
 /// The platform's Stripe secret key; without it, payment pages answer `provider_unavailable`.
@@ -156,7 +158,8 @@ pub async fn aws_runtime_from_env() -> Result<(App, Dispatcher), BootstrapError>
     .with_webhook_secrets(webhook_secrets_from_env())
     .with_limits(rate_limits(
         &std::env::var(RATE_LIMITS_ENV).unwrap_or_else(|_| "on".into()),
-    )?);
+    )?)
+    .with_portal(portal_policy(std::env::var(PORTAL_BASE_URL_ENV).ok())?);
     Ok((app, dispatcher))
 }
 
@@ -190,6 +193,24 @@ pub fn rate_limits(text: &str) -> Result<Option<crate::usecases::limits::Limits>
         *slot = Rate::per_hour(count);
     }
     Ok(Some(limits))
+}
+
+/// On AWS customer links point at the platform's frontend over HTTPS only: a missing or plain
+/// HTTP base URL stops the function at start, so no customer mail goes out with a localhost link.
+pub fn portal_policy(
+    base_url: Option<String>,
+) -> Result<crate::domain::vendors::PortalPolicy, BootstrapError> {
+    let base = base_url
+        .map(|url| url.trim().trim_end_matches('/').to_string())
+        .filter(|url| !url.is_empty())
+        .ok_or(BootstrapError::Missing(PORTAL_BASE_URL_ENV))?;
+    if !base.starts_with("https://") || base.len() <= "https://".len() {
+        return Err(BootstrapError::Malformed(PORTAL_BASE_URL_ENV));
+    }
+    Ok(crate::domain::vendors::PortalPolicy {
+        default_base_url: base,
+        require_https: true,
+    })
 }
 
 /// The secrets of a comma-separated list (a rotation names the new one beside the old).
@@ -239,6 +260,21 @@ mod tests {
         assert_eq!(raised.checkouts_per_recipient, Rate::per_hour(10));
         for bad in ["of", "on,checkouts=3", "on,tickets_per_source=many"] {
             assert!(rate_limits(bad).is_err(), "{bad}");
+        }
+    }
+
+    // Issue 12, §4: no customer link over plain HTTP, nor to localhost, on AWS.
+    #[test]
+    fn the_portal_on_aws_is_https_only() {
+        let policy = portal_policy(Some("https://app.example.com/".into())).unwrap();
+        assert_eq!(policy.default_base_url, "https://app.example.com");
+        assert!(policy.require_https);
+        for bad in [
+            None,
+            Some(String::new()),
+            Some("http://localhost:3000".into()),
+        ] {
+            assert!(portal_policy(bad.clone()).is_err(), "{bad:?}");
         }
     }
 }

@@ -27,6 +27,7 @@ async fn a_kept_profile_costs_no_read_for_a_minute_of_the_injected_clock() {
             email: "shop@example.com".into(),
             timezone: None,
         },
+        &sellerdesk::domain::vendors::PortalPolicy::default(),
     )
     .await
     .unwrap();

@@ -36,6 +36,7 @@ impl App {
             self.clock.as_ref(),
             self.entropy.as_ref(),
             new_vendor,
+            &self.portal,
         )
         .await?;
         Ok(ApiResponse::json(
@@ -50,7 +51,8 @@ impl App {
     pub(super) async fn put_settings(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         let change: SettingsChange = request.json()?;
-        let changed = vendors::change_settings(self.store.as_ref(), &vendor.id, change).await?;
+        let changed =
+            vendors::change_settings(self.store.as_ref(), &vendor.id, change, &self.portal).await?;
         Ok(ApiResponse::json(StatusCode::OK, &settings_view(&changed)))
     }
 

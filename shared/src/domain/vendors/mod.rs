@@ -167,6 +167,25 @@ fn default_portal_base_url() -> String {
     "http://localhost:3000".into()
 }
 
+/// Where customer links may point (R-O4, issue 12 §4): the platform's frontend by default, and
+/// on AWS only `https://` (a link over plain HTTP would carry its token in clear).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalPolicy {
+    /// A new vendor's `portal_base_url`.
+    pub default_base_url: String,
+    pub require_https: bool,
+}
+
+impl Default for PortalPolicy {
+    /// The dev server's: its frontend on localhost, plain HTTP allowed.
+    fn default() -> PortalPolicy {
+        PortalPolicy {
+            default_base_url: default_portal_base_url(),
+            require_https: false,
+        }
+    }
+}
+
 /// Decision: a sensible starting map for R-C4 that vendors can edit.
 fn default_country_languages() -> BTreeMap<String, String> {
     [
@@ -282,7 +301,11 @@ pub struct SettingsChange {
 pub const LANGUAGES: [&str; 2] = ["de", "en"];
 
 /// Validates a settings change and applies it (pure); every bad field is reported.
-pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor, FieldErrors> {
+pub fn apply_settings(
+    current: &Vendor,
+    change: SettingsChange,
+    portal: &PortalPolicy,
+) -> Result<Vendor, FieldErrors> {
     let mut errors = FieldErrors::new();
     let mut next = current.clone();
     if let Some(name) = change.name {
@@ -375,7 +398,8 @@ pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor
     }
     if let Some(url) = change.portal_base_url {
         let url = url.trim().trim_end_matches('/').to_string();
-        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        let scheme_ok =
+            url.starts_with("https://") || (!portal.require_https && url.starts_with("http://"));
         // Only the characters a URL is written with (RFC 3986): links are built from it.
         let url_characters = url
             .bytes()
@@ -383,7 +407,11 @@ pub fn apply_settings(current: &Vendor, change: SettingsChange) -> Result<Vendor
         if !scheme_ok || url.len() > 500 || !url_characters || url.contains(['<', '>']) {
             errors.insert(
                 "portal_base_url".into(),
-                "must be an http(s) URL of at most 500 characters".into(),
+                if portal.require_https {
+                    "must be an https URL of at most 500 characters".into()
+                } else {
+                    "must be an http(s) URL of at most 500 characters".into()
+                },
             );
         }
         next.portal_base_url = url;
@@ -422,7 +450,7 @@ mod settings_tests {
             portal_base_url: Some("https://shop.a.example/portal/".into()),
             ..SettingsChange::default()
         };
-        let next = apply_settings(&vendor(), change).unwrap();
+        let next = apply_settings(&vendor(), change, &PortalPolicy::default()).unwrap();
         assert_eq!(next.ticket_email(), "support@a.example");
         assert_eq!(next.dunning_days, vec![2, 5, 10]);
         assert_eq!(next.portal_base_url, "https://shop.a.example/portal");
@@ -434,14 +462,28 @@ mod settings_tests {
             portal_base_url: Some("javascript:alert(1)".into()),
             ..SettingsChange::default()
         };
-        let errors = apply_settings(&vendor(), bad).unwrap_err();
+        let errors = apply_settings(&vendor(), bad, &PortalPolicy::default()).unwrap_err();
         assert_eq!(errors.len(), 4);
+        // Issue 12, §4: where HTTPS is required, a plain HTTP portal is refused
+        let https_only = PortalPolicy {
+            default_base_url: "https://app.example.com".into(),
+            require_https: true,
+        };
+        let plain = SettingsChange {
+            portal_base_url: Some("http://shop.a.example".into()),
+            ..SettingsChange::default()
+        };
+        let refused = apply_settings(&vendor(), plain.clone(), &https_only).unwrap_err();
+        assert!(refused.contains_key("portal_base_url"), "{refused:?}");
+        assert!(apply_settings(&vendor(), plain, &PortalPolicy::default()).is_ok());
         let cleared = SettingsChange {
             support_email: Some(String::new()),
             ..SettingsChange::default()
         };
         assert_eq!(
-            apply_settings(&next, cleared).unwrap().ticket_email(),
+            apply_settings(&next, cleared, &PortalPolicy::default())
+                .unwrap()
+                .ticket_email(),
             "a@example.com"
         );
     }

@@ -40,9 +40,11 @@ pub async fn create_vendor(
     clock: &dyn Clock,
     entropy: &dyn Entropy,
     request: NewVendor,
+    portal: &crate::domain::vendors::PortalPolicy,
 ) -> Result<CreatedVendor, VendorError> {
-    let (vendor, key, secrets) =
+    let (mut vendor, key, secrets) =
         decide_new_vendor(request, clock.now(), entropy).map_err(VendorError::Invalid)?;
+    vendor.portal_base_url = portal.default_base_url.clone();
     let profile = Item::new(
         profile_key(&vendor),
         serde_json::to_value(&vendor).map_err(VendorError::Encode)?,
@@ -87,12 +89,13 @@ pub async fn change_settings(
     store: &dyn ItemStore,
     vendor: &crate::domain::ids::VendorId,
     change: crate::domain::vendors::SettingsChange,
+    portal: &crate::domain::vendors::PortalPolicy,
 ) -> Result<Vendor, VendorError> {
     let key = Key::new(vendor_pk(vendor), VENDOR_PROFILE_SK);
     for _ in 0..5 {
         let item = store.get(&key).await?.ok_or(VendorError::UnknownApiKey)?;
         let current: Vendor = item.decode()?;
-        let next = crate::domain::vendors::apply_settings(&current, change.clone())
+        let next = crate::domain::vendors::apply_settings(&current, change.clone(), portal)
             .map_err(VendorError::Invalid)?;
         let body = serde_json::to_value(&next).map_err(VendorError::Encode)?;
         match store.transact(vec![Write::update(item.next(body))]).await {
