@@ -364,8 +364,18 @@ impl App {
         }
     }
 
+    /// The admin token: `Authorization: Bearer` (API.md), or `X-Admin-Token` where the
+    /// `Authorization` header carries the AWS signature the admin function URL requires
+    /// (`AuthType: AWS_IAM`): the token is then the second factor.
     fn require_admin(&self, request: &ApiRequest) -> Result<(), ApiError> {
-        match request.bearer_token() {
+        let token = request.bearer_token().or_else(|| {
+            request
+                .headers
+                .get(ADMIN_TOKEN_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim)
+        });
+        match token {
             Some(token) if self.admin_token.is_some_and(|digest| digest.matches(token)) => Ok(()),
             _ => Err(ApiError::unauthorized()),
         }
@@ -376,6 +386,9 @@ impl App {
         Ok(crate::usecases::vendors::authenticate(self.store.as_ref(), key).await?)
     }
 }
+
+/// Where the admin token goes when `Authorization` holds an AWS signature.
+pub const ADMIN_TOKEN_HEADER: &str = "x-admin-token";
 
 /// The order named in the route's path; one that cannot exist is "not found".
 fn order_id(matched: &Matched) -> Result<OrderId, ApiError> {

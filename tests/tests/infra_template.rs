@@ -304,3 +304,23 @@ fn only_the_outbox_dispatcher_sends_mail_and_events() {
     assert!(dispatcher.contains("\"ses:FromAddress\": !Ref MailFrom"));
     assert!(dispatcher.contains("Type: ScheduleV2"));
 }
+
+// Issue 12, §5: the admin routes are reached only with AWS credentials (the admin token is the
+// second factor, sent as X-Admin-Token beside the signature).
+#[test]
+fn the_admin_function_url_requires_aws_credentials() {
+    let template = read("infra/template.yaml");
+    let admin = &template[template.find("Binary: admin-api").unwrap()..];
+    let admin = &admin[..admin.find("Policies:").unwrap()];
+    assert!(admin.contains("AuthType: AWS_IAM"), "{admin}");
+    for other in [
+        "checkout-callbacks",
+        "orders-api",
+        "refund-requests",
+        "ticket-updates",
+    ] {
+        let block = &template[template.find(&format!("Binary: {other}")).unwrap()..];
+        let block = &block[..block.find("Policies:").unwrap()];
+        assert!(block.contains("AuthType: NONE"), "{other}");
+    }
+}

@@ -572,3 +572,38 @@ async fn call_json(app: &App, path: &str, key: Option<&str>, body: Value) -> Val
     }
     serde_json::from_slice(&app.handle(&request, |_| true).await.body).unwrap()
 }
+
+// Issue 12, §5: behind the admin URL's AWS_IAM the Authorization header holds the signature;
+// the admin token, the second factor, comes as X-Admin-Token.
+#[tokio::test]
+async fn an_aws_signed_admin_call_carries_its_token_beside_the_signature() {
+    let app = app();
+    let call = |token: Option<&str>| {
+        let mut request = sellerdesk::api::ApiRequest {
+            method: http::Method::POST,
+            path: "/admin/vendors".into(),
+            query: None,
+            headers: http::HeaderMap::new(),
+            body: r#"{"name": "Kurswerk", "email": "info@kurswerk.example"}"#.into(),
+        };
+        request
+            .headers
+            .insert("content-type", "application/json".parse().unwrap());
+        request.headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261201/eu-central-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc"
+                .parse()
+                .unwrap(),
+        );
+        if let Some(token) = token {
+            request
+                .headers
+                .insert("x-admin-token", token.parse().unwrap());
+        }
+        let app = app.clone();
+        async move { app.handle(&request, |_| true).await.status.as_u16() }
+    };
+    assert_eq!(call(Some(FIXTURE_ADMIN_TOKEN)).await, 201);
+    assert_eq!(call(None).await, 401);
+    assert_eq!(call(Some("wrong-token-0123456789")).await, 401);
+}

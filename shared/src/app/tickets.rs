@@ -189,6 +189,11 @@ impl From<TicketsError> for ApiError {
                     "must be 1 to 10000 characters".to_string(),
                 )]))
             }
+            TicketsError::Ticket(TicketError::Full) => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ticket_full",
+                "the ticket holds as much conversation as it can; open a new one",
+            ),
             TicketsError::AlreadyOpen => error(
                 StatusCode::CONFLICT,
                 "ticket_already_open",

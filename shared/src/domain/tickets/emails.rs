@@ -113,6 +113,9 @@ fn type_name(ticket: &Ticket) -> String {
         .unwrap_or_default()
 }
 
+/// How much of the history (characters) a ticket mail carries beside its newest comment.
+pub const HISTORY_CHARS: usize = 20_000;
+
 pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
     let words = Words {
         german: mail.language.eq_ignore_ascii_case("de"),
@@ -171,7 +174,31 @@ pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
         mail.order.total,
         words.pick("Verlauf", "History"),
     ));
-    for comment in &ticket.comments {
+    // The history's newest comments, as many as fit a bounded mail (issue 12, §3); the rest
+    // are on the ticket's page behind its link.
+    let mut budget = HISTORY_CHARS;
+    let shown = ticket
+        .comments
+        .iter()
+        .rev()
+        .take_while(|comment| {
+            let size = comment.body.chars().count();
+            let fits = size <= budget;
+            budget = budget.saturating_sub(size);
+            fits
+        })
+        .count();
+    let earlier = ticket.comments.len() - shown;
+    if earlier > 0 {
+        text.push_str(&format!(
+            "({earlier} {})\n",
+            words.pick(
+                "frühere Kommentare stehen im Ticket",
+                "earlier comments are on the ticket"
+            )
+        ));
+    }
+    for comment in &ticket.comments[earlier..] {
         text.push_str(&format!(
             "— {} ({}):\n{}\n",
             words.author(comment.author),
@@ -194,6 +221,59 @@ mod tests {
     use crate::domain::ids::{OrderId, SeededEntropy, TicketId, VendorId};
     use crate::domain::tickets::{NewTicket, Policy, TicketType};
     use chrono::{DateTime, Duration};
+
+    // Issue 12, §3: a conversation of the largest comments stays one storable item, and its
+    // mails carry a bounded tail of it with the link
+    #[test]
+    fn a_ticket_of_huge_comments_stays_bounded_and_so_do_its_mails() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let e = SeededEntropy::new(4);
+        let policy = Policy {
+            tz: chrono_tz::Europe::Berlin,
+            restricted: false,
+        };
+        let huge = "<".repeat(crate::domain::tickets::MAX_MESSAGE_CHARS);
+        let new = NewTicket {
+            id: TicketId::generate(now, &e),
+            vendor_id: VendorId::generate(now, &e),
+            order_id: OrderId::generate(now, &e),
+            ticket_type: TicketType::Support,
+            by: Party::Customer,
+            body: &huge,
+        };
+        let mut ticket = Ticket::open(new, now, policy).unwrap();
+        let mut refused = None;
+        for n in 1..40 {
+            if let Err(error) = ticket.comment(Party::Customer, &huge, now + Duration::minutes(n)) {
+                refused = Some(error);
+                break;
+            }
+        }
+        assert_eq!(refused, Some(crate::domain::tickets::TicketError::Full));
+        let stored = serde_json::to_string(&ticket).unwrap();
+        assert!(stored.len() < 300 * 1024, "{}", stored.len());
+        let order = OrderFacts {
+            number: "SD-000007",
+            offer_name: "Videokurs",
+            total: "11.89 EUR",
+            vendor_name: "Kurswerk",
+        };
+        let mail = ticket_email(&TicketMail {
+            to: "a@example.com",
+            language: "de",
+            recipient: Recipient::Customer,
+            news: &TicketNews::InactivityWarning,
+            ticket: &ticket,
+            order: &order,
+            ticket_link: Some("https://portal.example/tickets/tok"),
+        });
+        let size = serde_json::to_string(&mail).unwrap().len();
+        assert!(size < 200 * 1024, "{size}");
+        assert!(mail.text.contains("https://portal.example/tickets/tok"));
+        assert!(mail.text.contains("frühere Kommentare stehen im Ticket"));
+    }
 
     // R-T9
     #[test]

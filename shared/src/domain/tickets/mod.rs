@@ -123,10 +123,17 @@ pub enum TicketError {
     OnlyCustomerRequests,
     #[error("the message is empty, longer than 10 000 characters or holds control characters")]
     BadMessage,
+    #[error("the ticket holds as much conversation as it can; open a new one")]
+    Full,
 }
 
 /// The longest comment.
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
+/// The most a ticket's comments may hold (UTF-8 bytes), so the ticket stays one item well
+/// under the store's 400 KB, its views under ~350 KB, whatever the comments hold.
+pub const MAX_CONVERSATION_BYTES: usize = 150_000;
+/// The most comments a ticket holds.
+pub const MAX_COMMENTS: usize = 200;
 
 fn message(body: &str) -> Result<String, TicketError> {
     let body = body.trim();
@@ -237,6 +244,10 @@ impl Ticket {
     ) -> Result<(), TicketError> {
         self.ensure_open()?;
         let body = message(body)?;
+        let held: usize = self.comments.iter().map(|c| c.body.len()).sum();
+        if self.comments.len() >= MAX_COMMENTS || held + body.len() > MAX_CONVERSATION_BYTES {
+            return Err(TicketError::Full);
+        }
         self.comments.push(Comment {
             author: by,
             body,
