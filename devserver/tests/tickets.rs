@@ -463,3 +463,48 @@ async fn an_unanswered_ticket_is_warned_twice_and_closed_once() {
     );
     shop.server.stop();
 }
+
+// Issue 12, §3: nobody floods one order's support: at most five support tickets are open at
+// once, and closing one makes room
+#[tokio::test]
+async fn an_order_has_at_most_five_open_support_tickets() {
+    let server = start_server("support-cap").await;
+    let url = server.url();
+    let vendor = new_vendor(&url, "cap").await;
+    let key = vendor["api_key"].as_str().unwrap();
+    let offer = new_offer(&url, key, "10.00", json!({"kind": "one_time"})).await;
+    let order = common::checkout_as(&url, &offer["id"], "k@example.com")
+        .await
+        .json();
+    let token = token_of(&order["customer_link"]);
+    let open = || async {
+        post_json(
+            &url,
+            &format!("/portal/orders/{token}/tickets"),
+            None,
+            &json!({"type": "support", "message": "Frage"}),
+        )
+        .await
+    };
+    let mut links = Vec::new();
+    for _ in 0..5 {
+        let answer = open().await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        links.push(answer.json()["ticket_link"].clone());
+    }
+    let sixth = open().await;
+    assert_eq!(
+        (sixth.status, sixth.error_code().as_str()),
+        (409, "too_many_open_tickets")
+    );
+    let first = token_of(&links[0]);
+    let closed = post_json(
+        &url,
+        &format!("/portal/tickets/{first}/close"),
+        None,
+        &json!({}),
+    )
+    .await;
+    assert!(closed.status < 300, "{}", closed.text);
+    assert_eq!(open().await.status, 201);
+}

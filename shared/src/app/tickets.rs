@@ -194,6 +194,11 @@ impl From<TicketsError> for ApiError {
                 "ticket_full",
                 "the ticket holds as much conversation as it can; open a new one",
             ),
+            TicketsError::TooManyOpen => error(
+                StatusCode::CONFLICT,
+                "too_many_open_tickets",
+                "the order has as many open support tickets as it may; comment on one of them",
+            ),
             TicketsError::AlreadyOpen => error(
                 StatusCode::CONFLICT,
                 "ticket_already_open",

@@ -39,6 +39,8 @@ pub enum TicketsError {
     Ticket(#[from] TicketError),
     #[error("a refund or cancel ticket is already open for this order")]
     AlreadyOpen,
+    #[error("the order has as many open support tickets as it may")]
+    TooManyOpen,
     #[error(transparent)]
     Refund(RefundError),
     #[error("only subscriptions can be cancelled")]
@@ -227,6 +229,9 @@ pub struct Opened {
     pub link: String,
 }
 
+/// The most support tickets one order may have open at once (issue 12, §3).
+pub const MAX_OPEN_SUPPORT_TICKETS: usize = 5;
+
 /// Opens a ticket on an order (R-T0–R-T2).
 pub async fn open(
     ports: Ports<'_>,
@@ -240,6 +245,18 @@ pub async fn open(
     let now = ports.clock.now();
     if kind.is_request() {
         check_request(order, kind, by, now)?;
+    } else {
+        // A soft cap (the index may lag a concurrent open): nobody floods an order's support.
+        let open = of_order(ports.store, &vendor.id, &order.id)
+            .await?
+            .iter()
+            .filter(|t| {
+                t.state == crate::domain::tickets::TicketState::Open && !t.ticket_type.is_request()
+            })
+            .count();
+        if open >= MAX_OPEN_SUPPORT_TICKETS {
+            return Err(TicketsError::TooManyOpen);
+        }
     }
     let new = NewTicket {
         id: TicketId::generate(now, ports.entropy),
