@@ -860,3 +860,76 @@ async fn only_loopback_names_of_its_own_port_are_answered() {
         assert!(line.contains(" 200 "), "{host}: {line}");
     }
 }
+
+// Issue 12, §4: a vendor rotates its API keys (add, switch, revoke the old; never its last), and
+// the admin can revoke all of a vendor's keys
+#[tokio::test]
+async fn api_keys_are_listed_added_once_and_revoked() {
+    let server = server("keys").await;
+    let url = server.url();
+    let created = post_json(
+        &url,
+        "/admin/vendors",
+        Some(ADMIN),
+        &json!({"name": "K", "email": "k@example.com"}),
+    )
+    .await
+    .json();
+    let first = created["api_key"].as_str().unwrap().to_string();
+    // the list shows ids, never a key
+    let listed = get(&url, "/api/keys", Some(&first)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json()["total"], 1);
+    assert!(!listed.text.contains(first.rsplit('.').next().unwrap()));
+    let first_id = listed.json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // the last key cannot be revoked by the vendor
+    let last = call(
+        &url,
+        "DELETE",
+        &format!("/api/keys/{first_id}"),
+        &[("Authorization", &format!("Bearer {first}"))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (last.status, last.error_code().as_str()),
+        (409, "last_api_key")
+    );
+    // a second key is shown once and works; then the first is revoked and stops working
+    let added = post_json(&url, "/api/keys", Some(&first), &json!({})).await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    let second = added.json()["api_key"].as_str().unwrap().to_string();
+    assert_eq!(get(&url, "/api/settings", Some(&second)).await.status, 200);
+    let revoked = call(
+        &url,
+        "DELETE",
+        &format!("/api/keys/{first_id}"),
+        &[("Authorization", &format!("Bearer {second}"))],
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(get(&url, "/api/settings", Some(&first)).await.status, 401);
+    assert_eq!(get(&url, "/api/settings", Some(&second)).await.status, 200);
+    // and the admin revokes them all
+    let all = post_json(
+        &url,
+        &format!(
+            "/admin/vendors/{}/keys/revoke",
+            created["vendor_id"].as_str().unwrap()
+        ),
+        Some(ADMIN),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (all.status, all.json()["revoked"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        all.text
+    );
+    assert_eq!(get(&url, "/api/settings", Some(&second)).await.status, 401);
+}

@@ -60,7 +60,12 @@ async fn every_vendor_route_answers_404_for_another_vendors_resource() {
     )
     .await
     .json();
+    let owner_keys = get(&url, "/api/keys", Some(owner_key)).await.json();
     let ids = [
+        (
+            "key_id",
+            owner_keys["items"][0]["id"].as_str().unwrap().to_string(),
+        ),
         ("ticket_id", ticket["id"].as_str().unwrap().to_string()),
         ("offer_id", offer["id"].as_str().unwrap().to_string()),
         ("order_id", order["order_id"].as_str().unwrap().to_string()),

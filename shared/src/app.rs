@@ -347,6 +347,10 @@ impl App {
                 self.vendor_change_ticket(request, matched, "close").await
             }
             RouteId::RestrictVendor => self.restrict_vendor(request, matched).await,
+            RouteId::ListApiKeys => self.list_api_keys(request).await,
+            RouteId::CreateApiKey => self.create_api_key(request).await,
+            RouteId::RevokeApiKey => self.revoke_api_key(request, matched).await,
+            RouteId::RevokeVendorKeys => self.revoke_vendor_keys(request, matched).await,
             RouteId::ListReviews => self.list_reviews(request).await,
             RouteId::OrderTransactions => self.order_transactions(request, matched).await,
             RouteId::ListCustomers => self.list_customers(request).await,

@@ -506,6 +506,28 @@ async fn serve_every_route(
         .await;
     w.call(OrdersApi, "GET", "/api/products", k, &[], None)
         .await;
+    // orders-api: a second key, listed and revoked (rotation)
+    let added = w
+        .call(
+            OrdersApi,
+            "POST",
+            "/api/keys",
+            k,
+            &[("idempotency-key", "key-1")],
+            None,
+        )
+        .await;
+    w.call(OrdersApi, "GET", "/api/keys", k, &[], None).await;
+    let added_id = added["id"].as_str().unwrap_or("missing").to_string();
+    w.call(
+        OrdersApi,
+        "DELETE",
+        &format!("/api/keys/{added_id}"),
+        k,
+        &[],
+        None,
+    )
+    .await;
     w.fails_then_runs(
         OrdersApi,
         "/api/products",
@@ -861,6 +883,15 @@ async fn serve_every_route(
         AdminApi,
         "POST",
         &format!("/admin/vendors/{other_id}/restrict"),
+        Some(ADMIN),
+        &[],
+        None,
+    )
+    .await;
+    w.call(
+        AdminApi,
+        "POST",
+        &format!("/admin/vendors/{other_id}/keys/revoke"),
         Some(ADMIN),
         &[],
         None,

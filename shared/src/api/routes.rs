@@ -45,6 +45,10 @@ impl Function {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteId {
     CreateVendor,
+    ListApiKeys,
+    CreateApiKey,
+    RevokeApiKey,
+    RevokeVendorKeys,
     GetSettings,
     PutSettings,
     CreateProduct,
@@ -95,7 +99,7 @@ pub enum RouteId {
 impl RouteId {
     /// Whether a success answer shows a secret that must be shown only once (a new API key).
     pub fn answers_a_secret(self) -> bool {
-        matches!(self, RouteId::CreateVendor)
+        matches!(self, RouteId::CreateVendor | RouteId::CreateApiKey)
     }
 
     /// Whether a repeat with the same `Idempotency-Key` is answered from the first answer's
@@ -166,6 +170,10 @@ pub const ROUTES: &[Route] = &[
     route(RouteId::CustomerEntitlements, "GET", "/api/customers/{customer_id}/entitlements", Function::OrdersApi),
     route(RouteId::BlockCustomer, "POST", "/api/customers/{customer_id}/block", Function::OrdersApi),
     route(RouteId::UnblockCustomer, "POST", "/api/customers/{customer_id}/unblock", Function::OrdersApi),
+    route(RouteId::ListApiKeys, "GET", "/api/keys", Function::OrdersApi),
+    route(RouteId::CreateApiKey, "POST", "/api/keys", Function::OrdersApi),
+    route(RouteId::RevokeApiKey, "DELETE", "/api/keys/{key_id}", Function::OrdersApi),
+    route(RouteId::RevokeVendorKeys, "POST", "/admin/vendors/{vendor_id}/keys/revoke", Function::AdminApi),
     route(RouteId::GetClock, "GET", "/_dev/clock", Function::DevServer),
     route(RouteId::SetClock, "POST", "/_dev/clock", Function::DevServer),
     route(RouteId::RunSweeps, "POST", "/_dev/sweep", Function::DevServer),

@@ -80,7 +80,10 @@ fn request_body(id: RouteId, components: &mut Components) -> Option<(Value, bool
         RouteId::BlockCustomer
         | RouteId::UnblockCustomer
         | RouteId::PortalPay
-        | RouteId::PortalTicketClose => (nothing, false),
+        | RouteId::PortalTicketClose
+        | RouteId::CreateApiKey
+        | RouteId::RevokeApiKey
+        | RouteId::RevokeVendorKeys => (nothing, false),
         RouteId::StripeWebhook | RouteId::PayPalWebhook => (json!({ "type": "object" }), true),
         _ => return None,
     })
@@ -107,6 +110,11 @@ fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
     use crate::usecases::tickets::reviews::Review;
     Some(match id {
         RouteId::CreateVendor => schema_of::<vendors::CreatedVendor>(components),
+        RouteId::ListApiKeys => list_of(schema_of::<vendors::ApiKeyView>(components)),
+        RouteId::CreateApiKey => schema_of::<vendors::CreatedApiKey>(components),
+        RouteId::RevokeApiKey | RouteId::RevokeVendorKeys => {
+            schema_of::<vendors::Revoked>(components)
+        }
         RouteId::GetSettings | RouteId::PutSettings => schema_of::<vendors::Settings>(components),
         RouteId::GetBalance => schema_of::<vendors::Balances>(components),
         RouteId::CreateProduct => schema_of::<Product>(components),

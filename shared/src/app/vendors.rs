@@ -16,6 +16,16 @@ impl From<VendorError> for ApiError {
         match error {
             VendorError::Invalid(fields) => ApiError::validation(fields),
             VendorError::UnknownApiKey => ApiError::unauthorized(),
+            VendorError::TooManyKeys => ApiError::new(
+                StatusCode::CONFLICT,
+                "too_many_api_keys",
+                "the vendor holds as many API keys as it may; revoke one first",
+            ),
+            VendorError::LastKey => ApiError::new(
+                StatusCode::CONFLICT,
+                "last_api_key",
+                "the last API key cannot be revoked; add a new one first",
+            ),
             other => {
                 tracing::error!(error = %other, source = ?std::error::Error::source(&other), "vendor use case failed");
                 ApiError::internal()
@@ -117,5 +127,116 @@ fn settings_view(vendor: &Vendor) -> Settings {
         country: vendor.country.clone(),
         portal_base_url: vendor.portal_base_url.clone(),
         created_at: vendor.created_at,
+    }
+}
+
+/// One API key as its vendor sees it: never the key, which is shown once at creation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ApiKeyView {
+    id: crate::domain::ids::ApiKeyId,
+    created_at: DateTime<Utc>,
+}
+
+/// `POST /api/keys`: the new key, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CreatedApiKey {
+    id: crate::domain::ids::ApiKeyId,
+    created_at: DateTime<Utc>,
+    api_key: String,
+}
+
+/// How many keys a revocation removed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Revoked {
+    revoked: usize,
+}
+
+impl App {
+    /// `GET /api/keys` (issue 12, §4).
+    pub(super) async fn list_api_keys(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let keys = vendors::list_keys(self.store.as_ref(), &vendor.id).await?;
+        let total = keys.len();
+        let items: Vec<ApiKeyView> = keys
+            .into_iter()
+            .map(|key| ApiKeyView {
+                id: key.id,
+                created_at: key.created_at,
+            })
+            .collect();
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &serde_json::json!({ "items": items, "next_cursor": null, "total": total }),
+        ))
+    }
+
+    /// `POST /api/keys`: a new key beside the others (rotation: add, switch, revoke the old).
+    pub(super) async fn create_api_key(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        request.no_body()?;
+        let vendor = self.require_vendor(request).await?;
+        let (record, api_key) = vendors::add_key(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            self.entropy.as_ref(),
+            &vendor.id,
+        )
+        .await?;
+        Ok(ApiResponse::json(
+            StatusCode::CREATED,
+            &CreatedApiKey {
+                id: record.id,
+                created_at: record.created_at,
+                api_key,
+            },
+        ))
+    }
+
+    /// `DELETE /api/keys/{key_id}`: revokes one of the vendor's keys (not its last).
+    pub(super) async fn revoke_api_key(
+        &self,
+        request: &ApiRequest,
+        matched: &crate::api::routes::Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        request.no_body()?;
+        let vendor = self.require_vendor(request).await?;
+        let id = matched
+            .params
+            .get("key_id")
+            .and_then(|raw| crate::domain::ids::ApiKeyId::parse(raw).ok())
+            .ok_or_else(ApiError::not_found)?;
+        let revoked = match vendors::revoke_keys(self.store.as_ref(), &vendor.id, Some(&id)).await {
+            Err(VendorError::UnknownApiKey) => return Err(ApiError::not_found()),
+            other => other?,
+        };
+        Ok(ApiResponse::json(StatusCode::OK, &Revoked { revoked }))
+    }
+
+    /// `POST /admin/vendors/{vendor_id}/keys/revoke`: the admin revokes all of a vendor's keys.
+    pub(super) async fn revoke_vendor_keys(
+        &self,
+        request: &ApiRequest,
+        matched: &crate::api::routes::Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        self.require_admin(request)?;
+        request.no_body()?;
+        let id = matched
+            .params
+            .get("vendor_id")
+            .and_then(|raw| VendorId::parse(raw).ok())
+            .ok_or_else(ApiError::not_found)?;
+        if crate::usecases::ports::load_vendor(self.store.as_ref(), &id)
+            .await
+            .is_err()
+        {
+            return Err(ApiError::not_found());
+        }
+        let revoked = vendors::revoke_keys(self.store.as_ref(), &id, None).await?;
+        Ok(ApiResponse::json(StatusCode::OK, &Revoked { revoked }))
     }
 }

@@ -66,6 +66,23 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A new API key of `vendor`: its record (only the key's digest) and the key, shown once. The
+/// key names its vendor, so authentication reads one item.
+pub fn new_api_key(
+    vendor: &VendorId,
+    now: DateTime<Utc>,
+    entropy: &dyn Entropy,
+) -> (ApiKeyRecord, String) {
+    let api_key = format!("sk_{vendor}.{}", random_secret("k", entropy));
+    let record = ApiKeyRecord {
+        id: ApiKeyId::generate(now, entropy),
+        vendor_id: vendor.clone(),
+        digest_hex: SecretDigest::of(&api_key).to_hex(),
+        created_at: now,
+    };
+    (record, api_key)
+}
+
 /// The secrets shown once, at creation.
 #[derive(Debug, Clone)]
 pub struct VendorSecrets {
@@ -131,13 +148,7 @@ pub fn create_vendor(
         return Err(errors);
     };
     let id = VendorId::generate(now, entropy);
-    let api_key = format!("sk_{id}.{}", random_secret("k", entropy));
-    let key_record = ApiKeyRecord {
-        id: ApiKeyId::generate(now, entropy),
-        vendor_id: id.clone(),
-        digest_hex: SecretDigest::of(&api_key).to_hex(),
-        created_at: now,
-    };
+    let (key_record, api_key) = new_api_key(&id, now, entropy);
     let vendor = Vendor {
         id,
         name,

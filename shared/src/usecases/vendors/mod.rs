@@ -19,6 +19,10 @@ pub enum VendorError {
     Invalid(FieldErrors),
     #[error("unknown or revoked API key")]
     UnknownApiKey,
+    #[error("the vendor holds as many API keys as it may")]
+    TooManyKeys,
+    #[error("the last API key cannot be revoked by the vendor")]
+    LastKey,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("could not encode the vendor")]
@@ -105,4 +109,79 @@ pub async fn change_settings(
         }
     }
     Err(VendorError::Store(StoreError::Conflict))
+}
+
+/// The vendor's API keys (their ids and when they were made; never a key itself).
+pub async fn list_keys(
+    store: &dyn ItemStore,
+    vendor: &crate::domain::ids::VendorId,
+) -> Result<Vec<ApiKeyRecord>, VendorError> {
+    let query = crate::store::Query::table(
+        vendor_pk(vendor),
+        crate::store::SortRange::Prefix(api_key_sk("")),
+    )
+    .limit(100);
+    let page = store.query(&query).await?;
+    let mut keys: Vec<ApiKeyRecord> = page
+        .items
+        .iter()
+        .map(Item::decode)
+        .collect::<Result<_, _>>()?;
+    keys.sort_by_key(|key| key.created_at);
+    Ok(keys)
+}
+
+/// The most keys a vendor holds at once (rotation needs two; a few spare for integrations).
+pub const MAX_API_KEYS: usize = 10;
+
+/// A new API key for the vendor, shown once: its record and the key.
+pub async fn add_key(
+    store: &dyn ItemStore,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    vendor: &crate::domain::ids::VendorId,
+) -> Result<(ApiKeyRecord, String), VendorError> {
+    if list_keys(store, vendor).await?.len() >= MAX_API_KEYS {
+        return Err(VendorError::TooManyKeys);
+    }
+    let (record, api_key) = crate::domain::vendors::new_api_key(vendor, clock.now(), entropy);
+    let item = Item::new(
+        Key::new(vendor_pk(vendor), api_key_sk(&record.digest_hex)),
+        serde_json::to_value(&record).map_err(VendorError::Encode)?,
+    );
+    store.transact(vec![Write::create(item)]).await?;
+    tracing::info!(vendor_id = %vendor, key_id = %record.id, "api key added");
+    Ok((record, api_key))
+}
+
+/// Revokes one key (`Some`) or all of them (`None`, the admin's); a vendor may not revoke its
+/// last key (it would lock itself out; the admin may). Answers the keys revoked.
+pub async fn revoke_keys(
+    store: &dyn ItemStore,
+    vendor: &crate::domain::ids::VendorId,
+    only: Option<&crate::domain::ids::ApiKeyId>,
+) -> Result<usize, VendorError> {
+    let keys = list_keys(store, vendor).await?;
+    let chosen: Vec<&ApiKeyRecord> = keys
+        .iter()
+        .filter(|key| only.is_none_or(|id| &key.id == id))
+        .collect();
+    if only.is_some() {
+        if chosen.is_empty() {
+            return Err(VendorError::UnknownApiKey);
+        }
+        if keys.len() == 1 {
+            return Err(VendorError::LastKey);
+        }
+    }
+    for key in &chosen {
+        store
+            .delete(
+                &Key::new(vendor_pk(vendor), api_key_sk(&key.digest_hex)),
+                crate::store::Condition::Exists,
+            )
+            .await?;
+        tracing::info!(vendor_id = %vendor, key_id = %key.id, "api key revoked");
+    }
+    Ok(chosen.len())
 }
