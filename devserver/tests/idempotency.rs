@@ -94,6 +94,20 @@ async fn repeated_posts_with_one_key_apply_once() {
         .await
         .json();
     assert_eq!(once["order_id"], twice["order_id"]);
+    // starting a payment records nothing, but its key is checked as everywhere
+    let token = common::token_of(&once["customer_link"]);
+    let pay = format!("/portal/orders/{token}/pay");
+    let weak = post_with_key(&url, &pay, None, "pay-1", &json!({})).await;
+    assert_eq!(weak.error_code(), "idempotency_key_weak");
+    let strong = post_with_key(
+        &url,
+        &pay,
+        None,
+        "7d2c9a4e-1f3b-4c5d-8e6f-0a1b2c3d4e5f",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(strong.status, 200, "{}", strong.text);
     let next = post_json(&url, "/checkout", None, &checkout).await.json();
     assert_eq!(next["order_number"], "SD-000002");
     // a refused request is replayed as refused, and a malformed key is 400

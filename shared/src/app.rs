@@ -244,14 +244,20 @@ impl App {
         if request.method != http::Method::POST {
             return self.answer(matched, request).await;
         }
-        if !request.headers.contains_key(idempotency::HEADER) || !matched.route_id.records_answers()
-        {
+        if !request.headers.contains_key(idempotency::HEADER) {
             return self.answer(matched, request).await;
         }
         let principal = match self.principal(matched, request).await {
             Ok(principal) => principal,
             Err(error) => return error.to_response(),
         };
+        if !matched.route_id.records_answers() {
+            // Idempotent by itself: the key is checked as everywhere, nothing is recorded.
+            return match idempotency::checked_key(request, &principal) {
+                Ok(_) => self.answer(matched, request).await,
+                Err(error) => error.to_response(),
+            };
+        }
         let now = self.clock.now();
         match idempotency::claim(self.store.as_ref(), request, &principal, now).await {
             Err(error) => error.to_response(),

@@ -97,13 +97,12 @@ fn internal(error: StoreError) -> ApiError {
     ApiError::internal()
 }
 
-/// Takes the key for this request, or finds the answer it already has.
-pub async fn claim(
-    store: &dyn ItemStore,
-    request: &ApiRequest,
+/// The request's `Idempotency-Key`, if it sends one that the contract accepts: 1 to 255 visible
+/// characters, and unguessable on public routes. Checked on every POST, recorded or not.
+pub fn checked_key<'r>(
+    request: &'r ApiRequest,
     principal: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Claim>, ApiError> {
+) -> Result<Option<&'r str>, ApiError> {
     let Some(raw) = request.headers.get(HEADER) else {
         return Ok(None);
     };
@@ -125,6 +124,19 @@ pub async fn claim(
             "on public routes an Idempotency-Key must be unguessable: a UUID or at least 22 random letters and digits",
         ));
     }
+    Ok(Some(idempotency_key))
+}
+
+/// Takes the key for this request, or finds the answer it already has.
+pub async fn claim(
+    store: &dyn ItemStore,
+    request: &ApiRequest,
+    principal: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Claim>, ApiError> {
+    let Some(idempotency_key) = checked_key(request, principal)? else {
+        return Ok(None);
+    };
     let key = record_key(principal, &canonical_path(&request.path), idempotency_key);
     let print = fingerprint(request);
     let claimed = json!({ "state": IN_PROGRESS, "fingerprint": print, "claimed_at": now });
