@@ -231,6 +231,7 @@ fn other_parameters(route: &Route) -> Vec<Value> {
 fn success_status(id: RouteId) -> &'static str {
     match id {
         RouteId::CreateVendor
+        | RouteId::CreateApiKey
         | RouteId::CreateProduct
         | RouteId::CreateOffer
         | RouteId::Checkout
