@@ -279,16 +279,35 @@ async fn the_chain_in_use_outlives_unknown_certificates_and_failures_are_kept_br
     }
     // then the real chain was fetched once, each unknown one once (its failure kept)
     assert_eq!(source.fetches.load(Ordering::SeqCst), 1 + 20);
-    // and a minute later an unknown one is tried again
+    // and a flood of unknown names without any use of the real one cannot evict it either
+    for n in 20..60 {
+        let mut unknown = signed.clone();
+        unknown.certificate_url =
+            format!("https://api.paypal.com/v1/notifications/certs/CERT-flood-{n}");
+        let _ = verifier
+            .verify(&unknown, Some(WEBHOOK_ID), BODY, now())
+            .await;
+    }
+    let before = source.fetches.load(Ordering::SeqCst);
+    verifier
+        .verify(&signed, Some(WEBHOOK_ID), BODY, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        source.fetches.load(Ordering::SeqCst),
+        before,
+        "the real chain was kept"
+    );
+    // and a minute later a failed name is tried again
     let mut unknown = signed.clone();
-    unknown.certificate_url =
-        "https://api.paypal.com/v1/notifications/certs/CERT-unknown-19".into();
+    unknown.certificate_url = "https://api.paypal.com/v1/notifications/certs/CERT-flood-59".into();
     let later = now() + chrono::Duration::minutes(1);
     unknown.time = later.to_rfc3339();
+    let before = source.fetches.load(Ordering::SeqCst);
     let _ = verifier
         .verify(&unknown, Some(WEBHOOK_ID), BODY, later)
         .await;
-    assert_eq!(source.fetches.load(Ordering::SeqCst), 1 + 20 + 1);
+    assert_eq!(source.fetches.load(Ordering::SeqCst), before + 1);
 }
 
 // Issue 12, §1: an old transmission is refused before anything is fetched or checked

@@ -241,6 +241,8 @@ impl Dispatcher {
                         notices.extend(self.tell_vendor(&entry, email, reason, now).await?);
                     }
                     entry.delivery = DeliveryState::Failed { at: now };
+                    // Given up: kept for the operator as what, to whom, why — not its links.
+                    entry.message = entry.message.redacted();
                     let mut failed = store_entry(&claimed, &entry)?.without_index(Index::Due);
                     failed.expires_at = Some((now + KEEP_FINISHED).timestamp());
                     failed

@@ -232,13 +232,20 @@ impl ChainCache {
     fn put(&mut self, url: String, kept: Kept) {
         self.tick += 1;
         if !self.entries.contains_key(&url) && self.entries.len() >= CACHE_LIMIT {
+            // A failure never pushes out a working chain: it evicts only another failure, and
+            // is not kept at all when the cache holds only chains.
+            let is_failure = matches!(kept, Kept::Failed { .. });
             let oldest = self
                 .entries
                 .iter()
+                .filter(|(_, entry)| !is_failure || matches!(entry.kept, Kept::Failed { .. }))
                 .min_by_key(|(_, entry)| entry.used)
                 .map(|(url, _)| url.clone());
-            if let Some(oldest) = oldest {
-                self.entries.remove(&oldest);
+            match oldest {
+                Some(oldest) => {
+                    self.entries.remove(&oldest);
+                }
+                None => return,
             }
         }
         self.entries.insert(

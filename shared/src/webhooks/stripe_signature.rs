@@ -92,7 +92,12 @@ pub fn verify(
     now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
     let parsed = parse_header(header.ok_or(SignatureError::MissingHeader)?)?;
-    if (now.timestamp() - parsed.timestamp).abs() > TOLERANCE_SECONDS {
+    // Checked: an anonymous caller chooses `t`, and no subtraction of it may overflow.
+    let apart = now
+        .timestamp()
+        .checked_sub(parsed.timestamp)
+        .map(i64::unsigned_abs);
+    if apart.is_none_or(|seconds| seconds > TOLERANCE_SECONDS.unsigned_abs()) {
         return Err(SignatureError::OutsideTolerance);
     }
     let matches = secrets.iter().any(|secret| {
@@ -245,6 +250,15 @@ mod tests {
             sign(SECRET, T, PAYLOAD)
         );
         assert_eq!(verify(Some(&eight), PAYLOAD, &secrets(), at(T)), Ok(()));
+        // a timestamp at the end of the range cannot overflow the check
+        for t in [i64::MIN, i64::MAX, -T] {
+            let extreme = format!("t={t},v1=00");
+            assert_eq!(
+                verify(Some(&extreme), PAYLOAD, &secrets(), at(T)),
+                Err(SignatureError::OutsideTolerance),
+                "{t}"
+            );
+        }
         // a stale timestamp is refused as stale whatever the signatures
         let stale = format!("t={},v1=00", T - 301);
         assert_eq!(
