@@ -107,14 +107,25 @@ struct Server {
 
 /// Whether `Host` names this server on loopback. A web page the user visits cannot then read
 /// or drive the dev server by pointing a name of its own at 127.0.0.1 (DNS rebinding).
-fn host_is_loopback(headers: &http::HeaderMap, port: u16) -> bool {
-    headers
-        .get(http::header::HOST)
+/// A request in absolute form (`GET http://name/ HTTP/1.1`) is judged by its URI's authority,
+/// which HTTP says wins over `Host`; more than one `Host` is refused.
+fn host_is_loopback(uri: &http::Uri, headers: &http::HeaderMap, port: u16) -> bool {
+    let loopback = |host: &str| {
+        let host = host.trim().to_ascii_lowercase();
+        host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}")
+    };
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let (first, second) = (hosts.next(), hosts.next());
+    if second.is_some() {
+        return false;
+    }
+    let header_ok = first
         .and_then(|host| host.to_str().ok())
-        .is_some_and(|host| {
-            let host = host.trim().to_ascii_lowercase();
-            host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}")
-        })
+        .is_some_and(loopback);
+    match uri.authority() {
+        Some(authority) => header_ok && loopback(authority.as_str()),
+        None => header_ok,
+    }
 }
 
 /// Where records live and where e-mails and events go.
@@ -398,7 +409,7 @@ impl Server {
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let too_large = declared.is_some_and(|length| length > MAX_CSV_BODY as u64);
-        let answer = if !host_is_loopback(&parts.headers, self.port) {
+        let answer = if !host_is_loopback(&parts.uri, &parts.headers, self.port) {
             ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 "misdirected_request",

@@ -825,10 +825,18 @@ async fn review_findings_stay_fixed() {
 
 /// One raw HTTP/1.1 request with the `Host` header given: the status line.
 async fn status_line_for_host(url: &str, host: &str) -> String {
+    raw_status_line(
+        url,
+        &format!("GET /_dev/outbox HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// The status line of one raw request.
+async fn raw_status_line(url: &str, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = url.strip_prefix("http://").unwrap();
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!("GET /_dev/outbox HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
@@ -859,6 +867,17 @@ async fn only_loopback_names_of_its_own_port_are_answered() {
         let line = status_line_for_host(&url, &host).await;
         assert!(line.contains(" 200 "), "{host}: {line}");
     }
+    // an absolute-form request names its host in the URI, and two Host headers are one too many
+    let absolute = format!(
+        "GET http://evil.example/_dev/outbox HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    let line = raw_status_line(&url, &absolute).await;
+    assert!(!line.contains(" 200 "), "absolute form: {line}");
+    let twice = format!(
+        "GET /_dev/outbox HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    );
+    let line = raw_status_line(&url, &twice).await;
+    assert!(!line.contains(" 200 "), "two hosts: {line}");
 }
 
 // Issue 12, §4: a vendor rotates its API keys (add, switch, revoke the old; never its last), and
