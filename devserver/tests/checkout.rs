@@ -470,3 +470,54 @@ async fn two_hundred_checkouts_to_one_inbox_are_cut_off_by_the_default_limits() 
     );
     shop.server.stop();
 }
+
+// Issue 12, §2 (review): with customers matched by address, a stranger's order at the same
+// address is mailed to the address its own checkout gave, never to the matched customer's
+#[tokio::test]
+async fn an_orders_mail_goes_to_the_address_its_checkout_gave() {
+    let shop = shop().await;
+    let changed = common::call(
+        &shop.url,
+        "PUT",
+        "/api/settings",
+        &[
+            ("Authorization", &format!("Bearer {}", shop.key)),
+            ("Content-Type", "application/json"),
+        ],
+        Some(json!({"matching_mode": "address"}).to_string().as_bytes()),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let offer = shop.offer("9.99", json!({"kind": "one_time"}), 1).await;
+    let address =
+        json!({"street": "Hauptstr. 1", "postal_code": "10115", "city": "Berlin", "country": "DE"});
+    let victim = json!({"email": "victim@example.com", "first_name": "Vic", "last_name": "Tim", "country": "DE", "address": address});
+    let mut stranger = json!({"email": "attacker@evil.example", "first_name": "Mal", "last_name": "Lory", "country": "DE"});
+    stranger["address"] =
+        json!({"street": "HAUPTSTR. 1", "postal_code": "10115", "city": "berlin", "country": "DE"});
+    assert_eq!(shop.checkout(&offer, victim).await.status, 201);
+    assert_eq!(shop.checkout(&offer, stranger).await.status, 201);
+    let outbox = get(&shop.url, "/_dev/outbox", None).await.json();
+    let confirmations: Vec<(String, String)> = outbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "order_confirmation")
+        .map(|m| {
+            (
+                m["to"].as_str().unwrap().to_string(),
+                m["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(confirmations.len(), 2, "{confirmations:?}");
+    assert_eq!(confirmations[0].0, "victim@example.com");
+    assert_eq!(confirmations[1].0, "attacker@evil.example");
+    assert!(confirmations[1].1.contains("Mal"), "{}", confirmations[1].1);
+    assert!(
+        !confirmations[1].1.contains("Vic"),
+        "{}",
+        confirmations[1].1
+    );
+    shop.server.stop();
+}

@@ -281,6 +281,25 @@ pub struct Order {
 }
 
 impl Order {
+    /// Where this order's mail goes: the address its own checkout gave (a customer matched by
+    /// address, R-C1, may have another on record, and a stranger's order is not theirs to read).
+    pub fn recipient<'a>(&'a self, customer: &'a crate::domain::customers::Customer) -> &'a str {
+        match &self.buyer {
+            Some(buyer) => &buyer.email,
+            None => &customer.email,
+        }
+    }
+
+    /// The name this order's mail greets: the one its checkout gave.
+    pub fn buyer_name(&self, customer: &crate::domain::customers::Customer) -> String {
+        match &self.buyer {
+            Some(buyer) => format!("{} {}", buyer.first_name, buyer.last_name),
+            None => format!("{} {}", customer.first_name, customer.last_name),
+        }
+    }
+}
+
+impl Order {
     pub fn derived(&self, now: DateTime<Utc>, tz: Tz) -> Result<Derived, MoneyError> {
         derive(self.plan, &self.schedule, self.refunded, now, tz)
     }

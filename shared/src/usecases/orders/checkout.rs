@@ -314,10 +314,10 @@ fn announcements(
         .language
         .clone()
         .unwrap_or_else(|| vendor.default_language.clone());
-    let name = format!("{} {}", customer.first_name, customer.last_name);
+    let name = order.buyer_name(customer);
     let total = order.total.to_string();
     let email = order_confirmation(&OrderConfirmation {
-        to: &customer.email,
+        to: order.recipient(customer),
         language: &language,
         customer_name: &name,
         vendor_name: &vendor.name,

@@ -27,9 +27,9 @@ pub fn payment_notice(
         .language
         .clone()
         .unwrap_or_else(|| vendor.default_language.clone());
-    let name = format!("{} {}", customer.first_name, customer.last_name);
+    let name = order.buyer_name(customer);
     build(&PaymentNotice {
-        to: &customer.email,
+        to: order.recipient(customer),
         language: &language,
         customer_name: &name,
         vendor_name: &vendor.name,

@@ -152,7 +152,10 @@ pub fn confirmations(
         .unwrap_or_else(|| vendor.default_language.clone());
     let amount = refund.amount.to_string();
     let notices = [
-        (customer.email.as_str(), customer_language.as_str()),
+        (
+            context.order.recipient(customer),
+            customer_language.as_str(),
+        ),
         (vendor.ticket_email(), vendor.default_language.as_str()),
     ];
     notices

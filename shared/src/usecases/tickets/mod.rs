@@ -171,7 +171,7 @@ pub fn notify_both(
         .unwrap_or_else(|| vendor.default_language.clone());
     let mails = [
         (
-            customer.email.as_str(),
+            order.recipient(customer),
             customer_language.as_str(),
             Recipient::Customer,
             Some(link.as_str()),
