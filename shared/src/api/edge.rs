@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(rule.methods, ["POST"]);
         assert_eq!(rule.headers, ["content-type", "idempotency-key"]);
         let orders = cors_rule(|f| f == Function::OrdersApi);
-        assert_eq!(orders.methods, ["GET", "POST", "PUT", "PATCH"]);
+        assert_eq!(orders.methods, ["GET", "POST", "PUT", "PATCH", "DELETE"]);
         assert_eq!(orders.headers[0], "authorization");
     }
 }
