@@ -508,3 +508,55 @@ async fn an_order_has_at_most_five_open_support_tickets() {
     assert!(closed.status < 300, "{}", closed.text);
     assert_eq!(open().await.status, 201);
 }
+
+// Issue 12, §3 (review): a list of tickets stays a small answer: each shows its newest comments
+// and how many it has; the ticket's own view shows them all
+#[tokio::test]
+async fn lists_show_each_tickets_newest_comments_and_the_ticket_all() {
+    let server = start_server("ticket-lists").await;
+    let url = server.url();
+    let vendor = new_vendor(&url, "lists").await;
+    let key = vendor["api_key"].as_str().unwrap();
+    let offer = new_offer(&url, key, "10.00", json!({"kind": "one_time"})).await;
+    let order = common::checkout_as(&url, &offer["id"], "k@example.com")
+        .await
+        .json();
+    let token = token_of(&order["customer_link"]);
+    let opened = post_json(
+        &url,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        &json!({"type": "support", "message": "Frage 0"}),
+    )
+    .await
+    .json();
+    let ticket = token_of(&opened["ticket_link"]);
+    for n in 1..6 {
+        let answer = post_json(
+            &url,
+            &format!("/portal/tickets/{ticket}/comments"),
+            None,
+            &json!({"message": format!("Frage {n}")}),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let list = get(&url, "/api/tickets", Some(key)).await.json();
+    let listed = &list["items"][0];
+    assert_eq!(listed["comment_count"], 6);
+    let shown: Vec<&str> = listed["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, ["Frage 3", "Frage 4", "Frage 5"]);
+    let one = get(
+        &url,
+        &format!("/api/tickets/{}", opened["ticket_id"].as_str().unwrap()),
+        Some(key),
+    )
+    .await
+    .json();
+    assert_eq!(one["comments"].as_array().unwrap().len(), 6);
+}

@@ -188,6 +188,7 @@ pub fn rate_limits(text: &str) -> Result<Option<crate::usecases::limits::Limits>
             "checkouts_per_vendor" => &mut limits.checkouts_per_vendor,
             "tickets_per_source" => &mut limits.tickets_per_source,
             "comments_per_ticket" => &mut limits.comments_per_ticket,
+            "ticket_changes_per_recipient" => &mut limits.ticket_changes_per_recipient,
             _ => return Err(BootstrapError::Malformed(RATE_LIMITS_ENV)),
         };
         *slot = Rate::per_hour(count);

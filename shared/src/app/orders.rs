@@ -395,7 +395,7 @@ impl App {
         order: &crate::domain::ids::OrderId,
     ) -> Result<Vec<TicketView>, ApiError> {
         let found = crate::usecases::tickets::of_order(self.store.as_ref(), vendor, order).await?;
-        Ok(found.iter().map(super::tickets::ticket_view).collect())
+        Ok(found.iter().map(super::tickets::ticket_summary).collect())
     }
 
     /// The order card of one of the vendor's orders, as the answer of a read or a change.

@@ -83,9 +83,24 @@ fn restricted_by_default() -> bool {
     true
 }
 
-/// A ticket as API.md shows it.
+/// A ticket as API.md shows it, with all its comments (one ticket: bounded by its caps).
 pub fn ticket_view(ticket: &Ticket) -> TicketView {
+    ticket_view_with(ticket, usize::MAX)
+}
+
+/// How many of its newest comments a ticket shows inside a list or an order: a list of many
+/// tickets stays a small answer (Lambda answers at most 6 MB); the ticket's own view has all.
+pub const COMMENTS_IN_LISTS: usize = 3;
+
+/// A ticket as a list or an order shows it: its newest comments, and how many it has.
+pub fn ticket_summary(ticket: &Ticket) -> TicketView {
+    ticket_view_with(ticket, COMMENTS_IN_LISTS)
+}
+
+fn ticket_view_with(ticket: &Ticket, newest: usize) -> TicketView {
+    let skip = ticket.comments.len().saturating_sub(newest);
     TicketView {
+        comment_count: ticket.comments.len(),
         id: ticket.id.clone(),
         order_id: ticket.order_id.clone(),
         ticket_type: ticket.ticket_type,
@@ -99,6 +114,7 @@ pub fn ticket_view(ticket: &Ticket) -> TicketView {
         comments: ticket
             .comments
             .iter()
+            .skip(skip)
             .map(|c| CommentView {
                 author: c.author,
                 body: c.body.clone(),
@@ -123,7 +139,9 @@ pub struct TicketView {
     awaiting: Option<Awaiting>,
     closed_at: Option<DateTime<Utc>>,
     close_reason: Option<CloseReason>,
+    /// All of them on the ticket's own view; the newest few in lists and orders.
     comments: Vec<CommentView>,
+    comment_count: usize,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -337,13 +355,30 @@ impl App {
                 .await?;
                 Change::Comment(message)
             }
-            "type" => Change::ChangeType(request.json::<TypeBody>()?.kind),
+            "type" => {
+                let kind = request.json::<TypeBody>()?.kind;
+                self.limit("ticket-type", Some(id.as_str()), |l| l.comments_per_ticket)
+                    .await?;
+                Change::ChangeType(kind)
+            }
             _ => {
                 // `via` is the vendor side's; the customer's close takes no field.
                 request.no_body()?;
                 Change::Close
             }
         };
+        if !matches!(change, Change::Close) && self.limits.is_some() {
+            // Each change mails the order's address: bounded per address, whatever the orders.
+            let (_, ticket) = tickets::get(self.store.as_ref(), &vendor.id, &id).await?;
+            let card =
+                crate::usecases::orders::card(self.store.as_ref(), &vendor.id, &ticket.order_id)
+                    .await?;
+            let recipient = card.order.recipient(&card.customer).to_string();
+            self.limit("ticket-recipient", Some(&recipient), |l| {
+                l.ticket_changes_per_recipient
+            })
+            .await?;
+        }
         let ticket = tickets::change(self.ports(), &vendor, &id, Party::Customer, change).await?;
         Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
     }
@@ -363,7 +398,7 @@ impl App {
             params.cursor,
         )
         .await?;
-        let items: Vec<TicketView> = found.iter().map(ticket_view).collect();
+        let items: Vec<TicketView> = found.iter().map(ticket_summary).collect();
         Ok(ApiResponse::json(
             StatusCode::OK,
             &json!({ "items": items, "next_cursor": next, "total": total }),

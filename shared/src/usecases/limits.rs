@@ -39,6 +39,9 @@ pub struct Limits {
     pub tickets_per_source: Rate,
     /// Comments on one ticket by its customer.
     pub comments_per_ticket: Rate,
+    /// A customer's comments and type changes that mail one address (each mails both sides):
+    /// several orders to one inbox cannot multiply the per-ticket limit.
+    pub ticket_changes_per_recipient: Rate,
 }
 
 impl Limits {
@@ -49,6 +52,7 @@ impl Limits {
         checkouts_per_vendor: Rate::per_hour(3000),
         tickets_per_source: Rate::per_hour(10),
         comments_per_ticket: Rate::per_hour(20),
+        ticket_changes_per_recipient: Rate::per_hour(30),
     };
 }
 
