@@ -560,3 +560,52 @@ async fn lists_show_each_tickets_newest_comments_and_the_ticket_all() {
     .json();
     assert_eq!(one["comments"].as_array().unwrap().len(), 6);
 }
+
+// Issue 12, §3 (review): with the default limits, a customer's ticket activity mails one
+// address at most 30 times an hour, however it is spread over tickets
+#[tokio::test]
+async fn ticket_changes_that_mail_one_address_are_limited() {
+    let config = devserver::config::DevConfig {
+        port: 0,
+        data_dir: common::temp_dir("ticket-recipient-limit"),
+        admin_token: Some(ADMIN.into()),
+        stripe_webhook_secret: Some(common::STRIPE_SECRET.into()),
+        rate_limits: true,
+        aws: false,
+        ..Default::default()
+    };
+    let server = devserver::start(config).await.unwrap();
+    let url = server.url();
+    let vendor = new_vendor(&url, "recipient").await;
+    let key = vendor["api_key"].as_str().unwrap();
+    let offer = new_offer(&url, key, "10.00", json!({"kind": "one_time"})).await;
+    let order = common::checkout_as(&url, &offer["id"], "k@example.com")
+        .await
+        .json();
+    let token = token_of(&order["customer_link"]);
+    let mut statuses = Vec::new();
+    for t in 0..5 {
+        let opened = post_json(
+            &url,
+            &format!("/portal/orders/{token}/tickets"),
+            None,
+            &json!({"type": "support", "message": format!("Ticket {t}")}),
+        )
+        .await;
+        assert_eq!(opened.status, 201, "{}", opened.text);
+        let ticket = token_of(&opened.json()["ticket_link"]);
+        for n in 0..7 {
+            let answer = post_json(
+                &url,
+                &format!("/portal/tickets/{ticket}/comments"),
+                None,
+                &json!({"message": format!("Kommentar {n}")}),
+            )
+            .await;
+            statuses.push(answer.status);
+        }
+    }
+    let done = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((done, refused), (30, 5), "{statuses:?}");
+}
