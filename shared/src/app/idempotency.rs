@@ -70,7 +70,21 @@ pub fn is_unguessable(key: &str) -> bool {
     } else {
         urlsafe && key.len() >= 22
     };
-    (is_uuid || long_enough) && distinct >= 8
+    (is_uuid || long_enough) && distinct >= 8 && !has_ascending_run(key)
+}
+
+/// Whether the key, dashes aside, holds 8 characters in a row that each follow the last
+/// (`abcdefgh`, `01234567`): made up, not drawn (a random UUID has one with odds of about 1e-7).
+fn has_ascending_run(key: &str) -> bool {
+    let chars: Vec<u32> = key.chars().filter(|c| *c != '-').map(u32::from).collect();
+    let mut run = 1;
+    for pair in chars.windows(2) {
+        run = if pair[1] == pair[0] + 1 { run + 1 } else { 1 };
+        if run >= 8 {
+            return true;
+        }
+    }
+    false
 }
 
 /// The path as the route table reads it: `//api//products/` is `/api/products`, one scope.
@@ -585,6 +599,8 @@ mod tests {
             "cart-42",
             "checkout-abc",
             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abcdefghijklmnopqrstuv",
+            "01234567-89ab-cdef-0123-456789abcdef",
             "0000000000000000000000000000000000000001",
             "Q7vX2kLp9sD4fG8hJ1mN3",
         ] {
