@@ -90,9 +90,19 @@ pub struct VendorSecrets {
 }
 
 /// A trimmed, lower-cased e-mail if it looks deliverable: one `@`, a non-empty local part, a
-/// domain with a dot, no white space or control characters, at most 254 characters.
+/// domain with a dot, no white space or control characters, at most 254 characters. One
+/// mailbox has one form, so variants never count as other people (rate limits, matching): the
+/// domain in its UTS-46 ASCII form (full-width letters, composed or decomposed umlauts and
+/// `xn--` are one domain), and the local part plain ASCII without quotes (quoted and
+/// internationalised local parts are refused: they have several spellings of one mailbox).
 pub fn normalize_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
+    let lowered = raw.trim().to_lowercase();
+    let (local, domain) = lowered.split_once('@')?;
+    if !local.is_ascii() || local.contains('"') || domain.chars().any(is_invisible) {
+        return None;
+    }
+    let domain = idna::domain_to_ascii(domain).ok()?;
+    let email = format!("{local}@{domain}");
     let (local, domain) = email.split_once('@')?;
     let plausible = email.len() <= 254
         && !local.is_empty()
@@ -266,6 +276,27 @@ mod tests {
         );
     }
 
+    // Issue 12, §3 (review): one mailbox, one form
+    #[test]
+    fn variants_of_one_domain_are_one_address() {
+        let plain = normalize_email("victim@xn--exmple-cua.com").unwrap();
+        for variant in [
+            "victim@exämple.com",
+            "victim@exa\u{0308}mple.com",
+            "VICTIM@EXÄMPLE.COM",
+        ] {
+            assert_eq!(
+                normalize_email(variant).as_deref(),
+                Some(plain.as_str()),
+                "{variant}"
+            );
+        }
+        assert_eq!(
+            normalize_email("victim@ｅxample.com").as_deref(),
+            Some("victim@example.com")
+        );
+    }
+
     #[test]
     fn email_normalization() {
         assert_eq!(
@@ -285,6 +316,9 @@ mod tests {
             "an\u{200B}na@example.com",
             "anna@exam\u{00AD}ple.com",
             "\u{FEFF}anna@example.com",
+            // one mailbox, one spelling: quoted and non-ASCII local parts are refused
+            "\"anna\"@example.com",
+            "änna@example.com",
         ] {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
