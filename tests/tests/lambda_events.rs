@@ -306,71 +306,15 @@ async fn bounced_and_complaining_customers_are_not_mailed_again_and_the_vendor_i
     use sellerdesk::domain::clock::Budget;
     use sellerdesk::domain::notifications::EmailKind;
     use sellerdesk::lambda::{Worker, work};
-    use sellerdesk::outbox::dispatch::Dispatcher;
-    use sellerdesk::outbox::local::LocalOutbox;
-    use sellerdesk::store::ItemStore;
     use serde_json::json;
 
     // given a vendor selling one offer, and the outbox dispatcher over the same store
-    let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
-        .unwrap()
-        .to_utc();
-    let clock = Arc::new(SettableClock::frozen(now));
-    let app = App::new(
-        Arc::clone(&store),
-        clock.clone(),
-        Arc::new(OsEntropy),
-        Some(SecretDigest::of(FIXTURE_ADMIN_TOKEN)),
-        LinkKey::generate(&OsEntropy),
-    );
-    let outbox = Arc::new(LocalOutbox::new(Arc::clone(&store)));
-    let dispatcher = Dispatcher::new(Arc::clone(&store), outbox.clone(), outbox.clone(), clock);
-    let call = |method: &str, path: &str, auth: Option<String>, body: Value| {
-        let mut request = sellerdesk::api::ApiRequest {
-            method: method.parse().unwrap(),
-            path: path.into(),
-            query: None,
-            headers: http::HeaderMap::new(),
-            body: body.to_string().into(),
-        };
-        request
-            .headers
-            .insert("content-type", "application/json".parse().unwrap());
-        if let Some(token) = auth {
-            request
-                .headers
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        let app = app.clone();
-        async move {
-            let answer = app.handle(&request, |_| true).await;
-            serde_json::from_slice::<Value>(&answer.body).unwrap()
-        }
-    };
-    let vendor = call(
-        "POST",
-        "/admin/vendors",
-        Some(FIXTURE_ADMIN_TOKEN.into()),
-        json!({"name": "Kurswerk", "email": "team@kurswerk.example"}),
-    )
-    .await;
-    let key = vendor["api_key"].as_str().map(str::to_string);
-    let product = call(
-        "POST",
-        "/api/products",
-        key.clone(),
-        json!({"name": "Kurs"}),
-    )
-    .await;
-    let offer = call(
-        "POST",
-        "/api/offers",
-        key.clone(),
-        json!({"name": "Kurs", "products": [product["id"]],
-        "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}}),
-    )
-    .await;
+    let Shop {
+        app,
+        dispatcher,
+        outbox,
+        offer,
+    } = shop_with_outbox().await;
     // when SES reports a permanent bounce, a complaint and a full mailbox
     let mut suppressed = 0;
     for sample in [
@@ -400,8 +344,8 @@ async fn bounced_and_complaining_customers_are_not_mailed_again_and_the_vendor_i
     ] {
         let customer =
             json!({"email": email, "first_name": "A", "last_name": "B", "country": "DE"});
-        let order = call(
-            "POST",
+        let order = call_json(
+            &app,
             "/checkout",
             None,
             json!({"offer_id": offer["id"], "customer": customer}),
@@ -455,8 +399,8 @@ async fn bounced_and_complaining_customers_are_not_mailed_again_and_the_vendor_i
         .unwrap();
     let customer =
         json!({"email": "gone@example.com", "first_name": "A", "last_name": "B", "country": "DE"});
-    call(
-        "POST",
+    call_json(
+        &app,
         "/checkout",
         None,
         json!({"offer_id": offer["id"], "customer": customer}),
@@ -480,43 +424,13 @@ async fn bounced_and_complaining_customers_are_not_mailed_again_and_the_vendor_i
 async fn only_the_dispatcher_sends_and_its_schedule_sends_what_is_due() {
     use sellerdesk::domain::clock::Budget;
     use sellerdesk::lambda::{Worker, work};
-    use sellerdesk::outbox::dispatch::Dispatcher;
-    use sellerdesk::outbox::local::LocalOutbox;
-    use sellerdesk::store::ItemStore;
     // given a vendor whose creation left nothing due, and a checkout that queued mail
-    let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
-        .unwrap()
-        .to_utc();
-    let clock = Arc::new(SettableClock::frozen(now));
-    let app = App::new(
-        Arc::clone(&store),
-        clock.clone(),
-        Arc::new(OsEntropy),
-        Some(SecretDigest::of(FIXTURE_ADMIN_TOKEN)),
-        LinkKey::generate(&OsEntropy),
-    );
-    let outbox = Arc::new(LocalOutbox::new(Arc::clone(&store)));
-    let dispatcher = Dispatcher::new(Arc::clone(&store), outbox.clone(), outbox.clone(), clock);
-    let request = lambda_http::request::from_str(&event("admin-api/create-vendor.json")).unwrap();
-    let answer = handle(&app, Function::AdminApi, request).await;
-    let vendor = body_json(&answer);
-    let key = vendor["api_key"].as_str().unwrap().to_string();
-    let product = call_json(
-        &app,
-        "/api/products",
-        Some(&key),
-        serde_json::json!({"name": "Kurs"}),
-    )
-    .await;
-    let offer = call_json(
-        &app,
-        "/api/offers",
-        Some(&key),
-        serde_json::json!({"name": "Kurs", "products": [product["id"]],
-        "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}}),
-    )
-    .await;
+    let Shop {
+        app,
+        dispatcher,
+        outbox,
+        offer,
+    } = shop_with_outbox().await;
     let customer = serde_json::json!({"email": "k@example.com", "first_name": "K", "last_name": "L", "country": "DE"});
     call_json(
         &app,
@@ -606,4 +520,66 @@ async fn an_aws_signed_admin_call_carries_its_token_beside_the_signature() {
     assert_eq!(call(Some(FIXTURE_ADMIN_TOKEN)).await, 201);
     assert_eq!(call(None).await, 401);
     assert_eq!(call(Some("wrong-token-0123456789")).await, 401);
+}
+
+/// A vendor (`team@kurswerk.example`) selling one 10.00 EUR offer, and the outbox dispatcher
+/// over the same store, sending into a local outbox.
+struct Shop {
+    app: App,
+    dispatcher: sellerdesk::outbox::dispatch::Dispatcher,
+    outbox: Arc<sellerdesk::outbox::local::LocalOutbox>,
+    offer: Value,
+}
+
+async fn shop_with_outbox() -> Shop {
+    use sellerdesk::outbox::local::LocalOutbox;
+    use sellerdesk::store::ItemStore;
+    let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Arc::new(SettableClock::frozen(now));
+    let app = App::new(
+        Arc::clone(&store),
+        clock.clone(),
+        Arc::new(OsEntropy),
+        Some(SecretDigest::of(FIXTURE_ADMIN_TOKEN)),
+        LinkKey::generate(&OsEntropy),
+    );
+    let outbox = Arc::new(LocalOutbox::new(Arc::clone(&store)));
+    let dispatcher = sellerdesk::outbox::dispatch::Dispatcher::new(
+        Arc::clone(&store),
+        outbox.clone(),
+        outbox.clone(),
+        clock,
+    );
+    let vendor = call_json(
+        &app,
+        "/admin/vendors",
+        Some(FIXTURE_ADMIN_TOKEN),
+        serde_json::json!({"name": "Kurswerk", "email": "team@kurswerk.example"}),
+    )
+    .await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let product = call_json(
+        &app,
+        "/api/products",
+        Some(&key),
+        serde_json::json!({"name": "Kurs"}),
+    )
+    .await;
+    let offer = call_json(
+        &app,
+        "/api/offers",
+        Some(&key),
+        serde_json::json!({"name": "Kurs", "products": [product["id"]],
+        "price": {"amount": "10.00", "currency": "EUR"}, "plan": {"kind": "one_time"}}),
+    )
+    .await;
+    Shop {
+        app,
+        dispatcher,
+        outbox,
+        offer,
+    }
 }
