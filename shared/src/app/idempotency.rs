@@ -510,6 +510,9 @@ pub async fn with_links(
     };
     let order_id = subject(["order_id", "id"]);
     let ticket_id = subject(["ticket_id", "id"]);
+    // Each link's subject is read once, however many fields show it (checkout: two).
+    let mut order_link: Option<String> = None;
+    let mut ticket_link: Option<String> = None;
     let mut changed = false;
     for (pointer, kind) in LINK_FIELDS {
         let Some(field) = body.pointer(pointer) else {
@@ -522,28 +525,30 @@ pub async fn with_links(
         else {
             continue;
         };
-        let vendor = crate::usecases::ports::load_vendor(ports.store, &vendor_id).await?;
         let link = match kind {
             LinkKind::Order | LinkKind::OrderPayment => {
-                let id = order_id
-                    .as_deref()
-                    .and_then(|id| crate::domain::ids::OrderId::parse(id).ok())
-                    .ok_or_else(ApiError::internal)?;
-                let order: crate::domain::orders::Order = ports
-                    .store
-                    .get(&crate::store::keys::order_key(&vendor.id, &id))
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(ApiError::internal)?
-                    .decode()
-                    .map_err(internal)?;
-                let token = ports.link_keys.derive(
-                    &vendor.id,
-                    crate::usecases::links::ORDER_SCOPE,
-                    id.as_str(),
-                    order.link_generation,
-                );
-                let link = crate::usecases::links::customer_link(&vendor, &token);
+                if order_link.is_none() {
+                    let vendor =
+                        crate::usecases::ports::load_vendor(ports.store, &vendor_id).await?;
+                    let id = order_id
+                        .as_deref()
+                        .and_then(|id| crate::domain::ids::OrderId::parse(id).ok())
+                        .ok_or_else(ApiError::internal)?;
+                    let order: crate::domain::orders::Order = ports
+                        .store
+                        .get(&crate::store::keys::order_key(&vendor.id, &id))
+                        .await
+                        .map_err(internal)?
+                        .ok_or_else(ApiError::internal)?
+                        .decode()
+                        .map_err(internal)?;
+                    order_link = Some(crate::usecases::links::current_order_link(
+                        ports.link_keys,
+                        &vendor,
+                        &order,
+                    ));
+                }
+                let link = order_link.clone().unwrap_or_default();
                 if kind == LinkKind::OrderPayment {
                     format!("{link}/pay")
                 } else {
@@ -551,19 +556,25 @@ pub async fn with_links(
                 }
             }
             LinkKind::Ticket => {
-                let id = ticket_id
-                    .as_deref()
-                    .and_then(|id| crate::domain::ids::TicketId::parse(id).ok())
-                    .ok_or_else(ApiError::internal)?;
-                let ticket: crate::domain::tickets::Ticket = ports
-                    .store
-                    .get(&crate::usecases::tickets::ticket_key(&vendor.id, &id))
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(ApiError::internal)?
-                    .decode()
-                    .map_err(internal)?;
-                crate::usecases::tickets::ticket_link(ports, &vendor, &ticket).1
+                if ticket_link.is_none() {
+                    let vendor =
+                        crate::usecases::ports::load_vendor(ports.store, &vendor_id).await?;
+                    let id = ticket_id
+                        .as_deref()
+                        .and_then(|id| crate::domain::ids::TicketId::parse(id).ok())
+                        .ok_or_else(ApiError::internal)?;
+                    let ticket: crate::domain::tickets::Ticket = ports
+                        .store
+                        .get(&crate::usecases::tickets::ticket_key(&vendor.id, &id))
+                        .await
+                        .map_err(internal)?
+                        .ok_or_else(ApiError::internal)?
+                        .decode()
+                        .map_err(internal)?;
+                    ticket_link =
+                        Some(crate::usecases::tickets::ticket_link(ports, &vendor, &ticket).1);
+                }
+                ticket_link.clone().unwrap_or_default()
             }
         };
         if let Some(slot) = body.pointer_mut(pointer) {

@@ -13,7 +13,6 @@ use crate::domain::orders::access::Access;
 use crate::domain::orders::{InternalComment, ItemStatus, Order, OrderStatus, PaymentStatus};
 use crate::domain::tax::TaxTreatment;
 use crate::domain::vendors::vendor_zone;
-use crate::usecases::links::{ORDER_SCOPE, customer_link};
 use crate::usecases::orders::checkout::{self, CheckoutRequest};
 use crate::usecases::orders::transactions::Transaction;
 use crate::usecases::orders::{self, portal};
@@ -413,13 +412,11 @@ impl App {
             vendor_zone(vendor),
         )?;
         // R-O7: the card's customer block carries the customer link, re-derived, never stored.
-        let token = self.link_key.derive(
-            &vendor.id,
-            ORDER_SCOPE,
-            card.order.id.as_str(),
-            card.order.link_generation,
-        );
-        view.order.customer.link = Some(customer_link(vendor, &token));
+        view.order.customer.link = Some(crate::usecases::links::current_order_link(
+            &self.link_key,
+            vendor,
+            &card.order,
+        ));
         view.order.tickets = self.tickets_of(&vendor.id, &card.order.id).await?;
         Ok(ApiResponse::json(status, &view))
     }

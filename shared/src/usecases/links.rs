@@ -27,6 +27,21 @@ pub fn customer_link(vendor: &Vendor, token: &LinkToken) -> String {
     )
 }
 
+/// The order's current customer link (R-O4): derived from the link key, never stored.
+pub fn current_order_link(
+    link_keys: &crate::domain::token::LinkKey,
+    vendor: &Vendor,
+    order: &crate::domain::orders::Order,
+) -> String {
+    let token = link_keys.derive(
+        &vendor.id,
+        ORDER_SCOPE,
+        order.id.as_str(),
+        order.link_generation,
+    );
+    customer_link(vendor, &token)
+}
+
 /// What a secret link of `scope` points at: its vendor and the stored link's body. Anything
 /// wrong with the token is "not found": a guess learns nothing.
 pub async fn resolve_link(

@@ -7,7 +7,7 @@ use crate::domain::notifications::emails::PaymentNotice;
 use crate::domain::orders::Order;
 use crate::domain::token::LinkKey;
 use crate::domain::vendors::Vendor;
-use crate::usecases::links::{ORDER_SCOPE, customer_link};
+use crate::usecases::links::current_order_link;
 
 pub fn payment_notice(
     vendor: &Vendor,
@@ -17,12 +17,7 @@ pub fn payment_notice(
     amount: Money,
     build: fn(&PaymentNotice<'_>) -> Email,
 ) -> Email {
-    let token = link_keys.derive(
-        &vendor.id,
-        ORDER_SCOPE,
-        order.id.as_str(),
-        order.link_generation,
-    );
+    let link = current_order_link(link_keys, vendor, order);
     let language = customer
         .language
         .clone()
@@ -35,6 +30,6 @@ pub fn payment_notice(
         vendor_name: &vendor.name,
         order_number: &order.number,
         amount: &amount.to_string(),
-        customer_link: &customer_link(vendor, &token),
+        customer_link: &link,
     })
 }
