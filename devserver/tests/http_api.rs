@@ -921,6 +921,28 @@ async fn api_keys_are_listed_added_once_and_revoked() {
     let added = post_json(&url, "/api/keys", Some(&first), &json!({})).await;
     assert_eq!(added.status, 201, "{}", added.text);
     let second = added.json()["api_key"].as_str().unwrap().to_string();
+    // ... each key shows when it last authenticated a request: the first has, the second not yet
+    let listed = get(&url, "/api/keys", Some(&first)).await.json();
+    let last_used =
+        |listed: &serde_json::Value, index: usize| listed["items"][index]["last_used_at"].clone();
+    assert!(last_used(&listed, 0).is_string(), "{listed}");
+    assert!(last_used(&listed, 1).is_null(), "{listed}");
+    // ... and a key's first use may be a keyed write: noting it commits no Idempotency-Key claim
+    let keyed = call(
+        &url,
+        "POST",
+        "/api/products",
+        &[
+            ("Authorization", &format!("Bearer {second}")),
+            ("Content-Type", "application/json"),
+            ("Idempotency-Key", "first-use-of-the-second-key"),
+        ],
+        Some(br#"{"name": "P"}"#),
+    )
+    .await;
+    assert_eq!(keyed.status, 201, "{}", keyed.text);
+    let listed = get(&url, "/api/keys", Some(&first)).await.json();
+    assert!(last_used(&listed, 1).is_string(), "{listed}");
     assert_eq!(get(&url, "/api/settings", Some(&second)).await.status, 200);
     let revoked = call(
         &url,

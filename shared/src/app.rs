@@ -6,7 +6,7 @@ use crate::api::routes::{Function, Matched, RouteId, match_route};
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::clock::{Budget, Clock};
 use crate::domain::ids::{Entropy, OrderId};
-use crate::domain::token::{LinkKey, SecretDigest};
+use crate::domain::token::{LinkKeys, SecretDigest};
 use crate::domain::vendors::Vendor;
 use crate::payments::{NoProvider, PaymentProvider};
 use crate::store::ItemStore;
@@ -40,12 +40,15 @@ pub struct SweepReport {
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<dyn ItemStore>,
+    /// The same store without a request's Idempotency-Key claim: for the writes that are not the
+    /// request's own decision (a key's last use), which must not commit its claim.
+    unclaimed: Arc<dyn ItemStore>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     /// The admin token's digest (the token itself is never kept); `None`: admin routes answer 401.
     admin_token: Option<SecretDigest>,
     /// Derives customer and ticket links (R-O4); never leaves the process.
-    link_key: LinkKey,
+    link_keys: LinkKeys,
     /// Checks PayPal's transmission signatures; keeps fetched certificates while warm.
     paypal: Arc<PayPalVerifier>,
     /// Starts payments, refunds and cancellations at the provider.
@@ -101,6 +104,10 @@ impl From<UseCaseError> for ApiError {
                 "invalid_cursor",
                 "the cursor is not one this list gave out",
             ),
+            UseCaseError::LinkKey(error) => {
+                tracing::error!(error = %error, "use case failed");
+                ApiError::internal()
+            }
             UseCaseError::Store(store) => {
                 tracing::error!(error = %store, source = ?std::error::Error::source(&store), "use case failed");
                 ApiError::internal()
@@ -115,14 +122,15 @@ impl App {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
         admin_token: Option<SecretDigest>,
-        link_key: LinkKey,
+        link_keys: impl Into<LinkKeys>,
     ) -> App {
         App {
+            unclaimed: Arc::clone(&store),
             store,
             clock,
             entropy,
             admin_token,
-            link_key,
+            link_keys: link_keys.into(),
             paypal: Arc::new(PayPalVerifier::new(Arc::new(NoCertificates), Vec::new())),
             payments: Arc::new(NoProvider),
             vendors: Arc::new(VendorCache::default()),
@@ -158,6 +166,7 @@ impl App {
         };
         match take(
             self.store.as_ref(),
+            &self.link_keys,
             kind,
             subject,
             rate_of(limits),
@@ -171,6 +180,7 @@ impl App {
                 Err(ApiError::rate_limited(retry_after.num_seconds()))
             }
             Err(LimitError::Store(error)) => Err(UseCaseError::Store(error).into()),
+            Err(LimitError::Key(error)) => Err(UseCaseError::LinkKey(error).into()),
         }
     }
 
@@ -217,7 +227,7 @@ impl App {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
-            link_keys: &self.link_key,
+            link_keys: &self.link_keys,
             vendors: &self.vendors,
         }
     }
@@ -393,7 +403,15 @@ impl App {
 
     pub(crate) async fn require_vendor(&self, request: &ApiRequest) -> Result<Vendor, ApiError> {
         let key = request.bearer_token().ok_or_else(ApiError::unauthorized)?;
-        Ok(crate::usecases::vendors::authenticate(self.store.as_ref(), key).await?)
+        let (vendor, key_item) =
+            crate::usecases::vendors::authenticate(self.store.as_ref(), key).await?;
+        crate::usecases::vendors::note_key_use(
+            self.unclaimed.as_ref(),
+            &key_item,
+            self.clock.now(),
+        )
+        .await;
+        Ok(vendor)
     }
 }
 

@@ -1019,6 +1019,34 @@ async fn every_function_is_granted_what_its_routes_and_work_do_to_the_table() {
     );
 }
 
+/// The `NAME: !Ref Resource` variables of one function's `Environment` in the template.
+fn function_environment(template: &str, binary: &str) -> Vec<(String, String)> {
+    let block = &template[template.find(&format!("Binary: {binary}\n")).unwrap()..];
+    // The function's block ends where the next top-level resource (or comment) begins.
+    let end = block
+        .match_indices("\n  ")
+        .find(|(at, _)| {
+            block[at + 3..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '#')
+        })
+        .map_or(block.len(), |(at, _)| at);
+    let block = &block[..end];
+    let Some(at) = block.find("      Environment:\n        Variables:\n") else {
+        return Vec::new();
+    };
+    block[at..]
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with("          "))
+        .filter_map(|line| {
+            let (name, reference) = line.trim().split_once(": !Ref ")?;
+            Some((name.to_string(), reference.to_string()))
+        })
+        .collect()
+}
+
 /// The credentials of one function's IAM user, as scripts/iam_users.py wrote them.
 fn iam_config(base: &aws_config::SdkConfig, user: &Value) -> aws_config::SdkConfig {
     let credentials = aws_sdk_dynamodb::config::Credentials::new(
@@ -1082,8 +1110,76 @@ async fn every_function_works_as_an_iam_user_holding_only_its_template_policy() 
         .send()
         .await
         .unwrap();
+    // ... the stack's secrets, each function's environment naming its own by ARN
+    let template = std::fs::read_to_string(format!(
+        "{}/../infra/template.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let secrets_admin = aws_sdk_secretsmanager::Client::new(&base);
+    let mut secret_arns = BTreeMap::new();
+    for resource in [
+        "LinkKeySecret",
+        "AdminTokenSecret",
+        "StripeSecretKeySecret",
+        "StripeWebhookSecretsSecret",
+    ] {
+        let value = if resource == "LinkKeySecret" {
+            r#"{"current": "1", "1": "iam-check-link-key-0123456789abcdefghijkl"}"#
+        } else {
+            "iam-check-secret"
+        };
+        let created = secrets_admin
+            .create_secret()
+            .name(format!("iam-check-{}-{resource}", std::process::id()))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+        secret_arns.insert(resource, created.arn().unwrap().to_string());
+    }
     // ... and from now on every call is checked against its signer's policy
     enforce_iam(&endpoint).await;
+    // then each function reads the secrets its environment names at its cold start, as its
+    // own user, and a function with none is refused any
+    for (function, user) in users.as_object().unwrap() {
+        let config = iam_config(&base, user);
+        let environment: BTreeMap<String, String> = function_environment(&template, function)
+            .into_iter()
+            .filter_map(|(name, reference)| {
+                Some((name, secret_arns.get(reference.as_str())?.clone()))
+            })
+            .collect();
+        let reader = sellerdesk::bootstrap::SecretReader::new(&environment, &config);
+        for secret in [
+            sellerdesk::bootstrap::LINK_KEY_SECRET,
+            sellerdesk::bootstrap::ADMIN_TOKEN_SECRET,
+            sellerdesk::bootstrap::STRIPE_SECRET_KEY_SECRET,
+            sellerdesk::bootstrap::STRIPE_WEBHOOK_SECRETS_SECRET,
+        ] {
+            if environment.contains_key(secret.arn_env) {
+                let read = reader.read(secret).await;
+                assert!(
+                    matches!(read, Ok(Some(_))),
+                    "{function} cannot read {}: {read:?}",
+                    secret.arn_env
+                );
+            }
+        }
+        if environment.is_empty() {
+            let anyone = BTreeMap::from([(
+                sellerdesk::bootstrap::LINK_KEY_SECRET.arn_env.to_string(),
+                secret_arns["LinkKeySecret"].clone(),
+            )]);
+            let refused = sellerdesk::bootstrap::SecretReader::new(&anyone, &config)
+                .read(sellerdesk::bootstrap::LINK_KEY_SECRET)
+                .await;
+            assert!(
+                refused.is_err(),
+                "{function} read a secret it is not granted"
+            );
+        }
+    }
     let mut stores: BTreeMap<String, Arc<dyn ItemStore>> = BTreeMap::new();
     let mut channels: BTreeMap<String, FunctionChannels> = BTreeMap::new();
     for (function, user) in users.as_object().unwrap() {

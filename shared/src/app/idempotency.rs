@@ -542,11 +542,14 @@ pub async fn with_links(
                         .ok_or_else(ApiError::internal)?
                         .decode()
                         .map_err(internal)?;
-                    order_link = Some(crate::usecases::links::current_order_link(
-                        ports.link_keys,
-                        &vendor,
-                        &order,
-                    ));
+                    order_link = Some(
+                        crate::usecases::links::current_order_link(
+                            ports.link_keys,
+                            &vendor,
+                            &order,
+                        )
+                        .map_err(crate::usecases::ports::UseCaseError::from)?,
+                    );
                 }
                 let link = order_link.clone().unwrap_or_default();
                 if kind == LinkKind::OrderPayment {
@@ -571,8 +574,11 @@ pub async fn with_links(
                         .ok_or_else(ApiError::internal)?
                         .decode()
                         .map_err(internal)?;
-                    ticket_link =
-                        Some(crate::usecases::tickets::ticket_link(ports, &vendor, &ticket).1);
+                    ticket_link = Some(
+                        crate::usecases::tickets::ticket_link(ports, &vendor, &ticket)
+                            .map_err(crate::usecases::ports::UseCaseError::from)?
+                            .1,
+                    );
                 }
                 ticket_link.clone().unwrap_or_default()
             }

@@ -297,7 +297,7 @@ impl App {
             self.store.as_ref(),
             self.clock.as_ref(),
             self.entropy.as_ref(),
-            &self.link_key,
+            &self.link_keys,
             body,
             None,
         )
@@ -412,11 +412,10 @@ impl App {
             vendor_zone(vendor),
         )?;
         // R-O7: the card's customer block carries the customer link, re-derived, never stored.
-        view.order.customer.link = Some(crate::usecases::links::current_order_link(
-            &self.link_key,
-            vendor,
-            &card.order,
-        ));
+        view.order.customer.link = Some(
+            crate::usecases::links::current_order_link(&self.link_keys, vendor, &card.order)
+                .map_err(crate::usecases::ports::UseCaseError::from)?,
+        );
         view.order.tickets = self.tickets_of(&vendor.id, &card.order.id).await?;
         Ok(ApiResponse::json(status, &view))
     }
@@ -536,7 +535,7 @@ impl App {
             self.store.as_ref(),
             self.clock.as_ref(),
             self.entropy.as_ref(),
-            &self.link_key,
+            &self.link_keys,
             checkout_request,
             Some(&vendor.id),
         )
@@ -570,7 +569,7 @@ impl App {
         let order = orders::record_manual_payment(
             self.store.as_ref(),
             self.entropy.as_ref(),
-            &self.link_key,
+            &self.link_keys,
             &vendor,
             &id,
             payment,

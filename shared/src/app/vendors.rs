@@ -135,6 +135,8 @@ fn settings_view(vendor: &Vendor) -> Settings {
 pub(super) struct ApiKeyView {
     id: crate::domain::ids::ApiKeyId,
     created_at: DateTime<Utc>,
+    /// When the key last authenticated a request (to within 5 minutes); `null`: never.
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 /// `POST /api/keys`: the new key, shown this once.
@@ -165,6 +167,7 @@ impl App {
             .map(|key| ApiKeyView {
                 id: key.id,
                 created_at: key.created_at,
+                last_used_at: key.last_used_at,
             })
             .collect();
         Ok(ApiResponse::json(

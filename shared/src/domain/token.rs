@@ -65,6 +65,10 @@ pub enum TokenError {
     BadLinkKey,
     #[error("malformed token")]
     Malformed,
+    #[error(
+        "the link key {0} is not held (rotate in two steps: add the key, then make it current)"
+    )]
+    LinkKeyNotHeld(LinkKeyId),
 }
 
 impl LinkKey {
@@ -83,6 +87,18 @@ impl LinkKey {
         ))
     }
 
+    /// Base64url of 32 bytes, else any text of at least 32 characters, keyed by its SHA-256.
+    pub fn from_text(text: &str) -> Result<LinkKey, TokenError> {
+        let text = text.trim();
+        match LinkKey::from_base64(text) {
+            Ok(key) => Ok(key),
+            Err(_) if text.chars().count() >= 32 => {
+                Ok(LinkKey(Sha256::digest(text.as_bytes()).into()))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     pub fn to_base64(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }
@@ -95,18 +111,172 @@ impl LinkKey {
         subject: &str,
         generation: u32,
     ) -> LinkToken {
+        let generation = generation.to_be_bytes();
+        let secret =
+            URL_SAFE_NO_PAD.encode(self.mac(&[vendor.as_str(), scope, subject], &generation));
+        LinkToken(format!("{vendor}.{secret}"))
+    }
+
+    /// HMAC of the NUL-terminated parts, then `tail`.
+    fn mac(&self, parts: &[&str], tail: &[u8]) -> Vec<u8> {
         // new_from_slice accepts keys of any length for HMAC; the fallback is unreachable.
-        let mut mac = match HmacSha256::new_from_slice(&self.0) {
-            Ok(mac) => mac,
-            Err(_) => return LinkToken(String::new()),
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.0) else {
+            return Vec::new();
         };
-        for part in [vendor.as_str(), scope, subject] {
+        for part in parts {
             mac.update(part.as_bytes());
             mac.update(&[0]);
         }
-        mac.update(&generation.to_be_bytes());
-        let secret = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        LinkToken(format!("{vendor}.{secret}"))
+        mac.update(tail);
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// Which link key a subject's links are derived with (`[A-Za-z0-9_-]`, 1–32 characters). Links
+/// made before keys had ids carry none and are [`LinkKeyId::FIRST`]'s.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct LinkKeyId(String);
+
+impl LinkKeyId {
+    /// The id of a deployment's first key (and of a key given without an id).
+    pub const FIRST: &'static str = "1";
+
+    pub fn parse(text: &str) -> Result<LinkKeyId, TokenError> {
+        let valid = (1..=32).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(LinkKeyId(text.to_string()))
+        } else {
+            Err(TokenError::BadLinkKey)
+        }
+    }
+
+    pub fn first() -> LinkKeyId {
+        LinkKeyId(LinkKeyId::FIRST.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for LinkKeyId {
+    fn default() -> LinkKeyId {
+        LinkKeyId::first()
+    }
+}
+
+impl fmt::Display for LinkKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for LinkKeyId {
+    type Error = TokenError;
+    fn try_from(text: String) -> Result<LinkKeyId, TokenError> {
+        LinkKeyId::parse(&text)
+    }
+}
+
+impl From<LinkKeyId> for String {
+    fn from(id: LinkKeyId) -> String {
+        id.0
+    }
+}
+
+/// The link keys a deployment holds (R-O4, rotation): the current one, which new links are
+/// derived with, and older ones whose links are still out there. A subject records the id of
+/// the key its link came from, so its link is re-derived with that key for as long as the key
+/// is held; verifying a presented link needs no key at all (its digest is stored).
+#[derive(Clone)]
+pub struct LinkKeys {
+    current: LinkKeyId,
+    keys: Vec<(LinkKeyId, LinkKey)>,
+}
+
+impl fmt::Debug for LinkKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        write!(f, "LinkKeys(current {}, held {ids:?})", self.current)
+    }
+}
+
+impl From<LinkKey> for LinkKeys {
+    fn from(key: LinkKey) -> LinkKeys {
+        LinkKeys {
+            current: LinkKeyId::first(),
+            keys: vec![(LinkKeyId::first(), key)],
+        }
+    }
+}
+
+impl LinkKeys {
+    /// A key ring from its stored text: either one key (base64url of 32 bytes, id
+    /// [`LinkKeyId::FIRST`]) or a JSON object `{"current": "2", "1": "…", "2": "…"}` whose
+    /// other members are the keys by id. A key is base64url of 32 bytes, or any other text of at
+    /// least 32 characters (as Secrets Manager generates it), whose SHA-256 is the key.
+    pub fn parse(text: &str) -> Result<LinkKeys, TokenError> {
+        let text = text.trim();
+        if !text.starts_with('{') {
+            return Ok(LinkKey::from_text(text)?.into());
+        }
+        let members: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(text).map_err(|_| TokenError::BadLinkKey)?;
+        let current = LinkKeyId::parse(members.get("current").ok_or(TokenError::BadLinkKey)?)?;
+        let keys = members
+            .iter()
+            .filter(|(name, _)| name.as_str() != "current")
+            .map(|(id, key)| Ok((LinkKeyId::parse(id)?, LinkKey::from_text(key)?)))
+            .collect::<Result<Vec<_>, TokenError>>()?;
+        if !keys.iter().any(|(id, _)| *id == current) {
+            return Err(TokenError::BadLinkKey);
+        }
+        Ok(LinkKeys { current, keys })
+    }
+
+    /// No key: a function that derives no link (the admin API, the dispatcher) refuses to.
+    pub fn none() -> LinkKeys {
+        LinkKeys {
+            current: LinkKeyId::first(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// The id new links are derived with.
+    pub fn current(&self) -> &LinkKeyId {
+        &self.current
+    }
+
+    /// The token of one subject's link, with the key the subject records.
+    pub fn derive(
+        &self,
+        key: &LinkKeyId,
+        vendor: &VendorId,
+        scope: &str,
+        subject: &str,
+        generation: u32,
+    ) -> Result<LinkToken, TokenError> {
+        self.keys
+            .iter()
+            .find(|(id, _)| id == key)
+            .map(|(_, held)| held.derive(vendor, scope, subject, generation))
+            .ok_or_else(|| TokenError::LinkKeyNotHeld(key.clone()))
+    }
+
+    /// A keyed digest of `subject` for counters whose keys must not be found again by trying
+    /// every subject (the source addresses of the rate limits): HMAC under the current key.
+    pub fn keyed_digest(&self, purpose: &str, subject: &str) -> Result<String, TokenError> {
+        self.keys
+            .iter()
+            .find(|(id, _)| *id == self.current)
+            .map(|(_, key)| hex::encode(key.mac(&[purpose, subject], &[])))
+            .ok_or_else(|| TokenError::LinkKeyNotHeld(self.current.clone()))
     }
 }
 
@@ -213,5 +383,49 @@ mod tests {
         let token = key.derive(&vendor(), "order", "o", 0);
         assert_eq!(format!("{token:?}"), "LinkToken(..)");
         assert_eq!(LinkKey::from_base64(&key.to_base64()).unwrap().0, key.0);
+    }
+
+    // Issue 12, §4: the link key has an id, so it can be rotated while older links keep working.
+    #[test]
+    fn a_key_ring_derives_each_link_with_the_key_it_came_from() {
+        let first = LinkKey::generate(&OsEntropy);
+        let second = LinkKey::generate(&OsEntropy);
+        let v = vendor();
+        let single = LinkKeys::parse(&first.to_base64()).unwrap();
+        assert_eq!(single.current().as_str(), LinkKeyId::FIRST);
+        let ring = LinkKeys::parse(
+            &serde_json::json!({"current": "2", "1": first.to_base64(), "2": second.to_base64()})
+                .to_string(),
+        )
+        .unwrap();
+        assert_eq!(ring.current().as_str(), "2");
+        let one = LinkKeyId::first();
+        let two = LinkKeyId::parse("2").unwrap();
+        assert_eq!(
+            ring.derive(&one, &v, "order", "ord_1", 0).unwrap(),
+            first.derive(&v, "order", "ord_1", 0)
+        );
+        assert_eq!(
+            ring.derive(&two, &v, "order", "ord_1", 0).unwrap(),
+            second.derive(&v, "order", "ord_1", 0)
+        );
+        assert_eq!(
+            single.derive(&two, &v, "order", "ord_1", 0),
+            Err(TokenError::LinkKeyNotHeld(two.clone()))
+        );
+        // Secrets Manager's generated text is a key too; its SHA-256 keys the links
+        let generated = "Zk4pQ7rT2mX9vB3nL8cW1yH6jD5sF0gA";
+        let stack = LinkKeys::parse(&format!(r#"{{"current":"1","1":"{generated}"}}"#)).unwrap();
+        assert!(stack.derive(&one, &v, "order", "o", 0).is_ok());
+        for bad in [
+            "short",
+            r#"{"current":"3","1":"Zk4pQ7rT2mX9vB3nL8cW1yH6jD5sF0gA"}"#,
+            r#"{"1":"Zk4pQ7rT2mX9vB3nL8cW1yH6jD5sF0gA"}"#,
+            r#"{"current":"1","1":"short"}"#,
+            r#"{"current":"a b","a b":"Zk4pQ7rT2mX9vB3nL8cW1yH6jD5sF0gA"}"#,
+        ] {
+            assert!(LinkKeys::parse(bad).is_err(), "{bad}");
+        }
+        assert!(!format!("{ring:?}").contains(&first.to_base64()));
     }
 }

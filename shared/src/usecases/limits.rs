@@ -1,11 +1,12 @@
 //! Abuse limits on the public routes (issue 12, §3; ASVS V2.4): nobody may make the platform
 //! mail an address, open tickets or write comments without end. Each limit counts in fixed
-//! windows, one table item per subject and window (`LIMIT#{digest}`, no address or IP in clear),
+//! windows, one table item per subject and window (`LIMIT#{HMAC}` under the platform's current link
+//! key: no address or IP in clear, and none found again by hashing every IPv4 address),
 //! taken with a version-checked write before the request's own work, and expired by the table's
 //! TTL. Over a limit the request is refused (429 with `Retry-After`): nothing written, nothing
 //! sent.
 
-use crate::domain::token::SecretDigest;
+use crate::domain::token::LinkKeys;
 use crate::store::{Condition, Item, ItemStore, Key, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -62,11 +63,14 @@ pub enum LimitError {
     Reached { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] crate::domain::token::TokenError),
 }
 
 /// Counts one request of `kind` by `subject` (an address, an e-mail, an id) against `rate`.
 pub async fn take(
     store: &dyn ItemStore,
+    keys: &LinkKeys,
     kind: &str,
     subject: &str,
     rate: Rate,
@@ -75,7 +79,7 @@ pub async fn take(
     let window = rate.per.num_seconds().max(1);
     let start = now.timestamp().div_euclid(window) * window;
     let ends = start + window;
-    let digest = SecretDigest::of(&format!("{kind}\n{subject}")).to_hex();
+    let digest = keys.keyed_digest("limit", &format!("{kind}\n{subject}"))?;
     let key = Key::new(format!("LIMIT#{digest}"), format!("W#{start}"));
     let retry_after = Duration::seconds((ends - now.timestamp()).max(1));
     // Concurrent requests of one subject race on the version; a few tries settle it.
@@ -117,21 +121,48 @@ mod tests {
         let store = EmbeddedStore::in_memory().unwrap();
         let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 59, 30).unwrap();
         let rate = Rate::per_hour(3);
+        let keys = LinkKeys::from(crate::domain::token::LinkKey::generate(
+            &crate::domain::ids::OsEntropy,
+        ));
         for _ in 0..3 {
-            take(&store, "checkout-recipient", "anna@example.com", rate, at)
-                .await
-                .unwrap();
+            take(
+                &store,
+                &keys,
+                "checkout-recipient",
+                "anna@example.com",
+                rate,
+                at,
+            )
+            .await
+            .unwrap();
         }
-        match take(&store, "checkout-recipient", "anna@example.com", rate, at).await {
+        match take(
+            &store,
+            &keys,
+            "checkout-recipient",
+            "anna@example.com",
+            rate,
+            at,
+        )
+        .await
+        {
             Err(LimitError::Reached { retry_after }) => assert_eq!(retry_after.num_seconds(), 30),
             other => panic!("{other:?}"),
         }
         // another subject, and the next window, count afresh
-        take(&store, "checkout-recipient", "bert@example.com", rate, at)
-            .await
-            .unwrap();
         take(
             &store,
+            &keys,
+            "checkout-recipient",
+            "bert@example.com",
+            rate,
+            at,
+        )
+        .await
+        .unwrap();
+        take(
+            &store,
+            &keys,
             "checkout-recipient",
             "anna@example.com",
             rate,
@@ -139,5 +170,45 @@ mod tests {
         )
         .await
         .unwrap();
+    }
+
+    // Issue 12, §3: the counter's key is keyed by a platform secret, so nobody finds an address
+    // again by hashing every IPv4 address and comparing.
+    #[tokio::test]
+    async fn a_counter_key_names_no_subject_and_needs_the_platform_key() {
+        let store = EmbeddedStore::in_memory().unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let keys = LinkKeys::from(crate::domain::token::LinkKey::generate(
+            &crate::domain::ids::OsEntropy,
+        ));
+        take(
+            &store,
+            &keys,
+            "checkout-source",
+            "192.0.2.7",
+            Rate::per_hour(3),
+            at,
+        )
+        .await
+        .unwrap();
+        let unkeyed = crate::domain::token::SecretDigest::of("checkout-source\n192.0.2.7").to_hex();
+        let keyed = keys
+            .keyed_digest("limit", "checkout-source\n192.0.2.7")
+            .unwrap();
+        let window = Key::new(format!("LIMIT#{keyed}"), format!("W#{}", at.timestamp()));
+        assert!(store.get(&window).await.unwrap().is_some());
+        let plain = Key::new(format!("LIMIT#{unkeyed}"), format!("W#{}", at.timestamp()));
+        assert!(store.get(&plain).await.unwrap().is_none());
+        assert!(!keyed.contains("192.0.2.7"));
+        let other_keys = LinkKeys::from(crate::domain::token::LinkKey::generate(
+            &crate::domain::ids::OsEntropy,
+        ));
+        assert_ne!(
+            keys.keyed_digest("limit", "checkout-source\n192.0.2.7")
+                .unwrap(),
+            other_keys
+                .keyed_digest("limit", "checkout-source\n192.0.2.7")
+                .unwrap()
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! platform's link key; the store keeps only their digest, under the scope they open.
 
 use crate::domain::ids::VendorId;
-use crate::domain::token::{LinkToken, SecretDigest};
+use crate::domain::token::{LinkKeys, LinkToken, SecretDigest, TokenError};
 use crate::domain::vendors::Vendor;
 use crate::store::keys::vendor_pk;
 use crate::store::{ItemStore, Key};
@@ -27,19 +27,21 @@ pub fn customer_link(vendor: &Vendor, token: &LinkToken) -> String {
     )
 }
 
-/// The order's current customer link (R-O4): derived from the link key, never stored.
+/// The order's current customer link (R-O4): derived from the link key the order records,
+/// never stored.
 pub fn current_order_link(
-    link_keys: &crate::domain::token::LinkKey,
+    link_keys: &LinkKeys,
     vendor: &Vendor,
     order: &crate::domain::orders::Order,
-) -> String {
+) -> Result<String, TokenError> {
     let token = link_keys.derive(
+        &order.link_key,
         &vendor.id,
         ORDER_SCOPE,
         order.id.as_str(),
         order.link_generation,
-    );
-    customer_link(vendor, &token)
+    )?;
+    Ok(customer_link(vendor, &token))
 }
 
 /// What a secret link of `scope` points at: its vendor and the stored link's body. Anything

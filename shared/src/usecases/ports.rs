@@ -11,7 +11,7 @@ use crate::domain::clock::Clock;
 use crate::domain::customers::Customer;
 use crate::domain::ids::{Entropy, OrderId, VendorId};
 use crate::domain::orders::Order;
-use crate::domain::token::LinkKey;
+use crate::domain::token::{LinkKeys, TokenError};
 use crate::domain::validation::FieldErrors;
 use crate::domain::vendors::Vendor;
 use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, vendor_pk};
@@ -27,7 +27,7 @@ pub struct Ports<'a> {
     pub store: &'a dyn ItemStore,
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
-    pub link_keys: &'a LinkKey,
+    pub link_keys: &'a LinkKeys,
     pub vendors: &'a VendorCache,
 }
 
@@ -43,6 +43,10 @@ pub enum UseCaseError {
     CustomerBlocked,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A subject's link was derived with a key this function does not hold (a rotation
+    /// half done): nothing is written, and the request can be retried once every function has the key.
+    #[error("a customer link could not be derived")]
+    LinkKey(#[from] TokenError),
 }
 
 /// How often a decision is reloaded and retried when a concurrent write got there first

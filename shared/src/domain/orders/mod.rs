@@ -265,6 +265,9 @@ pub struct Order {
     pub status: OrderStatus,
     /// Bumped to revoke the customer link (R-O4).
     pub link_generation: u32,
+    /// The link key the customer link is derived with (rotation keeps older links working).
+    #[serde(default)]
+    pub link_key: crate::domain::token::LinkKeyId,
     #[serde(default)]
     pub provider: ProviderRefs,
     /// The vendor's own fields (R-O7), never shown to the customer.
@@ -545,6 +548,7 @@ pub(crate) mod payment_tests {
             refunded: eur("0"),
             status: OrderStatus::PendingPayment,
             link_generation: 0,
+            link_key: Default::default(),
             provider: ProviderRefs::default(),
             stage: None,
             manager: None,

@@ -101,6 +101,9 @@ pub struct Ticket {
     pub comments: Vec<Comment>,
     /// Bumped to revoke the ticket link (R-O4 properties).
     pub link_generation: u32,
+    /// The link key the ticket link is derived with (rotation keeps older links working).
+    #[serde(default)]
+    pub link_key: crate::domain::token::LinkKeyId,
 }
 
 /// What the platform knows about the vendor when a rule depends on it.
@@ -225,6 +228,7 @@ impl Ticket {
                 at: now,
             }],
             link_generation: 0,
+            link_key: Default::default(),
         })
     }
 

@@ -64,6 +64,26 @@ pub struct ApiKeyRecord {
     pub vendor_id: VendorId,
     pub digest_hex: String,
     pub created_at: DateTime<Utc>,
+    /// When the key last authenticated a request, to within [`KEY_USE_GRANULARITY`].
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// How precisely a key's last use is kept: a busy integration writes its key's record at most
+/// once in this time, not on every request.
+pub const KEY_USE_GRANULARITY: chrono::Duration = chrono::Duration::minutes(5);
+
+impl ApiKeyRecord {
+    /// The record with this use noted, if the last noted use is older than the granularity.
+    pub fn used_at(&self, now: DateTime<Utc>) -> Option<ApiKeyRecord> {
+        let stale = self
+            .last_used_at
+            .is_none_or(|last| now - last >= KEY_USE_GRANULARITY);
+        stale.then(|| ApiKeyRecord {
+            last_used_at: Some(now),
+            ..self.clone()
+        })
+    }
 }
 
 /// A new API key of `vendor`: its record (only the key's digest) and the key, shown once. The
@@ -79,6 +99,7 @@ pub fn new_api_key(
         vendor_id: vendor.clone(),
         digest_hex: SecretDigest::of(&api_key).to_hex(),
         created_at: now,
+        last_used_at: None,
     };
     (record, api_key)
 }
@@ -232,6 +253,20 @@ mod tests {
     use super::*;
     use crate::domain::ids::SeededEntropy;
     use chrono::TimeZone;
+
+    // Issue 12, §4: a key's last use is kept to within five minutes, so a busy integration
+    // writes its key's record at most once in that time.
+    #[test]
+    fn a_keys_last_use_is_noted_once_per_granularity() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let vendor = VendorId::generate(at, &SeededEntropy::new(1));
+        let (fresh, _) = new_api_key(&vendor, at, &SeededEntropy::new(2));
+        let used = fresh.used_at(at).unwrap();
+        assert_eq!(used.last_used_at, Some(at));
+        assert_eq!(used.used_at(at + chrono::Duration::minutes(4)), None);
+        let later = at + KEY_USE_GRANULARITY;
+        assert_eq!(used.used_at(later).unwrap().last_used_at, Some(later));
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap()

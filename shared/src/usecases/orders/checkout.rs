@@ -18,7 +18,7 @@ use crate::domain::orders::{
     Order, OrderLine, OrderStatus, initial_schedule, order_number, price_lines,
 };
 use crate::domain::tax::{RateTable, sum_lines};
-use crate::domain::token::LinkKey;
+use crate::domain::token::LinkKeys;
 use crate::domain::validation::FieldErrors;
 use crate::domain::vendors::Vendor;
 use crate::outbox::enqueue;
@@ -68,7 +68,7 @@ pub async fn checkout(
     store: &dyn ItemStore,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
-    link_keys: &LinkKey,
+    link_keys: &LinkKeys,
     request: CheckoutRequest,
     // `Some`: a vendor creating an order by hand (R-O8) may only use its own offers.
     only_vendor: Option<&crate::domain::ids::VendorId>,
@@ -237,6 +237,7 @@ pub async fn checkout(
             refunded: crate::domain::money::Money::zero(total.currency()),
             status: OrderStatus::PendingPayment,
             link_generation: 0,
+            link_key: link_keys.current().clone(),
             provider: Default::default(),
             stage: None,
             manager: None,
@@ -254,7 +255,13 @@ pub async fn checkout(
             ),
         ));
         // R-O4: only the token's digest is stored, pointing at the order.
-        let token = link_keys.derive(&vendor.id, ORDER_SCOPE, id.as_str(), order.link_generation);
+        let token = link_keys.derive(
+            &order.link_key,
+            &vendor.id,
+            ORDER_SCOPE,
+            id.as_str(),
+            order.link_generation,
+        )?;
         let link = customer_link(&vendor, &token);
         let link_item_key = link_key(&vendor.id, &token);
         writes.push(Write::create(Item::new(

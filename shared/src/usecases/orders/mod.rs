@@ -307,7 +307,7 @@ pub struct ManualPayment {
 pub async fn record_manual_payment(
     store: &dyn ItemStore,
     entropy: &dyn crate::domain::ids::Entropy,
-    link_keys: &crate::domain::token::LinkKey,
+    link_keys: &crate::domain::token::LinkKeys,
     vendor: &crate::domain::vendors::Vendor,
     id: &OrderId,
     payment: ManualPayment,
@@ -356,7 +356,7 @@ pub async fn record_manual_payment(
         if applied.first_payment {
             crate::domain::customers::record_paid_order(&mut customer, vendor.regular_customer_threshold);
         }
-        let receipt = crate::usecases::orders::notices::payment_notice(vendor, link_keys, &order, &customer, payment.amount, crate::domain::notifications::emails::payment_receipt);
+        let receipt = crate::usecases::orders::notices::payment_notice(vendor, link_keys, &order, &customer, payment.amount, crate::domain::notifications::emails::payment_receipt)?;
         let event = DomainEvent {
             event_type: EventType::OrderPaid,
             detail: serde_json::json!({ "order_id": order.id, "order_number": order.number, "amount": payment.amount, "manual": payment.method }),

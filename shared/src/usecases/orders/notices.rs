@@ -5,25 +5,25 @@ use crate::domain::money::Money;
 use crate::domain::notifications::Email;
 use crate::domain::notifications::emails::PaymentNotice;
 use crate::domain::orders::Order;
-use crate::domain::token::LinkKey;
+use crate::domain::token::{LinkKeys, TokenError};
 use crate::domain::vendors::Vendor;
 use crate::usecases::links::current_order_link;
 
 pub fn payment_notice(
     vendor: &Vendor,
-    link_keys: &LinkKey,
+    link_keys: &LinkKeys,
     order: &Order,
     customer: &Customer,
     amount: Money,
     build: fn(&PaymentNotice<'_>) -> Email,
-) -> Email {
-    let link = current_order_link(link_keys, vendor, order);
+) -> Result<Email, TokenError> {
+    let link = current_order_link(link_keys, vendor, order)?;
     let language = customer
         .language
         .clone()
         .unwrap_or_else(|| vendor.default_language.clone());
     let name = order.buyer_name(customer);
-    build(&PaymentNotice {
+    Ok(build(&PaymentNotice {
         to: order.recipient(customer),
         language: &language,
         customer_name: &name,
@@ -31,5 +31,5 @@ pub fn payment_notice(
         order_number: &order.number,
         amount: &amount.to_string(),
         customer_link: &link,
-    })
+    }))
 }

@@ -565,7 +565,7 @@ fn money_arrived(
         &loaded.customer,
         amount,
         payment_receipt,
-    );
+    )?;
     let paid = DomainEvent {
         event_type: EventType::OrderPaid,
         detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "revived": applied.revived }),
@@ -725,7 +725,7 @@ fn payment_failed_attempt(
         &loaded.customer,
         amount,
         payment_failed,
-    );
+    )?;
     let failed = DomainEvent {
         event_type: EventType::PaymentFailed,
         detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount }),

@@ -16,7 +16,7 @@ use crate::domain::refunds::{
 };
 use crate::domain::tickets::emails::{OrderFacts, Recipient, TicketMail, TicketNews, ticket_email};
 use crate::domain::tickets::{NewTicket, Party, Policy, Ticket, TicketError, TicketType};
-use crate::domain::token::LinkToken;
+use crate::domain::token::{LinkToken, TokenError};
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::vendor_zone;
 use crate::outbox::enqueue;
@@ -49,6 +49,12 @@ pub enum TicketsError {
     NothingToCancel,
     #[error(transparent)]
     UseCase(#[from] UseCaseError),
+}
+
+impl From<TokenError> for TicketsError {
+    fn from(error: TokenError) -> Self {
+        TicketsError::UseCase(UseCaseError::LinkKey(error))
+    }
 }
 
 impl From<StoreError> for TicketsError {
@@ -104,19 +110,24 @@ pub fn ticket_item(
 }
 
 /// The customer's ticket link (R-T0: R-O4 properties).
-pub fn ticket_link(ports: Ports<'_>, vendor: &Vendor, ticket: &Ticket) -> (LinkToken, String) {
+pub fn ticket_link(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    ticket: &Ticket,
+) -> Result<(LinkToken, String), TokenError> {
     let token = ports.link_keys.derive(
+        &ticket.link_key,
         &vendor.id,
         TICKET_SCOPE,
         ticket.id.as_str(),
         ticket.link_generation,
-    );
+    )?;
     let link = format!(
         "{}/tickets/{}",
         vendor.portal_base_url.trim_end_matches('/'),
         token.as_str()
     );
-    (token, link)
+    Ok((token, link))
 }
 
 /// May this order get a refund or cancel request (R-R2, R-R3, R-R4)?
@@ -156,8 +167,8 @@ pub fn notify_both(
     ticket: &Ticket,
     news: &TicketNews,
     now: DateTime<Utc>,
-) -> Result<Vec<Write>, StoreError> {
-    let (_, link) = ticket_link(ports, vendor, ticket);
+) -> Result<Vec<Write>, UseCaseError> {
+    let (_, link) = ticket_link(ports, vendor, ticket)?;
     let total = order.total.to_string();
     let facts = OrderFacts {
         number: &order.number,
@@ -200,6 +211,7 @@ pub fn notify_both(
                     key: ticket_key(&vendor.id, &ticket.id),
                     source,
                 }
+                .into()
             })
         })
         .collect()
@@ -266,8 +278,9 @@ pub async fn open(
         by,
         body: message,
     };
-    let ticket = Ticket::open(new, now, policy(vendor))?;
-    let (token, link) = ticket_link(ports, vendor, &ticket);
+    let mut ticket = Ticket::open(new, now, policy(vendor))?;
+    ticket.link_key = ports.link_keys.current().clone();
+    let (token, link) = ticket_link(ports, vendor, &ticket)?;
     let mut writes = Vec::new();
     if kind.is_request() {
         // First, so a failure names it: another request is open.

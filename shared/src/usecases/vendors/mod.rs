@@ -11,7 +11,8 @@ use crate::domain::vendors::{
     create_vendor as decide_new_vendor,
 };
 use crate::store::keys::{VENDOR_PROFILE_SK, api_key_sk, vendor_pk};
-use crate::store::{Item, ItemStore, Key, StoreError, Write};
+use crate::store::{Condition, Item, ItemStore, Key, StoreError, Write};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VendorError {
@@ -66,7 +67,10 @@ pub async fn create_vendor(
 
 /// The vendor an API key belongs to: the key names its vendor, and the digest of the whole key
 /// must be stored under that vendor (constant-time compared once found).
-pub async fn authenticate(store: &dyn ItemStore, api_key: &str) -> Result<Vendor, VendorError> {
+pub async fn authenticate(
+    store: &dyn ItemStore,
+    api_key: &str,
+) -> Result<(Vendor, Item), VendorError> {
     let vendor_id = api_key_vendor(api_key).ok_or(VendorError::UnknownApiKey)?;
     let digest = SecretDigest::of(api_key);
     let key_item = store
@@ -85,7 +89,29 @@ pub async fn authenticate(store: &dyn ItemStore, api_key: &str) -> Result<Vendor
         .get(&Key::new(vendor_pk(&vendor_id), VENDOR_PROFILE_SK))
         .await?
         .ok_or(VendorError::UnknownApiKey)?;
-    Ok(profile.decode()?)
+    Ok((profile.decode()?, key_item))
+}
+
+/// Notes that the key of `key_item` was used at `now` (`last_used_at`), at most once per
+/// granularity. Best effort, outside the request's own writes: a request is never refused for
+/// it, and a key revoked meanwhile is not written back (the write is version-checked).
+pub async fn note_key_use(store: &dyn ItemStore, key_item: &Item, now: DateTime<Utc>) {
+    let Ok(record) = key_item.decode::<ApiKeyRecord>() else {
+        return;
+    };
+    let Some(used) = record.used_at(now) else {
+        return;
+    };
+    let Ok(body) = serde_json::to_value(&used) else {
+        return;
+    };
+    match store
+        .put(key_item.next(body), Condition::VersionIs(key_item.version))
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+        Err(error) => tracing::warn!(error = %error, "an API key's last use was not noted"),
+    }
 }
 
 /// `PUT /api/settings`: validated, then written version-checked (a concurrent change retries).
