@@ -435,6 +435,8 @@ const ADMIN: &str = "adm_paypal_test";
 
 struct Shop {
     app: App,
+    clock: Arc<SettableClock>,
+    store: Arc<dyn sellerdesk::store::ItemStore>,
     pki: Pki,
     vendor_id: String,
     api_key: String,
@@ -443,9 +445,12 @@ struct Shop {
 async fn shop() -> Shop {
     let pki = pki(PAYPAL_NAME, 2030);
     let (verifier, _) = verifier_serving(&pki);
+    let store: Arc<dyn sellerdesk::store::ItemStore> =
+        Arc::new(EmbeddedStore::in_memory().unwrap());
+    let clock = Arc::new(SettableClock::frozen(now()));
     let app = App::new(
-        Arc::new(EmbeddedStore::in_memory().unwrap()),
-        Arc::new(SettableClock::frozen(now())),
+        Arc::clone(&store),
+        clock.clone(),
         Arc::new(OsEntropy),
         Some(SecretDigest::of(ADMIN)),
         LinkKey::generate(&OsEntropy),
@@ -467,6 +472,8 @@ async fn shop() -> Shop {
     let api_key = vendor["api_key"].as_str().unwrap().to_string();
     Shop {
         app,
+        clock,
+        store,
         pki,
         vendor_id: vendor["vendor_id"].as_str().unwrap().to_string(),
         api_key,
@@ -705,4 +712,62 @@ async fn every_sample_event_is_answered_200() {
     }
     let card = shop.card(&order_id).await;
     assert_eq!(card["status"], "cancelled", "{card}");
+}
+
+// R-R5 (issue 13, defect 1): a PayPal payment's refund goes to PayPal alone. No PayPal adapter
+// exists yet, so it is never `succeeded` without PayPal: it stays pending, nothing is sent to
+// Stripe, the operator is told, and both sides hear it is under way, not done.
+#[tokio::test]
+async fn a_paypal_refund_stays_pending_without_paypal_and_the_operator_is_told() {
+    // given an order paid by a PayPal capture, a week later (the credit is available)
+    let shop = shop().await;
+    let order_id = shop.order(json!({"kind": "one_time"})).await;
+    let event = sample(&shop, "PAYMENT.CAPTURE.COMPLETED", &order_id);
+    assert_eq!(shop.deliver(&event).await.0, 200);
+    shop.clock.advance(chrono::Duration::days(8));
+    // when the vendor refunds it
+    let (status, refund) = call(
+        &shop.app,
+        Method::POST,
+        &format!("/api/orders/{order_id}/refunds"),
+        Some(&shop.api_key),
+        json!({"reason": "Kulanz"}),
+    )
+    .await;
+    // then it is pending — no provider call could confirm it
+    assert_eq!(status, 201, "{refund}");
+    assert_eq!(refund["state"], "pending");
+    let report = shop.app.run_sweeps().await.unwrap().provider;
+    assert_eq!((report.still_pending, report.done), (1, 0), "{report:?}");
+    // and both sides are told it is under way, not that it was refunded
+    let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&shop.store));
+    let dispatcher = sellerdesk::outbox::dispatch::Dispatcher::new(
+        Arc::clone(&shop.store),
+        Arc::new(mailbox.clone()),
+        Arc::new(mailbox.clone()),
+        shop.clock.clone(),
+    );
+    dispatcher.dispatch_due().await.unwrap();
+    let confirmations: Vec<_> = mailbox
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|mail| mail.subject.starts_with("Erstattung"))
+        .collect();
+    assert_eq!(confirmations.len(), 2, "{confirmations:?}");
+    for mail in &confirmations {
+        assert!(mail.text.contains("in Bearbeitung"), "{}", mail.text);
+    }
+    // and the card still shows it pending a day later
+    shop.clock.advance(chrono::Duration::days(1));
+    let (_, refunds) = call(
+        &shop.app,
+        Method::GET,
+        &format!("/api/orders/{order_id}/transactions"),
+        Some(&shop.api_key),
+        Value::Null,
+    )
+    .await;
+    assert!(refunds.to_string().contains("paypal"), "{refunds}");
 }

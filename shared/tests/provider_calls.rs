@@ -87,7 +87,8 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
 }
 
-/// A monthly subscription paid through Stripe (subscription `sub_1`, payment intent `pi_1`).
+/// A monthly subscription paid through Stripe in its real event shapes: the session names the
+/// first invoice `in_1` and no payment intent; the charge `ch_1` names both (`pi_1`).
 async fn subscribed(
     provider: Arc<RecordingProvider>,
 ) -> (
@@ -112,9 +113,16 @@ async fn subscribed_over(
         common::vendor_with_order(&app, json!({"kind": "subscription", "interval": "month"})).await;
     let event = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
         "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": "pi_1", "subscription": "sub_1", "invoice": "in_1", "metadata": {"order_id": order["order_id"]}}}});
+        "payment_intent": null, "subscription": "sub_1", "invoice": "in_1", "metadata": {"order_id": order["order_id"]}}}});
     assert_eq!(
         common::deliver_stripe(&app, &vendor, clock.now(), &event).await,
+        200
+    );
+    let charge = json!({"id": "evt_charge", "object": "event", "type": "charge.succeeded", "data": {"object": {
+        "id": "ch_1", "object": "charge", "amount": 1190, "currency": "eur", "payment_intent": "pi_1",
+        "invoice": "in_1", "metadata": {}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &charge).await,
         200
     );
     let token = common::token_of(&order["customer_link"]);
@@ -159,11 +167,21 @@ async fn order_of(app: &sellerdesk::app::App, token: &str) -> String {
     page["id"].as_str().unwrap().to_string()
 }
 
-// R-R3, R-R5: a refund request refunds the last charge at the provider and ends the plan there
+// R-R3, R-R5 (issue 13, defect 1): a refund request refunds the last period's charge at the
+// provider — its own payment intent, learnt from Stripe's real event shapes — and ends the plan
 #[tokio::test]
 async fn a_refund_request_refunds_at_the_provider_after_an_outage_once() {
     let provider = Arc::new(RecordingProvider::default());
     let (app, clock, token) = subscribed(provider.clone()).await;
+    // the second period is paid by its invoice, which names its payment intent and charge
+    let renewal = json!({"id": "evt_renewal", "object": "event", "type": "invoice.paid", "data": {"object": {
+        "id": "in_2", "object": "invoice", "amount_paid": 1190, "currency": "eur", "subscription": "sub_1",
+        "payment_intent": "pi_2", "charge": "ch_2",
+        "lines": {"data": [{"period": {"start": 1_766_480_400, "end": 1_769_158_800}}]}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &json!({}), clock.now(), &renewal).await,
+        200
+    );
     let (status, _) = call(
         &app,
         Method::POST,
@@ -191,7 +209,7 @@ async fn a_refund_request_refunds_at_the_provider_after_an_outage_once() {
     assert!(
         calls
             .iter()
-            .any(|c| c.starts_with("refund pi_1 11.90 EUR ven_") && c.contains(" key=rfd_")),
+            .any(|c| c.starts_with("refund pi_2 11.90 EUR ven_") && c.contains(" key=rfd_")),
         "{calls:?}"
     );
     assert!(
@@ -208,9 +226,10 @@ async fn a_refund_request_refunds_at_the_provider_after_an_outage_once() {
         Value::Null,
     )
     .await;
+    // the first period stays paid: the plan is cancelled, the order partly refunded
     assert_eq!(
         (page["status"].as_str(), page["payment_status"].as_str()),
-        (Some("refunded"), Some("refunded"))
+        (Some("cancelled"), Some("partially_refunded"))
     );
 }
 
@@ -475,4 +494,206 @@ async fn a_payment_session_carries_no_customer_token() {
         ),
         "{calls:?}"
     );
+}
+
+// R-O8, R-R1 (issue 13, defect 2): money the vendor recorded by hand never passed through the
+// platform: its refund is recorded (order, history, e-mails) without a ledger debit, a balance
+// check or a provider call.
+#[tokio::test]
+async fn a_refund_of_money_paid_by_hand_debits_nothing_and_calls_no_provider() {
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider.clone());
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str();
+    let order_id = order["order_id"].as_str().unwrap();
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/orders/{order_id}/payments"),
+        key,
+        json!({"amount": {"amount": "11.90", "currency": "EUR"}, "method": "bank_transfer"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    clock.advance(chrono::Duration::days(1));
+    let (status, refund) = call(
+        &app,
+        Method::POST,
+        &format!("/api/orders/{order_id}/refunds"),
+        key,
+        json!({"reason": "Rückgabe"}),
+    )
+    .await;
+    assert_eq!(
+        (status, refund["state"].as_str()),
+        (201, Some("succeeded")),
+        "{refund}"
+    );
+    let (_, balance) = call(&app, Method::GET, "/api/balance", key, Value::Null).await;
+    assert_eq!(
+        balance["balances"],
+        json!([]),
+        "nothing credited, nothing debited"
+    );
+    app.run_sweeps().await.unwrap();
+    assert!(provider.calls.lock().unwrap().is_empty());
+    let (_, history) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}/transactions"),
+        key,
+        Value::Null,
+    )
+    .await;
+    let refunds: Vec<&Value> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "refund")
+        .collect();
+    assert_eq!(refunds.len(), 1, "{history}");
+    assert_eq!(refunds[0]["provider"], "manual");
+}
+
+// R-O10, R-R5 (issue 13, defect 14): while a chargeback is open, refunds are refused with 409
+// `order_disputed` — the vendor's and the customer's — and a refund ticket that comes due then
+// closes without refunding: the money is never paid back twice.
+#[tokio::test]
+async fn a_disputed_order_is_never_refunded_on_top_of_its_chargeback() {
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider.clone());
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str();
+    let order_id = order["order_id"].as_str().unwrap();
+    let token = common::token_of(&order["customer_link"]);
+    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
+        200
+    );
+    // a refund request is open when the chargeback comes
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        json!({"type": "refund", "message": "zurück"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let dispute = json!({"id": "evt_dispute", "object": "event", "type": "charge.dispute.created", "data": {"object": {
+        "id": "dp_1", "object": "dispute", "amount": 1190, "currency": "eur", "charge": "ch_1",
+        "payment_intent": "pi_1", "reason": "fraudulent", "status": "needs_response"}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &dispute).await,
+        200
+    );
+    // the vendor's refund is refused
+    let (status, refused) = call(
+        &app,
+        Method::POST,
+        &format!("/api/orders/{order_id}/refunds"),
+        key,
+        json!({"reason": "Kulanz"}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("order_disputed")),
+        "{refused}"
+    );
+    // the open request comes due and closes without a refund
+    clock.advance(chrono::Duration::days(2));
+    let swept = app.run_sweeps().await.unwrap();
+    assert_eq!(swept.tickets.refunds_executed, 0, "{swept:?}");
+    let (_, card) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}"),
+        key,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(card["status"], "disputed", "{card}");
+    assert_eq!(card["refunded"]["amount"], "0.00", "{card}");
+    assert_eq!(card["tickets"][0]["state"], "closed", "{card}");
+    // and a new request is refused too
+    let (status, refused) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        json!({"type": "refund", "message": "nochmal"}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("order_disputed")),
+        "{refused}"
+    );
+    assert!(provider.calls.lock().unwrap().is_empty());
+}
+
+// R-R5 (issue 13, defect 6): a refund whose provider call is given up is not left pending for
+// ever: it fails, the money counts as not refunded again, and the vendor's ledger gets it back.
+#[tokio::test]
+async fn a_refund_the_provider_never_takes_fails_and_is_given_back() {
+    use sellerdesk::usecases::refunds::provider_tasks::MAX_ATTEMPTS;
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider.clone());
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str();
+    let order_id = order["order_id"].as_str().unwrap();
+    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
+        200
+    );
+    clock.advance(chrono::Duration::days(8));
+    // given the provider cannot be reached for every attempt
+    provider.outages.store(u32::MAX, Ordering::SeqCst);
+    let (status, refund) = call(
+        &app,
+        Method::POST,
+        &format!("/api/orders/{order_id}/refunds"),
+        key,
+        json!({"reason": "Kulanz"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{refund}");
+    let (_, balance) = call(&app, Method::GET, "/api/balance", key, Value::Null).await;
+    assert_eq!(balance["balances"][0]["available"], "0.00");
+    // when the sweeps try until they give up
+    let mut given_up = 0;
+    for _ in 0..=MAX_ATTEMPTS {
+        clock.advance(chrono::Duration::hours(2));
+        given_up += app.run_sweeps().await.unwrap().provider.given_up;
+    }
+    assert_eq!(given_up, 1);
+    // then the refund failed and was given back: paid again, the net back in the balance
+    let (_, card) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}"),
+        key,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (
+            card["refunded"]["amount"].as_str(),
+            card["payment_status"].as_str()
+        ),
+        (Some("0.00"), Some("paid")),
+        "{card}"
+    );
+    let (_, balance) = call(&app, Method::GET, "/api/balance", key, Value::Null).await;
+    assert_eq!(balance["balances"][0]["available"], "10.00", "{balance}");
 }

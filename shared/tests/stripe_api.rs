@@ -291,6 +291,7 @@ fn refund_request(amount: &str) -> RefundRequest {
         amount: eur(amount),
         order_id: OrderId::parse("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2").unwrap(),
         refund_id: "rfd_01KSAMPLE".into(),
+        part: 0,
     }
 }
 

@@ -53,6 +53,15 @@ pub struct RefundView {
     created_at: DateTime<Utc>,
 }
 
+/// R-O10: no refund while a chargeback is open (it would pay the money back twice).
+pub(super) fn disputed() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "order_disputed",
+        "a dispute is open on this order: refunds wait until it is closed",
+    )
+}
+
 fn refused(error: RefundError) -> ApiError {
     match error {
         RefundError::InsufficientAvailableBalance { needed, available } => ApiError::new(
@@ -69,6 +78,7 @@ fn refused(error: RefundError) -> ApiError {
             "nothing_to_refund",
             "nothing paid on this order is left to refund",
         ),
+        RefundError::Disputed => disputed(),
         RefundError::WindowPassed => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "refund_window_passed",

@@ -227,6 +227,12 @@ impl From<TicketsError> for ApiError {
                 "refund_window_passed",
                 "the charge is older than the refund window",
             ),
+            // R-O10: no refund request while a chargeback is open.
+            TicketsError::Refund(RefundError::Disputed) => error(
+                StatusCode::CONFLICT,
+                "order_disputed",
+                "a dispute is open on this order: refunds wait until it is closed",
+            ),
             // The same condition as a vendor's refund of a refunded order: 409 everywhere.
             TicketsError::Refund(_) => error(
                 StatusCode::CONFLICT,

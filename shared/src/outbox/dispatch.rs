@@ -52,6 +52,8 @@ pub struct DispatchReport {
     pub skipped: u32,
     /// Due, but left for the next run: this one's time was spent.
     pub deferred: u32,
+    /// Failed on our side (a broken item): recorded on it, due again after a backoff.
+    pub failed: u32,
 }
 
 pub struct Dispatcher {
@@ -134,7 +136,7 @@ impl Dispatcher {
                     report.deferred += 1;
                     continue;
                 }
-                self.dispatch_one(item, now, &mut report).await?;
+                self.dispatch_isolated(item, now, &mut report).await?;
             }
         }
         Ok(report)
@@ -149,10 +151,39 @@ impl Dispatcher {
             if let Some(item) = self.store.get(key).await?
                 && item.index_key(Index::Due).is_some()
             {
-                self.dispatch_one(item, now, &mut report).await?;
+                self.dispatch_isolated(item, now, &mut report).await?;
             }
         }
         Ok(report)
+    }
+
+    /// One item; its failure is recorded on it and it is due again after a backoff, so one
+    /// broken item never stops the items behind it. Only a failure to record that stops the run.
+    async fn dispatch_isolated(
+        &self,
+        item: Item,
+        now: DateTime<Utc>,
+        report: &mut DispatchReport,
+    ) -> Result<(), StoreError> {
+        let kept = item.clone();
+        let Err(error) = self.dispatch_one(item, now, report).await else {
+            return Ok(());
+        };
+        report.failed += 1;
+        let id = kept
+            .key
+            .sk
+            .strip_prefix("OUTBOX#")
+            .unwrap_or(&kept.key.sk)
+            .to_string();
+        // The template's metric filter on "given up" raises the operator's alarm.
+        tracing::error!(pk = %kept.key.pk, sk = %kept.key.sk, error = %error, "outbox item failed: given up until its backoff ends");
+        let later =
+            crate::store::keys::backed_off(&kept, DueQueue::Outbox, &id, &error.to_string(), now);
+        match self.store.transact(vec![Write::update(later)]).await {
+            Err(error) if !error.is_contention() => Err(error),
+            _ => Ok(()),
+        }
     }
 
     async fn dispatch_one(

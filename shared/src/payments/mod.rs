@@ -47,12 +47,24 @@ pub struct PaymentSession {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRequest {
     pub vendor_id: VendorId,
-    /// The provider's payment to refund (a payment intent).
+    /// The provider's payment to refund: a payment intent (`pi_…`) or a charge (`ch_…`).
     pub payment: String,
     pub amount: Money,
     pub order_id: OrderId,
     /// Our refund id: the idempotency key and the provider's metadata, so its webhook finds it.
     pub refund_id: String,
+    /// Which part of the refund (one per payment it returns money of); also in the key.
+    pub part: u32,
+}
+
+impl RefundRequest {
+    /// The provider's idempotency key: the refund's id, with its part after the first.
+    pub fn idempotency_key(&self) -> String {
+        match self.part {
+            0 => self.refund_id.clone(),
+            part => format!("{}-{part}", self.refund_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -175,18 +175,24 @@ impl PaymentProvider for StripeApi {
             .amount
             .minor_units()
             .map_err(ProviderError::Amount)?;
+        let against = if request.payment.starts_with("ch_") {
+            "charge"
+        } else {
+            "payment_intent"
+        };
         let pairs = [
-            ("payment_intent", request.payment.clone()),
+            (against, request.payment.clone()),
             ("amount", units.to_string()),
             ("metadata[vendor_id]", request.vendor_id.to_string()),
             ("metadata[refund_id]", request.refund_id.clone()),
+            ("metadata[refund_part]", request.part.to_string()),
             ("metadata[order_id]", request.order_id.to_string()),
         ];
         let answer = self
             .call(
                 Method::POST,
                 "/v1/refunds",
-                Some(&request.refund_id),
+                Some(&request.idempotency_key()),
                 &pairs,
             )
             .await?;

@@ -88,6 +88,32 @@ pub fn due_up_to(now: DateTime<Utc>) -> String {
     format!("{}#~", sort_time(now))
 }
 
+/// A due item that failed to be worked on (its order cannot be loaded, its body is broken): the
+/// failure is recorded on it and it is due again after a backoff — 5 minutes, doubling, at most
+/// a day — so one poisoned item never stops the items behind it, and is never dropped.
+pub fn backed_off(
+    item: &crate::store::Item,
+    queue: DueQueue,
+    id: &str,
+    error: &str,
+    now: DateTime<Utc>,
+) -> crate::store::Item {
+    let failures = item.body["sweep_failures"].as_u64().unwrap_or(0) + 1;
+    let minutes = 5i64
+        .saturating_mul(1i64 << (failures - 1).min(9))
+        .min(24 * 60);
+    let mut body = item.body.clone();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("sweep_failures".into(), failures.into());
+        fields.insert(
+            "sweep_error".into(),
+            error.chars().take(500).collect::<String>().into(),
+        );
+    }
+    let (pk, sk) = due_entry(queue, now + chrono::Duration::minutes(minutes), id);
+    item.next(body).with_index(crate::store::Index::Due, pk, sk)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,24 +141,40 @@ pub struct RefundNotice<'a> {
     pub vendor_name: &'a str,
     pub order_number: &'a str,
     pub amount: &'a str,
+    /// No call reaches the payment's provider yet (R-R5): the refund is under way, not done.
+    pub in_progress: bool,
 }
 
 pub fn refund_confirmation(n: &RefundNotice<'_>) -> Email {
     let (subject, text) = if is_german(n.language) {
         (
             format!("Erstattung {} – {}", n.order_number, n.vendor_name),
-            format!(
-                "Für die Bestellung {} wurden {} erstattet. Die Gutschrift erscheint je nach Zahlungsart in einigen Tagen.\n",
-                n.order_number, n.amount
-            ),
+            if n.in_progress {
+                format!(
+                    "Für die Bestellung {} ist die Erstattung über {} veranlasst und in Bearbeitung.\n",
+                    n.order_number, n.amount
+                )
+            } else {
+                format!(
+                    "Für die Bestellung {} wurden {} erstattet. Die Gutschrift erscheint je nach Zahlungsart in einigen Tagen.\n",
+                    n.order_number, n.amount
+                )
+            },
         )
     } else {
         (
             format!("Refund {} – {}", n.order_number, n.vendor_name),
-            format!(
-                "{} was refunded for order {}. Depending on the payment method it shows in a few days.\n",
-                n.amount, n.order_number
-            ),
+            if n.in_progress {
+                format!(
+                    "The refund of {} for order {} is under way.\n",
+                    n.amount, n.order_number
+                )
+            } else {
+                format!(
+                    "{} was refunded for order {}. Depending on the payment method it shows in a few days.\n",
+                    n.amount, n.order_number
+                )
+            },
         )
     };
     email(

@@ -7,6 +7,7 @@
 //! not overdue the second after checkout.
 
 pub mod access;
+pub mod payments;
 
 use crate::domain::catalogue::{Interval, Plan};
 use crate::domain::money::{Money, MoneyError};
@@ -262,6 +263,9 @@ pub struct Order {
     pub tax_treatment: crate::domain::tax::TaxTreatment,
     pub schedule: Vec<ScheduleItem>,
     pub refunded: Money,
+    /// Every payment that reached the order, once each, with what of it is refunded.
+    #[serde(default)]
+    pub payments: Vec<payments::Payment>,
     pub status: OrderStatus,
     /// Bumped to revoke the customer link (R-O4).
     pub link_generation: u32,
@@ -341,7 +345,14 @@ pub struct ProviderRefs {
     /// Refunds made in the provider's dashboard already recorded (R-R5).
     #[serde(default)]
     pub provider_refunds: std::collections::BTreeSet<String>,
+    /// Ids of one payment seen before its money arrived (a charge with its payment intent and
+    /// invoice): they join the payment when it comes.
+    #[serde(default)]
+    pub waiting_ids: Vec<std::collections::BTreeSet<String>>,
 }
+
+/// At most this many groups of early ids wait on an order (it stays one bounded item).
+const MAX_WAITING_IDS: usize = 20;
 
 /// The outcome of money arriving for an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,20 +388,85 @@ pub fn tax_part(paid: Money, order_total: Money, order_tax: Money) -> Money {
 }
 
 impl Order {
-    /// Applies a payment unless the provider's payment `key` was applied already (R-P1: any
-    /// order of arrival, any duplicate, ends in the same state).
+    /// Applies a payment unless it was applied already under any of its ids (R-P1: any order of
+    /// arrival, any duplicate, ends in the same state); a known payment only learns the new ids.
     pub fn apply_payment_once(
         &mut self,
-        key: &str,
+        incoming: &payments::IncomingPayment,
         amount: Money,
         now: DateTime<Utc>,
     ) -> Result<Option<PaymentApplied>, PaymentError> {
-        if self.provider.applied_payments.contains(key) {
+        let mut ids: std::collections::BTreeSet<String> = incoming.ids.iter().cloned().collect();
+        ids.insert(incoming.key.clone());
+        if let Some(known) = self.payments.iter_mut().find(|p| !p.ids.is_disjoint(&ids)) {
+            known.ids.extend(ids);
             return Ok(None);
         }
-        let applied = self.apply_payment(amount, now)?;
-        self.provider.applied_payments.insert(key.to_string());
+        if self.provider.applied_payments.contains(&incoming.key) {
+            return Ok(None);
+        }
+        let paid_before = self.payments_total(|p| p.amount)?;
+        let tax_before = self.payments_total(|p| p.tax)?;
+        let mut applied = self.apply_to_schedule(amount, now)?;
+        // Ids that came ahead of this money (a charge and its payment intent) join it.
+        let (joining, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.provider.waiting_ids)
+            .into_iter()
+            .partition(|group| !group.is_disjoint(&ids));
+        self.provider.waiting_ids = waiting;
+        for group in joining {
+            ids.extend(group);
+        }
+        let cumulative =
+            payments::proportional(paid_before.checked_add(&amount)?, self.total, self.tax);
+        applied.tax_part = cumulative.checked_sub(&tax_before)?;
+        self.payments.push(payments::Payment {
+            key: incoming.key.clone(),
+            source: incoming.source,
+            ids,
+            amount,
+            tax: applied.tax_part,
+            refunded: Money::zero(amount.currency()),
+            refunded_tax: Money::zero(amount.currency()),
+            at: now,
+        });
+        self.provider.applied_payments.insert(incoming.key.clone());
         Ok(Some(applied))
+    }
+
+    /// Ids that name one payment (a charge, its payment intent, its invoice): added to the
+    /// payment they name, else kept until it arrives.
+    pub fn link_payment_ids(&mut self, ids: &[String]) {
+        let ids: std::collections::BTreeSet<String> =
+            ids.iter().filter(|id| !id.is_empty()).cloned().collect();
+        if ids.len() < 2 {
+            return;
+        }
+        if let Some(known) = self.payments.iter_mut().find(|p| !p.ids.is_disjoint(&ids)) {
+            known.ids.extend(ids);
+            return;
+        }
+        let room = self.provider.waiting_ids.len() < MAX_WAITING_IDS;
+        match self
+            .provider
+            .waiting_ids
+            .iter_mut()
+            .find(|group| !group.is_disjoint(&ids))
+        {
+            Some(group) => group.extend(ids),
+            None if room => self.provider.waiting_ids.push(ids),
+            None => {}
+        }
+    }
+
+    fn payments_total(
+        &self,
+        part: impl Fn(&payments::Payment) -> Money,
+    ) -> Result<Money, MoneyError> {
+        self.payments
+            .iter()
+            .try_fold(Money::zero(self.total.currency()), |sum, p| {
+                sum.checked_add(&part(p))
+            })
     }
 
     /// A chargeback was opened (R-O10): the order is `disputed` (access paused) and the net part
@@ -433,7 +509,7 @@ impl Order {
     /// Records money that arrived (R-O5, R-O6, R-O10): fills open items in order; the order becomes
     /// active, or completed when nothing is left (a subscription schedules its next period instead).
     /// Money for a superseded order is never dropped: the order comes back (R-O2).
-    pub fn apply_payment(
+    fn apply_to_schedule(
         &mut self,
         amount: Money,
         now: DateTime<Utc>,
@@ -497,10 +573,30 @@ impl Order {
         self.updated_at = now;
         Ok(PaymentApplied {
             amount,
-            tax_part: tax_part(amount, self.total, self.tax),
+            // Allocated by the caller, which knows the payments before this one.
+            tax_part: Money::zero(amount.currency()),
             revived,
             first_payment,
         })
+    }
+}
+
+#[cfg(test)]
+impl Order {
+    /// A provider payment of `amount` under a fresh id, as the tests apply money.
+    pub(crate) fn apply_payment(
+        &mut self,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentApplied, PaymentError> {
+        let key = format!("pi_test_{}", self.payments.len() + 1);
+        let incoming = payments::IncomingPayment {
+            key,
+            source: payments::PaymentSource::Stripe,
+            ids: Vec::new(),
+        };
+        self.apply_payment_once(&incoming, amount, now)?
+            .ok_or(PaymentError::NotPositive)
     }
 }
 
@@ -514,6 +610,15 @@ pub(crate) mod payment_tests {
 
     fn eur(s: &str) -> Money {
         Money::parse(s, Currency::EUR).unwrap()
+    }
+
+    /// A Stripe payment applied under `key`, also named by `ids`.
+    pub(crate) fn stripe(key: &str, ids: &[&str]) -> payments::IncomingPayment {
+        payments::IncomingPayment {
+            key: key.to_string(),
+            source: payments::PaymentSource::Stripe,
+            ids: ids.iter().map(|id| id.to_string()).collect(),
+        }
     }
 
     pub(crate) fn order(plan: Plan, total: &str, tax: &str) -> Order {
@@ -546,6 +651,7 @@ pub(crate) mod payment_tests {
             tax_treatment: TaxTreatment::Standard,
             schedule: initial_schedule(plan, eur(total), now).unwrap(),
             refunded: eur("0"),
+            payments: Vec::new(),
             status: OrderStatus::PendingPayment,
             link_generation: 0,
             link_key: Default::default(),
@@ -657,12 +763,12 @@ pub(crate) mod payment_tests {
             "1.60",
         );
         assert!(
-            o.apply_payment_once("in_1", eur("9.99"), o.created_at)
+            o.apply_payment_once(&stripe("in_1", &[]), eur("9.99"), o.created_at)
                 .unwrap()
                 .is_some()
         );
         assert!(
-            o.apply_payment_once("in_1", eur("9.99"), o.created_at)
+            o.apply_payment_once(&stripe("in_1", &[]), eur("9.99"), o.created_at)
                 .unwrap()
                 .is_none()
         );

@@ -5,7 +5,8 @@
 use crate::domain::catalogue::Plan;
 use crate::domain::ids::{OrderId, RefundId, TicketId, VendorId};
 use crate::domain::money::{Money, MoneyError};
-use crate::domain::orders::{ItemStatus, Order, OrderStatus, tax_part};
+use crate::domain::orders::payments::{Payment, PaymentSource};
+use crate::domain::orders::{Order, OrderStatus};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -41,29 +42,90 @@ pub struct Refund {
     pub order_id: OrderId,
     /// Gross money back to the customer.
     pub amount: Money,
-    /// What the vendor's ledger is debited (R-R1).
+    /// The net part of the refunded money (R-R1).
     pub net: Money,
     pub tax: Money,
+    /// The parts' state taken together: pending while any part is, failed when every part
+    /// failed, else succeeded (a failed part was given back, R-R5).
     pub state: RefundState,
     pub reason: String,
     pub origin: RefundOrigin,
     pub ticket_id: Option<TicketId>,
-    /// The provider payment refunded; `None`: paid outside a provider (manual, R-O8).
-    pub payment: Option<String>,
-    /// The provider's refund id, once it took the request.
-    pub provider_refund: Option<String>,
+    /// The payments it returns money of, each the way it came.
+    #[serde(default)]
+    pub parts: Vec<RefundedPart>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-/// A decided refund: its gross amount split in net and tax (R-M2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One payment's share of a refund as executed: where it goes and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundedPart {
+    #[serde(flatten)]
+    pub part: RefundPart,
+    /// What the provider refunds it against (a payment intent, a charge, a capture); `None`
+    /// for money paid by hand, or a provider payment whose reference is not known.
+    pub handle: Option<String>,
+    pub state: RefundState,
+    /// The provider's refund id, once it took the request.
+    pub provider_refund: Option<String>,
+}
+
+impl Refund {
+    /// A part goes to a provider no call reaches yet (its payment's reference unknown, or no
+    /// adapter: PayPal): both sides are told the refund is under way, not done (R-R5).
+    pub fn reaches_no_provider(&self) -> bool {
+        self.parts.iter().any(|part| {
+            part.state == RefundState::Pending
+                && (part.handle.is_none() || part.part.source != PaymentSource::Stripe)
+        })
+    }
+
+    /// The parts' states taken together (see `state`).
+    pub fn combined_state(parts: &[RefundedPart]) -> RefundState {
+        if parts.iter().any(|p| p.state == RefundState::Pending) {
+            RefundState::Pending
+        } else if !parts.is_empty() && parts.iter().all(|p| p.state == RefundState::Failed) {
+            RefundState::Failed
+        } else {
+            RefundState::Succeeded
+        }
+    }
+}
+
+/// One payment's share of a decided refund, split in net and tax (R-M2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundPart {
+    /// The key of the payment it returns money of.
+    pub payment: String,
+    pub source: PaymentSource,
+    pub amount: Money,
+    pub net: Money,
+    pub tax: Money,
+}
+
+/// A decided refund: its gross amount split in net and tax (R-M2), by payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundPlan {
     pub amount: Money,
     pub net: Money,
     pub tax: Money,
     /// Everything paid is then refunded: access is revoked (R-R5).
     pub full: bool,
+    pub parts: Vec<RefundPart>,
+}
+
+impl RefundPlan {
+    /// What the vendor's ledger is debited (R-R1, R-R5): the net of the money the platform
+    /// collected; money paid by hand was never credited (R-O8), so its refund debits nothing.
+    pub fn debit(&self) -> Result<Money, MoneyError> {
+        self.parts
+            .iter()
+            .filter(|part| part.source != PaymentSource::Manual)
+            .try_fold(Money::zero(self.amount.currency()), |sum, part| {
+                sum.checked_add(&part.net)
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,75 +140,122 @@ pub enum RefundError {
     BadAmount,
     #[error("the available balance {available} does not cover the net part {needed}")]
     InsufficientAvailableBalance { needed: Money, available: Money },
+    /// R-O10: while a chargeback is open the money is with the card network; a refund would
+    /// pay it back twice.
+    #[error("a dispute is open on the order")]
+    Disputed,
     #[error(transparent)]
     Money(#[from] MoneyError),
 }
 
-/// Paid items with their payment time, newest first.
-fn charges(order: &Order) -> Vec<(DateTime<Utc>, Money)> {
-    let mut paid: Vec<(DateTime<Utc>, Money)> = order
-        .schedule
-        .iter()
-        .filter(|i| i.status == ItemStatus::Paid || !i.paid.is_zero())
-        .filter_map(|i| i.paid_at.map(|at| (at, i.paid)))
-        .collect();
-    paid.sort_by_key(|charge| std::cmp::Reverse(charge.0));
+/// The order's payments, newest first (the later of two at one instant first).
+fn charges(order: &Order) -> Vec<&Payment> {
+    let mut paid: Vec<&Payment> = order.payments.iter().collect();
+    paid.reverse();
+    paid.sort_by_key(|payment| std::cmp::Reverse(payment.at));
     paid
 }
 
-fn paid_total(order: &Order) -> Result<Money, MoneyError> {
-    order
-        .schedule
-        .iter()
-        .try_fold(Money::zero(order.total.currency()), |sum, i| {
-            sum.checked_add(&i.paid)
+fn sum<'a>(
+    currency: crate::domain::money::Currency,
+    amounts: impl Iterator<Item = Result<Money, MoneyError>> + 'a,
+) -> Result<Money, MoneyError> {
+    amounts
+        .into_iter()
+        .try_fold(Money::zero(currency), |sum, amount| {
+            sum.checked_add(&amount?)
         })
 }
 
-/// What is still refundable at all: paid minus refunded.
+/// What is still refundable at all: paid minus refunded, over every payment.
 pub fn refundable(order: &Order) -> Result<Money, MoneyError> {
-    paid_total(order)?.checked_sub(&order.refunded)
+    sum(
+        order.total.currency(),
+        order.payments.iter().map(Payment::unrefunded),
+    )
 }
 
-fn plan_of(order: &Order, amount: Money) -> Result<RefundPlan, RefundError> {
-    let tax = tax_part(amount, order.total, order.tax);
+/// `amount` taken from `payments` in their order (newest first), each at most what is left of it.
+fn take<'p>(
+    payments: &[&'p Payment],
+    amount: Money,
+) -> Result<Vec<(&'p Payment, Money)>, MoneyError> {
+    let mut left = amount;
+    let mut picks = Vec::new();
+    for payment in payments {
+        if left.is_zero() {
+            break;
+        }
+        let unrefunded = payment.unrefunded()?;
+        if unrefunded.is_zero() || unrefunded.is_negative() {
+            continue;
+        }
+        let share = if left.amount() < unrefunded.amount() {
+            left
+        } else {
+            unrefunded
+        };
+        picks.push((*payment, share));
+        left = left.checked_sub(&share)?;
+    }
+    Ok(picks)
+}
+
+/// The plan returning `picks`: each part's tax is its payment's cumulative share (R-M2), so
+/// successive partial refunds of a payment return exactly its tax.
+fn plan_of(order: &Order, picks: Vec<(&Payment, Money)>) -> Result<RefundPlan, RefundError> {
+    let currency = order.total.currency();
+    let mut parts = Vec::new();
+    for (payment, amount) in picks {
+        let tax = payment.refund_tax(amount)?;
+        parts.push(RefundPart {
+            payment: payment.key.clone(),
+            source: payment.source,
+            amount,
+            net: amount.checked_sub(&tax)?,
+            tax,
+        });
+    }
+    let amount = sum(currency, parts.iter().map(|p| Ok(p.amount)))?;
+    if amount.is_zero() {
+        return Err(RefundError::NothingToRefund);
+    }
     let left = refundable(order)?.checked_sub(&amount)?;
     Ok(RefundPlan {
         amount,
-        net: amount.checked_sub(&tax)?,
-        tax,
+        net: sum(currency, parts.iter().map(|p| Ok(p.net)))?,
+        tax: sum(currency, parts.iter().map(|p| Ok(p.tax)))?,
         full: left.is_zero(),
+        parts,
     })
 }
 
 /// R-R1: the vendor refunds `requested` (everything refundable when `None`) of charges made in
-/// the last 90 days, if the available balance covers the net part.
+/// the last 90 days, newest first, if the available balance covers the net part the platform
+/// collected.
 pub fn vendor_refund(
     order: &Order,
     requested: Option<Money>,
     available: Money,
     now: DateTime<Utc>,
 ) -> Result<RefundPlan, RefundError> {
+    if order.status == OrderStatus::Disputed {
+        return Err(RefundError::Disputed);
+    }
     let currency = order.total.currency();
     let all = refundable(order)?;
     if all.is_zero() || all.is_negative() {
         return Err(RefundError::NothingToRefund);
     }
     let since = now - Duration::days(VENDOR_WINDOW_DAYS);
-    let recent = charges(order)
+    let recent: Vec<&Payment> = charges(order)
         .into_iter()
-        .filter(|(at, _)| *at >= since)
-        .try_fold(Money::zero(currency), |sum, (_, paid)| {
-            sum.checked_add(&paid)
-        })?;
-    if recent.is_zero() {
+        .filter(|payment| payment.at >= since)
+        .collect();
+    let refundable_now = sum(currency, recent.iter().map(|p| p.unrefunded()))?;
+    if refundable_now.is_zero() || refundable_now.is_negative() {
         return Err(RefundError::WindowPassed);
     }
-    let refundable_now = if recent.amount() < all.amount() {
-        recent
-    } else {
-        all
-    };
     let amount = requested.unwrap_or(refundable_now);
     if amount.currency() != currency || amount.is_zero() || amount.is_negative() {
         return Err(RefundError::BadAmount);
@@ -156,10 +265,12 @@ pub fn vendor_refund(
             refundable: refundable_now,
         });
     }
-    let plan = plan_of(order, amount)?;
-    if available.currency() != currency || available.amount() < plan.net.amount() {
+    let plan = plan_of(order, take(&recent, amount)?)?;
+    let debit = plan.debit()?;
+    if !debit.is_zero() && (available.currency() != currency || available.amount() < debit.amount())
+    {
         return Err(RefundError::InsufficientAvailableBalance {
-            needed: plan.net,
+            needed: debit,
             available,
         });
     }
@@ -172,45 +283,87 @@ pub fn customer_refund(order: &Order, now: DateTime<Utc>) -> Result<RefundPlan, 
     request_refund(order, now, CUSTOMER_WINDOW_DAYS)
 }
 
-/// What a refund ticket returns (R-R3) if its charge is at most `window_days` old at `requested_at`.
+/// What a refund ticket returns (R-R3) if its charge is at most `window_days` old at
+/// `requested_at`: a plan's last charge only, whatever of it is not refunded yet (nothing
+/// left of it is nothing to refund: earlier charges are never taken instead).
 pub fn request_refund(
     order: &Order,
     requested_at: DateTime<Utc>,
     window_days: i64,
 ) -> Result<RefundPlan, RefundError> {
-    let now = requested_at;
-    let all = refundable(order)?;
-    let newest = charges(order).into_iter().next();
-    let Some((charged_at, last_charge)) = newest.filter(|_| !all.is_zero() && !all.is_negative())
-    else {
+    if order.status == OrderStatus::Disputed {
+        return Err(RefundError::Disputed);
+    }
+    let newest_first = charges(order);
+    let Some(last_charge) = newest_first.first().copied() else {
         return Err(RefundError::NothingToRefund);
     };
-    if now - charged_at > Duration::days(window_days) {
+    let left = match order.plan {
+        Plan::OneTime => refundable(order)?,
+        Plan::Installments { .. } | Plan::Subscription { .. } => last_charge.unrefunded()?,
+    };
+    if left.is_zero() || left.is_negative() {
+        return Err(RefundError::NothingToRefund);
+    }
+    if requested_at - last_charge.at > Duration::days(window_days) {
         return Err(RefundError::WindowPassed);
     }
-    let amount = match order.plan {
-        Plan::OneTime => all,
-        Plan::Installments { .. } | Plan::Subscription { .. } => {
-            if last_charge.amount() < all.amount() {
-                last_charge
-            } else {
-                all
-            }
-        }
+    let picks = match order.plan {
+        Plan::OneTime => take(&newest_first, left)?,
+        Plan::Installments { .. } | Plan::Subscription { .. } => vec![(last_charge, left)],
     };
-    plan_of(order, amount)
+    plan_of(order, picks)
+}
+
+/// A refund made at the provider (its dashboard) that we learn from its webhook: `amount` of
+/// the payment it names (any of its ids), else of the newest payments; at most what is left.
+pub fn provider_refund(
+    order: &Order,
+    amount: Money,
+    payment_id: Option<&str>,
+) -> Result<RefundPlan, RefundError> {
+    let newest_first: Vec<&Payment> = charges(order)
+        .into_iter()
+        .filter(|p| p.source != PaymentSource::Manual)
+        .collect();
+    let named: Vec<&Payment> = newest_first
+        .iter()
+        .copied()
+        .filter(|p| payment_id.is_some_and(|id| p.ids.contains(id)))
+        .collect();
+    let from = if named.is_empty() {
+        newest_first
+    } else {
+        named
+    };
+    let left = sum(order.total.currency(), from.iter().map(|p| p.unrefunded()))?;
+    if amount.currency() != left.currency() || amount.is_zero() || amount.is_negative() {
+        return Err(RefundError::BadAmount);
+    }
+    let amount = if amount.amount() < left.amount() {
+        amount
+    } else {
+        left
+    };
+    plan_of(order, take(&from, amount)?)
 }
 
 impl Order {
-    /// R-R5 on the order: the refunded amount grows; a full refund makes it `refunded` (access
-    /// revoked); `ends_plan` (a customer's refund of a plan's charge, R-R3, or a full refund)
-    /// cancels the plan. Answers whether this refund ended a running plan.
+    /// R-R5 on the order: each part's payment and the order's refunded amount grow; a full refund
+    /// makes it `refunded` (access revoked); `ends_plan` (a customer's refund of a plan's charge,
+    /// R-R3, or a full refund) cancels the plan. Answers whether this refund ended a running plan.
     pub fn apply_refund(
         &mut self,
         plan: &RefundPlan,
         ends_plan: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, MoneyError> {
+        for part in &plan.parts {
+            if let Some(payment) = self.payments.iter_mut().find(|p| p.key == part.payment) {
+                payment.refunded = payment.refunded.checked_add(&part.amount)?;
+                payment.refunded_tax = payment.refunded_tax.checked_add(&part.tax)?;
+            }
+        }
         self.refunded = self.refunded.checked_add(&plan.amount)?;
         let ended = (ends_plan || plan.full)
             && !matches!(self.plan, Plan::OneTime)
@@ -222,10 +375,18 @@ impl Order {
         Ok(ended)
     }
 
-    /// A provider's refund failed (R-R5): the money counts as not refunded again. The order's
-    /// life cycle stays as it was decided (a cancelled plan stays cancelled).
-    pub fn reverse_refund(&mut self, amount: Money, now: DateTime<Utc>) -> Result<(), MoneyError> {
-        self.refunded = self.refunded.checked_sub(&amount)?;
+    /// A provider's refund of `part` failed (R-R5): its money counts as not refunded again. The
+    /// order's life cycle stays as it was decided (a cancelled plan stays cancelled).
+    pub fn reverse_refund(
+        &mut self,
+        part: &RefundPart,
+        now: DateTime<Utc>,
+    ) -> Result<(), MoneyError> {
+        if let Some(payment) = self.payments.iter_mut().find(|p| p.key == part.payment) {
+            payment.refunded = payment.refunded.checked_sub(&part.amount)?;
+            payment.refunded_tax = payment.refunded_tax.checked_sub(&part.tax)?;
+        }
+        self.refunded = self.refunded.checked_sub(&part.amount)?;
         if self.status == OrderStatus::Refunded {
             self.status = if matches!(self.plan, Plan::OneTime) {
                 OrderStatus::Completed

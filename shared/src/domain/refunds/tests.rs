@@ -1,6 +1,7 @@
 use super::*;
 use crate::domain::catalogue::Interval;
 use crate::domain::money::Currency;
+use crate::domain::orders::ItemStatus;
 use crate::domain::orders::payment_tests::order;
 
 fn eur(s: &str) -> Money {
@@ -116,13 +117,164 @@ fn a_customer_refund_returns_a_one_time_order_in_full_and_a_plan_only_its_last_c
     sub.apply_payment(eur("11.90"), start + Duration::days(31))
         .unwrap();
     let now = start + Duration::days(40);
+    // the 60 days count from the charge it refunds: the last one
+    assert!(customer_refund(&sub, start + Duration::days(31 + 60)).is_ok());
     let plan = customer_refund(&sub, now).unwrap();
     assert_eq!((plan.amount, plan.full), (eur("11.90"), false));
+    assert_eq!(plan.parts.len(), 1);
+    assert_eq!(plan.parts[0].payment, sub.payments[1].key);
     sub.apply_refund(&plan, true, now).unwrap();
     assert_eq!(sub.status, OrderStatus::Cancelled);
     assert!(sub.schedule.iter().all(|i| i.status != ItemStatus::Open));
-    // the 60 days count from the charge it refunds: the last one
-    assert!(customer_refund(&sub, start + Duration::days(31 + 60)).is_ok());
+}
+
+// R-R3, R-R2, R-R5 (issue 13, defect 13): a refunded last charge is not refunded again, and an
+// earlier charge is never taken instead; a partly refunded last charge returns only its rest.
+#[test]
+fn repeated_refund_requests_never_drain_a_plan() {
+    let mut plan_order = order(
+        Plan::Installments {
+            count: 3,
+            interval: Interval::Month,
+        },
+        "35.70",
+        "5.70",
+    );
+    let start = plan_order.created_at;
+    for month in 0..3 {
+        plan_order
+            .apply_payment(eur("11.90"), start + Duration::days(31 * month))
+            .unwrap();
+    }
+    let asked = start + Duration::days(70);
+    let first = customer_refund(&plan_order, asked).unwrap();
+    assert_eq!(first.amount, eur("11.90"));
+    plan_order.apply_refund(&first, true, asked).unwrap();
+    // a second and a third request: nothing left of the last charge
+    for _ in 0..2 {
+        assert_eq!(
+            customer_refund(&plan_order, asked),
+            Err(RefundError::NothingToRefund)
+        );
+    }
+    assert_eq!(plan_order.refunded, eur("11.90"));
+
+    // a vendor's partial refund of the last charge, then a request: only the rest of it
+    let mut sub = order(
+        Plan::Subscription {
+            interval: Interval::Month,
+        },
+        "11.90",
+        "1.90",
+    );
+    let start = sub.created_at;
+    sub.apply_payment(eur("11.90"), start).unwrap();
+    sub.apply_payment(eur("11.90"), start + Duration::days(31))
+        .unwrap();
+    let partial = vendor_refund(
+        &sub,
+        Some(eur("4.00")),
+        eur("100.00"),
+        start + Duration::days(32),
+    )
+    .unwrap();
+    assert_eq!(
+        partial.parts[0].payment, sub.payments[1].key,
+        "newest first"
+    );
+    sub.apply_refund(&partial, false, start + Duration::days(32))
+        .unwrap();
+    let rest = customer_refund(&sub, start + Duration::days(33)).unwrap();
+    assert_eq!(rest.amount, eur("7.90"));
+    // and the two parts of that charge return exactly its tax
+    assert_eq!(
+        partial.tax.checked_add(&rest.tax).unwrap(),
+        sub.payments[1].tax
+    );
+}
+
+// R-R1: a vendor refund returns only charges of the last 90 days, never an older one
+#[test]
+fn a_vendor_refund_leaves_charges_older_than_90_days() {
+    let mut sub = order(
+        Plan::Subscription {
+            interval: Interval::Month,
+        },
+        "11.90",
+        "1.90",
+    );
+    let start = sub.created_at;
+    sub.apply_payment(eur("11.90"), start).unwrap();
+    sub.apply_payment(eur("11.90"), start + Duration::days(100))
+        .unwrap();
+    let now = start + Duration::days(101);
+    let plan = vendor_refund(&sub, None, eur("100.00"), now).unwrap();
+    assert_eq!((plan.amount, plan.full), (eur("11.90"), false));
+    assert_eq!(
+        vendor_refund(&sub, Some(eur("11.91")), eur("100.00"), now),
+        Err(RefundError::TooMuch {
+            refundable: eur("11.90")
+        })
+    );
+    // past 90 days of every charge: the window has passed
+    assert_eq!(
+        vendor_refund(&sub, None, eur("100.00"), start + Duration::days(191)),
+        Err(RefundError::WindowPassed)
+    );
+}
+
+// R-O8, R-R1 (issue 13, defect 2): money paid by hand never passed through the platform: its
+// refund debits nothing and needs no balance; a refund spanning both debits only the provider part.
+#[test]
+fn money_paid_by_hand_is_refunded_without_a_ledger_debit() {
+    use crate::domain::orders::payments::{IncomingPayment, PaymentSource};
+    let mut o = order(Plan::OneTime, "11.90", "1.90");
+    let at = o.created_at;
+    o.apply_payment_once(
+        &IncomingPayment::manual("manual:1".into()),
+        eur("11.90"),
+        at,
+    )
+    .unwrap();
+    let plan = vendor_refund(&o, None, eur("-5.00"), at).unwrap();
+    assert_eq!(plan.parts[0].source, PaymentSource::Manual);
+    assert_eq!(
+        (plan.amount, plan.debit().unwrap()),
+        (eur("11.90"), eur("0.00"))
+    );
+
+    let mut mixed = order(Plan::OneTime, "11.90", "1.90");
+    mixed
+        .apply_payment_once(&IncomingPayment::manual("manual:1".into()), eur("5.95"), at)
+        .unwrap();
+    mixed.apply_payment(eur("5.95"), at).unwrap();
+    let plan = vendor_refund(&mixed, None, eur("100.00"), at).unwrap();
+    assert_eq!(plan.parts.len(), 2);
+    let provider_part = plan
+        .parts
+        .iter()
+        .find(|p| p.source == PaymentSource::Stripe)
+        .unwrap();
+    assert_eq!(plan.debit().unwrap(), provider_part.net);
+    assert_eq!(plan.tax, eur("1.90"));
+    // the balance is checked against that debit alone
+    assert!(matches!(
+        vendor_refund(&mixed, None, eur("1.00"), at),
+        Err(RefundError::InsufficientAvailableBalance { .. })
+    ));
+}
+
+// R-O10, R-R5 (issue 13, defect 14): no refund while a dispute is open
+#[test]
+fn a_disputed_order_is_not_refunded() {
+    let mut o = paid_one_time();
+    let at = o.created_at;
+    assert!(o.open_dispute("dp_1", eur("11.90"), at).is_some());
+    assert_eq!(
+        vendor_refund(&o, None, eur("100.00"), at),
+        Err(RefundError::Disputed)
+    );
+    assert_eq!(customer_refund(&o, at), Err(RefundError::Disputed));
 }
 
 // R-R5: a failed provider refund gives the money back to the order
@@ -133,7 +285,7 @@ fn a_reversed_refund_is_refundable_again() {
     let plan = vendor_refund(&o, None, eur("100.00"), now).unwrap();
     o.apply_refund(&plan, false, now).unwrap();
     assert_eq!(o.status, OrderStatus::Refunded);
-    o.reverse_refund(plan.amount, now).unwrap();
+    o.reverse_refund(&plan.parts[0], now).unwrap();
     assert_eq!(
         (o.status, o.refunded),
         (OrderStatus::Completed, eur("0.00"))
@@ -195,4 +347,78 @@ fn a_cancellation_refunds_nothing_and_charges_nothing_more() {
             .is_some_and(|end| end > start + Duration::days(27))
     );
     assert!(!sub.cancel_plan(start + Duration::days(4)), "once");
+}
+
+mod allocation {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scaled(currency: &str) -> crate::domain::money::Currency {
+        currency.parse().unwrap()
+    }
+
+    proptest! {
+        // R-M2 (issue 13, defect 4): whatever the instalment split and the partial refunds,
+        // the parts of an order's payments, and of its refunds, add up exactly to its net and
+        // tax, and a full refund after partial ones returns exactly what is left.
+        #[test]
+        fn payments_and_refunds_carry_exactly_the_orders_tax(
+            currency in prop::sample::select(vec!["EUR", "JPY", "KWD"]),
+            total_units in 1i64..5_000_000,
+            rate in prop::sample::select(vec![0i64, 5, 7, 10, 19, 20, 25, 27]),
+            cuts in prop::collection::vec(1u32..1000, 0..6),
+            refund_cuts in prop::collection::vec(1u32..1000, 0..6),
+        ) {
+            let currency = scaled(currency);
+            let total = Money::from_minor_units(total_units, currency);
+            let tax = Money::rounded(
+                total.amount() * rust_decimal::Decimal::from(rate) / rust_decimal::Decimal::from(100 + rate),
+                currency,
+            );
+            let mut o = order(Plan::OneTime, "1.00", "0.00");
+            o.total = total;
+            o.tax = tax;
+            o.net = total.checked_sub(&tax).unwrap();
+            o.refunded = Money::zero(currency);
+            o.schedule = vec![crate::domain::orders::ScheduleItem::open(1, o.created_at, total)];
+            // the instalments: cuts of what is left, the rest last
+            let at = o.created_at;
+            let mut left = total_units;
+            for cut in &cuts {
+                let part = left * i64::from(*cut) / 1000;
+                if part == 0 || part == left { continue; }
+                o.apply_payment(Money::from_minor_units(part, currency), at).unwrap();
+                left -= part;
+            }
+            o.apply_payment(Money::from_minor_units(left, currency), at).unwrap();
+            let sum = |f: &dyn Fn(&crate::domain::orders::payments::Payment) -> Money| {
+                o.payments.iter().fold(Money::zero(currency), |s, p| s.checked_add(&f(p)).unwrap())
+            };
+            prop_assert_eq!(sum(&|p| p.amount), total);
+            prop_assert_eq!(sum(&|p| p.tax), tax);
+            // partial refunds, then the rest
+            let rich = Money::from_minor_units(i64::MAX / 4, currency);
+            let (mut refunded, mut refunded_tax, mut refunded_net) =
+                (Money::zero(currency), Money::zero(currency), Money::zero(currency));
+            for cut in &refund_cuts {
+                let open = refundable(&o).unwrap().minor_units().unwrap();
+                let part = open * i64::from(*cut) / 1000;
+                if part == 0 || part == open { continue; }
+                let plan = vendor_refund(&o, Some(Money::from_minor_units(part, currency)), rich, at).unwrap();
+                prop_assert!(!plan.full);
+                o.apply_refund(&plan, false, at).unwrap();
+                refunded = refunded.checked_add(&plan.amount).unwrap();
+                refunded_tax = refunded_tax.checked_add(&plan.tax).unwrap();
+                refunded_net = refunded_net.checked_add(&plan.net).unwrap();
+            }
+            let last = vendor_refund(&o, None, rich, at).unwrap();
+            prop_assert!(last.full);
+            prop_assert_eq!(last.net, o.net.checked_sub(&refunded_net).unwrap());
+            prop_assert_eq!(last.tax, tax.checked_sub(&refunded_tax).unwrap());
+            o.apply_refund(&last, false, at).unwrap();
+            prop_assert_eq!(refunded.checked_add(&last.amount).unwrap(), total);
+            prop_assert_eq!(o.refunded, total);
+            prop_assert_eq!(o.status, OrderStatus::Refunded);
+        }
+    }
 }

@@ -13,7 +13,16 @@ pub enum TicketNews {
     TypeChanged,
     Closed,
     InactivityWarning,
-    RefundExecuted { amount: String },
+    RefundExecuted {
+        amount: String,
+    },
+    /// Executed on our side, but no call reaches its provider yet (R-R5): the platform holds the
+    /// money and the refund is in progress.
+    RefundInProgress {
+        amount: String,
+    },
+    /// R-O10: a chargeback is open, so the request closes without a refund.
+    ClosedDisputed,
     CancellationExecuted,
 }
 
@@ -25,7 +34,10 @@ impl TicketNews {
             TicketNews::TypeChanged => EmailKind::TicketChanged,
             TicketNews::Closed => EmailKind::TicketClosed,
             TicketNews::InactivityWarning => EmailKind::TicketInactivityWarning,
-            TicketNews::RefundExecuted { .. } => EmailKind::RefundConfirmation,
+            TicketNews::RefundExecuted { .. } | TicketNews::RefundInProgress { .. } => {
+                EmailKind::RefundConfirmation
+            }
+            TicketNews::ClosedDisputed => EmailKind::TicketClosed,
             TicketNews::CancellationExecuted => EmailKind::CancellationConfirmation,
         }
     }
@@ -97,6 +109,17 @@ impl Words {
                     format!("The refund of {amount} was executed.")
                 };
             }
+            TicketNews::RefundInProgress { amount } => {
+                return if self.german {
+                    format!("Die Erstattung über {amount} ist veranlasst und in Bearbeitung.")
+                } else {
+                    format!("The refund of {amount} is under way.")
+                };
+            }
+            TicketNews::ClosedDisputed => self.pick(
+                "Zu dieser Bestellung ist eine Rückbuchung offen; bis sie entschieden ist, ist keine Erstattung möglich. Das Ticket wurde geschlossen.",
+                "A chargeback is open on this order; until it is decided no refund can be made. The ticket was closed.",
+            ),
             TicketNews::CancellationExecuted => self.pick(
                 "Das Abonnement wurde gekündigt; es folgen keine weiteren Zahlungen.",
                 "The subscription was cancelled; no further payments will be taken.",

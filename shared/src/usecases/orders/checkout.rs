@@ -235,6 +235,7 @@ pub async fn checkout(
             tax_treatment: rate.treatment,
             schedule,
             refunded: crate::domain::money::Money::zero(total.currency()),
+            payments: Vec::new(),
             status: OrderStatus::PendingPayment,
             link_generation: 0,
             link_key: link_keys.current().clone(),

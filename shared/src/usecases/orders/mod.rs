@@ -350,7 +350,11 @@ pub async fn record_manual_payment(
         entropy.fill(&mut nonce);
         let payment_key = format!("manual:{}", hex::encode(nonce));
         let applied = order
-            .apply_payment_once(&payment_key, payment.amount, now)
+            .apply_payment_once(
+                &crate::domain::orders::payments::IncomingPayment::manual(payment_key.clone()),
+                payment.amount,
+                now,
+            )
             .map_err(|_| invalid("amount", "cannot be applied"))?
             .ok_or_else(|| invalid("amount", "cannot be applied"))?;
         if applied.first_payment {

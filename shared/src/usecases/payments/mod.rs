@@ -25,7 +25,7 @@ use crate::store::{Condition, Item, ItemStore, Key, StoreError, Write};
 use crate::usecases::orders::notices::payment_notice;
 use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
 use crate::usecases::ports::{OrderContext, Ports, UseCaseError, encode, retry_on_contention};
-use crate::usecases::refunds::settle::{Settlement, settle};
+use crate::usecases::refunds::settle::{PartRef, Settlement, settle};
 use crate::usecases::refunds::{self, RefundCause};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -61,7 +61,13 @@ pub enum Outcome {
 pub enum Fact {
     /// Money was paid; `payment_key` is the provider's id of that payment, so the same money
     /// reported by two events (a checkout session and its first invoice) counts once.
-    MoneyArrived { payment_key: String, amount: Money },
+    /// `ids` are the payment's other names in the event (its payment intent, charge, invoice):
+    /// a payment is applied once whichever of them an event names it by.
+    MoneyArrived {
+        payment_key: String,
+        ids: Vec<String>,
+        amount: Money,
+    },
     /// R-P2: a charge failed; `failure_key` names the failed attempt, so two events reporting
     /// the same failure count one attempt.
     PaymentFailed {
@@ -69,9 +75,11 @@ pub enum Fact {
         failure_key: String,
     },
     /// A charge with its card fingerprint, for blocking by fingerprint (R-C6).
+    /// `names` are the charge's payment intent and invoice: one payment.
     ChargeSeen {
         charge: String,
         fingerprint: Option<String>,
+        names: Vec<String>,
     },
     /// The provider ended the plan (R-R4 effects).
     PlanEnded,
@@ -98,6 +106,10 @@ pub struct RefundReport {
     pub refund_id: Option<crate::domain::ids::RefundId>,
     pub amount: Money,
     pub state: crate::payments::RefundState,
+    /// Which part of our refund (its `refund_part` metadata), when it says.
+    pub part: Option<u32>,
+    /// The payment refunded (a charge or payment intent id), when the report names it.
+    pub payment: Option<String>,
 }
 
 /// The provider's ids an event carries; remembered on the order so later events find it.
@@ -106,6 +118,9 @@ pub struct ProviderIds {
     pub payment_intent: Option<String>,
     pub customer: Option<String>,
     pub subscription: Option<String>,
+    /// Other ids that name a payment of the order (an invoice, a charge): later events that
+    /// carry only one of them still find the order.
+    pub payments: Vec<String>,
 }
 
 /// One verified provider event, translated.
@@ -171,9 +186,11 @@ async fn find_by_provider_ids(
     event: &ProviderEvent,
 ) -> Result<Option<(VendorId, OrderId)>, UseCaseError> {
     let lookups = [
-        (BY_SUBSCRIPTION, &event.ids.subscription),
-        (BY_PAYMENT, &event.ids.payment_intent),
-    ];
+        (BY_SUBSCRIPTION, event.ids.subscription.as_ref()),
+        (BY_PAYMENT, event.ids.payment_intent.as_ref()),
+    ]
+    .into_iter()
+    .chain(event.ids.payments.iter().map(|id| (BY_PAYMENT, Some(id))));
     for (kind, id) in lookups {
         let Some(id) = id else { continue };
         if let Some(found) = store.get(&lookup_key(kind, event.provider, id)).await? {
@@ -207,7 +224,13 @@ pub async fn apply(
     let record_key = event_key(&vendor.id, event.provider, &event.id);
     let outcome = retry_on_contention(|| async {
         let now = ports.clock.now();
-        let effect = match (&event.fact, load(ports.store, vendor, event).await?) {
+        let mut loaded = load(ports.store, vendor, event).await?;
+        // A chargeback debits the ledger: it moves the balance guard it read (R-R1).
+        if let (Fact::Disputed { .. }, Some(loaded)) = (&event.fact, loaded.as_mut()) {
+            loaded.balance_guard =
+                crate::usecases::vendors::balance::read_guard(ports.store, &vendor.id).await?;
+        }
+        let effect = match (&event.fact, loaded) {
             (Fact::Nothing | Fact::Invalid { .. }, _) | (_, None) => None,
             (fact, Some(loaded)) => effect_of(ports, vendor, event, fact, loaded, now)?,
         };
@@ -246,8 +269,19 @@ fn effect_of(
     match fact {
         Fact::MoneyArrived {
             payment_key,
+            ids,
             amount,
-        } => money_arrived(ports, vendor, event, loaded, payment_key, *amount, now),
+        } => {
+            let incoming = crate::domain::orders::payments::IncomingPayment {
+                key: payment_key.clone(),
+                source: match event.provider {
+                    Provider::Stripe => crate::domain::orders::payments::PaymentSource::Stripe,
+                    Provider::PayPal => crate::domain::orders::payments::PaymentSource::Paypal,
+                },
+                ids: ids.clone(),
+            };
+            money_arrived(ports, vendor, event, loaded, &incoming, *amount, now)
+        }
         Fact::PaymentFailed {
             reference,
             failure_key,
@@ -255,7 +289,8 @@ fn effect_of(
         Fact::ChargeSeen {
             charge,
             fingerprint,
-        } => charge_seen(vendor, loaded, charge, fingerprint.as_deref()),
+            names,
+        } => charge_seen(vendor, loaded, charge, fingerprint.as_deref(), names),
         Fact::PlanEnded => subscription_ended(ports, vendor, loaded, now),
         Fact::Disputed {
             dispute,
@@ -290,6 +325,10 @@ async fn refund_reports(
                 ports,
                 &vendor.id,
                 id,
+                match report.part {
+                    Some(part) => PartRef::Index(part),
+                    None => PartRef::ProviderRefund(report.provider_refund.clone()),
+                },
                 settlement,
                 Some(report.provider_refund.clone()),
             )
@@ -333,6 +372,7 @@ async fn dashboard_refund(
         let Some(loaded) = load(ports.store, vendor, event).await? else {
             return Ok(false);
         };
+        let guard = crate::usecases::vendors::balance::read_guard(ports.store, &vendor.id).await?;
         let mut context = OrderContext {
             item: loaded.item,
             order: loaded.order,
@@ -346,25 +386,13 @@ async fn dashboard_refund(
         {
             return Ok(false);
         }
-        let Ok(left) = crate::domain::refunds::refundable(&context.order) else {
+        // The payment it refunds, by any of its ids; else the newest (R-R5).
+        let Ok(plan) = crate::domain::refunds::provider_refund(
+            &context.order,
+            report.amount,
+            report.payment.as_deref(),
+        ) else {
             return Ok(false);
-        };
-        let amount = if report.amount.amount() < left.amount() {
-            report.amount
-        } else {
-            left
-        };
-        if amount.is_zero() || amount.is_negative() || amount.currency() != left.currency() {
-            return Ok(false);
-        }
-        let tax = crate::domain::orders::tax_part(amount, context.order.total, context.order.tax);
-        let plan = crate::domain::refunds::RefundPlan {
-            amount,
-            net: amount
-                .checked_sub(&tax)
-                .map_err(|_| UseCaseError::NotFound)?,
-            tax,
-            full: left.checked_sub(&amount).is_ok_and(|rest| rest.is_zero()),
         };
         let cause = RefundCause {
             origin: crate::domain::refunds::RefundOrigin::Provider,
@@ -373,8 +401,15 @@ async fn dashboard_refund(
             done_at_provider: Some(report.provider_refund.clone()),
             ends_plan: false,
         };
-        let (refund, mut writes) =
-            refunds::execute(vendor, &mut context, &plan, cause, now, ports.entropy)?;
+        let (refund, mut writes, _) = refunds::execute(
+            vendor,
+            &mut context,
+            guard.as_ref(),
+            &plan,
+            cause,
+            now,
+            ports.entropy,
+        )?;
         writes.extend(refunds::confirmations(
             vendor,
             &context,
@@ -393,6 +428,8 @@ struct Loaded {
     order: Order,
     customer_item: Item,
     customer: Customer,
+    /// The vendor's balance guard, read for an effect that debits the ledger.
+    balance_guard: Option<Item>,
 }
 
 impl Loaded {
@@ -481,6 +518,7 @@ async fn load(
         order,
         customer_item,
         customer,
+        balance_guard: None,
     }))
 }
 
@@ -497,11 +535,12 @@ fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> 
         refs.subscription = Some(subscription.clone());
     }
     [
-        (BY_SUBSCRIPTION, &event.ids.subscription),
-        (BY_PAYMENT, &event.ids.payment_intent),
+        (BY_SUBSCRIPTION, event.ids.subscription.as_ref()),
+        (BY_PAYMENT, event.ids.payment_intent.as_ref()),
     ]
     .into_iter()
-    .filter_map(|(kind, id)| id.as_ref().map(|id| (kind, id)))
+    .chain(event.ids.payments.iter().map(|id| (BY_PAYMENT, Some(id))))
+    .filter_map(|(kind, id)| id.map(|id| (kind, id)))
     .map(|(kind, id)| Write::Put {
         item: Item::new(
             lookup_key(kind, event.provider, id),
@@ -519,13 +558,14 @@ fn money_arrived(
     vendor: &Vendor,
     event: &ProviderEvent,
     mut loaded: Loaded,
-    payment_key: &str,
+    incoming: &crate::domain::orders::payments::IncomingPayment,
     amount: Money,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let payment_key = incoming.key.as_str();
     let before = loaded.order.clone();
     let mut writes = remember_ids(&mut loaded.order, &vendor.id, event);
-    let applied = match loaded.order.apply_payment_once(payment_key, amount, now) {
+    let applied = match loaded.order.apply_payment_once(incoming, amount, now) {
         Ok(applied) => applied,
         Err(_) => return Ok(None),
     };
@@ -594,16 +634,22 @@ fn charge_seen(
     mut loaded: Loaded,
     charge: &str,
     fingerprint: Option<&str>,
+    names: &[String],
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
     let fingerprint = fingerprint.map(str::to_string);
-    if loaded.order.provider.charges.get(charge) == Some(&fingerprint) {
-        return Ok(None);
-    }
+    let before = loaded.order.clone();
+    // The charge is what a refund of its payment goes back to (with its payment intent).
+    let mut ids = names.to_vec();
+    ids.push(charge.to_string());
+    loaded.order.link_payment_ids(&ids);
     loaded
         .order
         .provider
         .charges
         .insert(charge.to_string(), fingerprint.clone());
+    if loaded.order == before {
+        return Ok(None);
+    }
     let mut writes = vec![loaded.order_write()?];
     // The fingerprint joins the customer, and the index that finds customers sharing it (R-C6).
     if let Some(fingerprint) = fingerprint
@@ -681,6 +727,12 @@ fn dispute_opened(
     Ok(Some(vec![
         loaded.order_write()?,
         Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
+        crate::usecases::vendors::balance::guard_write(
+            &vendor.id,
+            loaded.balance_guard.as_ref(),
+            dispute,
+            now,
+        ),
         loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
         loaded.enqueue(vendor, Message::Event(disputed), now, ports.entropy)?,
     ]))

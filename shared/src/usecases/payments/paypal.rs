@@ -132,6 +132,7 @@ fn money(payment_key: String, value: Option<&str>, currency: Option<&str>) -> Fa
         (Some(value), Some(currency)) => match Money::parse(value, currency) {
             Ok(amount) => Fact::MoneyArrived {
                 payment_key,
+                ids: Vec::new(),
                 amount,
             },
             Err(_) => Fact::Nothing,

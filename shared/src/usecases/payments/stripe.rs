@@ -86,6 +86,11 @@ fn translate(event: Event) -> ProviderEvent {
         }
         "charge.succeeded" => match text(object, "id") {
             Some(charge) => Fact::ChargeSeen {
+                names: ["payment_intent", "invoice"]
+                    .into_iter()
+                    .filter_map(|field| text(object, field))
+                    .map(str::to_string)
+                    .collect(),
                 charge: charge.to_string(),
                 fingerprint: object
                     .pointer("/payment_method_details/card/fingerprint")
@@ -124,11 +129,26 @@ fn translate(event: Event) -> ProviderEvent {
             payment_intent: payment_intent.map(str::to_string),
             customer: text(object, "customer").map(str::to_string),
             subscription: subscription.map(str::to_string),
+            payments: payment_names(object),
         },
         fact,
         id: event.id,
         event_type: event.event_type,
     }
+}
+
+/// The invoice and charge ids an object names (itself, if it is one): a payment's other names.
+fn payment_names(object: &Value) -> Vec<String> {
+    let own = match text(object, "object") {
+        Some("invoice" | "charge") => text(object, "id"),
+        _ => None,
+    };
+    [own, text(object, "invoice"), text(object, "charge")]
+        .into_iter()
+        .flatten()
+        .filter(|id| id.starts_with("in_") || id.starts_with("ch_") || id.starts_with("py_"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// R-P2: a failed attempt, counted once per `failure_key` (else per event object).
@@ -156,6 +176,13 @@ fn refund_report(object: &Value) -> Option<RefundReport> {
             .and_then(|id| RefundId::parse(id).ok()),
         amount: Money::from_minor_units(object.get("amount")?.as_i64()?, currency),
         state,
+        part: object
+            .pointer("/metadata/refund_part")
+            .and_then(Value::as_str)
+            .and_then(|part| part.parse().ok()),
+        payment: text(object, "payment_intent")
+            .or(text(object, "charge"))
+            .map(str::to_string),
     })
 }
 
@@ -226,6 +253,13 @@ fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact 
     ) {
         (Some(key), Some(units), Some(currency)) => Fact::MoneyArrived {
             payment_key: key.to_string(),
+            // Whatever else names this payment: the invoice, its payment intent, its charge.
+            ids: ["id", "invoice", "payment_intent", "charge", "latest_charge"]
+                .into_iter()
+                .filter_map(|field| text(object, field))
+                .filter(|id| !id.starts_with("cs_") && *id != key)
+                .map(str::to_string)
+                .collect(),
             amount: Money::from_minor_units(units, currency),
         },
         _ => Fact::Nothing,

@@ -11,7 +11,7 @@ use crate::store::keys::refund_key;
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::load_order;
 use crate::usecases::ports::{UseCaseError, retry_on_contention};
-use crate::usecases::refunds::provider_tasks::{self, ProviderTask};
+use crate::usecases::refunds::provider_tasks;
 use crate::usecases::refunds::{self, RefundCause};
 use crate::usecases::vendors::balance;
 
@@ -35,8 +35,10 @@ pub async fn refund_order(
     let store = ports.store;
     let decided = retry_on_contention(|| async {
         let now = ports.clock.now();
-        // The balance before the order: a refund that commits between the two reads then shows
-        // on the order (nothing left), never only on the balance.
+        // The guard, then the balance, then the order (consistent reads): a debit committed
+        // after the guard was read moves it, so this commit fails and is decided again on the
+        // new balance; one committed before shows in both the balance and the order.
+        let guard = balance::read_guard(store, &vendor.id).await?;
         let balances = balance::balance(store, &vendor.id, now).await?;
         let mut context = load_order(store, &vendor.id, order_id).await?;
         let currency = context.order.total.currency();
@@ -56,25 +58,20 @@ pub async fn refund_order(
             done_at_provider: None,
             ends_plan: false,
         };
-        let (refund, mut writes) =
-            refunds::execute(vendor, &mut context, &plan, cause, now, ports.entropy)?;
+        let (refund, mut writes, tasks) =
+            refunds::execute(vendor, &mut context, guard.as_ref(), &plan, cause, now, ports.entropy)?;
         writes.extend(refunds::confirmations(vendor, &context, &refund, now, ports.entropy)?);
         store.transact(writes).await?;
         tracing::info!(vendor_id = %vendor.id, order_id = %order_id, refund_id = %refund.id, amount = %refund.amount, "refund executed");
-        Ok(Ok(refund))
+        Ok(Ok((refund, tasks)))
     })
     .await?
     .map_err(VendorRefundError::Refused)?;
-    if let Some(payment) = &decided.payment {
-        let task = ProviderTask::Refund {
-            refund_id: decided.id.clone(),
-            payment: payment.clone(),
-            amount: decided.amount,
-            order_id: decided.order_id.clone(),
-        };
+    let (decided, tasks) = decided;
+    for task in &tasks {
         // The task is committed: a failure here is retried by the sweeps, never lost.
         if let Err(error) =
-            provider_tasks::run_now(ports, provider, &vendor.id, &task, Budget::unbounded()).await
+            provider_tasks::run_now(ports, provider, &vendor.id, task, Budget::unbounded()).await
         {
             tracing::warn!(refund_id = %decided.id, error = %error, "provider refund left to the sweeps");
         }

@@ -14,7 +14,8 @@ pub mod settle;
 use crate::domain::ids::{Entropy, RefundId, TicketId};
 use crate::domain::notifications::emails::{RefundNotice, refund_confirmation};
 use crate::domain::notifications::{DomainEvent, EventType, Message};
-use crate::domain::refunds::{Refund, RefundOrigin, RefundPlan, RefundState};
+use crate::domain::orders::payments::PaymentSource;
+use crate::domain::refunds::{Refund, RefundOrigin, RefundPlan, RefundState, RefundedPart};
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::ledger::{EntryReason, immediate};
 use crate::outbox::enqueue;
@@ -23,6 +24,7 @@ use crate::store::{Item, Key, StoreError, Write};
 use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
 use crate::usecases::ports::{OrderContext, UseCaseError, encode};
 use crate::usecases::refunds::provider_tasks::{ProviderTask, task_write};
+use crate::usecases::vendors::balance;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -38,67 +40,79 @@ pub struct RefundCause<'a> {
     pub ends_plan: bool,
 }
 
-/// The writes that execute `plan` on the loaded order (R-R5). `context.order` is changed in
+/// The writes that execute `plan` on the loaded order (R-R5), and the provider calls they owe
+/// (already among the writes; the caller may run them at once). `context.order` is changed in
 /// place; the caller adds its own e-mails and commits everything in one transaction.
+///
+/// Each part goes back the way its money came: a provider payment by a refund at that provider
+/// against the payment's own reference (pending until the provider confirms it), money paid by
+/// hand by the vendor (succeeded at once, no call, no ledger debit: R-O8 credited nothing). The
+/// ledger is debited the net of the provider parts.
 pub fn execute(
     vendor: &Vendor,
     context: &mut OrderContext,
+    // The vendor's balance guard as read before the balance (R-R1).
+    balance_guard: Option<&Item>,
     plan: &RefundPlan,
     cause: RefundCause<'_>,
     now: DateTime<Utc>,
     entropy: &dyn Entropy,
-) -> Result<(Refund, Vec<Write>), UseCaseError> {
+) -> Result<(Refund, Vec<Write>, Vec<ProviderTask>), UseCaseError> {
     let order = &mut context.order;
+    let handles: Vec<Option<String>> = plan
+        .parts
+        .iter()
+        .map(|part| {
+            order
+                .payments
+                .iter()
+                .find(|p| p.key == part.payment)
+                .and_then(|p| p.refund_handle())
+                .map(str::to_string)
+        })
+        .collect();
     let ended_plan = order
         .apply_refund(plan, cause.ends_plan, now)
         .map_err(|_| UseCaseError::NotFound)?;
-    // Paid outside a provider (manual payments, R-O8): the vendor returns the money itself.
-    let payment = order.provider.payment_intent.clone();
+    let id = RefundId::generate(now, entropy);
+    let parts: Vec<RefundedPart> = plan
+        .parts
+        .iter()
+        .zip(handles)
+        .map(|(part, handle)| {
+            let by_hand = part.source == PaymentSource::Manual;
+            RefundedPart {
+                part: part.clone(),
+                handle,
+                state: if by_hand || cause.done_at_provider.is_some() {
+                    RefundState::Succeeded
+                } else {
+                    RefundState::Pending
+                },
+                provider_refund: cause.done_at_provider.clone().filter(|_| !by_hand),
+            }
+        })
+        .collect();
     let refund = Refund {
-        id: RefundId::generate(now, entropy),
+        id,
         vendor_id: vendor.id.clone(),
         order_id: order.id.clone(),
         amount: plan.amount,
         net: plan.net,
         tax: plan.tax,
-        state: if payment.is_some() && cause.done_at_provider.is_none() {
-            RefundState::Pending
-        } else {
-            RefundState::Succeeded
-        },
+        state: Refund::combined_state(&parts),
         reason: cause.reason.to_string(),
         origin: cause.origin,
         ticket_id: cause.ticket_id,
-        payment: payment.clone(),
-        provider_refund: cause.done_at_provider.clone(),
+        parts,
         created_at: now,
         updated_at: now,
     };
-    let debit = immediate(
-        &vendor.id,
-        plan.net.negated(),
-        EntryReason::Refund,
-        refund.id.as_str(),
-        now,
-        entropy,
-    );
-    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", debit.id));
+    let debit = plan.debit().map_err(|_| UseCaseError::NotFound)?;
     let key = refund_key(&vendor.id, &refund.id);
     let executed = DomainEvent {
         event_type: EventType::RefundExecuted,
         detail: json!({ "refund_id": refund.id, "order_id": order.id, "order_number": order.number, "amount": plan.amount, "full": plan.full }),
-    };
-    let history = Transaction {
-        kind: TransactionKind::Refund,
-        amount: plan.amount,
-        provider: if payment.is_some() {
-            "stripe"
-        } else {
-            "manual"
-        }
-        .into(),
-        reference: refund.id.to_string(),
-        at: now,
     };
     let to_store = |source| StoreError::Malformed {
         key: key.clone(),
@@ -107,10 +121,43 @@ pub fn execute(
     let mut writes = vec![
         Write::update(context.item.next(encode(&context.item.key, order)?)),
         Write::create(Item::new(key.clone(), encode(&key, &refund)?)),
-        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
-        transactions::record(&vendor.id, &order.id, &history, entropy)?,
         enqueue(&vendor.id, Message::Event(executed), now, entropy).map_err(to_store)?,
     ];
+    // Money paid by hand was never credited (R-O8): only the provider parts are debited.
+    if !debit.is_zero() {
+        let entry = immediate(
+            &vendor.id,
+            debit.negated(),
+            EntryReason::Refund,
+            refund.id.as_str(),
+            now,
+            entropy,
+        );
+        let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", entry.id));
+        writes.push(Write::create(Item::new(
+            ledger_key.clone(),
+            encode(&ledger_key, &entry)?,
+        )));
+        // Every debit moves the guard: a concurrent balance-checked refund decides again.
+        writes.push(balance::guard_write(
+            &vendor.id,
+            balance_guard,
+            refund.id.as_str(),
+            now,
+        ));
+    }
+    for part in &refund.parts {
+        let history = Transaction {
+            kind: TransactionKind::Refund,
+            amount: part.part.amount,
+            provider: part_provider(part.part.source).into(),
+            reference: refund.id.to_string(),
+            at: now,
+        };
+        writes.push(transactions::record(
+            &vendor.id, &order.id, &history, entropy,
+        )?);
+    }
     // A plan ended here stops at the provider too: no further charges.
     if let Some(subscription) = order.provider.subscription.clone().filter(|_| ended_plan) {
         writes.push(task_write(
@@ -122,19 +169,33 @@ pub fn execute(
             now,
         )?);
     }
-    if let Some(payment) = payment.filter(|_| cause.done_at_provider.is_none()) {
-        writes.push(task_write(
-            &vendor.id,
-            &ProviderTask::Refund {
+    let mut tasks = Vec::new();
+    if cause.done_at_provider.is_none() {
+        for (index, part) in refund.parts.iter().enumerate() {
+            if part.part.source == PaymentSource::Manual {
+                continue;
+            }
+            let task = ProviderTask::Refund {
                 refund_id: refund.id.clone(),
-                payment,
-                amount: plan.amount,
+                part: u32::try_from(index).unwrap_or(u32::MAX),
+                source: part.part.source,
+                payment: part.handle.clone(),
+                amount: part.part.amount,
                 order_id: order.id.clone(),
-            },
-            now,
-        )?);
+            };
+            writes.push(task_write(&vendor.id, &task, now)?);
+            tasks.push(task);
+        }
     }
-    Ok((refund, writes))
+    Ok((refund, writes, tasks))
+}
+
+fn part_provider(source: PaymentSource) -> &'static str {
+    match source {
+        PaymentSource::Stripe => "stripe",
+        PaymentSource::Paypal => "paypal",
+        PaymentSource::Manual => "manual",
+    }
 }
 
 /// The plain confirmations of a refund made without a ticket, to the customer and the vendor.
@@ -167,6 +228,7 @@ pub fn confirmations(
                 vendor_name: &vendor.name,
                 order_number: &context.order.number,
                 amount: &amount,
+                in_progress: refund.reaches_no_provider(),
             });
             enqueue(&vendor.id, Message::Email(email), now, entropy).map_err(|source| {
                 StoreError::Malformed {

@@ -6,10 +6,11 @@
 use crate::domain::clock::Budget;
 use crate::domain::ids::{OrderId, RefundId, VendorId};
 use crate::domain::money::Money;
+use crate::domain::orders::payments::PaymentSource;
 use crate::payments::{
     CancelSubscriptionRequest, PaymentProvider, ProviderError, RefundRequest, RefundState,
 };
-use crate::store::keys::{DueQueue, due_entry, due_partitions, due_up_to, vendor_pk};
+use crate::store::keys::{DueQueue, backed_off, due_entry, due_partitions, due_up_to, vendor_pk};
 use crate::store::{Index, Item, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
@@ -31,9 +32,15 @@ pub const STILL_PENDING_AGAIN: Duration = Duration::hours(24);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProviderTask {
+    /// One part of a refund, to the provider its payment came from, against the payment's
+    /// reference (`None`: not known, so no call can be made).
     Refund {
         refund_id: RefundId,
-        payment: String,
+        #[serde(default)]
+        part: u32,
+        #[serde(default = "stripe")]
+        source: PaymentSource,
+        payment: Option<String>,
         amount: Money,
         order_id: OrderId,
     },
@@ -47,8 +54,33 @@ impl ProviderTask {
     /// One task per refund and per cancelled order: also the provider's idempotency key.
     fn id(&self) -> String {
         match self {
-            ProviderTask::Refund { refund_id, .. } => format!("refund-{refund_id}"),
+            ProviderTask::Refund {
+                refund_id, part: 0, ..
+            } => format!("refund-{refund_id}"),
+            ProviderTask::Refund {
+                refund_id, part, ..
+            } => format!("refund-{refund_id}-{part}"),
             ProviderTask::CancelSubscription { order_id, .. } => format!("cancel-{order_id}"),
+        }
+    }
+}
+
+fn stripe() -> PaymentSource {
+    PaymentSource::Stripe
+}
+
+impl ProviderTask {
+    /// The refund reaches nobody: its payment's reference is unknown, or no adapter calls its
+    /// provider yet (PayPal). It stays pending and the operator is told, never marked done.
+    fn unreachable(&self) -> bool {
+        match self {
+            ProviderTask::Refund {
+                source, payment, ..
+            } => payment.is_none() || *source != PaymentSource::Stripe,
+            // A PayPal subscription (`I-…`) is never sent to Stripe.
+            ProviderTask::CancelSubscription { subscription, .. } => {
+                !subscription.starts_with("sub_")
+            }
         }
     }
 }
@@ -104,6 +136,8 @@ pub struct ProviderReport {
     pub deferred: u32,
     /// Refunds the provider took but has not confirmed within `CONFIRMATION_EXPECTED_WITHIN`.
     pub still_pending: u32,
+    /// Tasks that failed on our side (their refund cannot be read, say): due again later.
+    pub failed: u32,
 }
 
 /// Runs every task due now.
@@ -121,7 +155,24 @@ pub async fn run_due(
                 report.deferred += 1;
                 continue;
             }
-            run_one(ports, provider, item, now, &mut report).await?;
+            let kept = item.clone();
+            if let Err(error) = run_one(ports, provider, item, now, &mut report).await {
+                // One broken task never stops the ones behind it: recorded, due again later.
+                report.failed += 1;
+                let id = kept
+                    .key
+                    .sk
+                    .strip_prefix("PROVIDERTASK#")
+                    .unwrap_or(&kept.key.sk)
+                    .to_string();
+                tracing::error!(pk = %kept.key.pk, sk = %kept.key.sk, error = %error, "provider task failed: given up until its backoff ends");
+                let later = backed_off(&kept, DueQueue::Provider, &id, &error.to_string(), now);
+                match ports.store.transact(vec![Write::update(later)]).await {
+                    Ok(()) => {}
+                    Err(error) if error.is_contention() => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
         }
     }
     Ok(report)
@@ -139,6 +190,10 @@ pub async fn run_now(
     let mut report = ProviderReport::default();
     if !budget.allows_for(ports.clock.now(), call_takes_at_most()) {
         report.deferred += 1;
+        return Ok(report);
+    }
+    // One that reaches nobody is left to the sweeps, whose log raises the operator's alarm.
+    if task.unreachable() {
         return Ok(report);
     }
     if let Some(item) = ports.store.get(&task_key(vendor, task)).await? {
@@ -170,6 +225,9 @@ async fn run_one(
     if let Some(accepted_at) = record.accepted_at {
         return watch(ports, item, &record, accepted_at, now, report).await;
     }
+    if record.task.unreachable() {
+        return unreachable(ports, item, record, now, report).await;
+    }
     // Claim it: another sweep that read the same item loses the version check.
     record.attempts += 1;
     let claimed = due(
@@ -191,13 +249,23 @@ async fn run_one(
     }
     let outcome = call(provider, &record.vendor_id, &record.task).await;
     let settle = match (&outcome, &record.task) {
-        (Ok(Some(answer)), ProviderTask::Refund { refund_id, .. }) => {
-            Some((refund_id, answer.clone()))
-        }
+        (
+            Ok(Some(answer)),
+            ProviderTask::Refund {
+                refund_id, part, ..
+            },
+        ) => Some((refund_id, *part, answer.clone())),
         // The provider refused for good: the refund failed (R-R5).
-        (Err(ProviderError::Rejected { code, .. }), ProviderTask::Refund { refund_id, .. }) => {
-            Some((refund_id, (format!("refused: {code}"), RefundState::Failed)))
-        }
+        (
+            Err(ProviderError::Rejected { code, .. }),
+            ProviderTask::Refund {
+                refund_id, part, ..
+            },
+        ) => Some((
+            refund_id,
+            *part,
+            (format!("refused: {code}"), RefundState::Failed),
+        )),
         _ => None,
     };
     let permanent = matches!(outcome, Ok(_) | Err(ProviderError::Rejected { .. }));
@@ -207,7 +275,7 @@ async fn run_one(
         // runs again after its lease (the provider answers the same refund to the same key, and
         // settling is idempotent) — never a dropped task with its refund pending for ever.
         let mut accepted = false;
-        if let Some((refund_id, (provider_refund, state))) = settle {
+        if let Some((refund_id, part, (provider_refund, state))) = settle {
             let settlement = match state {
                 RefundState::Succeeded => Settlement::Succeeded,
                 RefundState::Failed => Settlement::Failed,
@@ -218,6 +286,7 @@ async fn run_one(
                 ports,
                 &record.vendor_id,
                 refund_id,
+                settle::PartRef::Index(part),
                 settlement,
                 Some(provider_refund),
             )
@@ -252,6 +321,22 @@ async fn run_one(
         // The template's metric filter turns this line into the operator's alarm.
         tracing::error!(vendor_id = %record.vendor_id, task = %record.task.id(), "provider call given up");
         record.given_up = true;
+        // A refund never taken by its provider failed (R-R5): the money counts as not refunded
+        // again, the ledger is credited back and the vendor told — never pending for ever.
+        if let ProviderTask::Refund {
+            refund_id, part, ..
+        } = &record.task
+        {
+            settle::settle(
+                ports,
+                &record.vendor_id,
+                refund_id,
+                settle::PartRef::Index(*part),
+                Settlement::Failed,
+                None,
+            )
+            .await?;
+        }
         claimed
             .next(encode(&claimed.key, &record)?)
             .without_index(Index::Due)
@@ -264,6 +349,43 @@ async fn run_one(
         )
     };
     ports.store.transact(vec![Write::update(next)]).await?;
+    Ok(())
+}
+
+/// A call that reaches nobody (see [`ProviderTask::unreachable`]). A refund stays pending: the
+/// operator is told now ("still pending", the alarm) and every `STILL_PENDING_AGAIN`, and both
+/// sides were told it is in progress; nothing is marked done without the provider. A
+/// cancellation is given up at once with the operator's alarm.
+async fn unreachable(
+    ports: Ports<'_>,
+    item: Item,
+    mut record: TaskRecord,
+    now: DateTime<Utc>,
+    report: &mut ProviderReport,
+) -> Result<(), UseCaseError> {
+    let next = match &record.task {
+        ProviderTask::Refund { refund_id, .. } => {
+            report.still_pending += 1;
+            tracing::error!(vendor_id = %record.vendor_id, refund_id = %refund_id, task = %record.task.id(), "refund still pending: no call reaches its provider");
+            due(
+                item.next(item.body.clone()),
+                &record.task,
+                now + STILL_PENDING_AGAIN,
+            )
+        }
+        ProviderTask::CancelSubscription { .. } => {
+            report.given_up += 1;
+            tracing::error!(vendor_id = %record.vendor_id, task = %record.task.id(), "provider call given up: the subscription is not at Stripe");
+            record.given_up = true;
+            record.last_error = Some("no adapter for the subscription's provider".into());
+            item.next(encode(&item.key, &record)?)
+                .without_index(Index::Due)
+        }
+    };
+    match ports.store.transact(vec![Write::update(next)]).await {
+        Err(error) if error.is_contention() => report.skipped += 1,
+        other => other?,
+    }
     Ok(())
 }
 
@@ -323,11 +445,18 @@ async fn call(
     task: &ProviderTask,
 ) -> Result<Option<(String, RefundState)>, ProviderError> {
     match task {
+        // Never called (`unreachable`); answered as the provider would refuse it.
+        ProviderTask::Refund { payment: None, .. } => Err(ProviderError::Rejected {
+            status: 0,
+            code: "no_payment_reference".into(),
+        }),
         ProviderTask::Refund {
             refund_id,
-            payment,
+            part,
+            payment: Some(payment),
             amount,
             order_id,
+            ..
         } => {
             let answer = provider
                 .refund(&RefundRequest {
@@ -336,6 +465,7 @@ async fn call(
                     amount: *amount,
                     order_id: order_id.clone(),
                     refund_id: refund_id.to_string(),
+                    part: *part,
                 })
                 .await?;
             Ok(Some((answer.id, answer.state)))

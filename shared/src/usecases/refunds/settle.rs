@@ -4,7 +4,8 @@
 use crate::domain::ids::{RefundId, VendorId};
 use crate::domain::notifications::Message;
 use crate::domain::notifications::emails::{RefundNotice, refund_failed};
-use crate::domain::refunds::{Refund, RefundState};
+use crate::domain::orders::payments::PaymentSource;
+use crate::domain::refunds::{Refund, RefundPart, RefundState};
 use crate::domain::vendors::ledger::{EntryReason, immediate};
 use crate::outbox::enqueue;
 use crate::store::keys::{refund_key, vendor_pk};
@@ -23,12 +24,23 @@ pub enum Settlement {
     Failed,
 }
 
-/// Records the provider's word on a refund, once: a failure reverses the ledger debit and the
-/// order's refunded amount, and tells the vendor. Answers whether anything changed.
+/// Which part of a refund the provider speaks of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartRef {
+    /// Our own call's part (the task's, or the refund's `refund_part` metadata).
+    Index(u32),
+    /// The provider's refund id, for a report that names no part: the part it was given to, else
+    /// the first provider part not yet given one, else the refund's only provider part.
+    ProviderRefund(String),
+}
+
+/// Records the provider's word on one part of a refund, once: a failure gives that part's money
+/// back to the order and the ledger and tells the vendor. Answers whether anything changed.
 pub async fn settle(
     ports: Ports<'_>,
     vendor_id: &VendorId,
     refund_id: &RefundId,
+    part: PartRef,
     settlement: Settlement,
     provider_refund: Option<String>,
 ) -> Result<bool, UseCaseError> {
@@ -40,19 +52,51 @@ pub async fn settle(
         };
         let mut refund: Refund = item.decode()?;
         let before = refund.clone();
-        if refund.provider_refund.is_none() {
-            refund.provider_refund = provider_refund.clone();
+        let index = match &part {
+            PartRef::Index(index) => usize::try_from(*index).ok(),
+            PartRef::ProviderRefund(id) => refund
+                .parts
+                .iter()
+                .position(|p| p.provider_refund.as_deref() == Some(id))
+                .or_else(|| {
+                    refund.parts.iter().position(|p| {
+                        p.provider_refund.is_none() && p.part.source != PaymentSource::Manual
+                    })
+                })
+                .or_else(|| {
+                    // Our refund id with one provider part: the report is about that part.
+                    let mut provider_parts = refund
+                        .parts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| p.part.source != PaymentSource::Manual);
+                    match (provider_parts.next(), provider_parts.next()) {
+                        (Some((index, _)), None) => Some(index),
+                        _ => None,
+                    }
+                }),
+        };
+        let Some(target) = index.and_then(|index| refund.parts.get_mut(index)) else {
+            return Err(UseCaseError::NotFound);
+        };
+        if target.part.source == PaymentSource::Manual {
+            return Ok(false);
+        }
+        if target.provider_refund.is_none() {
+            target.provider_refund = provider_refund.clone();
         }
         let mut writes = Vec::new();
         // Failed is final; a succeeded refund can still fail later (some payment methods).
-        match (refund.state, settlement) {
-            (RefundState::Pending, Settlement::Succeeded) => refund.state = RefundState::Succeeded,
+        match (target.state, settlement) {
+            (RefundState::Pending, Settlement::Succeeded) => target.state = RefundState::Succeeded,
             (RefundState::Pending | RefundState::Succeeded, Settlement::Failed) => {
-                refund.state = RefundState::Failed;
-                writes.extend(reversal(ports, &refund, now).await?);
+                target.state = RefundState::Failed;
+                let failed = target.part.clone();
+                writes.extend(reversal(ports, &refund, &failed, now).await?);
             }
             _ => {}
         }
+        refund.state = Refund::combined_state(&refund.parts);
         if refund == before {
             return Ok(false);
         }
@@ -64,21 +108,23 @@ pub async fn settle(
     .await
 }
 
-/// R-R5: a failed provider refund gives the money back to the order and the ledger.
+/// R-R5: a failed provider refund gives the part's money back to the order and its net to the
+/// ledger, and tells the vendor.
 async fn reversal(
     ports: Ports<'_>,
     refund: &Refund,
+    part: &RefundPart,
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, UseCaseError> {
     let vendor = load_vendor(ports.store, &refund.vendor_id).await?;
     let mut context = load_order(ports.store, &vendor.id, &refund.order_id).await?;
     context
         .order
-        .reverse_refund(refund.amount, now)
+        .reverse_refund(part, now)
         .map_err(|_| UseCaseError::NotFound)?;
     let credit = immediate(
         &vendor.id,
-        refund.net,
+        part.net,
         EntryReason::RefundReversal,
         refund.id.as_str(),
         now,
@@ -90,7 +136,8 @@ async fn reversal(
         language: &vendor.default_language,
         vendor_name: &vendor.name,
         order_number: &context.order.number,
-        amount: &refund.amount.to_string(),
+        amount: &part.amount.to_string(),
+        in_progress: false,
     });
     let to_store = |source| StoreError::Malformed {
         key: ledger_key.clone(),

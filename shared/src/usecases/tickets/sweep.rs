@@ -14,7 +14,7 @@ use crate::domain::vendors::Vendor;
 use crate::domain::vendors::vendor_zone;
 use crate::outbox::enqueue;
 use crate::payments::PaymentProvider;
-use crate::store::keys::{DueQueue, due_partitions, due_up_to, vendor_pk};
+use crate::store::keys::{DueQueue, backed_off, due_partitions, due_up_to, vendor_pk};
 use crate::store::{Condition, Index, Item, Key, Query, SortRange, StoreError, Write};
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
@@ -41,6 +41,9 @@ pub struct TicketSweepReport {
     pub skipped: u32,
     /// Due, but left for the next sweep: this one's time was spent.
     pub deferred: u32,
+    /// Failed (their order cannot be loaded, say): recorded on the item, due again after a
+    /// backoff, and the sweep went on with the rest.
+    pub failed: u32,
 }
 
 pub async fn sweep(
@@ -61,7 +64,20 @@ pub async fn sweep(
                 continue;
             }
             report.items_read += 1;
-            fire(ports, provider, item, now, budget, &mut report).await?;
+            let key = item.key.clone();
+            let kept = item.clone();
+            if let Err(error) = fire(ports, provider, item, now, budget, &mut report).await {
+                report.failed += 1;
+                let id = key.sk.strip_prefix("TICKET#").unwrap_or(&key.sk);
+                // The template's metric filter on "given up" raises the operator's alarm.
+                tracing::error!(pk = %key.pk, sk = %key.sk, error = %error, "sweep item failed: given up until its backoff ends");
+                let later = backed_off(&kept, DueQueue::Tickets, id, &error.to_string(), now);
+                match ports.store.transact(vec![Write::update(later)]).await {
+                    Ok(()) => {}
+                    Err(error) if error.is_contention() => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
         }
     }
     Ok(report)
@@ -89,8 +105,15 @@ async fn fire(
         return Ok(());
     };
     let mut context = load_order(ports.store, &vendor.id, &ticket.order_id).await?;
+    // An executed refund debits the ledger: it moves the balance guard (R-R1).
+    let guard = match fired {
+        Fired::Execute(TicketType::Refund) => {
+            crate::usecases::vendors::balance::read_guard(ports.store, &vendor.id).await?
+        }
+        _ => None,
+    };
     let mut writes = vec![Write::update(ticket_item(Some(&item), &ticket, &vendor)?)];
-    let mut task = None;
+    let mut tasks = Vec::new();
     let news = match fired {
         Fired::Warned => TicketNews::InactivityWarning,
         Fired::AutoClosed => {
@@ -112,10 +135,10 @@ async fn fire(
                 EventType::TicketClosed,
                 now,
             )?);
-            match execute_refund(ports, &vendor, &ticket, &mut context, now)? {
-                Some((news, more, refund_task)) => {
+            match execute_refund(ports, &vendor, &ticket, &mut context, guard.as_ref(), now)? {
+                Some((news, more, refund_tasks)) => {
                     writes.extend(more);
-                    task = refund_task;
+                    tasks = refund_tasks;
                     news
                 }
                 // Refunded meanwhile (the vendor did it): the ticket closes, nothing more.
@@ -133,7 +156,7 @@ async fn fire(
             )?);
             let (more, cancel_task) = execute_cancellation(ports, &vendor, &mut context, now)?;
             writes.extend(more);
-            task = cancel_task;
+            tasks.extend(cancel_task);
             TicketNews::CancellationExecuted
         }
     };
@@ -157,16 +180,19 @@ async fn fire(
     match (fired, &news) {
         (Fired::Warned, _) => report.warnings_sent += 1,
         (Fired::AutoClosed, _) => report.closed_inactive += 1,
-        (Fired::Execute(_), TicketNews::RefundExecuted { .. }) => report.refunds_executed += 1,
+        (
+            Fired::Execute(_),
+            TicketNews::RefundExecuted { .. } | TicketNews::RefundInProgress { .. },
+        ) => report.refunds_executed += 1,
         (Fired::Execute(_), TicketNews::CancellationExecuted) => report.cancellations_executed += 1,
         (Fired::Execute(_), _) => {}
     }
     tracing::info!(vendor_id = %vendor.id, ticket_id = %ticket.id, ?fired, "ticket timer fired");
-    if let Some(task) = task
-        && let Err(error) =
-            provider_tasks::run_now(ports, provider, &vendor.id, &task, budget).await
-    {
-        tracing::warn!(ticket_id = %ticket.id, error = %error, "provider call left to the next sweep");
+    for task in &tasks {
+        if let Err(error) = provider_tasks::run_now(ports, provider, &vendor.id, task, budget).await
+        {
+            tracing::warn!(ticket_id = %ticket.id, error = %error, "provider call left to the next sweep");
+        }
     }
     Ok(())
 }
@@ -182,7 +208,7 @@ fn release_request(vendor: &Vendor, ticket: &Ticket) -> Write {
     }
 }
 
-type Executed = (TicketNews, Vec<Write>, Option<ProviderTask>);
+type Executed = (TicketNews, Vec<Write>, Vec<ProviderTask>);
 
 /// R-T5 with R-R2/R-R3: whatever the balance; the window was checked when it was requested.
 fn execute_refund(
@@ -190,6 +216,7 @@ fn execute_refund(
     vendor: &Vendor,
     ticket: &Ticket,
     context: &mut OrderContext,
+    balance_guard: Option<&Item>,
     now: DateTime<Utc>,
 ) -> Result<Option<Executed>, UseCaseError> {
     let window = match ticket.opened_by {
@@ -197,8 +224,13 @@ fn execute_refund(
         Party::Vendor | Party::Api => VENDOR_WINDOW_DAYS,
     };
     let requested_at = ticket.requested_at.unwrap_or(ticket.opened_at);
-    let Ok(plan) = request_refund(&context.order, requested_at, window) else {
-        return Ok(None);
+    let plan = match request_refund(&context.order, requested_at, window) {
+        Ok(plan) => plan,
+        // R-O10: a chargeback is open: the request closes without a refund, and says why.
+        Err(crate::domain::refunds::RefundError::Disputed) => {
+            return Ok(Some((TicketNews::ClosedDisputed, Vec::new(), Vec::new())));
+        }
+        Err(_) => return Ok(None),
     };
     let cause = RefundCause {
         origin: RefundOrigin::Ticket,
@@ -207,17 +239,22 @@ fn execute_refund(
         done_at_provider: None,
         ends_plan: true,
     };
-    let (refund, writes) = refunds::execute(vendor, context, &plan, cause, now, ports.entropy)?;
-    let task = refund.payment.clone().map(|payment| ProviderTask::Refund {
-        refund_id: refund.id.clone(),
-        payment,
-        amount: refund.amount,
-        order_id: refund.order_id.clone(),
-    });
-    let news = TicketNews::RefundExecuted {
-        amount: refund.amount.to_string(),
+    let (refund, writes, tasks) = refunds::execute(
+        vendor,
+        context,
+        balance_guard,
+        &plan,
+        cause,
+        now,
+        ports.entropy,
+    )?;
+    let amount = refund.amount.to_string();
+    let news = if refund.reaches_no_provider() {
+        TicketNews::RefundInProgress { amount }
+    } else {
+        TicketNews::RefundExecuted { amount }
     };
-    Ok(Some((news, writes, task)))
+    Ok(Some((news, writes, tasks)))
 }
 
 /// R-R4: no refund, no further charges; access lasts to the end of the paid period.

@@ -3,7 +3,7 @@
 use crate::domain::ids::VendorId;
 use crate::domain::vendors::ledger::{CurrencyBalance, LedgerEntry, balances};
 use crate::store::keys::vendor_pk;
-use crate::store::{Item, ItemStore, Query, SortRange};
+use crate::store::{Item, ItemStore, Key, Query, SortRange, Write};
 use crate::usecases::ports::UseCaseError;
 use chrono::{DateTime, Utc};
 
@@ -30,4 +30,36 @@ pub async fn balance(
         }
     }
     balances(&entries, now).map_err(|_| UseCaseError::NotFound)
+}
+
+/// The guard of a vendor's balances (R-R1): every ledger debit writes it on the version it read,
+/// together with the debit, so a refund checked against the available balance commits only if
+/// no other debit committed since it read the balance — two refunds of different orders can no
+/// longer both pass the check and overdraw it. One per vendor, whatever the currency, so it is
+/// read before anything else (the balance, then the order).
+pub fn guard_key(vendor: &VendorId) -> Key {
+    Key::new(vendor_pk(vendor), "BALANCEGUARD")
+}
+
+/// The guard as it is now; read before the balance.
+pub async fn read_guard(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+) -> Result<Option<Item>, UseCaseError> {
+    Ok(store.get(&guard_key(vendor)).await?)
+}
+
+/// The guard's version-checked write in a debit's transaction: it fails, and the decision is
+/// made again on a fresh balance, if another debit committed since `read`.
+pub fn guard_write(
+    vendor: &VendorId,
+    read: Option<&Item>,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> Write {
+    let body = serde_json::json!({ "last_debit": reference, "at": now });
+    match read {
+        Some(item) => Write::update(item.next(body)),
+        None => Write::create(Item::new(guard_key(vendor), body)),
+    }
 }

@@ -1,0 +1,111 @@
+//! The payments that reached an order (R-O5, R-O8, R-R3, R-R5): each one once, with every id its
+//! provider names it by, its exact share of the order's tax, and what of it is refunded. A
+//! refund returns money of particular payments (the last charge of a plan, R-R3), and each part
+//! goes back the way it came: to the provider that took it, or, paid by hand, by the vendor.
+//!
+//! Identity (decision, docs/decisions.md "Payments"): a payment is applied under one key (an
+//! invoice, a payment intent, a PayPal capture; `manual:…` for R-O8) and is known by all of its
+//! ids: a Stripe invoice, its payment intent and its charge name one payment, whichever event
+//! told us which. Ids that arrive before their money (a `charge.succeeded` ahead of its
+//! `invoice.paid`) wait on the order and join the payment when it comes.
+//!
+//! Tax (R-M2): shares are allocated cumulatively — the tax of the first `x` paid is
+//! `round(x · tax / total)` — so the payments of a fully paid order carry exactly its tax, and a
+//! payment's partial refunds exactly its share.
+
+use crate::domain::money::{Money, MoneyError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Where a payment's money came from, so its refund goes back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentSource {
+    Stripe,
+    Paypal,
+    /// Recorded by the vendor (R-O8): the platform never held it, so it credits nothing and its
+    /// refund debits nothing.
+    Manual,
+}
+
+/// One payment that reached the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The id it was applied under (R-P1: once).
+    pub key: String,
+    pub source: PaymentSource,
+    /// Every id the provider names this payment by, `key` included.
+    pub ids: BTreeSet<String>,
+    pub amount: Money,
+    /// Its share of the order's tax (R-M2, allocated cumulatively).
+    pub tax: Money,
+    pub refunded: Money,
+    pub refunded_tax: Money,
+    pub at: DateTime<Utc>,
+}
+
+impl Payment {
+    /// What of it is not refunded yet.
+    pub fn unrefunded(&self) -> Result<Money, MoneyError> {
+        self.amount.checked_sub(&self.refunded)
+    }
+
+    /// The tax part of refunding `amount` more of it: cumulative, so its partial refunds return
+    /// exactly its tax once all of it is refunded.
+    pub fn refund_tax(&self, amount: Money) -> Result<Money, MoneyError> {
+        let after = self.refunded.checked_add(&amount)?;
+        let cumulative = proportional(after, self.amount, self.tax);
+        cumulative.checked_sub(&self.refunded_tax)
+    }
+
+    /// What a refund of it is made against at its provider: a Stripe payment intent (else its
+    /// charge), a PayPal capture; `None` for money paid by hand, or while no such id is known.
+    pub fn refund_handle(&self) -> Option<&str> {
+        let find = |prefix: &str| {
+            self.ids
+                .iter()
+                .map(String::as_str)
+                .find(|id| id.starts_with(prefix))
+        };
+        match self.source {
+            PaymentSource::Stripe => find("pi_").or_else(|| find("ch_")),
+            // A capture (or a subscription's sale) is the payment's own key.
+            PaymentSource::Paypal => Some(self.key.as_str()),
+            PaymentSource::Manual => None,
+        }
+    }
+}
+
+/// `part · whole_tax / whole`, rounded at the currency's scale (half away from zero); exactly
+/// `whole_tax` for the whole.
+pub fn proportional(part: Money, whole: Money, whole_tax: Money) -> Money {
+    if whole.is_zero() {
+        return Money::zero(part.currency());
+    }
+    if part == whole {
+        return whole_tax;
+    }
+    Money::rounded(
+        part.amount() * whole_tax.amount() / whole.amount(),
+        part.currency(),
+    )
+}
+
+/// A payment as it arrives: the key it is applied under, its other ids, its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingPayment {
+    pub key: String,
+    pub source: PaymentSource,
+    pub ids: Vec<String>,
+}
+
+impl IncomingPayment {
+    pub fn manual(key: String) -> IncomingPayment {
+        IncomingPayment {
+            key,
+            source: PaymentSource::Manual,
+            ids: Vec::new(),
+        }
+    }
+}
