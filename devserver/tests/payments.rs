@@ -456,3 +456,75 @@ async fn a_dispute_flags_the_order_debits_the_net_and_tells_the_vendor_once() {
     assert!(notices[0]["text"].as_str().unwrap().contains("SD-000001"));
     shop.server.stop();
 }
+
+// R-C4, R-C5 (issue 13, defect 12): through real payments — the vendor writes English by
+// default, so a German customer's German mail shows the country's language was set; and the
+// second paid order (the vendor's threshold) tags the customer `regular`, the first does not.
+#[tokio::test]
+async fn paying_sets_the_customers_language_from_the_country_and_tags_regulars() {
+    let shop = shop().await;
+    let settings = call(
+        &shop.url,
+        "PUT",
+        "/api/settings",
+        &[
+            ("Authorization", &format!("Bearer {}", shop.key)),
+            ("Content-Type", "application/json"),
+        ],
+        Some(br#"{"default_language": "en", "regular_customer_threshold": 2}"#),
+    )
+    .await;
+    assert_eq!(settings.status, 200, "{}", settings.text);
+    let mut customer_id = String::new();
+    for paid_orders in 1..=2 {
+        let (order_id, token) = shop.order().await;
+        let paid = post_json(
+            &shop.url,
+            &format!("/_dev/pay/{token}"),
+            None,
+            &json!({"outcome": "succeeded"}),
+        )
+        .await;
+        assert_eq!(paid.status, 200, "{}", paid.text);
+        let card = get(
+            &shop.url,
+            &format!("/api/orders/{order_id}"),
+            Some(&shop.key),
+        )
+        .await
+        .json();
+        customer_id = card["customer"]["id"].as_str().unwrap().to_string();
+        let customer = get(
+            &shop.url,
+            &format!("/api/customers/{customer_id}"),
+            Some(&shop.key),
+        )
+        .await
+        .json();
+        assert_eq!(customer["language"], "de", "R-C4: {customer}");
+        let regular = customer["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|tag| tag == "regular");
+        assert_eq!(
+            regular,
+            paid_orders == 2,
+            "R-C5 after {paid_orders}: {customer}"
+        );
+    }
+    post_json(&shop.url, "/_dev/sweep", None, &json!({})).await;
+    let receipts = shop.sent_emails("payment_receipt").await;
+    assert_eq!(receipts.len(), 2);
+    for receipt in &receipts {
+        assert!(
+            receipt["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Zahlungsbeleg"),
+            "{receipt}"
+        );
+    }
+    assert!(!customer_id.is_empty());
+    shop.server.stop();
+}

@@ -340,6 +340,7 @@ impl App {
             RouteId::OrderCard => self.order_card(request, matched).await,
             RouteId::PatchOrder => self.patch_order(request, matched).await,
             RouteId::CommentOrder => self.comment_order(request, matched).await,
+            RouteId::RotateCustomerLink => self.rotate_customer_link(request, matched).await,
             RouteId::CreateManualOrder => self.create_manual_order(request).await,
             RouteId::ManualPayment => self.record_manual_payment(request, matched).await,
             RouteId::RefundOrder => self.refund_order(request, matched).await,

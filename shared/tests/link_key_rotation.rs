@@ -92,3 +92,87 @@ async fn links_from_an_older_key_keep_working_after_the_key_is_rotated() {
     assert_eq!(status, 500);
     assert!(link.is_null());
 }
+
+// R-O4 (issue 13, defect 11): a vendor revokes a customer link: the old token opens nothing,
+// the card and every mail sent later carry the new one.
+#[tokio::test]
+async fn a_rotated_customer_link_revokes_the_old_one() {
+    let store = common::embedded();
+    let app = app_with(&store, LinkKey::generate(&OsEntropy).into());
+    let (vendor, order) = vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let old_link = order["customer_link"].clone();
+    let path = format!(
+        "/api/orders/{}/customer-link/rotate",
+        order["order_id"].as_str().unwrap()
+    );
+    let (status, rotated) = call(
+        &app,
+        Method::POST,
+        &path,
+        Some(&key),
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_link = rotated["customer_link"].clone();
+    assert_ne!(new_link, old_link);
+    assert_eq!(
+        rotated["payment_url"].as_str().unwrap(),
+        format!("{}/pay", new_link.as_str().unwrap())
+    );
+    let open = |link: serde_json::Value| {
+        let app = app.clone();
+        async move {
+            let portal = format!("/portal/orders/{}", token_of(&link));
+            call(&app, Method::GET, &portal, None, serde_json::Value::Null)
+                .await
+                .0
+        }
+    };
+    assert_eq!(open(old_link).await, 404);
+    assert_eq!(open(new_link.clone()).await, 200);
+    assert_eq!(
+        card_link(&app, &key, &order["order_id"]).await,
+        (200, new_link.clone())
+    );
+    // a mail sent later (a manual payment's receipt) carries the new link
+    let payments = format!(
+        "/api/orders/{}/payments",
+        order["order_id"].as_str().unwrap()
+    );
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &payments,
+        Some(&key),
+        json!({"amount": {"amount": "11.90", "currency": "EUR"}, "method": "bank_transfer"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&store));
+    sellerdesk::outbox::dispatch::Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(mailbox.clone()),
+        Arc::new(mailbox.clone()),
+        Arc::new(SettableClock::frozen(
+            Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
+        )),
+    )
+    .dispatch_due()
+    .await
+    .unwrap();
+    let receipts: Vec<_> = mailbox
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|mail| mail.kind == sellerdesk::domain::notifications::EmailKind::PaymentReceipt)
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    assert!(
+        receipts[0].text.contains(new_link.as_str().unwrap()),
+        "{}",
+        receipts[0].text
+    );
+}

@@ -771,3 +771,53 @@ async fn a_paypal_refund_stays_pending_without_paypal_and_the_operator_is_told()
     .await;
     assert!(refunds.to_string().contains("paypal"), "{refunds}");
 }
+
+// R-R5, API.md Provider events (issue 13, defect 10): a refund made in PayPal
+// (`PAYMENT.CAPTURE.REFUNDED`) is recorded once, as a refund of the capture it names, debited.
+#[tokio::test]
+async fn a_refund_made_in_paypal_is_recorded_once() {
+    let shop = shop().await;
+    let order_id = shop.order(json!({"kind": "one_time"})).await;
+    let paid = sample(&shop, "PAYMENT.CAPTURE.COMPLETED", &order_id);
+    assert_eq!(shop.deliver(&paid).await.0, 200);
+    let refunded = sample(&shop, "PAYMENT.CAPTURE.REFUNDED", &order_id);
+    for _ in 0..2 {
+        assert_eq!(shop.deliver(&refunded).await.0, 200);
+    }
+    let card = shop.card(&order_id).await;
+    assert_eq!(
+        (card["status"].as_str(), card["refunded"]["amount"].as_str()),
+        (Some("refunded"), Some("11.90")),
+        "{card}"
+    );
+    let (_, history) = call(
+        &shop.app,
+        Method::GET,
+        &format!("/api/orders/{order_id}/transactions"),
+        Some(&shop.api_key),
+        Value::Null,
+    )
+    .await;
+    let refunds: Vec<&Value> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "refund")
+        .collect();
+    assert_eq!(refunds.len(), 1, "{history}");
+    assert_eq!(refunds[0]["provider"], "paypal");
+    let (_, balance) = call(
+        &shop.app,
+        Method::GET,
+        "/api/balance",
+        Some(&shop.api_key),
+        Value::Null,
+    )
+    .await;
+    let balance = &balance["balances"][0];
+    assert_eq!(
+        (balance["pending"].as_str(), balance["available"].as_str()),
+        (Some("10.00"), Some("-10.00")),
+        "{balance}"
+    );
+}

@@ -697,3 +697,181 @@ async fn a_refund_the_provider_never_takes_fails_and_is_given_back() {
     let (_, balance) = call(&app, Method::GET, "/api/balance", key, Value::Null).await;
     assert_eq!(balance["balances"][0]["available"], "10.00", "{balance}");
 }
+
+// R-R1, R-T5 (issue 13, defect 8): a refund ticket the vendor opened is a vendor-issued refund:
+// when it comes due it is held to the available balance like `POST /api/orders/{id}/refunds`.
+// Uncovered, it stays open, both sides are told once, and it is tried again daily.
+#[tokio::test]
+async fn a_vendors_refund_ticket_waits_for_the_available_balance() {
+    let provider = Arc::new(RecordingProvider::default());
+    let store = common::embedded();
+    let (app, clock) = common::app_at(Arc::clone(&store), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider.clone());
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str();
+    let order_id = order["order_id"].as_str().unwrap();
+    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
+        200
+    );
+    // given the vendor's own refund ticket while the payment's credit is still pending
+    let (status, ticket) = call(
+        &app,
+        Method::POST,
+        &format!("/api/orders/{order_id}/tickets"),
+        key,
+        json!({"type": "refund", "message": "Wir erstatten"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{ticket}");
+    // when it comes due, then it is not executed: it stays open and waits
+    clock.advance(chrono::Duration::days(2));
+    let report = app.run_sweeps().await.unwrap().tickets;
+    assert_eq!(
+        (report.refunds_executed, report.waiting_for_balance),
+        (0, 1),
+        "{report:?}"
+    );
+    let (_, card) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}"),
+        key,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(card["refunded"]["amount"], "0.00", "{card}");
+    assert_eq!(card["tickets"][0]["state"], "open", "{card}");
+    // and a day later still, but once the credit is available it executes
+    clock.advance(chrono::Duration::days(1));
+    assert_eq!(
+        app.run_sweeps().await.unwrap().tickets.waiting_for_balance,
+        1
+    );
+    // both sides were told once, not every day
+    let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&store));
+    sellerdesk::outbox::dispatch::Dispatcher::new(
+        Arc::clone(&store),
+        Arc::new(mailbox.clone()),
+        Arc::new(mailbox.clone()),
+        clock.clone(),
+    )
+    .dispatch_due()
+    .await
+    .unwrap();
+    let told = mailbox
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|mail| mail.text.contains("noch nicht ausgeführt"))
+        .count();
+    assert_eq!(told, 2);
+    clock.advance(chrono::Duration::days(5));
+    let report = app.run_sweeps().await.unwrap().tickets;
+    assert_eq!(report.refunds_executed, 1, "{report:?}");
+    let (_, balance) = call(&app, Method::GET, "/api/balance", key, Value::Null).await;
+    assert_eq!(balance["balances"][0]["available"], "0.00", "{balance}");
+}
+
+// R-O10 (issue 13, defect 10): `charge.dispute.closed` ends the dispute — won, the chargeback's
+// debit is given back and the order is as before (access with it); lost, the money counts as
+// refunded by the dispute, so nothing refunds it again.
+#[tokio::test]
+async fn a_closed_dispute_gives_the_debit_back_when_won_and_refunds_when_lost() {
+    for won in [true, false] {
+        let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+        let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+        let key = vendor["api_key"].as_str();
+        let order_id = order["order_id"].as_str().unwrap();
+        let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+            "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+            "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
+        assert_eq!(
+            common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
+            200
+        );
+        clock.advance(chrono::Duration::days(8));
+        let dispute = |kind: &str, status: &str| {
+            json!({"id": format!("evt_{kind}"), "object": "event", "type": format!("charge.dispute.{kind}"), "data": {"object": {
+                "id": "dp_1", "object": "dispute", "amount": 1190, "currency": "eur", "charge": "ch_1",
+                "payment_intent": "pi_1", "reason": "fraudulent", "status": status}}})
+        };
+        assert_eq!(
+            common::deliver_stripe(
+                &app,
+                &vendor,
+                clock.now(),
+                &dispute("created", "needs_response")
+            )
+            .await,
+            200
+        );
+        let available = |app: sellerdesk::app::App, key: Option<String>| async move {
+            let (_, balance) = call(
+                &app,
+                Method::GET,
+                "/api/balance",
+                key.as_deref(),
+                Value::Null,
+            )
+            .await;
+            balance["balances"][0]["available"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            available(app.clone(), key.map(str::to_string)).await,
+            "0.00"
+        );
+        let closed = dispute("closed", if won { "won" } else { "lost" });
+        for _ in 0..2 {
+            assert_eq!(
+                common::deliver_stripe(&app, &vendor, clock.now(), &closed).await,
+                200
+            );
+        }
+        let after = available(app.clone(), key.map(str::to_string)).await;
+        let (_, card) = call(
+            &app,
+            Method::GET,
+            &format!("/api/orders/{order_id}"),
+            key,
+            Value::Null,
+        )
+        .await;
+        let refund = call(
+            &app,
+            Method::POST,
+            &format!("/api/orders/{order_id}/refunds"),
+            key,
+            json!({"reason": "nach Anfechtung"}),
+        )
+        .await;
+        if won {
+            assert_eq!(after, "10.00");
+            assert_eq!(card["status"], "completed", "{card}");
+            assert_eq!(card["lines"][0]["access"]["active"], true, "{card}");
+            assert_eq!(
+                refund.0, 201,
+                "won: the order can be refunded again: {}",
+                refund.1
+            );
+        } else {
+            assert_eq!(after, "0.00");
+            assert_eq!(
+                (card["status"].as_str(), card["refunded"]["amount"].as_str()),
+                (Some("refunded"), Some("11.90")),
+                "{card}"
+            );
+            assert_eq!(
+                (refund.0, refund.1["error"]["code"].as_str()),
+                (409, Some("nothing_to_refund"))
+            );
+        }
+    }
+}

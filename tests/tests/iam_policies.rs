@@ -915,6 +915,16 @@ async fn serve_every_route(
     w.store.serving("outbox-dispatcher");
     let report = dispatcher.dispatch_due().await.unwrap();
     w.delivered_all(report, "outbox-dispatcher");
+    // orders-api: the vendor revokes a customer link and gets a new one (R-O4)
+    w.call(
+        OrdersApi,
+        "POST",
+        &format!("/api/orders/{order1}/customer-link/rotate"),
+        k,
+        &[],
+        None,
+    )
+    .await;
     // outbox-dispatcher, on the stream: what a new checkout wrote
     w.call(
         CheckoutCallbacks,

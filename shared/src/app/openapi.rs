@@ -83,7 +83,8 @@ fn request_body(id: RouteId, components: &mut Components) -> Option<(Value, bool
         | RouteId::PortalTicketClose
         | RouteId::CreateApiKey
         | RouteId::RevokeApiKey
-        | RouteId::RevokeVendorKeys => (nothing, false),
+        | RouteId::RevokeVendorKeys
+        | RouteId::RotateCustomerLink => (nothing, false),
         RouteId::StripeWebhook | RouteId::PayPalWebhook => (json!({ "type": "object" }), true),
         _ => return None,
     })
@@ -117,6 +118,7 @@ fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
         }
         RouteId::GetSettings | RouteId::PutSettings => schema_of::<vendors::Settings>(components),
         RouteId::GetBalance => schema_of::<vendors::Balances>(components),
+        RouteId::RotateCustomerLink => schema_of::<orders::RotatedLink>(components),
         RouteId::CreateProduct => schema_of::<Product>(components),
         RouteId::ListProducts => list_of(schema_of::<Product>(components)),
         RouteId::CreateOffer | RouteId::ReviseOffer => schema_of::<Offer>(components),

@@ -511,6 +511,42 @@ impl App {
     }
 }
 
+/// `POST /api/orders/{id}/customer-link/rotate` (R-O4): the order's new customer link.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct RotatedLink {
+    order_id: OrderId,
+    customer_link: String,
+    payment_url: String,
+}
+
+impl App {
+    /// R-O4: the old token opens nothing from now on; mails sent later carry the new link.
+    pub(super) async fn rotate_customer_link(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        let vendor = self.require_vendor(request).await?;
+        let id = order_id(matched)?;
+        let link = orders::rotate_customer_link(
+            self.store.as_ref(),
+            &self.link_keys,
+            &vendor,
+            &id,
+            self.clock.now(),
+        )
+        .await?;
+        Ok(ApiResponse::json(
+            StatusCode::OK,
+            &RotatedLink {
+                order_id: id,
+                payment_url: format!("{link}/pay"),
+                customer_link: link,
+            },
+        ))
+    }
+}
+
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ManualOrderBody {

@@ -238,6 +238,41 @@ pub fn dispute_opened(n: &DisputeNotice<'_>) -> Email {
     email(n.to, n.language, EmailKind::DisputeOpened, subject, text)
 }
 
+/// A dispute decided (R-O10): `won` gives the debit back and restores access.
+pub fn dispute_closed(n: &DisputeNotice<'_>, won: bool) -> Email {
+    let (subject, text) = match (is_german(n.language), won) {
+        (true, true) => (
+            format!("Anfechtung gewonnen: {}", n.order_number),
+            format!(
+                "Die Anfechtung der Zahlung über {} für die Bestellung {} wurde zu Ihren Gunsten entschieden.\n\nDie Belastung von {} wurde Ihrem Guthaben wieder gutgeschrieben, der Zugang ist wieder aktiv.\n",
+                n.amount, n.order_number, n.debited
+            ),
+        ),
+        (true, false) => (
+            format!("Anfechtung verloren: {}", n.order_number),
+            format!(
+                "Die Anfechtung der Zahlung über {} für die Bestellung {} wurde zugunsten des Kunden entschieden.\n\nDie Belastung von {} bleibt bestehen; der Betrag gilt als erstattet.\n",
+                n.amount, n.order_number, n.debited
+            ),
+        ),
+        (false, true) => (
+            format!("Dispute won: {}", n.order_number),
+            format!(
+                "The dispute of a payment of {} for order {} was decided in your favour.\n\nThe debit of {} was credited back to your balance and access is active again.\n",
+                n.amount, n.order_number, n.debited
+            ),
+        ),
+        (false, false) => (
+            format!("Dispute lost: {}", n.order_number),
+            format!(
+                "The dispute of a payment of {} for order {} was decided for the customer.\n\nThe debit of {} stays; the amount counts as refunded.\n",
+                n.amount, n.order_number, n.debited
+            ),
+        ),
+    };
+    email(n.to, n.language, EmailKind::DisputeClosed, subject, text)
+}
+
 /// What the vendor is told when a mail to its customer was given up.
 pub struct UndeliverableNotice<'a> {
     pub to: &'a str,

@@ -27,6 +27,8 @@ pub enum EmailKind {
     InvoiceCopy,
     /// To the vendor: a customer disputed a charge (beyond R-N3's list: "vendor told").
     DisputeOpened,
+    /// To the vendor: a dispute was decided — won (the debit given back) or lost.
+    DisputeClosed,
     /// To the vendor: the provider did not carry out a refund; its debit was reversed (R-R5).
     RefundFailed,
     /// To the vendor: a mail to its customer could not be delivered and was given up.
@@ -64,6 +66,8 @@ pub enum EventType {
     TicketClosed,
     #[serde(rename = "order.disputed")]
     OrderDisputed,
+    #[serde(rename = "order.dispute_closed")]
+    DisputeClosed,
     #[serde(rename = "customer.blocked")]
     CustomerBlocked,
 }
@@ -80,6 +84,7 @@ impl EventType {
             EventType::TicketOpened => "ticket.opened",
             EventType::TicketClosed => "ticket.closed",
             EventType::OrderDisputed => "order.disputed",
+            EventType::DisputeClosed => "order.dispute_closed",
             EventType::CustomerBlocked => "customer.blocked",
         }
     }

@@ -345,11 +345,20 @@ pub struct ProviderRefs {
     /// Refunds made in the provider's dashboard already recorded (R-R5).
     #[serde(default)]
     pub provider_refunds: std::collections::BTreeSet<String>,
+    /// The life-cycle status before the first open dispute, restored when it is won.
+    #[serde(default)]
+    pub status_before_dispute: Option<OrderStatus>,
+    /// Disputes decided (won or lost): each is closed once.
+    #[serde(default)]
+    pub disputes_closed: std::collections::BTreeSet<String>,
     /// Ids of one payment seen before its money arrived (a charge with its payment intent and
     /// invoice): they join the payment when it comes.
     #[serde(default)]
     pub waiting_ids: Vec<std::collections::BTreeSet<String>>,
 }
+
+/// How many periods ahead of its schedule a subscription payment may name (a bounded item).
+const MAX_PERIODS_AHEAD: usize = 24;
 
 /// At most this many groups of early ids wait on an order (it stays one bounded item).
 const MAX_WAITING_IDS: usize = 20;
@@ -407,7 +416,7 @@ impl Order {
         }
         let paid_before = self.payments_total(|p| p.amount)?;
         let tax_before = self.payments_total(|p| p.tax)?;
-        let mut applied = self.apply_to_schedule(amount, now)?;
+        let mut applied = self.apply_to_schedule(amount, incoming.period_start, now)?;
         // Ids that came ahead of this money (a charge and its payment intent) join it.
         let (joining, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.provider.waiting_ids)
             .into_iter()
@@ -458,6 +467,24 @@ impl Order {
         }
     }
 
+    /// The open item of the subscription period starting at `start` (within a day: Stripe's
+    /// periods start when it billed, ours when the order was made), scheduling the items up to
+    /// it if they are not yet; `None` when no such item can be (a period before the order's).
+    fn period_item(&mut self, interval: Interval, start: DateTime<Utc>) -> Option<usize> {
+        let tolerance = chrono::Duration::days(1);
+        for _ in 0..MAX_PERIODS_AHEAD {
+            let last = self.schedule.last()?;
+            if last.due_at + tolerance >= start {
+                break;
+            }
+            let next = next_subscription_item(&self.schedule, interval, self.created_at)?;
+            self.schedule.push(next);
+        }
+        self.schedule.iter().position(|item| {
+            item.status == ItemStatus::Open && (item.due_at - start).abs() <= tolerance
+        })
+    }
+
     fn payments_total(
         &self,
         part: impl Fn(&payments::Payment) -> Money,
@@ -482,8 +509,16 @@ impl Order {
         {
             return None;
         }
+        if self.status != OrderStatus::Disputed {
+            self.provider.status_before_dispute = Some(self.status);
+        }
         self.status = OrderStatus::Disputed;
         self.updated_at = now;
+        self.dispute_net(amount)
+    }
+
+    /// The net part of a disputed amount: what its chargeback debits.
+    pub fn dispute_net(&self, amount: Money) -> Option<Money> {
         amount
             .checked_sub(&tax_part(amount, self.total, self.tax))
             .ok()
@@ -512,6 +547,7 @@ impl Order {
     fn apply_to_schedule(
         &mut self,
         amount: Money,
+        period_start: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<PaymentApplied, PaymentError> {
         if amount.currency() != self.total.currency() {
@@ -525,11 +561,21 @@ impl Order {
         }
         let first_payment = self.schedule.iter().all(|i| i.paid.is_zero());
         let mut left = amount;
-        for item in self
-            .schedule
-            .iter_mut()
-            .filter(|i| i.status == ItemStatus::Open)
-        {
+        // A subscription's payment of a named period pays that period first (issue 13, defect
+        // 10): its item is scheduled if it is not yet, and earlier open ones stay open.
+        let target = match (self.plan, period_start) {
+            (Plan::Subscription { interval }, Some(start)) => self.period_item(interval, start),
+            _ => None,
+        };
+        let mut order: Vec<usize> = target.into_iter().collect();
+        order.extend((0..self.schedule.len()).filter(|i| Some(*i) != target));
+        for index in order {
+            let Some(item) = self.schedule.get_mut(index) else {
+                continue;
+            };
+            if item.status != ItemStatus::Open {
+                continue;
+            }
             if left.is_zero() {
                 break;
             }
@@ -594,6 +640,7 @@ impl Order {
             key,
             source: payments::PaymentSource::Stripe,
             ids: Vec::new(),
+            period_start: None,
         };
         self.apply_payment_once(&incoming, amount, now)?
             .ok_or(PaymentError::NotPositive)
@@ -618,6 +665,7 @@ pub(crate) mod payment_tests {
             key: key.to_string(),
             source: payments::PaymentSource::Stripe,
             ids: ids.iter().map(|id| id.to_string()).collect(),
+            period_start: None,
         }
     }
 
@@ -704,6 +752,48 @@ pub(crate) mod payment_tests {
         );
         o.apply_payment(eur("39.66"), o.created_at).unwrap();
         assert_eq!(o.status, OrderStatus::Completed);
+    }
+
+    // R-O5 (issue 13, defect 10): an invoice pays the period its lines name, not the first open
+    // one: a later period paid while an earlier one is still open leaves that one open.
+    #[test]
+    fn a_subscription_payment_pays_the_period_it_names() {
+        let mut o = order(
+            Plan::Subscription {
+                interval: Interval::Month,
+            },
+            "9.99",
+            "1.60",
+        );
+        let start = o.created_at;
+        o.apply_payment(eur("9.99"), start).unwrap();
+        let third = payments::IncomingPayment {
+            period_start: Some(
+                add_intervals(start, Interval::Month, 2) + chrono::Duration::minutes(3),
+            ),
+            ..stripe("in_3", &[])
+        };
+        o.apply_payment_once(&third, eur("9.99"), start + chrono::Duration::days(61))
+            .unwrap()
+            .unwrap();
+        let states: Vec<(u32, ItemStatus)> = o.schedule.iter().map(|i| (i.seq, i.status)).collect();
+        assert_eq!(
+            states,
+            vec![
+                (1, ItemStatus::Paid),
+                (2, ItemStatus::Open),
+                (3, ItemStatus::Paid)
+            ]
+        );
+        // and the second period's own invoice pays the second period
+        let second = payments::IncomingPayment {
+            period_start: Some(add_intervals(start, Interval::Month, 1)),
+            ..stripe("in_2", &[])
+        };
+        o.apply_payment_once(&second, eur("9.99"), start + chrono::Duration::days(62))
+            .unwrap()
+            .unwrap();
+        assert!(o.schedule[..3].iter().all(|i| i.status == ItemStatus::Paid));
     }
 
     // R-O5: a paid subscription period schedules the next one, due when the period ends.

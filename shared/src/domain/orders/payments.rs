@@ -98,6 +98,9 @@ pub struct IncomingPayment {
     pub key: String,
     pub source: PaymentSource,
     pub ids: Vec<String>,
+    /// The start of the subscription period it pays, when the provider says (a Stripe
+    /// invoice's `lines.data[].period`): the money goes to that period, not the first open one.
+    pub period_start: Option<DateTime<Utc>>,
 }
 
 impl IncomingPayment {
@@ -106,6 +109,7 @@ impl IncomingPayment {
             key,
             source: PaymentSource::Manual,
             ids: Vec::new(),
+            period_start: None,
         }
     }
 }

@@ -348,7 +348,60 @@ pub fn provider_refund(
     plan_of(order, take(&from, amount)?)
 }
 
+/// How a decided dispute ends (R-O10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisputeEnd {
+    /// The chargeback's debit of `net` is given back; the order's status before the dispute
+    /// (and with it access) returns.
+    Won { net: Money },
+    /// The money stays with the customer: it counts as refunded (by the dispute), so nothing
+    /// refunds it again; the debit stays.
+    Lost { net: Money },
+}
+
 impl Order {
+    /// Closes an open dispute once (R-O10): won, the order is as before; lost, the disputed
+    /// amount is refunded-by-dispute on the payment it names (else the newest). `None` when
+    /// the dispute is unknown, closed already, or in another currency.
+    pub fn close_dispute(
+        &mut self,
+        dispute: &str,
+        won: bool,
+        amount: Money,
+        payment_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<DisputeEnd> {
+        if amount.currency() != self.total.currency()
+            || !self.provider.disputes.contains(dispute)
+            || !self.provider.disputes_closed.insert(dispute.into())
+        {
+            return None;
+        }
+        let net = self.dispute_net(amount)?;
+        let end = if won {
+            DisputeEnd::Won { net }
+        } else {
+            if let Ok(plan) = provider_refund(self, amount, payment_id) {
+                let _ = self.apply_refund(&plan, false, now);
+            }
+            DisputeEnd::Lost { net }
+        };
+        let still_open = self
+            .provider
+            .disputes
+            .iter()
+            .any(|d| !self.provider.disputes_closed.contains(d));
+        if !still_open && self.status == OrderStatus::Disputed {
+            self.status = self
+                .provider
+                .status_before_dispute
+                .take()
+                .unwrap_or(OrderStatus::Completed);
+        }
+        self.updated_at = now;
+        Some(end)
+    }
+
     /// R-R5 on the order: each part's payment and the order's refunded amount grow; a full refund
     /// makes it `refunded` (access revoked); `ends_plan` (a customer's refund of a plan's charge,
     /// R-R3, or a full refund) cancels the plan. Answers whether this refund ended a running plan.

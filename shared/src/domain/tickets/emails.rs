@@ -23,6 +23,12 @@ pub enum TicketNews {
     },
     /// R-O10: a chargeback is open, so the request closes without a refund.
     ClosedDisputed,
+    /// R-R1: a vendor's own refund request came due, but the available balance does not cover
+    /// its net part: it stays open and is tried again daily.
+    RefundWaitsForBalance {
+        needed: String,
+        available: String,
+    },
     CancellationExecuted,
 }
 
@@ -38,6 +44,7 @@ impl TicketNews {
                 EmailKind::RefundConfirmation
             }
             TicketNews::ClosedDisputed => EmailKind::TicketClosed,
+            TicketNews::RefundWaitsForBalance { .. } => EmailKind::TicketChanged,
             TicketNews::CancellationExecuted => EmailKind::CancellationConfirmation,
         }
     }
@@ -114,6 +121,13 @@ impl Words {
                     format!("Die Erstattung über {amount} ist veranlasst und in Bearbeitung.")
                 } else {
                     format!("The refund of {amount} is under way.")
+                };
+            }
+            TicketNews::RefundWaitsForBalance { needed, available } => {
+                return if self.german {
+                    format!("Die Erstattung kann noch nicht ausgeführt werden: das verfügbare Guthaben ({available}) deckt den Nettobetrag ({needed}) nicht. Sie wird täglich erneut versucht; das Ticket bleibt offen.")
+                } else {
+                    format!("The refund cannot be executed yet: the available balance ({available}) does not cover its net part ({needed}). It is tried again daily; the ticket stays open.")
                 };
             }
             TicketNews::ClosedDisputed => self.pick(

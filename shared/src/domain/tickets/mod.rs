@@ -104,6 +104,10 @@ pub struct Ticket {
     /// The link key the ticket link is derived with (rotation keeps older links working).
     #[serde(default)]
     pub link_key: crate::domain::token::LinkKeyId,
+    /// Times a vendor's own refund request came due while the available balance did not cover
+    /// it (R-R1): it stays open and is tried again a day later.
+    #[serde(default)]
+    pub balance_waits: u32,
 }
 
 /// What the platform knows about the vendor when a rule depends on it.
@@ -229,6 +233,7 @@ impl Ticket {
             }],
             link_generation: 0,
             link_key: Default::default(),
+            balance_waits: 0,
         })
     }
 
@@ -352,6 +357,15 @@ impl Ticket {
 
     /// Fires the next timer if it is due at `now`; `None` when nothing is due (a second sweep).
     /// An executed request is closed here; the caller executes it in the same transaction.
+    /// R-R1 for a vendor's own refund request (issue 13, defect 8): the available balance does
+    /// not cover it when due, so it stays open and comes due again after `retry_in`. Answers
+    /// whether this is the first time (both sides are told then, not every day).
+    pub fn wait_for_balance(&mut self, now: DateTime<Utc>, retry_in: chrono::Duration) -> bool {
+        self.due_at = Some(now + retry_in);
+        self.balance_waits += 1;
+        self.balance_waits == 1
+    }
+
     pub fn fire_due(&mut self, now: DateTime<Utc>, tz: Tz) -> Option<Fired> {
         let timer = self.next_timer(tz).filter(|timer| timer.at() <= now)?;
         Some(match timer {

@@ -23,6 +23,8 @@ pub enum EntryReason {
     RefundReversal,
     /// An opened dispute: − the disputed net amount.
     Chargeback,
+    /// A dispute won: the chargeback's debit given back.
+    ChargebackReversal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -386,3 +386,60 @@ pub async fn record_manual_payment(
     })
     .await
 }
+
+/// R-O4: a new customer link for the order — its generation bumped, derived with the current
+/// link key — and the old one revoked: its digest item goes in the same transaction, so the old
+/// token opens nothing from then on, and every mail sent later carries the new link.
+pub async fn rotate_customer_link(
+    store: &dyn ItemStore,
+    link_keys: &crate::domain::token::LinkKeys,
+    vendor: &crate::domain::vendors::Vendor,
+    id: &OrderId,
+    now: DateTime<Utc>,
+) -> Result<String, UseCaseError> {
+    use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key};
+    retry_on_contention(|| async {
+        let item = store
+            .get(&crate::store::keys::order_key(&vendor.id, id))
+            .await?
+            .ok_or(UseCaseError::NotFound)?;
+        let mut order: Order = item.decode()?;
+        let old = link_keys.derive(
+            &order.link_key,
+            &vendor.id,
+            ORDER_SCOPE,
+            order.id.as_str(),
+            order.link_generation,
+        )?;
+        order.link_generation = order.link_generation.saturating_add(1);
+        order.link_key = link_keys.current().clone();
+        order.updated_at = now;
+        let new = link_keys.derive(
+            &order.link_key,
+            &vendor.id,
+            ORDER_SCOPE,
+            order.id.as_str(),
+            order.link_generation,
+        )?;
+        let to_store = |source| StoreError::Malformed {
+            key: item.key.clone(),
+            source,
+        };
+        store
+            .transact(vec![
+                Write::update(item.next(serde_json::to_value(&order).map_err(to_store)?)),
+                Write::Delete {
+                    key: link_key(&vendor.id, &old),
+                    condition: crate::store::Condition::Always,
+                },
+                Write::create(crate::store::Item::new(
+                    link_key(&vendor.id, &new),
+                    serde_json::json!({ "scope": ORDER_SCOPE, "order_id": order.id, "digest": new.digest().to_hex() }),
+                )),
+            ])
+            .await?;
+        tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "customer link rotated");
+        Ok(customer_link(vendor, &new))
+    })
+    .await
+}

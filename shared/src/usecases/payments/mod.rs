@@ -67,6 +67,8 @@ pub enum Fact {
         payment_key: String,
         ids: Vec<String>,
         amount: Money,
+        /// The subscription period it pays (a Stripe invoice's lines), when the event says.
+        period_start: Option<DateTime<Utc>>,
     },
     /// R-P2: a charge failed; `failure_key` names the failed attempt, so two events reporting
     /// the same failure count one attempt.
@@ -88,6 +90,14 @@ pub enum Fact {
         dispute: String,
         amount: Money,
         reason: String,
+    },
+    /// A chargeback was decided (R-O10): `won` gives its debit back; lost, the money stays
+    /// refunded by the dispute. `payment` names the disputed payment (its charge).
+    DisputeClosed {
+        dispute: String,
+        amount: Money,
+        won: bool,
+        payment: Option<String>,
     },
     /// The provider's word on refunds (R-R5): ours confirmed or failed, or made in its dashboard.
     Refunds(Vec<RefundReport>),
@@ -271,6 +281,7 @@ fn effect_of(
             payment_key,
             ids,
             amount,
+            period_start,
         } => {
             let incoming = crate::domain::orders::payments::IncomingPayment {
                 key: payment_key.clone(),
@@ -279,6 +290,7 @@ fn effect_of(
                     Provider::PayPal => crate::domain::orders::payments::PaymentSource::Paypal,
                 },
                 ids: ids.clone(),
+                period_start: *period_start,
             };
             money_arrived(ports, vendor, event, loaded, &incoming, *amount, now)
         }
@@ -297,6 +309,21 @@ fn effect_of(
             amount,
             reason,
         } => dispute_opened(ports, vendor, loaded, dispute, *amount, reason, now),
+        Fact::DisputeClosed {
+            dispute,
+            amount,
+            won,
+            payment,
+        } => dispute_closed(
+            ports,
+            vendor,
+            loaded,
+            dispute,
+            *amount,
+            *won,
+            payment.as_deref(),
+            now,
+        ),
         Fact::Refunds(_) | Fact::Nothing | Fact::Invalid { .. } => Ok(None),
     }
 }
@@ -736,6 +763,66 @@ fn dispute_opened(
         loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
         loaded.enqueue(vendor, Message::Event(disputed), now, ports.entropy)?,
     ]))
+}
+
+/// R-O10: a dispute decided. Won, the chargeback's debit is credited back and the order is as
+/// before (access returns); lost, the amount counts as refunded by the dispute and the debit
+/// stays. The vendor is told either way.
+#[allow(clippy::too_many_arguments)]
+fn dispute_closed(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    mut loaded: Loaded,
+    dispute: &str,
+    amount: Money,
+    won: bool,
+    payment: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    use crate::domain::refunds::DisputeEnd;
+    let Some(end) = loaded
+        .order
+        .close_dispute(dispute, won, amount, payment, now)
+    else {
+        return Ok(None);
+    };
+    let net = match end {
+        DisputeEnd::Won { net } | DisputeEnd::Lost { net } => net,
+    };
+    let mut writes = vec![loaded.order_write()?];
+    if let DisputeEnd::Won { net } = end {
+        let credit = immediate(
+            &vendor.id,
+            net,
+            EntryReason::ChargebackReversal,
+            dispute,
+            now,
+            ports.entropy,
+        );
+        let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
+        writes.push(Write::create(Item::new(
+            ledger_key.clone(),
+            encode(&ledger_key, &credit)?,
+        )));
+    }
+    let notice = crate::domain::notifications::emails::dispute_closed(
+        &DisputeNotice {
+            to: &vendor.email,
+            language: &vendor.default_language,
+            order_number: &loaded.order.number,
+            amount: &amount.to_string(),
+            debited: &net.to_string(),
+            reason: if won { "won" } else { "lost" },
+        },
+        won,
+    );
+    let closed = DomainEvent {
+        event_type: EventType::DisputeClosed,
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "won": won }),
+    };
+    writes.push(loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?);
+    writes.push(loaded.enqueue(vendor, Message::Event(closed), now, ports.entropy)?);
+    Ok(Some(writes))
 }
 
 /// R-P2: a failed charge counts an attempt on the first open payment and keeps it open.

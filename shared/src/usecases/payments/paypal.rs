@@ -5,8 +5,11 @@
 
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
+use crate::payments::RefundState;
 use crate::store::StoreError;
-use crate::usecases::payments::{self, Fact, Outcome, Provider, ProviderEvent, ProviderIds};
+use crate::usecases::payments::{
+    self, Fact, Outcome, Provider, ProviderEvent, ProviderIds, RefundReport,
+};
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
 use crate::webhooks::paypal_signature::{PayPalSignatureError, PayPalVerifier, Transmission};
@@ -102,7 +105,10 @@ fn translate(event: Event) -> ProviderEvent {
             subscription = text(resource, "/id");
             Fact::PlanEnded
         }
-        // Refunds are confirmed with the refund flow (R-R5); until then recorded as ignored.
+        // A refund made in PayPal (the platform starts none there yet): recorded once as a
+        // refund of the capture it names (issue 13, defect 10).
+        ("PAYMENT.CAPTURE.REFUNDED", Some(refund)) => refund_report(resource, refund)
+            .map_or(Fact::Nothing, |report| Fact::Refunds(vec![report])),
         _ => Fact::Nothing,
     };
     let placed = ["/custom_id", "/custom", "/purchase_units/0/custom_id"]
@@ -125,6 +131,34 @@ fn translate(event: Event) -> ProviderEvent {
     }
 }
 
+/// A PayPal refund as the provider-neutral report: the capture it refunds is its `up` link.
+fn refund_report(resource: &Value, refund: String) -> Option<RefundReport> {
+    let currency: Currency = text(resource, "/amount/currency_code")?.parse().ok()?;
+    let amount = Money::parse(text(resource, "/amount/value")?, currency).ok()?;
+    let state = match text(resource, "/status")? {
+        "COMPLETED" => RefundState::Succeeded,
+        "FAILED" | "CANCELLED" => RefundState::Failed,
+        _ => RefundState::Pending,
+    };
+    let capture = resource
+        .get("links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|link| link.get("rel").and_then(Value::as_str) == Some("up"))
+        .and_then(|link| link.get("href").and_then(Value::as_str))
+        .and_then(|href| href.rsplit('/').next())
+        .map(str::to_string);
+    Some(RefundReport {
+        provider_refund: refund,
+        refund_id: None,
+        amount,
+        state,
+        part: None,
+        payment: capture,
+    })
+}
+
 /// PayPal amounts are decimal strings in the currency's unit.
 fn money(payment_key: String, value: Option<&str>, currency: Option<&str>) -> Fact {
     let currency: Option<Currency> = currency.and_then(|code| code.parse().ok());
@@ -134,6 +168,7 @@ fn money(payment_key: String, value: Option<&str>, currency: Option<&str>) -> Fa
                 payment_key,
                 ids: Vec::new(),
                 amount,
+                period_start: None,
             },
             Err(_) => Fact::Nothing,
         },

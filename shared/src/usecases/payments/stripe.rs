@@ -101,6 +101,7 @@ fn translate(event: Event) -> ProviderEvent {
         },
         "customer.subscription.deleted" => Fact::PlanEnded,
         "charge.dispute.created" => disputed(object),
+        "charge.dispute.closed" => dispute_closed(object),
         "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed" => {
             Fact::Refunds(refund_report(object).into_iter().collect())
         }
@@ -186,6 +187,31 @@ fn refund_report(object: &Value) -> Option<RefundReport> {
     })
 }
 
+/// `won` (or an inquiry closed without a chargeback) gives the debit back; `lost` keeps it.
+fn dispute_closed(object: &Value) -> Fact {
+    let won = match text(object, "status") {
+        Some("won" | "warning_closed") => true,
+        Some("lost") => false,
+        _ => return Fact::Nothing,
+    };
+    let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
+    match (
+        text(object, "id"),
+        object.get("amount").and_then(Value::as_i64),
+        currency,
+    ) {
+        (Some(dispute), Some(units), Some(currency)) => Fact::DisputeClosed {
+            dispute: dispute.to_string(),
+            amount: Money::from_minor_units(units, currency),
+            won,
+            payment: text(object, "payment_intent")
+                .or(text(object, "charge"))
+                .map(str::to_string),
+        },
+        _ => Fact::Nothing,
+    }
+}
+
 fn disputed(object: &Value) -> Fact {
     let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
     match (
@@ -261,6 +287,15 @@ fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact 
                 .map(str::to_string)
                 .collect(),
             amount: Money::from_minor_units(units, currency),
+            // An invoice pays the periods of its lines: the earliest start names the period.
+            period_start: object
+                .pointer("/lines/data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|line| line.pointer("/period/start").and_then(Value::as_i64))
+                .min()
+                .and_then(|start| chrono::DateTime::from_timestamp(start, 0)),
         },
         _ => Fact::Nothing,
     }

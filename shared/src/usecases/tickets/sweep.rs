@@ -4,6 +4,7 @@
 //! ticket's next timer is no longer due.
 
 use crate::domain::clock::Budget;
+use crate::domain::money::Money;
 use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::refunds::{
     CUSTOMER_WINDOW_DAYS, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
@@ -44,6 +45,8 @@ pub struct TicketSweepReport {
     /// Failed (their order cannot be loaded, say): recorded on the item, due again after a
     /// backoff, and the sweep went on with the rest.
     pub failed: u32,
+    /// Vendors' own refund requests left open: the available balance does not cover them (R-R1).
+    pub waiting_for_balance: u32,
 }
 
 pub async fn sweep(
@@ -100,6 +103,7 @@ async fn fire(
     else {
         return Err(UseCaseError::NotFound);
     };
+    let before = ticket.clone();
     let Some(fired) = ticket.fire_due(now, vendor_zone(&vendor)) else {
         report.skipped += 1;
         return Ok(());
@@ -112,6 +116,37 @@ async fn fire(
         }
         _ => None,
     };
+    // R-R1 (issue 13, defect 8): a vendor's own refund request is a vendor refund, held to the
+    // available balance when it executes; uncovered, it stays open and is tried again daily.
+    if fired == Fired::Execute(TicketType::Refund)
+        && before.opened_by != Party::Customer
+        && let Some((needed, available)) = uncovered(ports, &vendor, &context, &before, now).await?
+    {
+        let mut waiting = before;
+        let first = waiting.wait_for_balance(now, BALANCE_RETRY);
+        let mut writes = vec![Write::update(ticket_item(Some(&item), &waiting, &vendor)?)];
+        if first {
+            let news = TicketNews::RefundWaitsForBalance {
+                needed: needed.to_string(),
+                available: available.to_string(),
+            };
+            writes.extend(notify_both(
+                ports,
+                &vendor,
+                &context.order,
+                &context.customer,
+                &waiting,
+                &news,
+                now,
+            )?);
+        }
+        match ports.store.transact(writes).await {
+            Err(error) if error.is_contention() => report.skipped += 1,
+            Err(error) => return Err(error.into()),
+            Ok(()) => report.waiting_for_balance += 1,
+        }
+        return Ok(());
+    }
     let mut writes = vec![Write::update(ticket_item(Some(&item), &ticket, &vendor)?)];
     let mut tasks = Vec::new();
     let news = match fired {
@@ -195,6 +230,36 @@ async fn fire(
         }
     }
     Ok(())
+}
+
+/// How long a vendor's refund request waits for its balance before it is tried again.
+pub const BALANCE_RETRY: chrono::Duration = chrono::Duration::days(1);
+
+/// The net part a vendor's own refund request would debit and the available balance, when that
+/// balance does not cover it (R-R1); `None` when it does, or nothing is to be refunded.
+async fn uncovered(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    context: &OrderContext,
+    ticket: &Ticket,
+    now: DateTime<Utc>,
+) -> Result<Option<(Money, Money)>, UseCaseError> {
+    let requested_at = ticket.requested_at.unwrap_or(ticket.opened_at);
+    let Ok(plan) = request_refund(&context.order, requested_at, VENDOR_WINDOW_DAYS) else {
+        return Ok(None);
+    };
+    let needed = plan.debit().map_err(|_| UseCaseError::NotFound)?;
+    if needed.is_zero() {
+        return Ok(None);
+    }
+    let currency = needed.currency();
+    let available = crate::usecases::vendors::balance::balance(ports.store, &vendor.id, now)
+        .await?
+        .iter()
+        .find(|b| b.currency == currency)
+        .and_then(|b| Money::new(b.available, currency).ok())
+        .unwrap_or(Money::zero(currency));
+    Ok((available.amount() < needed.amount()).then_some((needed, available)))
 }
 
 /// The order may get a new request once this one is done.
