@@ -221,6 +221,39 @@ mod cases {
         assert_eq!(w.paid().await, "10.00");
     }
 
+    // Issue 13, defect 9: a refund whose commit answer was lost refunds once.
+    pub async fn a_refund_whose_commit_answer_was_lost_refunds_once(store: Arc<dyn ItemStore>) {
+        let w = world(store).await;
+        assert_eq!(w.pay_amount("pay-all", "11.90").await.0, 201);
+        let w = &w;
+        let path = format!("/api/orders/{}/refunds", w.order_id);
+        let body = json!({"amount": {"amount": "5.00", "currency": "EUR"}, "reason": "Kulanz"});
+        let refund = |key: &'static str| w.post(&path, key, &body, true);
+        let refunded = || async {
+            let (_, card) = common::call(
+                &w.app,
+                Method::GET,
+                &format!("/api/orders/{}", w.order_id),
+                Some(&w.vendor_key),
+                Value::Null,
+            )
+            .await;
+            card["refunded"]["amount"].clone()
+        };
+        // when the refund's commit loses its answer
+        w.store.arm(LOSE_AS_FAILURE);
+        let first = refund("refund-1").await;
+        assert_eq!(first.0, 500, "{}", first.1);
+        assert_eq!(refunded().await, "5.00");
+        // then the retry refunds nothing again and says why
+        let retry = refund("refund-1").await;
+        assert_eq!(error_code(&retry), (409, "idempotency_key_committed"));
+        assert_eq!(refunded().await, "5.00");
+        // while another key refunds again
+        assert_eq!(refund("refund-2").await.0, 201);
+        assert_eq!(refunded().await, "10.00");
+    }
+
     pub async fn a_use_case_retry_after_a_lost_answer_decides_nothing_again(
         store: Arc<dyn ItemStore>,
     ) {
@@ -324,6 +357,12 @@ macro_rules! on_adapter {
             async fn a_use_case_retry_after_a_lost_answer_decides_nothing_again() {
                 let Some(store) = $make else { return };
                 cases::a_use_case_retry_after_a_lost_answer_decides_nothing_again(store).await;
+            }
+
+            #[tokio::test]
+            async fn a_refund_whose_commit_answer_was_lost_refunds_once() {
+                let Some(store) = $make else { return };
+                cases::a_refund_whose_commit_answer_was_lost_refunds_once(store).await;
             }
 
             #[tokio::test]

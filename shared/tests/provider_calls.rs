@@ -26,6 +26,8 @@ struct RecordingProvider {
     outages: AtomicU32,
     /// Refunds succeed at once instead of pending.
     refunds_succeed: std::sync::atomic::AtomicBool,
+    /// Cancellations are refused for good (a 400).
+    refuse_cancels: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingProvider {
@@ -79,7 +81,14 @@ impl PaymentProvider for RecordingProvider {
         self.answer(format!(
             "cancel {} key={}",
             request.subscription, request.idempotency_key
-        ))
+        ))?;
+        if self.refuse_cancels.load(Ordering::SeqCst) {
+            return Err(ProviderError::Rejected {
+                status: 400,
+                code: "invalid_request_error".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -873,5 +882,89 @@ async fn a_closed_dispute_gives_the_debit_back_when_won_and_refunds_when_lost() 
                 (409, Some("nothing_to_refund"))
             );
         }
+    }
+}
+
+// R-R4 (issue 13, defect 6): a cancellation the provider refuses, or one no call can reach (a
+// PayPal subscription, never sent to Stripe), ends visibly: the vendor is told by mail and event.
+#[tokio::test]
+async fn a_cancellation_the_provider_refuses_is_told_to_the_vendor() {
+    for paypal in [false, true] {
+        let provider = Arc::new(RecordingProvider::default());
+        provider.refuse_cancels.store(true, Ordering::SeqCst);
+        let store = common::embedded();
+        let (app, clock, token) = subscribed_over(Arc::clone(&store), provider.clone()).await;
+        if paypal {
+            // the order's subscription is PayPal's (`I-…`), as a PayPal-paid plan's is
+            let (_, page) = call(
+                &app,
+                Method::GET,
+                &format!("/portal/orders/{token}"),
+                None,
+                Value::Null,
+            )
+            .await;
+            let order_id = page["id"].as_str().unwrap();
+            let vendor_id = token.split('.').next().unwrap();
+            let key = sellerdesk::store::keys::order_key(
+                &sellerdesk::domain::ids::VendorId::parse(vendor_id).unwrap(),
+                &sellerdesk::domain::ids::OrderId::parse(order_id).unwrap(),
+            );
+            let item = store.get(&key).await.unwrap().unwrap();
+            let mut body = item.body.clone();
+            body["provider"]["subscription"] = json!("I-PAYPALSUB1");
+            store
+                .transact(vec![sellerdesk::store::Write::update(item.next(body))])
+                .await
+                .unwrap();
+        }
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            &format!("/portal/orders/{token}/tickets"),
+            None,
+            json!({"type": "cancel", "message": "Bitte kündigen"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        clock.freeze(at("2026-11-24T09:00:00Z"));
+        for _ in 0..3 {
+            app.run_sweeps().await.unwrap();
+        }
+        let calls = provider.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls.iter().filter(|c| c.starts_with("cancel ")).count(),
+            usize::from(!paypal),
+            "{calls:?}"
+        );
+        let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&store));
+        sellerdesk::outbox::dispatch::Dispatcher::new(
+            Arc::clone(&store),
+            Arc::new(mailbox.clone()),
+            Arc::new(mailbox.clone()),
+            clock.clone(),
+        )
+        .dispatch_due()
+        .await
+        .unwrap();
+        let told = mailbox
+            .emails()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|mail| {
+                mail.kind == sellerdesk::domain::notifications::EmailKind::CancellationFailed
+            })
+            .count();
+        assert_eq!(told, 1, "paypal={paypal}");
+        let events = mailbox.events().await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| format!("{e:?}").contains("subscription.cancel_failed"))
+                .count(),
+            1,
+            "{events:?}"
+        );
     }
 }

@@ -527,6 +527,7 @@ impl App {
         matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
+        request.no_body()?;
         let id = order_id(matched)?;
         let link = orders::rotate_customer_link(
             self.store.as_ref(),

@@ -120,7 +120,22 @@ impl RateTable {
             .ok_or(TaxError::NoRate { country, date: on })
     }
 
-    /// The rate of one sale (R-M2).
+    /// The rate of a sale at instant `at` (R-M2): the rate in force on the date it is in the
+    /// buyer's country (its capital's time zone), where the rate applies — a sale at 00:30 in
+    /// Berlin on the day a rate changes gets that day's rate, not the UTC date's.
+    pub fn rate_at(
+        &self,
+        vendor_country: &str,
+        buyer_country: &str,
+        buyer_vat_id: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<AppliedRate, TaxError> {
+        let zone = country_zone(&normalize_country(buyer_country)?);
+        let local_date = at.with_timezone(&zone).date_naive();
+        self.rate_for(vendor_country, buyer_country, buyer_vat_id, local_date)
+    }
+
+    /// The rate of one sale on a date of the buyer's country (R-M2).
     pub fn rate_for(
         &self,
         vendor_country: &str,
@@ -153,6 +168,46 @@ impl RateTable {
 
 /// A "valid-looking" EU VAT id: the buyer country's VAT prefix, then 2–12 letters or digits.
 /// (A VIES check would need the network; the spec asks for the shape only.)
+/// The time zone a country's VAT dates are read in: its capital's (decision: the mainland's
+/// for the few countries with more than one, e.g. Portugal and Spain); UTC for the rest.
+pub fn country_zone(iso_country: &str) -> chrono_tz::Tz {
+    use chrono_tz::Europe;
+    match iso_country {
+        "AT" => Europe::Vienna,
+        "BE" => Europe::Brussels,
+        "BG" => Europe::Sofia,
+        "HR" => Europe::Zagreb,
+        "CY" => chrono_tz::Asia::Nicosia,
+        "CZ" => Europe::Prague,
+        "DK" => Europe::Copenhagen,
+        "EE" => Europe::Tallinn,
+        "FI" => Europe::Helsinki,
+        "FR" => Europe::Paris,
+        "DE" => Europe::Berlin,
+        "GR" | "EL" => Europe::Athens,
+        "HU" => Europe::Budapest,
+        "IE" => Europe::Dublin,
+        "IT" => Europe::Rome,
+        "LV" => Europe::Riga,
+        "LT" => Europe::Vilnius,
+        "LU" => Europe::Luxembourg,
+        "MT" => Europe::Malta,
+        "NL" => Europe::Amsterdam,
+        "PL" => Europe::Warsaw,
+        "PT" => Europe::Lisbon,
+        "RO" => Europe::Bucharest,
+        "SK" => Europe::Bratislava,
+        "SI" => Europe::Ljubljana,
+        "ES" => Europe::Madrid,
+        "SE" => Europe::Stockholm,
+        "CH" => Europe::Zurich,
+        "LI" => Europe::Vaduz,
+        "NO" => Europe::Oslo,
+        "GB" => Europe::London,
+        _ => chrono_tz::UTC,
+    }
+}
+
 pub fn vat_id_looks_valid(vat_id: &str, buyer_iso_country: &str) -> bool {
     let compact: String = vat_id
         .chars()
@@ -244,6 +299,37 @@ mod tests {
                 .to_string(),
             "24"
         );
+    }
+
+    // R-M2, R-M3 (issue 13, defect 5): the rate is the one in force on the local date where it
+    // applies — 00:30 in Berlin on 1 January 2021 is 19 %, though it is still 31 December in UTC.
+    #[test]
+    fn the_rate_follows_the_local_date_of_the_buyers_country() {
+        let table = RateTable::builtin().unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2020-12-31T23:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            table
+                .rate_at("DE", "DE", None, at)
+                .unwrap()
+                .percent
+                .to_string(),
+            "19"
+        );
+        assert_eq!(
+            table
+                .rate_for("DE", "DE", None, at.date_naive())
+                .unwrap()
+                .percent
+                .to_string(),
+            "16",
+            "the UTC date would give yesterday's rate"
+        );
+        // every member state has a zone of its own, not UTC
+        for country in table.rates.keys() {
+            assert_ne!(country_zone(country), chrono_tz::UTC, "{country}");
+        }
     }
 
     // R-M2: the buyer's country decides; reverse charge for EU businesses elsewhere.

@@ -207,6 +207,42 @@ pub fn refund_failed(n: &RefundNotice<'_>) -> Email {
     email(n.to, n.language, EmailKind::RefundFailed, subject, text)
 }
 
+/// What the vendor is told when the provider did not cancel a subscription (R-R4): no further
+/// charges are due on our side, but the provider may still charge until it is stopped there.
+pub struct CancellationNotice<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    pub order_number: &'a str,
+    pub subscription: &'a str,
+}
+
+pub fn cancellation_failed(n: &CancellationNotice<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Kündigung nicht ausgeführt: {}", n.order_number),
+            format!(
+                "Der Zahlungsanbieter hat das Abonnement {} der Bestellung {} nicht gekündigt. Bitte kündigen Sie es dort, damit keine weiteren Zahlungen eingezogen werden; eingehende Zahlungen erstatten Sie bitte.\n",
+                n.subscription, n.order_number
+            ),
+        )
+    } else {
+        (
+            format!("Cancellation not carried out: {}", n.order_number),
+            format!(
+                "The payment provider did not cancel subscription {} of order {}. Please cancel it there so that no further payments are taken; refund any that arrive.\n",
+                n.subscription, n.order_number
+            ),
+        )
+    };
+    email(
+        n.to,
+        n.language,
+        EmailKind::CancellationFailed,
+        subject,
+        text,
+    )
+}
+
 /// What the vendor is told when a customer disputes a charge.
 pub struct DisputeNotice<'a> {
     pub to: &'a str,

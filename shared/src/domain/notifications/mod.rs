@@ -31,6 +31,8 @@ pub enum EmailKind {
     DisputeClosed,
     /// To the vendor: the provider did not carry out a refund; its debit was reversed (R-R5).
     RefundFailed,
+    /// To the vendor: the provider did not cancel a subscription; it must be stopped there.
+    CancellationFailed,
     /// To the vendor: a mail to its customer could not be delivered and was given up.
     MailUndeliverable,
 }
@@ -68,6 +70,10 @@ pub enum EventType {
     OrderDisputed,
     #[serde(rename = "order.dispute_closed")]
     DisputeClosed,
+    #[serde(rename = "refund.failed")]
+    RefundFailed,
+    #[serde(rename = "subscription.cancel_failed")]
+    CancellationFailed,
     #[serde(rename = "customer.blocked")]
     CustomerBlocked,
 }
@@ -85,6 +91,8 @@ impl EventType {
             EventType::TicketClosed => "ticket.closed",
             EventType::OrderDisputed => "order.disputed",
             EventType::DisputeClosed => "order.dispute_closed",
+            EventType::RefundFailed => "refund.failed",
+            EventType::CancellationFailed => "subscription.cancel_failed",
             EventType::CustomerBlocked => "customer.blocked",
         }
     }

@@ -48,15 +48,21 @@ pub fn price_lines(
         .collect()
 }
 
-/// `t` plus `n` intervals, calendar-aware (31 Jan + 1 month = 28/29 Feb).
-pub fn add_intervals(t: DateTime<Utc>, interval: Interval, n: u32) -> DateTime<Utc> {
+/// `t` plus `n` intervals in the calendar of `zone` (R-M3): the same local wall time on the
+/// later day (31 Jan + 1 month = 28/29 Feb), so a plan's due times do not shift by an hour
+/// across DST nor change their local date near midnight; a wall time in a DST gap moves forward,
+/// an ambiguous one takes the earlier instant.
+pub fn add_intervals(t: DateTime<Utc>, interval: Interval, n: u32, zone: Tz) -> DateTime<Utc> {
+    let local = t.with_timezone(&zone).naive_local();
     let shifted = match interval {
-        Interval::Day => t.checked_add_days(Days::new(u64::from(n))),
-        Interval::Week => t.checked_add_days(Days::new(7 * u64::from(n))),
-        Interval::Month => t.checked_add_months(Months::new(n)),
-        Interval::Year => t.checked_add_months(Months::new(12 * n)),
+        Interval::Day => local.checked_add_days(Days::new(u64::from(n))),
+        Interval::Week => local.checked_add_days(Days::new(7 * u64::from(n))),
+        Interval::Month => local.checked_add_months(Months::new(n)),
+        Interval::Year => local.checked_add_months(Months::new(12 * n)),
     };
-    shifted.unwrap_or(t)
+    shifted.map_or(t, |later| {
+        crate::domain::calendar::resolve_local(later, zone)
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -100,6 +106,7 @@ pub fn initial_schedule(
     plan: Plan,
     total: Money,
     created_at: DateTime<Utc>,
+    zone: Tz,
 ) -> Result<Vec<ScheduleItem>, MoneyError> {
     Ok(match plan {
         Plan::OneTime | Plan::Subscription { .. } => vec![ScheduleItem::open(1, created_at, total)],
@@ -107,7 +114,11 @@ pub fn initial_schedule(
             .into_iter()
             .zip(1u32..)
             .map(|(amount, seq)| {
-                ScheduleItem::open(seq, add_intervals(created_at, interval, seq - 1), amount)
+                ScheduleItem::open(
+                    seq,
+                    add_intervals(created_at, interval, seq - 1, zone),
+                    amount,
+                )
             })
             .collect(),
     })
@@ -118,11 +129,12 @@ pub fn next_subscription_item(
     schedule: &[ScheduleItem],
     interval: Interval,
     created_at: DateTime<Utc>,
+    zone: Tz,
 ) -> Option<ScheduleItem> {
     let last = schedule.last()?;
     Some(ScheduleItem::open(
         last.seq + 1,
-        add_intervals(created_at, interval, last.seq),
+        add_intervals(created_at, interval, last.seq, zone),
         last.amount,
     ))
 }
@@ -267,6 +279,10 @@ pub struct Order {
     #[serde(default)]
     pub payments: Vec<payments::Payment>,
     pub status: OrderStatus,
+    /// The calendar its schedule steps in (the vendor's time zone when it was made, R-M3);
+    /// orders from before carry none and step in UTC.
+    #[serde(default)]
+    pub zone: Option<String>,
     /// Bumped to revoke the customer link (R-O4).
     pub link_generation: u32,
     /// The link key the customer link is derived with (rotation keeps older links working).
@@ -397,6 +413,14 @@ pub fn tax_part(paid: Money, order_total: Money, order_tax: Money) -> Money {
 }
 
 impl Order {
+    /// The time zone its schedule steps in (R-M3).
+    pub fn calendar(&self) -> Tz {
+        self.zone
+            .as_deref()
+            .and_then(|zone| crate::domain::calendar::parse_time_zone(zone).ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
     /// Applies a payment unless it was applied already under any of its ids (R-P1: any order of
     /// arrival, any duplicate, ends in the same state); a known payment only learns the new ids.
     pub fn apply_payment_once(
@@ -477,7 +501,8 @@ impl Order {
             if last.due_at + tolerance >= start {
                 break;
             }
-            let next = next_subscription_item(&self.schedule, interval, self.created_at)?;
+            let next =
+                next_subscription_item(&self.schedule, interval, self.created_at, self.calendar())?;
             self.schedule.push(next);
         }
         self.schedule.iter().position(|item| {
@@ -600,7 +625,8 @@ impl Order {
         }
         if let Plan::Subscription { interval } = self.plan
             && self.schedule.iter().all(|i| i.status != ItemStatus::Open)
-            && let Some(next) = next_subscription_item(&self.schedule, interval, self.created_at)
+            && let Some(next) =
+                next_subscription_item(&self.schedule, interval, self.created_at, self.calendar())
         {
             self.schedule.push(next);
         }
@@ -697,10 +723,11 @@ pub(crate) mod payment_tests {
             tax: eur(tax),
             total: eur(total),
             tax_treatment: TaxTreatment::Standard,
-            schedule: initial_schedule(plan, eur(total), now).unwrap(),
+            schedule: initial_schedule(plan, eur(total), now, chrono_tz::UTC).unwrap(),
             refunded: eur("0"),
             payments: Vec::new(),
             status: OrderStatus::PendingPayment,
+            zone: None,
             link_generation: 0,
             link_key: Default::default(),
             provider: ProviderRefs::default(),
@@ -769,7 +796,8 @@ pub(crate) mod payment_tests {
         o.apply_payment(eur("9.99"), start).unwrap();
         let third = payments::IncomingPayment {
             period_start: Some(
-                add_intervals(start, Interval::Month, 2) + chrono::Duration::minutes(3),
+                add_intervals(start, Interval::Month, 2, chrono_tz::UTC)
+                    + chrono::Duration::minutes(3),
             ),
             ..stripe("in_3", &[])
         };
@@ -787,7 +815,7 @@ pub(crate) mod payment_tests {
         );
         // and the second period's own invoice pays the second period
         let second = payments::IncomingPayment {
-            period_start: Some(add_intervals(start, Interval::Month, 1)),
+            period_start: Some(add_intervals(start, Interval::Month, 1, chrono_tz::UTC)),
             ..stripe("in_2", &[])
         };
         o.apply_payment_once(&second, eur("9.99"), start + chrono::Duration::days(62))
@@ -938,7 +966,13 @@ mod tests {
             count: 3,
             interval: Interval::Month,
         };
-        let schedule = initial_schedule(plan, eur("100.00"), utc("2026-01-31T10:00:00Z")).unwrap();
+        let schedule = initial_schedule(
+            plan,
+            eur("100.00"),
+            utc("2026-01-31T10:00:00Z"),
+            chrono_tz::UTC,
+        )
+        .unwrap();
         let amounts: Vec<_> = schedule
             .iter()
             .map(|i| i.amount.amount().to_string())
@@ -955,12 +989,47 @@ mod tests {
         );
     }
 
+    // R-M3, R-O5 (issue 13, defect 5): instalments step in the vendor's calendar — the same
+    // Berlin wall time across the change to summer time, and the same local date near midnight.
+    #[test]
+    fn instalments_step_months_in_the_vendors_calendar() {
+        let berlin = chrono_tz::Europe::Berlin;
+        let plan = Plan::Installments {
+            count: 3,
+            interval: Interval::Month,
+        };
+        // 15 February 23:30 in Berlin (22:30 UTC, winter time)
+        let created = utc("2026-02-15T22:30:00Z");
+        let dues: Vec<String> = initial_schedule(plan, eur("90.00"), created, berlin)
+            .unwrap()
+            .iter()
+            .map(|item| {
+                item.due_at
+                    .with_timezone(&berlin)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            dues,
+            vec!["2026-02-15 23:30", "2026-03-15 23:30", "2026-04-15 23:30"]
+        );
+        // stepped in UTC, April's would be 00:30 on the 16th in Berlin
+        assert_eq!(
+            add_intervals(created, Interval::Month, 2, chrono_tz::UTC)
+                .with_timezone(&berlin)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            "2026-04-16 00:30"
+        );
+    }
+
     // R-O5
     #[test]
     fn one_time_and_subscriptions_start_with_one_payment_due_now() {
         let now = utc("2026-11-24T09:00:00Z");
         assert_eq!(
-            initial_schedule(Plan::OneTime, eur("49.00"), now).unwrap(),
+            initial_schedule(Plan::OneTime, eur("49.00"), now, chrono_tz::UTC).unwrap(),
             vec![ScheduleItem::open(1, now, eur("49.00"))]
         );
         let subscription = initial_schedule(
@@ -969,10 +1038,12 @@ mod tests {
             },
             eur("9.99"),
             now,
+            chrono_tz::UTC,
         )
         .unwrap();
         assert_eq!(subscription.len(), 1);
-        let next = next_subscription_item(&subscription, Interval::Month, now).unwrap();
+        let next =
+            next_subscription_item(&subscription, Interval::Month, now, chrono_tz::UTC).unwrap();
         assert_eq!(
             (next.seq, next.due_at, next.amount),
             (2, utc("2026-12-24T09:00:00Z"), eur("9.99"))
@@ -987,7 +1058,7 @@ mod tests {
             count: 2,
             interval: Interval::Month,
         };
-        let mut schedule = initial_schedule(plan, eur("100.00"), created).unwrap();
+        let mut schedule = initial_schedule(plan, eur("100.00"), created, chrono_tz::UTC).unwrap();
         let zero = eur("0");
         // just created: pending, nothing overdue yet on the due day
         let fresh = derive(plan, &schedule, zero, created, BERLIN).unwrap();
@@ -1070,7 +1141,7 @@ mod tests {
         #[test]
         fn the_time_zone_never_makes_paid_orders_overdue(hours in 0i64..10_000) {
             let created = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-            let mut schedule = initial_schedule(Plan::OneTime, eur("10.00"), created).unwrap();
+            let mut schedule = initial_schedule(Plan::OneTime, eur("10.00"), created, chrono_tz::UTC).unwrap();
             schedule[0].paid = eur("10.00");
             schedule[0].status = ItemStatus::Paid;
             let d = derive(Plan::OneTime, &schedule, eur("0"), created + chrono::Duration::hours(hours), BERLIN).unwrap();

@@ -73,6 +73,17 @@ pub struct TicketMail<'a> {
     pub order: &'a OrderFacts<'a>,
     /// The customer's ticket link; the vendor's e-mail names the ticket id instead.
     pub ticket_link: Option<&'a str>,
+    /// The vendor's time zone: every time in the mail is its wall time, with its name (R-M3).
+    pub zone: chrono_tz::Tz,
+}
+
+/// A time as the vendor's wall time with the zone's name: `2026-11-24 10:00 Europe/Berlin`.
+fn wall_time(at: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    format!(
+        "{} {}",
+        at.with_timezone(&zone).format("%Y-%m-%d %H:%M"),
+        zone.name()
+    )
 }
 
 struct Words {
@@ -171,7 +182,7 @@ pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
             "{} ({}, {}):\n{}\n\n",
             words.pick("Neuester Kommentar", "Newest comment"),
             words.author(newest.author),
-            newest.at.format("%Y-%m-%d %H:%M UTC"),
+            wall_time(newest.at, mail.zone),
             newest.body
         ));
     }
@@ -193,13 +204,13 @@ pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
         words.pick("Status", "State"),
         ticket.state,
         words.pick("Eröffnet", "Opened"),
-        ticket.opened_at.format("%Y-%m-%d %H:%M UTC"),
+        wall_time(ticket.opened_at, mail.zone),
     ));
     if let Some(due) = ticket.due_at {
         text.push_str(&format!(
             " · {}: {}",
             words.pick("Fällig", "Due"),
-            due.format("%Y-%m-%d %H:%M UTC")
+            wall_time(due, mail.zone)
         ));
     }
     text.push_str(&format!(
@@ -239,7 +250,7 @@ pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
         text.push_str(&format!(
             "— {} ({}):\n{}\n",
             words.author(comment.author),
-            comment.at.format("%Y-%m-%d %H:%M UTC"),
+            wall_time(comment.at, mail.zone),
             comment.body
         ));
     }
@@ -305,6 +316,7 @@ mod tests {
             ticket: &ticket,
             order: &order,
             ticket_link: Some("https://portal.example/tickets/tok"),
+            zone: chrono_tz::Europe::Berlin,
         });
         let size = serde_json::to_string(&mail).unwrap().len();
         assert!(size < 200 * 1024, "{size}");
@@ -355,6 +367,7 @@ mod tests {
                 ticket: &ticket,
                 order: &order,
                 ticket_link: link,
+                zone: chrono_tz::Europe::Berlin,
             })
         };
         let customer = mail(
@@ -385,5 +398,15 @@ mod tests {
         assert!(vendor.text.contains(&format!("Ticket id: {}", ticket.id)));
         assert!(!vendor.text.contains("refund request"));
         assert!(vendor.subject.contains("Order SD-000007"));
+        // R-M3 (issue 13, defect 5): times are the vendor's wall time, with the zone's name
+        assert!(
+            text.contains("Eröffnet: 2026-11-23 10:00 Europe/Berlin"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(Anbieter, 2026-11-23 11:00 Europe/Berlin)"),
+            "{text}"
+        );
+        assert!(!text.contains("UTC"), "{text}");
     }
 }

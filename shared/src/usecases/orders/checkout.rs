@@ -111,11 +111,11 @@ pub async fn checkout(
     retry_on_contention(|| async {
         let now = clock.now();
         let rate = table
-            .rate_for(
+            .rate_at(
                 &vendor.country,
                 &country,
                 request.customer.vat_id.as_deref(),
-                now.date_naive(),
+                now,
             )
             .map_err(|_| invalid("customer.country", "is not a country we can tax"))?;
         let taxed = price_lines(offer.price, offer.discount, products.len(), rate)
@@ -214,7 +214,9 @@ pub async fn checkout(
         let sequence = counters::next_value(store, &vendor.id, Counter::OrderNumbers).await?;
         writes.push(sequence.write);
         let id = OrderId::generate(now, entropy);
-        let schedule = initial_schedule(offer.plan, total, now)
+        // R-M3: the plan's due times step in the vendor's calendar.
+        let zone = crate::domain::vendors::vendor_zone(&vendor);
+        let schedule = initial_schedule(offer.plan, total, now, zone)
             .map_err(|_| invalid("offer_id", "the offer cannot be scheduled"))?;
         let order = Order {
             id: id.clone(),
@@ -237,6 +239,7 @@ pub async fn checkout(
             refunded: crate::domain::money::Money::zero(total.currency()),
             payments: Vec::new(),
             status: OrderStatus::PendingPayment,
+            zone: Some(zone.name().to_string()),
             link_generation: 0,
             link_key: link_keys.current().clone(),
             provider: Default::default(),

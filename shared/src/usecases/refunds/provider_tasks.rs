@@ -303,13 +303,24 @@ async fn run_one(
             ports.store.transact(vec![Write::update(watching)]).await?;
             return Ok(());
         }
-        ports
-            .store
-            .transact(vec![Write::Delete {
-                key: claimed.key.clone(),
-                condition: crate::store::Condition::VersionIs(claimed.version),
-            }])
-            .await?;
+        let mut writes = vec![Write::Delete {
+            key: claimed.key.clone(),
+            condition: crate::store::Condition::VersionIs(claimed.version),
+        }];
+        // The provider refused the cancellation: the vendor must stop it there (R-R4).
+        if let (
+            Err(ProviderError::Rejected { .. }),
+            ProviderTask::CancelSubscription {
+                order_id,
+                subscription,
+            },
+        ) = (&outcome, &record.task)
+        {
+            writes.extend(
+                cancellation_failed(ports, &record.vendor_id, order_id, subscription, now).await?,
+            );
+        }
+        ports.store.transact(writes).await?;
         return Ok(());
     }
     if let Err(error) = outcome {
@@ -363,6 +374,7 @@ async fn unreachable(
     now: DateTime<Utc>,
     report: &mut ProviderReport,
 ) -> Result<(), UseCaseError> {
+    let mut writes = Vec::new();
     let next = match &record.task {
         ProviderTask::Refund { refund_id, .. } => {
             report.still_pending += 1;
@@ -373,20 +385,64 @@ async fn unreachable(
                 now + STILL_PENDING_AGAIN,
             )
         }
-        ProviderTask::CancelSubscription { .. } => {
+        ProviderTask::CancelSubscription {
+            order_id,
+            subscription,
+        } => {
             report.given_up += 1;
             tracing::error!(vendor_id = %record.vendor_id, task = %record.task.id(), "provider call given up: the subscription is not at Stripe");
+            writes.extend(
+                cancellation_failed(ports, &record.vendor_id, order_id, subscription, now).await?,
+            );
             record.given_up = true;
             record.last_error = Some("no adapter for the subscription's provider".into());
             item.next(encode(&item.key, &record)?)
                 .without_index(Index::Due)
         }
     };
-    match ports.store.transact(vec![Write::update(next)]).await {
+    writes.insert(0, Write::update(next));
+    match ports.store.transact(writes).await {
         Err(error) if error.is_contention() => report.skipped += 1,
         other => other?,
     }
     Ok(())
+}
+
+/// The vendor is told (e-mail and `subscription.cancel_failed`) that a cancellation did not
+/// reach the provider, so it stops the subscription there (issue 13, defect 6).
+async fn cancellation_failed(
+    ports: Ports<'_>,
+    vendor_id: &VendorId,
+    order_id: &OrderId,
+    subscription: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Write>, UseCaseError> {
+    use crate::domain::notifications::emails::{CancellationNotice, cancellation_failed};
+    use crate::domain::notifications::{DomainEvent, EventType, Message};
+    let vendor = crate::usecases::ports::load_vendor(ports.store, vendor_id).await?;
+    let order = crate::usecases::ports::load_order(ports.store, vendor_id, order_id)
+        .await?
+        .order;
+    let notice = cancellation_failed(&CancellationNotice {
+        to: vendor.ticket_email(),
+        language: &vendor.default_language,
+        order_number: &order.number,
+        subscription,
+    });
+    let event = DomainEvent {
+        event_type: EventType::CancellationFailed,
+        detail: serde_json::json!({ "order_id": order.id, "order_number": order.number, "subscription": subscription }),
+    };
+    let to_store = |source| StoreError::Malformed {
+        key: crate::store::keys::order_key(vendor_id, order_id),
+        source,
+    };
+    Ok(vec![
+        crate::outbox::enqueue(vendor_id, Message::Email(notice), now, ports.entropy)
+            .map_err(to_store)?,
+        crate::outbox::enqueue(vendor_id, Message::Event(event), now, ports.entropy)
+            .map_err(to_store)?,
+    ])
 }
 
 /// A refund the provider took: dropped once its events settled it; still pending, the operator

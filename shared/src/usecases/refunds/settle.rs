@@ -139,6 +139,10 @@ async fn reversal(
         amount: &part.amount.to_string(),
         in_progress: false,
     });
+    let failed = crate::domain::notifications::DomainEvent {
+        event_type: crate::domain::notifications::EventType::RefundFailed,
+        detail: serde_json::json!({ "refund_id": refund.id, "order_id": refund.order_id, "order_number": context.order.number, "amount": part.amount }),
+    };
     let to_store = |source| StoreError::Malformed {
         key: ledger_key.clone(),
         source,
@@ -151,5 +155,6 @@ async fn reversal(
         ),
         Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
         enqueue(&vendor.id, Message::Email(notice), now, ports.entropy).map_err(to_store)?,
+        enqueue(&vendor.id, Message::Event(failed), now, ports.entropy).map_err(to_store)?,
     ])
 }

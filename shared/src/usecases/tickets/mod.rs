@@ -205,6 +205,7 @@ pub fn notify_both(
                 ticket,
                 order: &facts,
                 ticket_link,
+                zone: vendor_zone(vendor),
             });
             enqueue(&vendor.id, Message::Email(email), now, ports.entropy).map_err(|source| {
                 StoreError::Malformed {
