@@ -968,3 +968,71 @@ async fn a_cancellation_the_provider_refuses_is_told_to_the_vendor() {
         );
     }
 }
+
+// R-P1, R-O10 (issue 13, review): a dispute decided before its opening arrived ends the same as
+// in order; and a chargeback never takes back money already refunded (R-R5).
+#[tokio::test]
+async fn a_dispute_ends_the_same_in_any_order_and_takes_back_only_what_is_left() {
+    let dispute = |kind: &str, status: &str, amount: i64| {
+        json!({"id": format!("evt_{kind}_{status}"), "object": "event", "type": format!("charge.dispute.{kind}"), "data": {"object": {
+            "id": "dp_1", "object": "dispute", "amount": amount, "currency": "eur", "charge": "ch_1",
+            "payment_intent": "pi_1", "reason": "fraudulent", "status": status}}})
+    };
+    for won in [true, false] {
+        let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+        let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+        let key = vendor["api_key"].as_str();
+        let order_id = order["order_id"].as_str().unwrap();
+        let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
+            "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
+            "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
+        assert_eq!(
+            common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
+            200
+        );
+        clock.advance(chrono::Duration::days(8));
+        // a partial refund first: 5.00 of 11.90 (4.20 net)
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            &format!("/api/orders/{order_id}/refunds"),
+            key,
+            json!({"amount": {"amount": "5.00", "currency": "EUR"}, "reason": "Teil"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        // the dispute's end arrives before its opening, which names far more than is left
+        let closed = dispute("closed", if won { "won" } else { "lost" }, 99_999);
+        assert_eq!(
+            common::deliver_stripe(&app, &vendor, clock.now(), &closed).await,
+            200
+        );
+        let opened = dispute("created", "needs_response", 99_999);
+        assert_eq!(
+            common::deliver_stripe(&app, &vendor, clock.now(), &opened).await,
+            200
+        );
+        let (_, balance) = call(&app, Method::GET, "/api/balance", key, Value::Null).await;
+        let (_, card) = call(
+            &app,
+            Method::GET,
+            &format!("/api/orders/{order_id}"),
+            key,
+            Value::Null,
+        )
+        .await;
+        if won {
+            // as if never disputed: 10.00 − 4.20
+            assert_eq!(balance["balances"][0]["available"], "5.80", "{balance}");
+            assert_eq!(card["status"], "completed", "{card}");
+        } else {
+            // the rest, 6.90 (5.80 net), is gone with the dispute, and counts as refunded
+            assert_eq!(balance["balances"][0]["available"], "0.00", "{balance}");
+            assert_eq!(
+                (card["status"].as_str(), card["refunded"]["amount"].as_str()),
+                (Some("refunded"), Some("11.90")),
+                "{card}"
+            );
+        }
+    }
+}

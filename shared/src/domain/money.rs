@@ -319,6 +319,16 @@ impl utoipa::ToSchema for Currency {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // R-M1: each currency's scale is its minor unit's (EUR 2, JPY 0, KWD 3).
+    #[test]
+    fn a_currency_names_its_scale() {
+        let scale = |code: &str| code.parse::<Currency>().unwrap().scale();
+        assert_eq!(
+            (Currency::EUR.scale(), scale("JPY"), scale("KWD")),
+            (2, 0, 3)
+        );
+    }
     use proptest::prelude::*;
 
     fn eur(s: &str) -> Money {

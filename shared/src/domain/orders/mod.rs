@@ -367,6 +367,13 @@ pub struct ProviderRefs {
     /// Disputes decided (won or lost): each is closed once.
     #[serde(default)]
     pub disputes_closed: std::collections::BTreeSet<String>,
+    /// What each dispute holds back: its amount, at most what was left unrefunded when it opened.
+    #[serde(default)]
+    pub dispute_amounts: std::collections::BTreeMap<String, Money>,
+    /// Disputes decided before their opening arrived (`true`: won): applied when it does, so
+    /// any order of arrival ends the same (R-P1).
+    #[serde(default)]
+    pub early_dispute_ends: std::collections::BTreeMap<String, bool>,
     /// Ids of one payment seen before its money arrived (a charge with its payment intent and
     /// invoice): they join the payment when it comes.
     #[serde(default)]
@@ -534,6 +541,19 @@ impl Order {
         {
             return None;
         }
+        // A chargeback takes back at most what is left of the money: a partly refunded payment
+        // is never debited its refunded part a second time (R-R5).
+        let left = self
+            .payments_total(|p| p.amount.checked_sub(&p.refunded).unwrap_or(p.amount))
+            .ok()?;
+        let amount = if amount.amount() < left.amount() {
+            amount
+        } else {
+            left
+        };
+        self.provider
+            .dispute_amounts
+            .insert(dispute.to_string(), amount);
         if self.status != OrderStatus::Disputed {
             self.provider.status_before_dispute = Some(self.status);
         }
@@ -588,8 +608,13 @@ impl Order {
         let mut left = amount;
         // A subscription's payment of a named period pays that period first (issue 13, defect
         // 10): its item is scheduled if it is not yet, and earlier open ones stay open.
+        // A plan that ended (cancelled, refunded) schedules nothing more: late money is kept,
+        // never turned into a new open item (R-R4).
+        let ended = matches!(self.status, OrderStatus::Cancelled | OrderStatus::Refunded);
         let target = match (self.plan, period_start) {
-            (Plan::Subscription { interval }, Some(start)) => self.period_item(interval, start),
+            (Plan::Subscription { interval }, Some(start)) if !ended => {
+                self.period_item(interval, start)
+            }
             _ => None,
         };
         let mut order: Vec<usize> = target.into_iter().collect();
@@ -624,6 +649,7 @@ impl Order {
             last.paid = last.paid.checked_add(&left)?;
         }
         if let Plan::Subscription { interval } = self.plan
+            && !ended
             && self.schedule.iter().all(|i| i.status != ItemStatus::Open)
             && let Some(next) =
                 next_subscription_item(&self.schedule, interval, self.created_at, self.calendar())
@@ -822,6 +848,34 @@ pub(crate) mod payment_tests {
             .unwrap()
             .unwrap();
         assert!(o.schedule[..3].iter().all(|i| i.status == ItemStatus::Paid));
+    }
+
+    // R-R4 (issue 13, review): money arriving for a plan that ended schedules nothing more.
+    #[test]
+    fn a_late_renewal_of_an_ended_plan_opens_no_new_item() {
+        let mut o = order(
+            Plan::Subscription {
+                interval: Interval::Month,
+            },
+            "9.99",
+            "1.60",
+        );
+        let start = o.created_at;
+        o.apply_payment(eur("9.99"), start).unwrap();
+        assert!(o.cancel_plan(start + chrono::Duration::days(3)));
+        let late = payments::IncomingPayment {
+            period_start: Some(add_intervals(start, Interval::Month, 1, chrono_tz::UTC)),
+            ..stripe("in_2", &[])
+        };
+        o.apply_payment_once(&late, eur("9.99"), start + chrono::Duration::days(31))
+            .unwrap()
+            .unwrap();
+        assert!(
+            o.schedule.iter().all(|i| i.status != ItemStatus::Open),
+            "{:?}",
+            o.schedule
+        );
+        assert_eq!(o.status, OrderStatus::Cancelled);
     }
 
     // R-O5: a paid subscription period schedules the next one, due when the period ends.

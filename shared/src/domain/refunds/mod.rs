@@ -357,6 +357,8 @@ pub enum DisputeEnd {
     /// The money stays with the customer: it counts as refunded (by the dispute), so nothing
     /// refunds it again; the debit stays.
     Lost { net: Money },
+    /// Decided before its opening arrived: kept, and applied when the opening comes.
+    Early,
 }
 
 impl Order {
@@ -371,12 +373,28 @@ impl Order {
         payment_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Option<DisputeEnd> {
-        if amount.currency() != self.total.currency()
-            || !self.provider.disputes.contains(dispute)
-            || !self.provider.disputes_closed.insert(dispute.into())
-        {
+        if amount.currency() != self.total.currency() {
             return None;
         }
+        if !self.provider.disputes.contains(dispute) {
+            // The end came first (R-P1: any order of arrival): it waits for the opening.
+            let new = self
+                .provider
+                .early_dispute_ends
+                .insert(dispute.to_string(), won)
+                .is_none();
+            return new.then_some(DisputeEnd::Early);
+        }
+        if !self.provider.disputes_closed.insert(dispute.into()) {
+            return None;
+        }
+        // What the opening held back (at most what was left), not what this event says.
+        let amount = self
+            .provider
+            .dispute_amounts
+            .get(dispute)
+            .copied()
+            .unwrap_or(amount);
         let net = self.dispute_net(amount)?;
         let end = if won {
             DisputeEnd::Won { net }

@@ -730,6 +730,13 @@ fn dispute_opened(
     let Some(net) = loaded.order.open_dispute(dispute, amount, now) else {
         return Ok(None);
     };
+    let held = loaded
+        .order
+        .provider
+        .dispute_amounts
+        .get(dispute)
+        .copied()
+        .unwrap_or(amount);
     let debit = immediate(
         &vendor.id,
         net.negated(),
@@ -743,16 +750,15 @@ fn dispute_opened(
         to: &vendor.email,
         language: &vendor.default_language,
         order_number: &loaded.order.number,
-        amount: &amount.to_string(),
+        amount: &held.to_string(),
         debited: &net.to_string(),
         reason,
     });
     let disputed = DomainEvent {
         event_type: EventType::OrderDisputed,
-        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "debited": net, "reason": reason }),
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": held, "debited": net, "reason": reason }),
     };
-    Ok(Some(vec![
-        loaded.order_write()?,
+    let mut writes = vec![
         Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
         crate::usecases::vendors::balance::guard_write(
             &vendor.id,
@@ -762,12 +768,22 @@ fn dispute_opened(
         ),
         loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
         loaded.enqueue(vendor, Message::Event(disputed), now, ports.entropy)?,
-    ]))
+    ];
+    // Decided before this opening arrived (R-P1): its end applies now, in the same commit.
+    if let Some(won) = loaded.order.provider.early_dispute_ends.remove(dispute)
+        && let Some(end) = loaded.order.close_dispute(dispute, won, held, None, now)
+    {
+        writes.extend(dispute_end_writes(
+            ports, vendor, &loaded, dispute, end, held, now,
+        )?);
+    }
+    writes.insert(0, loaded.order_write()?);
+    Ok(Some(writes))
 }
 
 /// R-O10: a dispute decided. Won, the chargeback's debit is credited back and the order is as
 /// before (access returns); lost, the amount counts as refunded by the dispute and the debit
-/// stays. The vendor is told either way.
+/// stays. The vendor is told either way. Decided before its opening arrived, it waits for it.
 #[allow(clippy::too_many_arguments)]
 fn dispute_closed(
     ports: Ports<'_>,
@@ -779,18 +795,45 @@ fn dispute_closed(
     payment: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
-    use crate::domain::refunds::DisputeEnd;
     let Some(end) = loaded
         .order
         .close_dispute(dispute, won, amount, payment, now)
     else {
         return Ok(None);
     };
-    let net = match end {
-        DisputeEnd::Won { net } | DisputeEnd::Lost { net } => net,
-    };
+    let held = loaded
+        .order
+        .provider
+        .dispute_amounts
+        .get(dispute)
+        .copied()
+        .unwrap_or(amount);
     let mut writes = vec![loaded.order_write()?];
-    if let DisputeEnd::Won { net } = end {
+    writes.extend(dispute_end_writes(
+        ports, vendor, &loaded, dispute, end, held, now,
+    )?);
+    Ok(Some(writes))
+}
+
+/// What a dispute's end writes besides the order: won, the debit credited back; the vendor's
+/// mail and `order.dispute_closed`. An early end writes nothing more (it waits on the order).
+fn dispute_end_writes(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    loaded: &Loaded,
+    dispute: &str,
+    end: crate::domain::refunds::DisputeEnd,
+    amount: Money,
+    now: DateTime<Utc>,
+) -> Result<Vec<Write>, UseCaseError> {
+    use crate::domain::refunds::DisputeEnd;
+    let (net, won) = match end {
+        DisputeEnd::Won { net } => (net, true),
+        DisputeEnd::Lost { net } => (net, false),
+        DisputeEnd::Early => return Ok(Vec::new()),
+    };
+    let mut writes = Vec::new();
+    if won {
         let credit = immediate(
             &vendor.id,
             net,
@@ -822,7 +865,7 @@ fn dispute_closed(
     };
     writes.push(loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?);
     writes.push(loaded.enqueue(vendor, Message::Event(closed), now, ports.entropy)?);
-    Ok(Some(writes))
+    Ok(writes)
 }
 
 /// R-P2: a failed charge counts an attempt on the first open payment and keeps it open.
