@@ -320,6 +320,14 @@ impl utoipa::ToSchema for Currency {}
 mod tests {
     use super::*;
 
+    // R-V3: a debit is the credit negated, and back.
+    #[test]
+    fn negating_flips_the_sign_and_keeps_the_currency() {
+        let five = Money::parse("5.00", Currency::EUR).unwrap();
+        let minus = Money::parse("-5.00", Currency::EUR).unwrap();
+        assert_eq!((five.negated(), minus.negated()), (minus, five));
+    }
+
     // R-M1: each currency's scale is its minor unit's (EUR 2, JPY 0, KWD 3).
     #[test]
     fn a_currency_names_its_scale() {

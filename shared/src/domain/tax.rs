@@ -168,7 +168,7 @@ impl RateTable {
 
 /// A "valid-looking" EU VAT id: the buyer country's VAT prefix, then 2–12 letters or digits.
 /// (A VIES check would need the network; the spec asks for the shape only.)
-/// The time zone a country's VAT dates are read in: its capital's (decision: the mainland's
+/// The time zone an EU country's VAT dates are read in: its capital's (decision: the mainland's
 /// for the few countries with more than one, e.g. Portugal and Spain); UTC for the rest.
 pub fn country_zone(iso_country: &str) -> chrono_tz::Tz {
     use chrono_tz::Europe;
@@ -200,10 +200,7 @@ pub fn country_zone(iso_country: &str) -> chrono_tz::Tz {
         "SI" => Europe::Ljubljana,
         "ES" => Europe::Madrid,
         "SE" => Europe::Stockholm,
-        "CH" => Europe::Zurich,
-        "LI" => Europe::Vaduz,
-        "NO" => Europe::Oslo,
-        "GB" => Europe::London,
+        // Outside the EU no VAT is charged (R-M2), so no date there decides a rate.
         _ => chrono_tz::UTC,
     }
 }
@@ -299,6 +296,26 @@ mod tests {
                 .to_string(),
             "24"
         );
+    }
+
+    // R-M2: a VAT id is read without its spaces, dots and dashes, in any case.
+    #[test]
+    fn a_vat_id_may_be_written_with_separators() {
+        assert!(vat_id_looks_valid("atu 12.345-678", "AT"));
+        assert!(vat_id_looks_valid("ATU12345678", "AT"));
+        for bad in ["ATU 12_345", "DEU12345678", "AT1", "ATU12345678901234"] {
+            assert!(!vat_id_looks_valid(bad, "AT"), "{bad}");
+        }
+    }
+
+    // R-M2: a bad rate table names the line it failed on (counted from 1, comments included).
+    #[test]
+    fn a_bad_table_names_its_line() {
+        let csv = "# country,rate,from\nDE,19,2007-01-01\nAT,twenty,2016-01-01\n";
+        match RateTable::parse(csv) {
+            Err(TaxError::BadTable { line, .. }) => assert_eq!(line, 3),
+            other => panic!("{other:?}"),
+        }
     }
 
     // R-M2, R-M3 (issue 13, defect 5): the rate is the one in force on the local date where it

@@ -113,3 +113,79 @@ impl IncomingPayment {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Currency;
+
+    fn eur(s: &str) -> Money {
+        Money::parse(s, Currency::EUR).unwrap()
+    }
+
+    fn payment(source: PaymentSource, key: &str, ids: &[&str]) -> Payment {
+        let mut all: BTreeSet<String> = ids.iter().map(|id| id.to_string()).collect();
+        all.insert(key.to_string());
+        Payment {
+            key: key.into(),
+            source,
+            ids: all,
+            amount: eur("11.90"),
+            tax: eur("1.90"),
+            refunded: eur("0.00"),
+            refunded_tax: eur("0.00"),
+            at: chrono::DateTime::parse_from_rfc3339("2026-11-24T09:00:00Z")
+                .unwrap()
+                .to_utc(),
+        }
+    }
+
+    // R-R5 (issue 13, defect 1): a refund goes back against the payment's own reference.
+    #[test]
+    fn a_payment_is_refunded_against_its_intent_else_its_charge() {
+        let stripe = |ids: &[&str]| payment(PaymentSource::Stripe, "in_1", ids);
+        assert_eq!(stripe(&["ch_1", "pi_1"]).refund_handle(), Some("pi_1"));
+        assert_eq!(stripe(&["ch_1"]).refund_handle(), Some("ch_1"));
+        assert_eq!(
+            stripe(&[]).refund_handle(),
+            None,
+            "an invoice alone is not refundable"
+        );
+        let paypal = payment(PaymentSource::Paypal, "CAP1", &[]);
+        assert_eq!(paypal.refund_handle(), Some("CAP1"));
+        let by_hand = payment(PaymentSource::Manual, "manual:1", &["pi_x"]);
+        assert_eq!(by_hand.refund_handle(), None);
+    }
+
+    // R-M2 (issue 13, defect 4): shares are proportional, and the whole carries the whole tax.
+    #[test]
+    fn shares_are_proportional_and_the_whole_is_exact() {
+        assert_eq!(
+            proportional(eur("5.00"), eur("11.90"), eur("1.90")),
+            eur("0.80")
+        );
+        assert_eq!(
+            proportional(eur("11.90"), eur("11.90"), eur("1.90")),
+            eur("1.90")
+        );
+        assert_eq!(
+            proportional(eur("5.00"), eur("0.00"), eur("1.90")),
+            eur("0.00")
+        );
+        let mut p = payment(PaymentSource::Stripe, "pi_1", &[]);
+        assert_eq!(p.unrefunded().unwrap(), eur("11.90"));
+        assert_eq!(p.refund_tax(eur("5.00")).unwrap(), eur("0.80"));
+        p.refunded = eur("5.00");
+        p.refunded_tax = eur("0.80");
+        assert_eq!(p.unrefunded().unwrap(), eur("6.90"));
+        assert_eq!(
+            p.refund_tax(eur("6.90")).unwrap(),
+            eur("1.10"),
+            "the rest of its tax"
+        );
+        assert_eq!(
+            IncomingPayment::manual("manual:1".into()).source,
+            PaymentSource::Manual
+        );
+    }
+}

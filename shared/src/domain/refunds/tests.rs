@@ -422,3 +422,118 @@ mod allocation {
         }
     }
 }
+
+fn part(source: PaymentSource, handle: Option<&str>, state: RefundState) -> RefundedPart {
+    RefundedPart {
+        part: RefundPart {
+            payment: "pi_1".into(),
+            source,
+            amount: eur("1.00"),
+            net: eur("0.84"),
+            tax: eur("0.16"),
+        },
+        handle: handle.map(str::to_string),
+        state,
+        provider_refund: None,
+    }
+}
+
+fn refund_of(parts: Vec<RefundedPart>) -> Refund {
+    let o = paid_one_time();
+    Refund {
+        id: crate::domain::ids::RefundId::generate(
+            o.created_at,
+            &crate::domain::ids::SeededEntropy::new(9),
+        ),
+        vendor_id: o.vendor_id.clone(),
+        order_id: o.id.clone(),
+        amount: eur("1.00"),
+        net: eur("0.84"),
+        tax: eur("0.16"),
+        state: Refund::combined_state(&parts),
+        reason: "r".into(),
+        origin: RefundOrigin::Vendor,
+        ticket_id: None,
+        parts,
+        created_at: o.created_at,
+        updated_at: o.created_at,
+    }
+}
+
+// R-R5 (issue 13, defect 1): a refund is under way, not done, while a pending part reaches no
+// provider — its reference unknown, or no adapter for its provider.
+#[test]
+fn a_refund_reaches_no_provider_only_for_a_pending_part_without_a_way_there() {
+    use RefundState::{Pending, Succeeded};
+    let reaches_none = |parts| refund_of(parts).reaches_no_provider();
+    assert!(!reaches_none(vec![part(
+        PaymentSource::Stripe,
+        Some("pi_1"),
+        Pending
+    )]));
+    assert!(reaches_none(vec![part(
+        PaymentSource::Stripe,
+        None,
+        Pending
+    )]));
+    assert!(reaches_none(vec![part(
+        PaymentSource::Paypal,
+        Some("CAP1"),
+        Pending
+    )]));
+    assert!(!reaches_none(vec![part(
+        PaymentSource::Stripe,
+        None,
+        Succeeded
+    )]));
+    assert!(!reaches_none(vec![part(
+        PaymentSource::Manual,
+        None,
+        Succeeded
+    )]));
+    assert!(reaches_none(vec![
+        part(PaymentSource::Stripe, Some("pi_1"), Pending),
+        part(PaymentSource::Paypal, Some("CAP1"), Pending),
+    ]));
+}
+
+// R-R5: a refund's state is its parts' taken together.
+#[test]
+fn a_refund_is_pending_while_a_part_is_and_failed_only_when_all_failed() {
+    use RefundState::{Failed, Pending, Succeeded};
+    let state = |states: &[RefundState]| {
+        let parts: Vec<RefundedPart> = states
+            .iter()
+            .map(|s| part(PaymentSource::Stripe, Some("pi_1"), *s))
+            .collect();
+        Refund::combined_state(&parts)
+    };
+    assert_eq!(state(&[Succeeded]), Succeeded);
+    assert_eq!(state(&[Pending, Succeeded]), Pending);
+    assert_eq!(state(&[Succeeded, Pending]), Pending);
+    assert_eq!(state(&[Failed, Failed]), Failed);
+    assert_eq!(state(&[Failed]), Failed);
+    assert_eq!(state(&[Failed, Succeeded]), Succeeded);
+    assert_eq!(state(&[Failed, Pending]), Pending);
+}
+
+// R-R1, R-R5: a refund never takes a part of a payment with nothing left of it.
+#[test]
+fn a_refund_skips_payments_already_refunded() {
+    let mut o = order(Plan::OneTime, "11.90", "1.90");
+    let at = o.created_at;
+    o.apply_payment(eur("5.95"), at).unwrap();
+    o.apply_payment(eur("5.95"), at + Duration::minutes(1))
+        .unwrap();
+    let first = vendor_refund(&o, Some(eur("5.95")), eur("100.00"), at).unwrap();
+    assert_eq!(first.parts.len(), 1);
+    assert_eq!(
+        first.parts[0].payment, o.payments[1].key,
+        "the newest first"
+    );
+    o.apply_refund(&first, false, at).unwrap();
+    let rest = vendor_refund(&o, None, eur("100.00"), at).unwrap();
+    assert_eq!(rest.parts.len(), 1, "{:?}", rest.parts);
+    assert_eq!(rest.parts[0].payment, o.payments[0].key);
+    assert_eq!(rest.amount, eur("5.95"));
+}
