@@ -340,11 +340,7 @@ pub fn provider_refund(
     if amount.currency() != left.currency() || amount.is_zero() || amount.is_negative() {
         return Err(RefundError::BadAmount);
     }
-    let amount = if amount.amount() < left.amount() {
-        amount
-    } else {
-        left
-    };
+    // `take` stops at what is left of each payment: more than is left refunds what is left.
     plan_of(order, take(&from, amount)?)
 }
 

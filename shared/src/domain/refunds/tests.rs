@@ -537,3 +537,119 @@ fn a_refund_skips_payments_already_refunded() {
     assert_eq!(rest.parts[0].payment, o.payments[0].key);
     assert_eq!(rest.amount, eur("5.95"));
 }
+
+// R-R5: a refund made at the provider takes the payment it names (else the newest provider
+// payments), at most what is left, never money paid by hand.
+#[test]
+fn a_provider_refund_takes_the_named_payment_and_at_most_what_is_left() {
+    use crate::domain::orders::payments::IncomingPayment;
+    let mut o = order(Plan::OneTime, "11.90", "1.90");
+    let at = o.created_at;
+    o.apply_payment_once(&IncomingPayment::manual("manual:1".into()), eur("2.00"), at)
+        .unwrap();
+    o.apply_payment(eur("4.95"), at + Duration::minutes(1))
+        .unwrap();
+    o.apply_payment(eur("4.95"), at + Duration::minutes(2))
+        .unwrap();
+    let older = o.payments[1].key.clone();
+    // named: only that payment, capped at what is left of it
+    let plan = provider_refund(&o, eur("9.00"), Some(&older)).unwrap();
+    assert_eq!((plan.amount, plan.parts.len()), (eur("4.95"), 1));
+    assert_eq!(plan.parts[0].payment, older);
+    // unnamed: the newest provider payments first, never the manual one
+    let plan = provider_refund(&o, eur("6.00"), Some("pi_unknown")).unwrap();
+    assert_eq!(plan.parts[0].payment, o.payments[2].key);
+    assert_eq!(plan.parts[1].payment, older);
+    let all = provider_refund(&o, eur("50.00"), None).unwrap();
+    assert_eq!(all.amount, eur("9.90"));
+    assert!(all.parts.iter().all(|p| p.source != PaymentSource::Manual));
+    // an amount that cannot be: refused
+    for bad in [
+        eur("0.00"),
+        eur("-1.00"),
+        Money::parse("1.00", "USD".parse().unwrap()).unwrap(),
+    ] {
+        assert_eq!(
+            provider_refund(&o, bad, None),
+            Err(RefundError::BadAmount),
+            "{bad}"
+        );
+    }
+}
+
+// R-R3: a plan whose last charge is refunded has nothing to refund, however old that charge is.
+#[test]
+fn nothing_left_is_nothing_to_refund_before_any_window() {
+    let mut sub = order(
+        Plan::Subscription {
+            interval: Interval::Month,
+        },
+        "11.90",
+        "1.90",
+    );
+    let start = sub.created_at;
+    sub.apply_payment(eur("11.90"), start).unwrap();
+    let plan = customer_refund(&sub, start).unwrap();
+    sub.apply_refund(&plan, true, start).unwrap();
+    assert_eq!(
+        customer_refund(&sub, start + Duration::days(61)),
+        Err(RefundError::NothingToRefund)
+    );
+}
+
+// R-O10 (issue 13, defect 10): a dispute closes once, won or lost, in any order of arrival.
+#[test]
+fn a_dispute_closes_once_whichever_end_and_whenever_it_arrives() {
+    let at = paid_one_time().created_at;
+    // won: the order is as before
+    let mut won = paid_one_time();
+    assert_eq!(
+        won.open_dispute("dp_1", eur("11.90"), at),
+        Some(eur("10.00"))
+    );
+    assert_eq!(won.status, OrderStatus::Disputed);
+    assert_eq!(
+        won.close_dispute("dp_1", true, eur("11.90"), None, at),
+        Some(DisputeEnd::Won { net: eur("10.00") })
+    );
+    assert_eq!(won.status, OrderStatus::Completed);
+    assert_eq!(
+        won.close_dispute("dp_1", true, eur("11.90"), None, at),
+        None,
+        "once"
+    );
+    // lost: refunded by the dispute
+    let mut lost = paid_one_time();
+    lost.open_dispute("dp_1", eur("11.90"), at);
+    assert_eq!(
+        lost.close_dispute("dp_1", false, eur("11.90"), None, at),
+        Some(DisputeEnd::Lost { net: eur("10.00") })
+    );
+    assert_eq!(
+        (lost.status, lost.refunded),
+        (OrderStatus::Refunded, eur("11.90"))
+    );
+    // another currency, or a dispute never opened: nothing, but an unknown end waits once
+    let mut other = paid_one_time();
+    other.open_dispute("dp_1", eur("11.90"), at);
+    let usd = Money::parse("11.90", "USD".parse().unwrap()).unwrap();
+    assert_eq!(other.close_dispute("dp_1", true, usd, None, at), None);
+    assert_eq!(other.status, OrderStatus::Disputed);
+    assert_eq!(
+        other.close_dispute("dp_2", true, eur("11.90"), None, at),
+        Some(DisputeEnd::Early)
+    );
+    assert_eq!(
+        other.close_dispute("dp_2", true, eur("11.90"), None, at),
+        None
+    );
+    assert_eq!(other.status, OrderStatus::Disputed, "dp_1 is still open");
+    // two disputes: the order is disputed until both are closed
+    let mut two = paid_one_time();
+    two.open_dispute("dp_1", eur("5.00"), at);
+    two.open_dispute("dp_2", eur("5.00"), at);
+    two.close_dispute("dp_1", true, eur("5.00"), None, at);
+    assert_eq!(two.status, OrderStatus::Disputed);
+    two.close_dispute("dp_2", true, eur("5.00"), None, at);
+    assert_eq!(two.status, OrderStatus::Completed);
+}
