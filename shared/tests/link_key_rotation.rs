@@ -150,18 +150,10 @@ async fn a_rotated_customer_link_revokes_the_old_one() {
     )
     .await;
     assert_eq!(status, 201);
-    let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&store));
-    sellerdesk::outbox::dispatch::Dispatcher::new(
-        Arc::clone(&store),
-        Arc::new(mailbox.clone()),
-        Arc::new(mailbox.clone()),
-        Arc::new(SettableClock::frozen(
-            Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
-        )),
-    )
-    .dispatch_due()
-    .await
-    .unwrap();
+    let clock = Arc::new(SettableClock::frozen(
+        Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
+    ));
+    let mailbox = common::dispatched(&store, clock).await;
     let receipts: Vec<_> = mailbox
         .emails()
         .await

@@ -82,13 +82,7 @@ async fn a_payment_refunded_through_the_system_shows_one_refund_at_stripe() {
     let app = app.with_payments(Arc::new(StripeApi::new(https, &base, KEY.into())));
     let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let order_id = order["order_id"].as_str().unwrap();
-    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": intent_id, "metadata": {"order_id": order_id}}}});
-    assert_eq!(
-        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
-        200
-    );
+    common::pay_by_session(&app, &vendor, clock.now(), order_id, &intent_id).await;
     clock.freeze(clock.now() + Duration::days(8));
     // when the vendor refunds it, and the sweeps run on
     let (status, refund) = call(

@@ -740,14 +740,7 @@ async fn a_paypal_refund_stays_pending_without_paypal_and_the_operator_is_told()
     let report = shop.app.run_sweeps().await.unwrap().provider;
     assert_eq!((report.still_pending, report.done), (1, 0), "{report:?}");
     // and both sides are told it is under way, not that it was refunded
-    let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&shop.store));
-    let dispatcher = sellerdesk::outbox::dispatch::Dispatcher::new(
-        Arc::clone(&shop.store),
-        Arc::new(mailbox.clone()),
-        Arc::new(mailbox.clone()),
-        shop.clock.clone(),
-    );
-    dispatcher.dispatch_due().await.unwrap();
+    let mailbox = common::dispatched(&shop.store, shop.clock.clone()).await;
     let confirmations: Vec<_> = mailbox
         .emails()
         .await

@@ -424,13 +424,7 @@ async fn a_refund_left_pending_by_the_provider_is_reported_until_its_events_sett
     let app = app.with_payments(provider.clone());
     let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let order_id = order["order_id"].as_str().unwrap();
-    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
-    assert_eq!(
-        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
-        200
-    );
+    common::pay_by_session(&app, &vendor, clock.now(), order_id, "pi_1").await;
     clock.freeze(at("2026-12-01T09:00:00Z"));
     let (status, refund) = call(
         &app,
@@ -577,13 +571,7 @@ async fn a_disputed_order_is_never_refunded_on_top_of_its_chargeback() {
     let key = vendor["api_key"].as_str();
     let order_id = order["order_id"].as_str().unwrap();
     let token = common::token_of(&order["customer_link"]);
-    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
-    assert_eq!(
-        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
-        200
-    );
+    common::pay_by_session(&app, &vendor, clock.now(), order_id, "pi_1").await;
     // a refund request is open when the chargeback comes
     let (status, _) = call(
         &app,
@@ -658,13 +646,7 @@ async fn a_refund_the_provider_never_takes_fails_and_is_given_back() {
     let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let key = vendor["api_key"].as_str();
     let order_id = order["order_id"].as_str().unwrap();
-    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
-    assert_eq!(
-        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
-        200
-    );
+    common::pay_by_session(&app, &vendor, clock.now(), order_id, "pi_1").await;
     clock.advance(chrono::Duration::days(8));
     // given the provider cannot be reached for every attempt
     provider.outages.store(u32::MAX, Ordering::SeqCst);
@@ -719,13 +701,7 @@ async fn a_vendors_refund_ticket_waits_for_the_available_balance() {
     let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let key = vendor["api_key"].as_str();
     let order_id = order["order_id"].as_str().unwrap();
-    let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
-    assert_eq!(
-        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
-        200
-    );
+    common::pay_by_session(&app, &vendor, clock.now(), order_id, "pi_1").await;
     // given the vendor's own refund ticket while the payment's credit is still pending
     let (status, ticket) = call(
         &app,
@@ -761,16 +737,7 @@ async fn a_vendors_refund_ticket_waits_for_the_available_balance() {
         1
     );
     // both sides were told once, not every day
-    let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&store));
-    sellerdesk::outbox::dispatch::Dispatcher::new(
-        Arc::clone(&store),
-        Arc::new(mailbox.clone()),
-        Arc::new(mailbox.clone()),
-        clock.clone(),
-    )
-    .dispatch_due()
-    .await
-    .unwrap();
+    let mailbox = common::dispatched(&store, clock.clone()).await;
     let told = mailbox
         .emails()
         .await
@@ -796,13 +763,7 @@ async fn a_closed_dispute_gives_the_debit_back_when_won_and_refunds_when_lost() 
         let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
         let key = vendor["api_key"].as_str();
         let order_id = order["order_id"].as_str().unwrap();
-        let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-            "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-            "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
-        assert_eq!(
-            common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
-            200
-        );
+        common::pay_by_session(&app, &vendor, clock.now(), order_id, "pi_1").await;
         clock.advance(chrono::Duration::days(8));
         let dispute = |kind: &str, status: &str| {
             json!({"id": format!("evt_{kind}"), "object": "event", "type": format!("charge.dispute.{kind}"), "data": {"object": {
@@ -937,16 +898,7 @@ async fn a_cancellation_the_provider_refuses_is_told_to_the_vendor() {
             usize::from(!paypal),
             "{calls:?}"
         );
-        let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(&store));
-        sellerdesk::outbox::dispatch::Dispatcher::new(
-            Arc::clone(&store),
-            Arc::new(mailbox.clone()),
-            Arc::new(mailbox.clone()),
-            clock.clone(),
-        )
-        .dispatch_due()
-        .await
-        .unwrap();
+        let mailbox = common::dispatched(&store, clock.clone()).await;
         let told = mailbox
             .emails()
             .await
@@ -983,13 +935,7 @@ async fn a_dispute_ends_the_same_in_any_order_and_takes_back_only_what_is_left()
         let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
         let key = vendor["api_key"].as_str();
         let order_id = order["order_id"].as_str().unwrap();
-        let paid = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-            "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-            "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
-        assert_eq!(
-            common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
-            200
-        );
+        common::pay_by_session(&app, &vendor, clock.now(), order_id, "pi_1").await;
         clock.advance(chrono::Duration::days(8));
         // a partial refund first: 5.00 of 11.90 (4.20 net)
         let (status, _) = call(

@@ -22,13 +22,7 @@ async fn two_refunds_at_once(store: Arc<dyn ItemStore>) {
     let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let key = vendor["api_key"].as_str().unwrap().to_string();
     let order_id = order["order_id"].as_str().unwrap().to_string();
-    let event = json!({"id": "evt_paid", "object": "event", "type": "checkout.session.completed", "data": {"object": {
-        "id": "cs_1", "object": "checkout.session", "amount_total": 1190, "currency": "eur", "payment_status": "paid",
-        "payment_intent": "pi_1", "metadata": {"order_id": order_id}}}});
-    assert_eq!(
-        common::deliver_stripe(&app, &vendor, clock.now(), &event).await,
-        200
-    );
+    common::pay_by_session(&app, &vendor, clock.now(), &order_id, "pi_1").await;
     clock.freeze(clock.now() + Duration::days(8));
     // when two full refunds arrive at once
     let path = format!("/api/orders/{order_id}/refunds");

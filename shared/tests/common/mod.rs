@@ -205,3 +205,42 @@ pub fn token_of(link: &serde_json::Value) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Stripe's `checkout.session.completed` of `order_id`, paid in full (11.90 EUR) through the
+/// payment intent `payment_intent` (its event and session ids are named after it).
+pub fn session_paid(order_id: &str, payment_intent: &str) -> serde_json::Value {
+    serde_json::json!({"id": format!("evt_{payment_intent}"), "object": "event", "type": "checkout.session.completed", "data": {"object": {
+        "id": format!("cs_{payment_intent}"), "object": "checkout.session", "amount_total": 1190, "currency": "eur",
+        "payment_status": "paid", "payment_intent": payment_intent, "metadata": {"order_id": order_id}}}})
+}
+
+/// Pays `order_id` of `vendor` in full through Stripe at `now` (see [`session_paid`]).
+pub async fn pay_by_session(
+    app: &sellerdesk::app::App,
+    vendor: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+    order_id: &str,
+    payment_intent: &str,
+) {
+    let event = session_paid(order_id, payment_intent);
+    assert_eq!(deliver_stripe(app, vendor, now, &event).await, 200);
+}
+
+/// Sends everything due in the outbox of `store` through a local mailbox at `clock`'s time:
+/// the mailbox, to read the e-mails and events.
+pub async fn dispatched(
+    store: &Arc<dyn ItemStore>,
+    clock: Arc<sellerdesk::domain::clock::SettableClock>,
+) -> sellerdesk::outbox::local::LocalOutbox {
+    let mailbox = sellerdesk::outbox::local::LocalOutbox::new(Arc::clone(store));
+    sellerdesk::outbox::dispatch::Dispatcher::new(
+        Arc::clone(store),
+        Arc::new(mailbox.clone()),
+        Arc::new(mailbox.clone()),
+        clock,
+    )
+    .dispatch_due()
+    .await
+    .unwrap();
+    mailbox
+}
