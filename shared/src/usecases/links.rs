@@ -27,21 +27,32 @@ pub fn customer_link(vendor: &Vendor, token: &LinkToken) -> String {
     )
 }
 
-/// The order's current customer link (R-O4): derived from the link key the order records,
-/// never stored.
+/// The token of the order's current customer link (R-O4): derived with the link key and at the
+/// generation the order records.
+pub fn order_token(
+    link_keys: &LinkKeys,
+    vendor: &VendorId,
+    order: &crate::domain::orders::Order,
+) -> Result<LinkToken, TokenError> {
+    link_keys.derive(
+        &order.link_key,
+        vendor,
+        ORDER_SCOPE,
+        order.id.as_str(),
+        order.link_generation,
+    )
+}
+
+/// The order's current customer link (R-O4): derived, never stored.
 pub fn current_order_link(
     link_keys: &LinkKeys,
     vendor: &Vendor,
     order: &crate::domain::orders::Order,
 ) -> Result<String, TokenError> {
-    let token = link_keys.derive(
-        &order.link_key,
-        &vendor.id,
-        ORDER_SCOPE,
-        order.id.as_str(),
-        order.link_generation,
-    )?;
-    Ok(customer_link(vendor, &token))
+    Ok(customer_link(
+        vendor,
+        &order_token(link_keys, &vendor.id, order)?,
+    ))
 }
 
 /// What a secret link of `scope` points at: its vendor and the stored link's body. Anything

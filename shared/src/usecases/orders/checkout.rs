@@ -259,13 +259,7 @@ pub async fn checkout(
             ),
         ));
         // R-O4: only the token's digest is stored, pointing at the order.
-        let token = link_keys.derive(
-            &order.link_key,
-            &vendor.id,
-            ORDER_SCOPE,
-            id.as_str(),
-            order.link_generation,
-        )?;
+        let token = crate::usecases::links::order_token(link_keys, &vendor.id, &order)?;
         let link = customer_link(&vendor, &token);
         let link_item_key = link_key(&vendor.id, &token);
         writes.push(Write::create(Item::new(

@@ -397,30 +397,18 @@ pub async fn rotate_customer_link(
     id: &OrderId,
     now: DateTime<Utc>,
 ) -> Result<String, UseCaseError> {
-    use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key};
+    use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key, order_token};
     retry_on_contention(|| async {
         let item = store
             .get(&crate::store::keys::order_key(&vendor.id, id))
             .await?
             .ok_or(UseCaseError::NotFound)?;
         let mut order: Order = item.decode()?;
-        let old = link_keys.derive(
-            &order.link_key,
-            &vendor.id,
-            ORDER_SCOPE,
-            order.id.as_str(),
-            order.link_generation,
-        )?;
+        let old = order_token(link_keys, &vendor.id, &order)?;
         order.link_generation = order.link_generation.saturating_add(1);
         order.link_key = link_keys.current().clone();
         order.updated_at = now;
-        let new = link_keys.derive(
-            &order.link_key,
-            &vendor.id,
-            ORDER_SCOPE,
-            order.id.as_str(),
-            order.link_generation,
-        )?;
+        let new = order_token(link_keys, &vendor.id, &order)?;
         let to_store = |source| StoreError::Malformed {
             key: item.key.clone(),
             source,
