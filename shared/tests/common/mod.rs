@@ -244,3 +244,4 @@ pub async fn dispatched(
     .unwrap();
     mailbox
 }
+pub mod stripe_shapes;

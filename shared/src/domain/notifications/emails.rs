@@ -356,6 +356,87 @@ pub fn mail_undeliverable(n: &UndeliverableNotice<'_>) -> Email {
     )
 }
 
+/// Why money reached an order that did not ask for it (R-O2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SurplusReason {
+    /// More than the order had open.
+    Overpaid,
+    /// The order was superseded by a newer checkout, which the customer may have paid too.
+    SupersededOrderPaid,
+    /// Paid in another currency than the order's: recorded, not counted against the order.
+    OtherCurrency,
+}
+
+impl SurplusReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurplusReason::Overpaid => "overpaid",
+            SurplusReason::SupersededOrderPaid => "superseded_order_paid",
+            SurplusReason::OtherCurrency => "other_currency",
+        }
+    }
+}
+
+pub struct SurplusNotice<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    pub order_number: &'a str,
+    /// What arrived.
+    pub paid: &'a str,
+    /// What of it the order did not ask for.
+    pub surplus: &'a str,
+    pub reason: SurplusReason,
+}
+
+/// To the vendor (R-O2, issue 14 defect 6): money the order did not ask for; it is kept on the
+/// order and can be refunded from the order card.
+pub fn payment_surplus(n: &SurplusNotice<'_>) -> Email {
+    let german = is_german(n.language);
+    let subject = if german {
+        format!("Zahlung prüfen: {}", n.order_number)
+    } else {
+        format!("Payment to check: {}", n.order_number)
+    };
+    let why = match (n.reason, german) {
+        (SurplusReason::Overpaid, true) => format!(
+            "Für die Bestellung {} gingen {} ein, {} mehr als offen war.",
+            n.order_number, n.paid, n.surplus
+        ),
+        (SurplusReason::Overpaid, false) => format!(
+            "A payment of {} arrived for order {}, {} more than was open.",
+            n.paid, n.order_number, n.surplus
+        ),
+        (SurplusReason::SupersededOrderPaid, true) => format!(
+            "Die Bestellung {} war durch eine neuere Bestellung derselben Kundin oder desselben Kunden ersetzt und wurde trotzdem mit {} bezahlt; sie ist wieder aktiv. Bitte prüfen Sie, ob auch die neuere Bestellung bezahlt wurde.",
+            n.order_number, n.paid
+        ),
+        (SurplusReason::SupersededOrderPaid, false) => format!(
+            "Order {} had been superseded by a newer checkout of the same customer and was paid {} after all; it is active again. Please check whether the newer order was paid too.",
+            n.order_number, n.paid
+        ),
+        (SurplusReason::OtherCurrency, true) => format!(
+            "Für die Bestellung {} gingen {} in einer anderen Währung ein. Der Betrag ist Ihrem Guthaben in dieser Währung gutgeschrieben, die Bestellung gilt dadurch nicht als bezahlt.",
+            n.order_number, n.paid
+        ),
+        (SurplusReason::OtherCurrency, false) => format!(
+            "A payment of {} in another currency arrived for order {}. It is credited to your balance in that currency; it does not count as paying the order.",
+            n.paid, n.order_number
+        ),
+    };
+    let advice = if german {
+        "Der Betrag ist an der Bestellung vermerkt und kann dort erstattet werden."
+    } else {
+        "The amount is recorded on the order and can be refunded from it."
+    };
+    email(
+        n.to,
+        n.language,
+        EmailKind::PaymentSurplus,
+        subject,
+        format!("{why}\n\n{advice}\n"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,9 @@ pub enum EmailKind {
     CancellationFailed,
     /// To the vendor: a mail to its customer could not be delivered and was given up.
     MailUndeliverable,
+    /// To the vendor: money came that the order did not ask for (R-O2): more than was open, a
+    /// superseded order paid after all, or money in another currency.
+    PaymentSurplus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +79,8 @@ pub enum EventType {
     CancellationFailed,
     #[serde(rename = "customer.blocked")]
     CustomerBlocked,
+    #[serde(rename = "order.payment_surplus")]
+    PaymentSurplus,
 }
 
 impl EventType {
@@ -94,6 +99,7 @@ impl EventType {
             EventType::RefundFailed => "refund.failed",
             EventType::CancellationFailed => "subscription.cancel_failed",
             EventType::CustomerBlocked => "customer.blocked",
+            EventType::PaymentSurplus => "order.payment_surplus",
         }
     }
 }

@@ -156,6 +156,9 @@ pub struct Derived {
     pub paid: Money,
     pub open: Money,
     pub overdue: Money,
+    /// Paid beyond what the schedule asked (R-O2, issue 14 defect 6): refundable, and told to
+    /// the vendor when it arrives.
+    pub surplus: Money,
     pub payment_status: PaymentStatus,
 }
 
@@ -171,19 +174,26 @@ pub fn is_overdue(item: &ScheduleItem, now: DateTime<Utc>, tz: Tz) -> bool {
 /// the status in the order of R-O6. `refunded` is what went back to the customer.
 /// Decision: a subscription's next period is scheduled ahead (for reminders and matching) but is
 /// not open before it begins, so a paid-up subscription reads `paid`, not `pending`.
+/// `owes`: false for a superseded order (R-O2), whose items count as not scheduled — nothing of
+/// it is open or overdue, so no reminder or dunning chases a customer who paid the newer order.
 pub fn derive(
     plan: Plan,
     schedule: &[ScheduleItem],
     refunded: Money,
+    owes: bool,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Result<Derived, MoneyError> {
     let zero = Money::zero(refunded.currency());
     let (mut scheduled, mut paid, mut open, mut overdue) = (zero, zero, zero, zero);
+    let mut surplus = zero;
     for item in schedule {
         paid = paid.checked_add(&item.paid)?;
+        if item.paid.amount() > item.amount.amount() {
+            surplus = surplus.checked_add(&item.paid.checked_sub(&item.amount)?)?;
+        }
         let not_begun = matches!(plan, Plan::Subscription { .. }) && item.due_at > now;
-        if item.status == ItemStatus::Cancelled || not_begun {
+        if item.status == ItemStatus::Cancelled || not_begun || !owes {
             continue;
         }
         scheduled = scheduled.checked_add(&item.amount)?;
@@ -211,6 +221,7 @@ pub fn derive(
         paid,
         open,
         overdue,
+        surplus,
         payment_status,
     })
 }
@@ -324,7 +335,8 @@ impl Order {
 
 impl Order {
     pub fn derived(&self, now: DateTime<Utc>, tz: Tz) -> Result<Derived, MoneyError> {
-        derive(self.plan, &self.schedule, self.refunded, now, tz)
+        let owes = self.status != OrderStatus::Superseded;
+        derive(self.plan, &self.schedule, self.refunded, owes, now, tz)
     }
 
     /// R-O2: an unpaid order is superseded by a newer checkout of the same customer and offer.
@@ -396,6 +408,8 @@ pub struct PaymentApplied {
     pub revived: bool,
     /// First money on this order (the customer's paid-order count goes up, R-C5).
     pub first_payment: bool,
+    /// What of `amount` was more than the order had open (R-O2): kept, refundable, told.
+    pub surplus: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -642,6 +656,7 @@ impl Order {
                 item.paid_at = Some(now);
             }
         }
+        let surplus = left;
         if !left.is_zero()
             && let Some(last) = self.schedule.last_mut()
         {
@@ -675,6 +690,7 @@ impl Order {
             tax_part: Money::zero(amount.currency()),
             revived,
             first_payment,
+            surplus,
         })
     }
 }
@@ -1115,13 +1131,13 @@ mod tests {
         let mut schedule = initial_schedule(plan, eur("100.00"), created, chrono_tz::UTC).unwrap();
         let zero = eur("0");
         // just created: pending, nothing overdue yet on the due day
-        let fresh = derive(plan, &schedule, zero, created, BERLIN).unwrap();
+        let fresh = derive(plan, &schedule, zero, true, created, BERLIN).unwrap();
         assert_eq!(
             (fresh.open, fresh.overdue, fresh.payment_status),
             (eur("100.00"), zero, PaymentStatus::Pending)
         );
         // the day after, the first installment is overdue
-        let next_day = derive(plan, &schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        let next_day = derive(plan, &schedule, zero, true, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
         assert_eq!(
             (next_day.overdue, next_day.payment_status),
             (eur("50.00"), PaymentStatus::Overdue)
@@ -1130,27 +1146,27 @@ mod tests {
         schedule[0].paid = eur("50.00");
         schedule[0].status = ItemStatus::Paid;
         let paid_first =
-            derive(plan, &schedule, zero, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+            derive(plan, &schedule, zero, true, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
         assert_eq!(
             (paid_first.open, paid_first.payment_status),
             (eur("50.00"), PaymentStatus::Pending)
         );
         // the rest cancelled (plan cancelled): nothing open, paid
         schedule[1].status = ItemStatus::Cancelled;
-        let cancelled = derive(plan, &schedule, zero, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
+        let cancelled = derive(plan, &schedule, zero, true, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
         assert_eq!(
             (cancelled.open, cancelled.payment_status),
             (zero, PaymentStatus::Paid)
         );
         // refunds
         assert_eq!(
-            derive(plan, &schedule, eur("10.00"), created, BERLIN)
+            derive(plan, &schedule, eur("10.00"), true, created, BERLIN)
                 .unwrap()
                 .payment_status,
             PaymentStatus::PartiallyRefunded
         );
         assert_eq!(
-            derive(plan, &schedule, eur("50.00"), created, BERLIN)
+            derive(plan, &schedule, eur("50.00"), true, created, BERLIN)
                 .unwrap()
                 .payment_status,
             PaymentStatus::Refunded

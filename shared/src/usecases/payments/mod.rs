@@ -6,6 +6,7 @@
 //! same transaction as the effect, so a duplicate (even a concurrent one) cannot apply twice,
 //! and every fact is applied so that any order of arrival ends in the same state.
 
+pub mod parked;
 pub mod paypal;
 pub mod stripe;
 
@@ -28,9 +29,11 @@ use crate::usecases::ports::{OrderContext, Ports, UseCaseError, encode, retry_on
 use crate::usecases::refunds::settle::{PartRef, Settlement, settle};
 use crate::usecases::refunds::{self, RefundCause};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Provider {
     Stripe,
     PayPal,
@@ -54,10 +57,13 @@ pub enum Outcome {
     /// Of no vendor we know: nothing recorded. (On the platform's one account an event may be of
     /// something the platform did not create.)
     Unplaced,
+    /// About an order or payment not known yet: not recorded as handled, but parked under the
+    /// provider ids it names and applied when one of them is placed (`parked`).
+    Parked,
 }
 
 /// What a provider event says happened to an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fact {
     /// Money was paid; `payment_key` is the provider's id of that payment, so the same money
     /// reported by two events (a checkout session and its first invoice) counts once.
@@ -70,11 +76,15 @@ pub enum Fact {
         /// The subscription period it pays (a Stripe invoice's lines), when the event says.
         period_start: Option<DateTime<Utc>>,
     },
-    /// R-P2: a charge failed; `failure_key` names the failed attempt, so two events reporting
-    /// the same failure count one attempt.
+    /// R-P2: a charge failed; `failure_key` names the failed attempt (its charge), so two events
+    /// reporting the same failure (an invoice's and its payment intent's) count one attempt.
+    /// `by_session`: a Checkout session's async failure, which names no charge: it is the
+    /// latest failed attempt of its payment `intent`, counted once with that intent's report.
     PaymentFailed {
         reference: String,
         failure_key: String,
+        intent: Option<String>,
+        by_session: bool,
     },
     /// A charge with its card fingerprint, for blocking by fingerprint (R-C6).
     /// `names` are the charge's payment intent and invoice: one payment.
@@ -86,10 +96,13 @@ pub enum Fact {
     /// The provider ended the plan (R-R4 effects).
     PlanEnded,
     /// A chargeback was opened on one of the order's payments.
+    /// `payment` names the disputed payment (its charge and payment intent): a dispute that
+    /// comes before its payment waits for it.
     Disputed {
         dispute: String,
         amount: Money,
         reason: String,
+        payment: Vec<String>,
     },
     /// A chargeback was decided (R-O10): `won` gives its debit back; lost, the money stays
     /// refunded by the dispute. `payment` names the disputed payment (its charge).
@@ -100,7 +113,12 @@ pub enum Fact {
         payment: Option<String>,
     },
     /// The provider's word on refunds (R-R5): ours confirmed or failed, or made in its dashboard.
-    Refunds(Vec<RefundReport>),
+    /// `charge_total`: what a Stripe charge says is refunded of it in all; whatever of that the
+    /// order does not know of was refunded in Stripe's dashboard.
+    Refunds {
+        reports: Vec<RefundReport>,
+        charge_total: Option<ChargeRefunds>,
+    },
     /// Recorded as ignored.
     Nothing,
     /// Signed, but not what the provider sends (a subscription period that cannot be): recorded
@@ -108,8 +126,19 @@ pub enum Fact {
     Invalid { reason: String },
 }
 
+/// A Stripe charge's `amount_refunded`: the total refunded of one payment, whoever refunded it.
+/// Its changes are the one source of dashboard refunds (`charge.refunded` no longer lists the
+/// refunds since API version 2022-11-15, and a refund's own events name no order), so a
+/// dashboard refund reported by several events is recorded once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeRefunds {
+    pub charge: String,
+    pub intent: Option<String>,
+    pub refunded: Money,
+}
+
 /// One refund as the provider reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundReport {
     pub provider_refund: String,
     /// Ours when the provider carries our refund id (its metadata).
@@ -123,7 +152,7 @@ pub struct RefundReport {
 }
 
 /// The provider's ids an event carries; remembered on the order so later events find it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderIds {
     pub payment_intent: Option<String>,
     pub customer: Option<String>,
@@ -133,8 +162,27 @@ pub struct ProviderIds {
     pub payments: Vec<String>,
 }
 
+impl ProviderIds {
+    /// Every id that names a payment or plan of the order, each once: what the event can be
+    /// found by, and parked under.
+    pub fn all(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        let named = self
+            .payments
+            .iter()
+            .chain(&self.payment_intent)
+            .chain(&self.subscription);
+        for id in named {
+            if !id.is_empty() && !all.contains(id) {
+                all.push(id.clone());
+            }
+        }
+        all
+    }
+}
+
 /// One verified provider event, translated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderEvent {
     pub provider: Provider,
     pub id: String,
@@ -167,40 +215,112 @@ fn lookup_key(kind: &str, provider: Provider, id: &str) -> Key {
 }
 
 /// Applies a verified event of the platform's provider account to the vendor's order it is
-/// about; an event of no vendor we know changes nothing.
+/// about; an event of no vendor we know changes nothing. One about an order or payment not
+/// known yet is parked, and applied when one of its ids is placed; each applied event then
+/// applies what was parked under its ids (R-P1: any order of arrival ends the same).
 pub async fn receive(ports: Ports<'_>, event: ProviderEvent) -> Result<Outcome, UseCaseError> {
-    let placed = match &event.vendor_id {
-        Some(vendor) => Some((vendor.clone(), event.order_id.clone())),
-        None => find_by_provider_ids(ports.store, &event)
+    let mut outcome = place(ports, &event).await?;
+    if outcome == Outcome::Parked {
+        parked::park(ports.store, &event, ports.clock.now()).await?;
+        // An event placing one of its ids may have committed, and looked for parked events,
+        // before this one was parked: placed now, it is applied now.
+        outcome = place(ports, &event).await?;
+        if outcome == Outcome::Parked {
+            tracing::info!(provider = event.provider.as_str(), event_type = %event.event_type, "provider event parked until its order or payment is known");
+            return Ok(outcome);
+        }
+        parked::unpark(ports.store, &event).await?;
+    }
+    if outcome != Outcome::Unplaced {
+        apply_parked(ports, &event).await?;
+    }
+    Ok(outcome)
+}
+
+/// Rounds of parked events applied after one event: each round's events may place more ids.
+const PARKED_ROUNDS: usize = 6;
+
+/// Applies the events parked under the ids `event` names, then those parked under the ids they
+/// name in turn; each parked event is removed once applied (or found to be a duplicate).
+async fn apply_parked(ports: Ports<'_>, event: &ProviderEvent) -> Result<(), UseCaseError> {
+    let mut ids = event.ids.all();
+    let mut searched: std::collections::BTreeSet<String> = ids.iter().cloned().collect();
+    let mut done: std::collections::BTreeSet<String> = [event.id.clone()].into();
+    for _ in 0..PARKED_ROUNDS {
+        if ids.is_empty() {
+            break;
+        }
+        let waiting =
+            parked::parked_under(ports.store, event.provider, &ids, ports.clock.now()).await?;
+        ids = Vec::new();
+        for waiting in waiting {
+            if !done.insert(waiting.id.clone()) {
+                continue;
+            }
+            match place(ports, &waiting).await? {
+                Outcome::Parked | Outcome::Unplaced => {}
+                _ => {
+                    parked::unpark(ports.store, &waiting).await?;
+                    ids.extend(
+                        waiting
+                            .ids
+                            .all()
+                            .into_iter()
+                            .filter(|id| searched.insert(id.clone())),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Finds the vendor of an event and applies it. Not placeable: parked when it would change
+/// something and names an id to wait on, else of no vendor of ours.
+async fn place(ports: Ports<'_>, event: &ProviderEvent) -> Result<Outcome, UseCaseError> {
+    let vendor_id = match &event.vendor_id {
+        Some(vendor) => Some(vendor.clone()),
+        None => find_by_provider_ids(ports.store, event)
             .await?
-            .map(|(vendor, order)| (vendor, Some(order))),
+            .map(|(vendor, _)| vendor),
     };
-    let vendor = match placed {
-        Some((vendor_id, _)) => ports
+    let vendor = match vendor_id {
+        Some(vendor_id) => ports
             .vendors
             .get(ports.store, &vendor_id, ports.clock.now())
             .await?
             .map(|(vendor, _)| vendor),
+        None if waits(event) => return Ok(Outcome::Parked),
         None => None,
     };
     let Some(vendor) = vendor else {
         tracing::info!(provider = event.provider.as_str(), event_type = %event.event_type, "provider event of no vendor of ours");
         return Ok(Outcome::Unplaced);
     };
-    apply(ports, &vendor, &event).await
+    apply(ports, &vendor, event).await
 }
 
-/// The vendor and order recorded for a provider id the event carries.
+/// Whether an event not placeable yet is worth waiting for: it would change something, and
+/// names an id that a later event may place.
+fn waits(event: &ProviderEvent) -> bool {
+    !matches!(event.fact, Fact::Nothing | Fact::Invalid { .. }) && !event.ids.all().is_empty()
+}
+
+/// The vendor and order recorded for a provider id the event carries: a payment's own ids
+/// first (a dispute names its charge), then its payment intent, then the plan.
 async fn find_by_provider_ids(
     store: &dyn ItemStore,
     event: &ProviderEvent,
 ) -> Result<Option<(VendorId, OrderId)>, UseCaseError> {
-    let lookups = [
-        (BY_SUBSCRIPTION, event.ids.subscription.as_ref()),
-        (BY_PAYMENT, event.ids.payment_intent.as_ref()),
-    ]
-    .into_iter()
-    .chain(event.ids.payments.iter().map(|id| (BY_PAYMENT, Some(id))));
+    let lookups = event
+        .ids
+        .payments
+        .iter()
+        .map(|id| (BY_PAYMENT, Some(id)))
+        .chain([
+            (BY_PAYMENT, event.ids.payment_intent.as_ref()),
+            (BY_SUBSCRIPTION, event.ids.subscription.as_ref()),
+        ]);
     for (kind, id) in lookups {
         let Some(id) = id else { continue };
         if let Some(found) = store.get(&lookup_key(kind, event.provider, id)).await? {
@@ -227,8 +347,12 @@ pub async fn apply(
     vendor: &Vendor,
     event: &ProviderEvent,
 ) -> Result<Outcome, UseCaseError> {
-    if let Fact::Refunds(reports) = &event.fact {
-        return refund_reports(ports, vendor, event, reports).await;
+    if let Fact::Refunds {
+        reports,
+        charge_total,
+    } = &event.fact
+    {
+        return refund_reports(ports, vendor, event, reports, charge_total.as_ref()).await;
     }
     // No read of the event record: its create in the effect's transaction is the duplicate check.
     let record_key = event_key(&vendor.id, event.provider, &event.id);
@@ -241,7 +365,16 @@ pub async fn apply(
                 crate::usecases::vendors::balance::read_guard(ports.store, &vendor.id).await?;
         }
         let effect = match (&event.fact, loaded) {
-            (Fact::Nothing | Fact::Invalid { .. }, _) | (_, None) => None,
+            (Fact::Nothing | Fact::Invalid { .. }, _) => None,
+            // Named by an id only, and not ours yet: it waits (an order id we set names an
+            // order that exists, or none of ours).
+            (_, None) if event.order_id.is_none() && waits(event) => {
+                return Ok(Outcome::Parked);
+            }
+            (_, None) => None,
+            (fact, Some(loaded)) if waits_for_payment(fact, &loaded.order) => {
+                return Ok(Outcome::Parked);
+            }
             (fact, Some(loaded)) => effect_of(ports, vendor, event, fact, loaded, now)?,
         };
         let outcome = if effect.is_some() {
@@ -266,6 +399,18 @@ pub async fn apply(
     .await?;
     tracing::info!(vendor_id = %vendor.id, provider = event.provider.as_str(), event_type = %event.event_type, ?outcome, "provider event");
     Ok(outcome)
+}
+
+/// A dispute of a payment the order does not have yet waits for it: its amount is capped by
+/// what is left of that payment.
+fn waits_for_payment(fact: &Fact, order: &Order) -> bool {
+    match fact {
+        Fact::Disputed { payment, .. } if !payment.is_empty() => !order
+            .payments
+            .iter()
+            .any(|p| payment.iter().any(|id| p.ids.contains(id))),
+        _ => false,
+    }
 }
 
 fn effect_of(
@@ -297,17 +442,32 @@ fn effect_of(
         Fact::PaymentFailed {
             reference,
             failure_key,
-        } => payment_failed_attempt(ports, vendor, event, loaded, reference, failure_key, now),
+            intent,
+            by_session,
+        } => payment_failed_attempt(
+            ports,
+            vendor,
+            event,
+            loaded,
+            &FailedAttempt {
+                reference,
+                key: failure_key,
+                intent: intent.as_deref(),
+                by_session: *by_session,
+            },
+            now,
+        ),
         Fact::ChargeSeen {
             charge,
             fingerprint,
             names,
-        } => charge_seen(vendor, loaded, charge, fingerprint.as_deref(), names),
+        } => charge_seen(vendor, event, loaded, charge, fingerprint.as_deref(), names),
         Fact::PlanEnded => subscription_ended(ports, vendor, loaded, now),
         Fact::Disputed {
             dispute,
             amount,
             reason,
+            ..
         } => dispute_opened(ports, vendor, loaded, dispute, *amount, reason, now),
         Fact::DisputeClosed {
             dispute,
@@ -324,17 +484,19 @@ fn effect_of(
             payment.as_deref(),
             now,
         ),
-        Fact::Refunds(_) | Fact::Nothing | Fact::Invalid { .. } => Ok(None),
+        Fact::Refunds { .. } | Fact::Nothing | Fact::Invalid { .. } => Ok(None),
     }
 }
 
-/// R-R5: each report settles our refund or records a dashboard refund; both are idempotent by
-/// themselves, and the event record then marks the event as seen.
+/// R-R5: each report settles our refund or records a dashboard refund; a charge's total records
+/// what of it was refunded in the dashboard. Each is idempotent by itself, and the event record
+/// then marks the event as seen. A dashboard refund of a payment not known yet waits (parked).
 async fn refund_reports(
     ports: Ports<'_>,
     vendor: &Vendor,
     event: &ProviderEvent,
     reports: &[RefundReport],
+    charge_total: Option<&ChargeRefunds>,
 ) -> Result<Outcome, UseCaseError> {
     let record_key = event_key(&vendor.id, event.provider, &event.id);
     if ports.store.get(&record_key).await?.is_some() {
@@ -365,9 +527,20 @@ async fn refund_reports(
                 other => other?,
             },
             None if settlement == Settlement::Succeeded => {
-                dashboard_refund(ports, vendor, event, report).await?
+                match dashboard_refund(ports, vendor, event, Dashboard::Report(report)).await? {
+                    DashboardOutcome::Recorded => true,
+                    DashboardOutcome::Nothing => false,
+                    DashboardOutcome::Wait => return Ok(Outcome::Parked),
+                }
             }
             None => false,
+        };
+    }
+    if let Some(total) = charge_total {
+        changed |= match dashboard_refund(ports, vendor, event, Dashboard::Total(total)).await? {
+            DashboardOutcome::Recorded => true,
+            DashboardOutcome::Nothing => false,
+            DashboardOutcome::Wait => return Ok(Outcome::Parked),
         };
     }
     let outcome = if changed {
@@ -386,18 +559,63 @@ async fn refund_reports(
     }
 }
 
+/// What tells of a refund made at the provider, not by us.
+enum Dashboard<'a> {
+    /// A refund the provider reports by itself (PayPal's refunded capture).
+    Report(&'a RefundReport),
+    /// A Stripe charge's total refunded: the part the order does not know of.
+    Total(&'a ChargeRefunds),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DashboardOutcome {
+    Recorded,
+    Nothing,
+    /// The order or the payment is not known yet.
+    Wait,
+}
+
 /// A refund made in the provider's dashboard: recorded as a refund of the order (no balance
-/// check — the money is gone), debited, confirmed to both sides; once per provider refund id.
+/// check — the money is gone), debited, confirmed to both sides; once per provider refund (a
+/// charge's total: once per total, and only what the order does not know of).
 async fn dashboard_refund(
     ports: Ports<'_>,
     vendor: &Vendor,
     event: &ProviderEvent,
-    report: &RefundReport,
-) -> Result<bool, UseCaseError> {
+    claim: Dashboard<'_>,
+) -> Result<DashboardOutcome, UseCaseError> {
     retry_on_contention(|| async {
         let now = ports.clock.now();
         let Some(loaded) = load(ports.store, vendor, event).await? else {
-            return Ok(false);
+            return Ok(if event.order_id.is_none() {
+                DashboardOutcome::Wait
+            } else {
+                DashboardOutcome::Nothing
+            });
+        };
+        let (provider_refund, amount, payment) = match claim {
+            Dashboard::Report(report) => (
+                report.provider_refund.clone(),
+                report.amount,
+                report.payment.clone(),
+            ),
+            Dashboard::Total(total) => {
+                let Some(paid) = loaded.order.payments.iter().find(|p| {
+                    p.ids.contains(&total.charge)
+                        || total.intent.as_ref().is_some_and(|i| p.ids.contains(i))
+                }) else {
+                    return Ok(DashboardOutcome::Wait);
+                };
+                let unknown = total.refunded.checked_sub(&paid.refunded);
+                match unknown {
+                    Ok(unknown) if !unknown.is_zero() && !unknown.is_negative() => (
+                        format!("{}@{}", total.charge, total.refunded.amount()),
+                        unknown,
+                        Some(total.charge.clone()),
+                    ),
+                    _ => return Ok(DashboardOutcome::Nothing),
+                }
+            }
         };
         let guard = crate::usecases::vendors::balance::read_guard(ports.store, &vendor.id).await?;
         let mut context = OrderContext {
@@ -409,23 +627,21 @@ async fn dashboard_refund(
             .order
             .provider
             .provider_refunds
-            .insert(report.provider_refund.clone())
+            .insert(provider_refund.clone())
         {
-            return Ok(false);
+            return Ok(DashboardOutcome::Nothing);
         }
         // The payment it refunds, by any of its ids; else the newest (R-R5).
-        let Ok(plan) = crate::domain::refunds::provider_refund(
-            &context.order,
-            report.amount,
-            report.payment.as_deref(),
-        ) else {
-            return Ok(false);
+        let Ok(plan) =
+            crate::domain::refunds::provider_refund(&context.order, amount, payment.as_deref())
+        else {
+            return Ok(DashboardOutcome::Nothing);
         };
         let cause = RefundCause {
             origin: crate::domain::refunds::RefundOrigin::Provider,
             reason: "refunded at the payment provider",
             ticket_id: None,
-            done_at_provider: Some(report.provider_refund.clone()),
+            done_at_provider: Some(provider_refund.clone()),
             ends_plan: false,
         };
         let (refund, mut writes, _) = refunds::execute(
@@ -445,7 +661,7 @@ async fn dashboard_refund(
             ports.entropy,
         )?);
         ports.store.transact(writes).await?;
-        Ok(true)
+        Ok(DashboardOutcome::Recorded)
     })
     .await
 }
@@ -658,6 +874,7 @@ fn money_arrived(
 /// A charge id and card fingerprint, for blocking by fingerprint (R-C6).
 fn charge_seen(
     vendor: &Vendor,
+    event: &ProviderEvent,
     mut loaded: Loaded,
     charge: &str,
     fingerprint: Option<&str>,
@@ -665,6 +882,8 @@ fn charge_seen(
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
     let fingerprint = fingerprint.map(str::to_string);
     let before = loaded.order.clone();
+    // Later events naming only the charge (a dispute) find the order by it (defect 3).
+    let lookups = remember_ids(&mut loaded.order, &vendor.id, event);
     // The charge is what a refund of its payment goes back to (with its payment intent).
     let mut ids = names.to_vec();
     ids.push(charge.to_string());
@@ -678,6 +897,7 @@ fn charge_seen(
         return Ok(None);
     }
     let mut writes = vec![loaded.order_write()?];
+    writes.extend(lookups);
     // The fingerprint joins the customer, and the index that finds customers sharing it (R-C6).
     if let Some(fingerprint) = fingerprint
         && loaded.customer.fingerprints.insert(fingerprint.clone())
@@ -868,24 +1088,58 @@ fn dispute_end_writes(
     Ok(writes)
 }
 
+/// One failed attempt as an event reports it (see `Fact::PaymentFailed`).
+struct FailedAttempt<'a> {
+    reference: &'a str,
+    key: &'a str,
+    intent: Option<&'a str>,
+    by_session: bool,
+}
+
+impl FailedAttempt<'_> {
+    /// Whether this report is an attempt not counted yet (R-P2, seed 002), remembering it in
+    /// `counted`. Each declined charge counts once however many events report it; a Checkout
+    /// session's async failure is its intent's latest attempt: it counts only when no report
+    /// of that intent's charges came first, and the first such report after it is the same one.
+    fn counts(&self, counted: &mut std::collections::BTreeSet<String>) -> bool {
+        let charged = |intent: &str| format!("{intent}#charged");
+        let by_session = |intent: &str| format!("{intent}#session");
+        match (self.intent, self.by_session) {
+            (Some(intent), true) => {
+                !counted.contains(&charged(intent)) && counted.insert(by_session(intent))
+            }
+            (Some(intent), false) => {
+                if !counted.insert(self.key.to_string()) {
+                    return false;
+                }
+                let first_charge = counted.insert(charged(intent));
+                !(first_charge && counted.contains(&by_session(intent)))
+            }
+            (None, _) => counted.insert(self.key.to_string()),
+        }
+    }
+}
+
 /// R-P2: a failed charge counts an attempt on the first open payment and keeps it open.
 fn payment_failed_attempt(
     ports: Ports<'_>,
     vendor: &Vendor,
     event: &ProviderEvent,
     mut loaded: Loaded,
-    reference: &str,
-    failure_key: &str,
+    attempt: &FailedAttempt<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
-    if !loaded
-        .order
-        .provider
-        .failed_payments
-        .insert(failure_key.to_string())
-    {
-        return Ok(None);
+    let before = loaded.order.clone();
+    let lookups = remember_ids(&mut loaded.order, &vendor.id, event);
+    if !attempt.counts(&mut loaded.order.provider.failed_payments) {
+        if loaded.order == before {
+            return Ok(None);
+        }
+        let mut writes = vec![loaded.order_write()?];
+        writes.extend(lookups);
+        return Ok(Some(writes));
     }
+    let reference = attempt.reference;
     let Some(item) = loaded
         .order
         .schedule
@@ -919,10 +1173,12 @@ fn payment_failed_attempt(
         reference: reference.to_string(),
         at: now,
     };
-    Ok(Some(vec![
+    let mut writes = vec![
         transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
         loaded.order_write()?,
         loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
         loaded.enqueue(vendor, Message::Event(failed), now, ports.entropy)?,
-    ]))
+    ];
+    writes.extend(lookups);
+    Ok(Some(writes))
 }

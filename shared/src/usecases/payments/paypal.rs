@@ -92,6 +92,8 @@ fn translate(event: Event) -> ProviderEvent {
         ("PAYMENT.CAPTURE.DENIED", Some(capture)) => Fact::PaymentFailed {
             failure_key: capture.clone(),
             reference: capture,
+            intent: None,
+            by_session: false,
         },
         ("BILLING.SUBSCRIPTION.PAYMENT.FAILED", Some(id)) => {
             subscription = text(resource, "/id");
@@ -99,6 +101,8 @@ fn translate(event: Event) -> ProviderEvent {
             Fact::PaymentFailed {
                 reference: id,
                 failure_key: event.id.clone(),
+                intent: None,
+                by_session: false,
             }
         }
         ("BILLING.SUBSCRIPTION.CANCELLED", Some(_)) => {
@@ -107,8 +111,12 @@ fn translate(event: Event) -> ProviderEvent {
         }
         // A refund made in PayPal (the platform starts none there yet): recorded once as a
         // refund of the capture it names (issue 13, defect 10).
-        ("PAYMENT.CAPTURE.REFUNDED", Some(refund)) => refund_report(resource, refund)
-            .map_or(Fact::Nothing, |report| Fact::Refunds(vec![report])),
+        ("PAYMENT.CAPTURE.REFUNDED", Some(refund)) => {
+            refund_report(resource, refund).map_or(Fact::Nothing, |report| Fact::Refunds {
+                reports: vec![report],
+                charge_total: None,
+            })
+        }
         _ => Fact::Nothing,
     };
     let placed = ["/custom_id", "/custom", "/purchase_units/0/custom_id"]

@@ -8,7 +8,7 @@ use crate::domain::money::{Currency, Money};
 use crate::payments::RefundState;
 use crate::store::StoreError;
 use crate::usecases::payments::{
-    self, Fact, Outcome, Provider, ProviderEvent, ProviderIds, RefundReport,
+    self, ChargeRefunds, Fact, Outcome, Provider, ProviderEvent, ProviderIds, RefundReport,
 };
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
@@ -75,14 +75,35 @@ fn translate(event: Event) -> ProviderEvent {
             Err(reason) => Fact::Invalid { reason },
         },
         "payment_intent.succeeded" => money(object, text(object, "id"), "amount_received"),
-        // A session's async failure and its payment intent's failure are one failed attempt.
-        "checkout.session.async_payment_failed" => failed(object, text(object, "payment_intent")),
-        "payment_intent.payment_failed" => failed(object, text(object, "id")),
-        // Each retry of an invoice is an attempt of its own.
+        // A session's async failure is its payment intent's latest failed attempt.
+        "checkout.session.async_payment_failed" => Fact::PaymentFailed {
+            reference: text(object, "id").unwrap_or_default().to_string(),
+            failure_key: text(object, "id").unwrap_or(&event.id).to_string(),
+            intent: text(object, "payment_intent").map(str::to_string),
+            by_session: true,
+        },
+        // Checkout keeps one payment intent across card retries: each declined charge is an
+        // attempt (issue 14, defect 8); without a charge, the event is.
+        "payment_intent.payment_failed" => {
+            let charge = object
+                .pointer("/last_payment_error/charge")
+                .and_then(Value::as_str)
+                .or(text(object, "latest_charge"));
+            failed(object, charge.unwrap_or(&event.id), text(object, "id"))
+        }
+        // The same decline as its payment intent's report: keyed by the charge; each retry of
+        // an invoice is a charge (else an attempt number) of its own.
         "invoice.payment_failed" => {
             let attempt = object.get("attempt_count").and_then(Value::as_u64);
-            let key = text(object, "id").map(|id| format!("{id}#{}", attempt.unwrap_or(1)));
-            failed(object, key.as_deref())
+            let key = match text(object, "charge") {
+                Some(charge) => charge.to_string(),
+                None => format!(
+                    "{}#{}",
+                    text(object, "id").unwrap_or(&event.id),
+                    attempt.unwrap_or(1)
+                ),
+            };
+            failed(object, &key, text(object, "payment_intent"))
         }
         "charge.succeeded" => match text(object, "id") {
             Some(charge) => Fact::ChargeSeen {
@@ -102,14 +123,29 @@ fn translate(event: Event) -> ProviderEvent {
         "customer.subscription.deleted" => Fact::PlanEnded,
         "charge.dispute.created" => disputed(object),
         "charge.dispute.closed" => dispute_closed(object),
+        // A refund's own events settle ours; one we did not make names no order of ours, and
+        // its charge's total (below) records it.
         "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed" => {
-            Fact::Refunds(refund_report(object).into_iter().collect())
+            Fact::Refunds {
+                reports: refund_report(object)
+                    .filter(|report| report.refund_id.is_some())
+                    .into_iter()
+                    .collect(),
+                charge_total: None,
+            }
         }
-        // Carries its refunds only where the API version still lists them; each refund's own
-        // events (above) report them either way.
-        "charge.refunded" => match object.pointer("/refunds/data").and_then(Value::as_array) {
-            Some(refunds) => Fact::Refunds(refunds.iter().filter_map(refund_report).collect()),
-            None => Fact::Nothing,
+        // Lists its refunds only where the API version still does (before 2022-11-15); its
+        // `amount_refunded` is the payment's total refunded either way.
+        "charge.refunded" => Fact::Refunds {
+            reports: object
+                .pointer("/refunds/data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(refund_report)
+                .filter(|report| report.refund_id.is_some())
+                .collect(),
+            charge_total: charge_refunds(object),
         },
         _ => Fact::Nothing,
     };
@@ -152,13 +188,24 @@ fn payment_names(object: &Value) -> Vec<String> {
         .collect()
 }
 
-/// R-P2: a failed attempt, counted once per `failure_key` (else per event object).
-fn failed(object: &Value, failure_key: Option<&str>) -> Fact {
-    let reference = text(object, "id").unwrap_or_default().to_string();
+/// R-P2: a failed attempt, counted once per `failure_key` (its charge).
+fn failed(object: &Value, failure_key: &str, intent: Option<&str>) -> Fact {
     Fact::PaymentFailed {
-        failure_key: failure_key.map_or_else(|| reference.clone(), str::to_string),
-        reference,
+        reference: text(object, "id").unwrap_or_default().to_string(),
+        failure_key: failure_key.to_string(),
+        intent: intent.map(str::to_string),
+        by_session: false,
     }
+}
+
+/// What a charge says is refunded of it in all (`amount_refunded`).
+fn charge_refunds(charge: &Value) -> Option<ChargeRefunds> {
+    let currency: Currency = text(charge, "currency")?.parse().ok()?;
+    Some(ChargeRefunds {
+        charge: text(charge, "id")?.to_string(),
+        intent: text(charge, "payment_intent").map(str::to_string),
+        refunded: Money::from_minor_units(charge.get("amount_refunded")?.as_i64()?, currency),
+    })
 }
 
 /// A Stripe refund object as the provider-neutral report (R-R5).
@@ -223,6 +270,11 @@ fn disputed(object: &Value) -> Fact {
             dispute: dispute.to_string(),
             amount: Money::from_minor_units(units, currency),
             reason: text(object, "reason").unwrap_or("unknown").to_string(),
+            payment: ["charge", "payment_intent"]
+                .into_iter()
+                .filter_map(|field| text(object, field))
+                .map(str::to_string)
+                .collect(),
         },
         _ => Fact::Nothing,
     }

@@ -1,0 +1,418 @@
+//! Provider events as Stripe really sends them (issue 14): each payment counted once whichever
+//! events name it, events that come before what they refer to applied when it appears, disputes
+//! found by their charge, every decline an attempt — on both store adapters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::call;
+use common::stripe_shapes::*;
+use http::Method;
+use sellerdesk::domain::clock::Clock;
+use sellerdesk::store::ItemStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// 2026-11-24T09:00:00Z and a month later: the first period of a monthly plan made then.
+const PERIOD_1: (i64, i64) = (1_795_510_800, 1_798_189_200);
+const PERIOD_2: (i64, i64) = (1_798_189_200, 1_800_867_600);
+
+struct Shop {
+    app: sellerdesk::app::App,
+    clock: Arc<sellerdesk::domain::clock::SettableClock>,
+    store: Arc<dyn ItemStore>,
+    vendor: Value,
+    order_id: String,
+}
+
+impl Shop {
+    /// A vendor's 10.00 EUR net offer on `plan` and a German customer's unpaid order (11.90).
+    async fn new(store: Arc<dyn ItemStore>, plan: Value) -> Shop {
+        let (app, clock) = common::app_at(Arc::clone(&store), at("2026-11-24T09:00:00Z"));
+        let (vendor, order) = common::vendor_with_order(&app, plan).await;
+        Shop {
+            app,
+            clock,
+            store,
+            vendor,
+            order_id: order["order_id"].as_str().unwrap().to_string(),
+        }
+    }
+
+    async fn one_time(store: Arc<dyn ItemStore>) -> Shop {
+        Shop::new(store, json!({"kind": "one_time"})).await
+    }
+
+    async fn monthly(store: Arc<dyn ItemStore>) -> Shop {
+        Shop::new(store, json!({"kind": "subscription", "interval": "month"})).await
+    }
+
+    fn key(&self) -> &str {
+        self.vendor["api_key"].as_str().unwrap()
+    }
+
+    /// Delivers `event`, expecting 200 (Stripe stops retrying on any 2xx).
+    async fn deliver(&self, event: &Value) {
+        let status = common::deliver_stripe(&self.app, &self.vendor, self.clock.now(), event).await;
+        assert_eq!(status, 200, "{}", event["type"]);
+    }
+
+    async fn order(&self) -> Value {
+        let path = format!("/api/orders/{}", self.order_id);
+        let (status, order) =
+            call(&self.app, Method::GET, &path, Some(self.key()), Value::Null).await;
+        assert_eq!(status, 200, "{order}");
+        order
+    }
+
+    async fn transactions(&self) -> Vec<Value> {
+        let path = format!("/api/orders/{}/transactions", self.order_id);
+        let (status, page) =
+            call(&self.app, Method::GET, &path, Some(self.key()), Value::Null).await;
+        assert_eq!(status, 200, "{page}");
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn balance(&self) -> Value {
+        let (_, balance) = call(
+            &self.app,
+            Method::GET,
+            "/api/balance",
+            Some(self.key()),
+            Value::Null,
+        )
+        .await;
+        balance["balances"][0].clone()
+    }
+
+    /// What the vendor's balance holds in all, pending and available (R-V2).
+    async fn credited(&self) -> String {
+        let balance = self.balance().await;
+        let part = |name: &str| -> rust_decimal::Decimal {
+            balance[name].as_str().unwrap_or("0").parse().unwrap()
+        };
+        format!("{:.2}", part("pending") + part("available"))
+    }
+
+    /// The card fingerprints recorded on the order's customer (R-C6).
+    async fn fingerprints(&self) -> Vec<String> {
+        let order = self.order().await;
+        let vendor =
+            sellerdesk::domain::ids::VendorId::parse(self.vendor["vendor_id"].as_str().unwrap())
+                .unwrap();
+        let customer =
+            sellerdesk::domain::ids::CustomerId::parse(order["customer"]["id"].as_str().unwrap())
+                .unwrap();
+        let item = self
+            .store
+            .get(&sellerdesk::store::keys::customer_key(&vendor, &customer))
+            .await
+            .unwrap()
+            .unwrap();
+        item.body["fingerprints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// A monthly plan's first period paid in Stripe's usual order: charge, invoice, session.
+    async fn first_period_paid(&self) {
+        self.deliver(&charge_succeeded(
+            "ch_1",
+            "pi_1",
+            Some("in_1"),
+            1190,
+            "fp_card_1",
+            json!({}),
+        ))
+        .await;
+        self.deliver(&invoice_paid(
+            &self.order_id,
+            "in_1",
+            "sub_1",
+            "pi_1",
+            "ch_1",
+            1190,
+            PERIOD_1,
+            "subscription_create",
+        ))
+        .await;
+        self.deliver(&session_subscription(
+            &self.order_id,
+            "cs_1",
+            "sub_1",
+            "in_1",
+            1190,
+        ))
+        .await;
+        self.deliver(&intent_succeeded(
+            "pi_1",
+            "ch_1",
+            Some("in_1"),
+            1190,
+            json!({}),
+        ))
+        .await;
+    }
+}
+
+async fn each_store(scenario: impl AsyncFn(Arc<dyn ItemStore>)) {
+    scenario(common::embedded()).await;
+    if let Some(dynamodb) = common::dynamodb().await {
+        scenario(dynamodb).await;
+    }
+}
+
+// R-P1, R-V2 (issue 14, defect 1): an invoice, its payment intent and its charge are one
+// payment, whichever of their events comes first
+#[tokio::test]
+async fn one_subscription_payment_counts_once_whichever_events_name_it() {
+    each_store(async |store| {
+        // given a monthly plan whose first period is paid
+        let shop = Shop::monthly(store).await;
+        shop.first_period_paid().await;
+        // when the renewal is reported by its intent first, then its invoice and charge
+        shop.clock.freeze(at("2026-12-24T09:05:00Z"));
+        shop.deliver(&intent_succeeded(
+            "pi_2",
+            "ch_2",
+            Some("in_2"),
+            1190,
+            json!({}),
+        ))
+        .await;
+        shop.deliver(&invoice_paid(
+            &shop.order_id,
+            "in_2",
+            "sub_1",
+            "pi_2",
+            "ch_2",
+            1190,
+            PERIOD_2,
+            "subscription_cycle",
+        ))
+        .await;
+        shop.deliver(&charge_succeeded(
+            "ch_2",
+            "pi_2",
+            Some("in_2"),
+            1190,
+            "fp_card_1",
+            json!({}),
+        ))
+        .await;
+        shop.deliver(&intent_succeeded(
+            "pi_2",
+            "ch_2",
+            Some("in_2"),
+            1190,
+            json!({}),
+        ))
+        .await;
+        // then two periods are paid, each once, and the vendor is credited twice
+        let order = shop.order().await;
+        assert_eq!(order["paid"]["amount"], "23.80", "{order}");
+        let payments: Vec<_> = shop
+            .transactions()
+            .await
+            .into_iter()
+            .filter(|t| t["kind"] == "payment")
+            .collect();
+        assert_eq!(payments.len(), 2, "{payments:?}");
+        assert_eq!(order["schedule"][0]["status"], "paid");
+        assert_eq!(order["schedule"][1]["status"], "paid");
+        assert_eq!(order["schedule"][2]["status"], "open");
+        assert_eq!(shop.credited().await, "20.00");
+    })
+    .await;
+}
+
+// R-P1 (issue 14, defect 2): a refund made in Stripe's dashboard that arrives before the checkout
+// event is applied when the payment arrives, not lost
+#[tokio::test]
+async fn a_dashboard_refund_before_the_checkout_event_is_applied_when_the_payment_arrives() {
+    each_store(async |store| {
+        // given an unpaid one-time order
+        let shop = Shop::one_time(store).await;
+        // when the dashboard refund of its charge comes first (the charge carries the intent's
+        // metadata), then the checkout event
+        shop.deliver(&charge_refunded(
+            "evt_refunded",
+            "ch_1",
+            "pi_1",
+            1190,
+            1190,
+            ours(&shop.order_id),
+        ))
+        .await;
+        shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
+            .await;
+        // then the order is paid and refunded, its access off, and the vendor's credit taken back
+        let order = shop.order().await;
+        assert_eq!(order["paid"]["amount"], "11.90", "{order}");
+        assert_eq!(order["refunded"]["amount"], "11.90", "{order}");
+        assert_eq!(order["status"], "refunded");
+        assert_eq!(order["lines"][0]["access"]["active"], false);
+        assert_eq!(shop.credited().await, "0.00");
+        // and a redelivery of either changes nothing
+        shop.deliver(&charge_refunded(
+            "evt_refunded",
+            "ch_1",
+            "pi_1",
+            1190,
+            1190,
+            ours(&shop.order_id),
+        ))
+        .await;
+        shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
+            .await;
+        assert_eq!(shop.order().await["refunded"]["amount"], "11.90");
+    })
+    .await;
+}
+
+// R-P1, R-C6 (issue 14, defect 2): a renewal's charge arrives before its invoice (Stripe's usual
+// order) and names no order: its card fingerprint still reaches the customer
+#[tokio::test]
+async fn a_renewal_charge_before_its_invoice_keeps_its_fingerprint() {
+    each_store(async |store| {
+        // given a monthly plan whose first period is paid with card 1
+        let shop = Shop::monthly(store).await;
+        shop.first_period_paid().await;
+        // when the renewal is charged to card 2 and its charge comes before the invoice
+        shop.clock.freeze(at("2026-12-24T09:05:00Z"));
+        shop.deliver(&charge_succeeded(
+            "ch_2",
+            "pi_2",
+            Some("in_2"),
+            1190,
+            "fp_card_2",
+            json!({}),
+        ))
+        .await;
+        shop.deliver(&invoice_paid(
+            &shop.order_id,
+            "in_2",
+            "sub_1",
+            "pi_2",
+            "ch_2",
+            1190,
+            PERIOD_2,
+            "subscription_cycle",
+        ))
+        .await;
+        // then both cards are the customer's
+        assert_eq!(shop.fingerprints().await, vec!["fp_card_1", "fp_card_2"]);
+    })
+    .await;
+}
+
+// R-P1 (issue 14, defect 3): a dispute names only its charge and payment intent; it finds a
+// subscription's renewal by the charge, even when it comes before the renewal's invoice
+#[tokio::test]
+async fn a_dispute_on_a_renewal_finds_the_order_by_its_charge() {
+    each_store(async |store| {
+        // given a monthly plan with two paid periods, the second's charge seen before its invoice
+        let shop = Shop::monthly(store).await;
+        shop.first_period_paid().await;
+        shop.clock.freeze(at("2026-12-24T09:05:00Z"));
+        // when the renewal's dispute arrives before anything else of it
+        shop.deliver(&dispute_created("dp_2", "ch_2", "pi_2", 1190))
+            .await;
+        shop.deliver(&charge_succeeded(
+            "ch_2",
+            "pi_2",
+            Some("in_2"),
+            1190,
+            "fp_card_1",
+            json!({}),
+        ))
+        .await;
+        shop.deliver(&invoice_paid(
+            &shop.order_id,
+            "in_2",
+            "sub_1",
+            "pi_2",
+            "ch_2",
+            1190,
+            PERIOD_2,
+            "subscription_cycle",
+        ))
+        .await;
+        // then the order is disputed and the renewal's net debited
+        let order = shop.order().await;
+        assert_eq!(order["status"], "disputed", "{order}");
+        assert_eq!(shop.credited().await, "10.00");
+        // and a dispute of the first period's charge finds the order too
+        shop.deliver(&dispute_created("dp_1", "ch_1", "pi_1", 1190))
+            .await;
+        assert_eq!(shop.credited().await, "0.00");
+    })
+    .await;
+}
+
+// R-P2, seed 002 (issue 14, defect 8): checkout keeps one payment intent across card retries;
+// each declined charge is an attempt of its own, and one decline reported twice counts once
+#[tokio::test]
+async fn each_declined_charge_of_one_intent_is_an_attempt() {
+    // given an unpaid one-time order
+    let shop = Shop::one_time(common::embedded()).await;
+    // when three cards are declined on its one payment intent, the last decline delivered twice
+    for (evt, ch) in [
+        ("evt_f1", "ch_a"),
+        ("evt_f2", "ch_b"),
+        ("evt_f3", "ch_c"),
+        ("evt_f3", "ch_c"),
+    ] {
+        shop.deliver(&intent_failed(evt, "pi_1", ch, ours(&shop.order_id)))
+            .await;
+    }
+    // then three attempts are counted and the customer told three times
+    let order = shop.order().await;
+    assert_eq!(order["schedule"][0]["attempts"], 3, "{order}");
+    let mailbox = common::dispatched(&shop.store, shop.clock.clone()).await;
+    let declines = mailbox
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == sellerdesk::domain::notifications::EmailKind::PaymentFailed)
+        .count();
+    assert_eq!(declines, 3);
+}
+
+// R-P2 (issue 14, defect 8): a renewal's decline is reported by its invoice and its payment
+// intent; it is one attempt
+#[tokio::test]
+async fn a_decline_reported_by_invoice_and_intent_is_one_attempt() {
+    let shop = Shop::monthly(common::embedded()).await;
+    shop.first_period_paid().await;
+    shop.clock.freeze(at("2026-12-24T09:05:00Z"));
+    shop.deliver(&invoice_failed(
+        &shop.order_id,
+        "in_2",
+        "sub_1",
+        "pi_2",
+        "ch_x",
+        1,
+    ))
+    .await;
+    shop.deliver(&intent_failed("evt_pi_2_failed", "pi_2", "ch_x", json!({})))
+        .await;
+    let order = shop.order().await;
+    let open = order["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["status"] == "open")
+        .unwrap()
+        .clone();
+    assert_eq!(open["attempts"], 1, "{order}");
+}
