@@ -416,3 +416,211 @@ async fn a_decline_reported_by_invoice_and_intent_is_one_attempt() {
         .clone();
     assert_eq!(open["attempts"], 1, "{order}");
 }
+
+/// The e-mails of `kind` sent so far.
+async fn mails(
+    shop: &Shop,
+    kind: sellerdesk::domain::notifications::EmailKind,
+) -> Vec<sellerdesk::outbox::local::SentEmail> {
+    let mailbox = common::dispatched(&shop.store, shop.clock.clone()).await;
+    mailbox
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == kind)
+        .collect()
+}
+
+// R-O2 (issue 14, defect 6): 25.00 paid on an 11.90 order is kept — the card shows the surplus,
+// it can be refunded, and the vendor is told once
+#[tokio::test]
+async fn money_beyond_what_was_open_is_shown_refundable_and_told() {
+    // given an unpaid 11.90 order
+    let shop = Shop::one_time(common::embedded()).await;
+    // when 25.00 arrive for it, delivered twice
+    for _ in 0..2 {
+        shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 2500))
+            .await;
+    }
+    // then the order is paid with a surplus of 13.10
+    let order = shop.order().await;
+    assert_eq!(order["paid"]["amount"], "25.00", "{order}");
+    assert_eq!(order["surplus"]["amount"], "13.10", "{order}");
+    assert_eq!(order["status"], "completed");
+    // and the vendor is told once, with the surplus
+    let told = mails(
+        &shop,
+        sellerdesk::domain::notifications::EmailKind::PaymentSurplus,
+    )
+    .await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].to, "v@example.com");
+    assert!(told[0].text.contains("13.10 EUR"), "{}", told[0].text);
+    // and once the credit is available, the surplus is refunded from the card
+    shop.clock.freeze(at("2026-12-02T09:00:00Z"));
+    let path = format!("/api/orders/{}/refunds", shop.order_id);
+    let (status, refund) = call(
+        &shop.app,
+        Method::POST,
+        &path,
+        Some(shop.key()),
+        json!({"amount": {"amount": "13.10", "currency": "EUR"}, "reason": "overpaid"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{refund}");
+}
+
+// R-O2 (issue 14, defects 6 and 7): a superseded order owes nothing — not open, not overdue,
+// not listed as overdue — and money that still comes for it revives it and is told
+#[tokio::test]
+async fn a_superseded_order_owes_nothing_until_it_is_paid_after_all() {
+    // given an order superseded by the customer's second checkout of the offer
+    let shop = Shop::one_time(common::embedded()).await;
+    let old = shop.order().await;
+    let token = common::token_of(&old["customer"]["link"]);
+    let customer =
+        json!({"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"});
+    let (_, orders) = call(
+        &shop.app,
+        Method::GET,
+        "/api/offers",
+        Some(shop.key()),
+        Value::Null,
+    )
+    .await;
+    let offer = orders["items"][0]["id"].clone();
+    let (status, newer) = call(
+        &shop.app,
+        Method::POST,
+        "/checkout",
+        None,
+        json!({"offer_id": offer, "customer": customer, "previous_order": token}),
+    )
+    .await;
+    assert_eq!(status, 201, "{newer}");
+    assert_eq!(shop.order().await["status"], "superseded");
+    // when days pass
+    shop.clock.freeze(at("2026-11-30T09:00:00Z"));
+    // then it owes nothing and no overdue list shows it
+    let order = shop.order().await;
+    assert_eq!(order["open"]["amount"], "0.00", "{order}");
+    assert_eq!(order["overdue"]["amount"], "0.00");
+    let mut listing = common::request(Method::GET, "/api/orders", Some(shop.key()), Vec::new());
+    listing.query = Some("payment_status=overdue".into());
+    let overdue: Value =
+        serde_json::from_slice(&shop.app.handle(&listing, |_| true).await.body).unwrap();
+    let listed: Vec<_> = overdue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].clone())
+        .collect();
+    assert!(!listed.contains(&json!(shop.order_id)), "{overdue}");
+    let (_, page) = call(
+        &shop.app,
+        Method::GET,
+        &format!("/portal/orders/{token}"),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(page["overdue"]["amount"], "0.00", "{page}");
+    // when it is paid after all
+    shop.deliver(&session_payment(&shop.order_id, "cs_old", "pi_old", 1190))
+        .await;
+    // then it is active again and the vendor told
+    assert_eq!(shop.order().await["status"], "completed");
+    let told = mails(
+        &shop,
+        sellerdesk::domain::notifications::EmailKind::PaymentSurplus,
+    )
+    .await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].subject.contains("SD-000001"), "{}", told[0].subject);
+    assert!(
+        told[0].text.contains("11.90 EUR") && told[0].text.contains("ersetzt"),
+        "{}",
+        told[0].text
+    );
+}
+
+// R-O2, R-N1 (issue 14, defect 5): money in another currency than the order's is recorded on
+// the order, credited in its currency and told — never dropped, never paying the order
+#[tokio::test]
+async fn money_in_another_currency_is_recorded_credited_and_told() {
+    each_store(async |store| {
+        // given an unpaid EUR order
+        let shop = Shop::one_time(store).await;
+        // when 15.00 USD arrive for it, delivered twice
+        let mut usd = session_payment(&shop.order_id, "cs_1", "pi_1", 1500);
+        usd["data"]["object"]["currency"] = json!("usd");
+        shop.deliver(&usd).await;
+        shop.deliver(&usd).await;
+        // then the order is not paid but shows the money
+        let order = shop.order().await;
+        assert_eq!(order["paid"]["amount"], "0.00", "{order}");
+        assert_eq!(order["status"], "pending_payment");
+        assert_eq!(
+            order["other_currency_payments"][0]["amount"],
+            json!({"amount": "15.00", "currency": "USD"})
+        );
+        assert_eq!(
+            order["other_currency_payments"].as_array().unwrap().len(),
+            1
+        );
+        // and the vendor is credited its net in USD (tax in the order's proportion: 2.39)
+        let (_, balance) = call(
+            &shop.app,
+            Method::GET,
+            "/api/balance",
+            Some(shop.key()),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            balance["balances"],
+            json!([{"currency": "USD", "pending": "12.61", "available": "0.00"}])
+        );
+        // and the history says so, and the vendor is told
+        let kinds: Vec<_> = shop
+            .transactions()
+            .await
+            .iter()
+            .map(|t| t["kind"].clone())
+            .collect();
+        assert_eq!(kinds, vec![json!("other_currency_payment")]);
+        let told = mails(
+            &shop,
+            sellerdesk::domain::notifications::EmailKind::PaymentSurplus,
+        )
+        .await;
+        assert_eq!(told.len(), 1);
+        assert!(told[0].text.contains("15.00 USD"), "{}", told[0].text);
+        // and a dispute of that money debits its net in USD, leaving the order as it was
+        let mut dispute = dispute_created("dp_1", "ch_1", "pi_1", 1500);
+        dispute["data"]["object"]["currency"] = json!("usd");
+        shop.deliver(&dispute).await;
+        shop.deliver(&dispute).await;
+        let (_, balance) = call(
+            &shop.app,
+            Method::GET,
+            "/api/balance",
+            Some(shop.key()),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            balance["balances"],
+            json!([{"currency": "USD", "pending": "12.61", "available": "-12.61"}])
+        );
+        assert_eq!(shop.order().await["status"], "pending_payment");
+        let told = mails(
+            &shop,
+            sellerdesk::domain::notifications::EmailKind::DisputeOpened,
+        )
+        .await;
+        assert_eq!(told.len(), 1);
+    })
+    .await;
+}

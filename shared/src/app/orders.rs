@@ -64,6 +64,16 @@ pub(super) fn customer_order_view(
         refunded: order.refunded,
         open: derived.open,
         overdue: derived.overdue,
+        surplus: derived.surplus,
+        other_currency_payments: order
+            .other_currency
+            .iter()
+            .map(|payment| OtherCurrencyPayment {
+                amount: payment.amount,
+                refunded: payment.refunded,
+                at: payment.at,
+            })
+            .collect(),
         schedule: order
             .schedule
             .iter()
@@ -100,8 +110,20 @@ pub(super) struct OrderView {
     refunded: Money,
     open: Money,
     overdue: Money,
+    /// Paid beyond what the order asked (R-O2): kept on the order, refundable.
+    surplus: Money,
+    /// Money that came in another currency than the order's: credited in its currency, not
+    /// paying the order (decisions.md "Payments").
+    other_currency_payments: Vec<OtherCurrencyPayment>,
     schedule: Vec<ScheduleItemView>,
     tickets: Vec<TicketView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct OtherCurrencyPayment {
+    amount: Money,
+    refunded: Money,
+    at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

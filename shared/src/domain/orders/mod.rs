@@ -289,6 +289,10 @@ pub struct Order {
     /// Every payment that reached the order, once each, with what of it is refunded.
     #[serde(default)]
     pub payments: Vec<payments::Payment>,
+    /// Money that came in another currency than the order's (issue 14, defect 5): recorded and
+    /// credited in its currency, never counted against the order's schedule.
+    #[serde(default)]
+    pub other_currency: Vec<payments::Payment>,
     pub status: OrderStatus,
     /// The calendar its schedule steps in (the vendor's time zone when it was made, R-M3);
     /// orders from before carry none and step in UTC.
@@ -485,6 +489,43 @@ impl Order {
         });
         self.provider.applied_payments.insert(incoming.key.clone());
         Ok(Some(applied))
+    }
+
+    /// Records money in another currency than the order's (issue 14, defect 5) once under any
+    /// of its ids: kept apart from the schedule, with its tax share in the order's proportion.
+    /// `None` when it was recorded already (its new ids are learnt).
+    pub fn record_other_currency(
+        &mut self,
+        incoming: &payments::IncomingPayment,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Option<payments::Payment> {
+        let mut ids: std::collections::BTreeSet<String> = incoming.ids.iter().cloned().collect();
+        ids.insert(incoming.key.clone());
+        if amount.is_zero() || amount.is_negative() {
+            return None;
+        }
+        if let Some(known) = self
+            .other_currency
+            .iter_mut()
+            .find(|p| !p.ids.is_disjoint(&ids))
+        {
+            known.ids.extend(ids);
+            return None;
+        }
+        let payment = payments::Payment {
+            key: incoming.key.clone(),
+            source: incoming.source,
+            ids,
+            amount,
+            tax: tax_part(amount, self.total, self.tax),
+            refunded: Money::zero(amount.currency()),
+            refunded_tax: Money::zero(amount.currency()),
+            at: now,
+        };
+        self.other_currency.push(payment.clone());
+        self.updated_at = now;
+        Some(payment)
     }
 
     /// Ids that name one payment (a charge, its payment intent, its invoice): added to the
@@ -768,6 +809,7 @@ pub(crate) mod payment_tests {
             schedule: initial_schedule(plan, eur(total), now, chrono_tz::UTC).unwrap(),
             refunded: eur("0"),
             payments: Vec::new(),
+            other_currency: Vec::new(),
             status: OrderStatus::PendingPayment,
             zone: None,
             link_generation: 0,
@@ -1137,7 +1179,15 @@ mod tests {
             (eur("100.00"), zero, PaymentStatus::Pending)
         );
         // the day after, the first installment is overdue
-        let next_day = derive(plan, &schedule, zero, true, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        let next_day = derive(
+            plan,
+            &schedule,
+            zero,
+            true,
+            utc("2026-11-25T09:00:00Z"),
+            BERLIN,
+        )
+        .unwrap();
         assert_eq!(
             (next_day.overdue, next_day.payment_status),
             (eur("50.00"), PaymentStatus::Overdue)
@@ -1145,15 +1195,30 @@ mod tests {
         // paid: pending again (the second is not due yet)
         schedule[0].paid = eur("50.00");
         schedule[0].status = ItemStatus::Paid;
-        let paid_first =
-            derive(plan, &schedule, zero, true, utc("2026-11-25T09:00:00Z"), BERLIN).unwrap();
+        let paid_first = derive(
+            plan,
+            &schedule,
+            zero,
+            true,
+            utc("2026-11-25T09:00:00Z"),
+            BERLIN,
+        )
+        .unwrap();
         assert_eq!(
             (paid_first.open, paid_first.payment_status),
             (eur("50.00"), PaymentStatus::Pending)
         );
         // the rest cancelled (plan cancelled): nothing open, paid
         schedule[1].status = ItemStatus::Cancelled;
-        let cancelled = derive(plan, &schedule, zero, true, utc("2027-02-01T00:00:00Z"), BERLIN).unwrap();
+        let cancelled = derive(
+            plan,
+            &schedule,
+            zero,
+            true,
+            utc("2027-02-01T00:00:00Z"),
+            BERLIN,
+        )
+        .unwrap();
         assert_eq!(
             (cancelled.open, cancelled.payment_status),
             (zero, PaymentStatus::Paid)
@@ -1214,7 +1279,7 @@ mod tests {
             let mut schedule = initial_schedule(Plan::OneTime, eur("10.00"), created, chrono_tz::UTC).unwrap();
             schedule[0].paid = eur("10.00");
             schedule[0].status = ItemStatus::Paid;
-            let d = derive(Plan::OneTime, &schedule, eur("0"), created + chrono::Duration::hours(hours), BERLIN).unwrap();
+            let d = derive(Plan::OneTime, &schedule, eur("0"), true, created + chrono::Duration::hours(hours), BERLIN).unwrap();
             prop_assert_eq!(d.payment_status, PaymentStatus::Paid);
         }
     }

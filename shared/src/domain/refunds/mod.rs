@@ -358,6 +358,89 @@ pub enum DisputeEnd {
 }
 
 impl Order {
+    /// A chargeback of money that came in another currency (issue 14, defect 5): held back at
+    /// most what is left of that money, its net part returned as the debit (in its currency);
+    /// the order's own status and access are untouched, as that money paid nothing of it.
+    pub fn open_other_currency_dispute(
+        &mut self,
+        dispute: &str,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Option<Money> {
+        if amount.currency() == self.total.currency()
+            || !self.provider.disputes.insert(dispute.into())
+        {
+            return None;
+        }
+        let left = self
+            .other_currency
+            .iter()
+            .filter(|p| p.amount.currency() == amount.currency())
+            .try_fold(Money::zero(amount.currency()), |sum, p| {
+                sum.checked_add(&p.unrefunded().ok()?).ok()
+            })?;
+        let amount = if amount.amount() < left.amount() {
+            amount
+        } else {
+            left
+        };
+        self.provider
+            .dispute_amounts
+            .insert(dispute.to_string(), amount);
+        self.updated_at = now;
+        self.dispute_net(amount)
+    }
+
+    /// The end of a dispute of money in another currency: lost, that money counts as refunded.
+    fn close_other_currency_dispute(
+        &mut self,
+        dispute: &str,
+        won: bool,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Option<DisputeEnd> {
+        if !self.provider.disputes.contains(dispute) {
+            let new = self
+                .provider
+                .early_dispute_ends
+                .insert(dispute.to_string(), won)
+                .is_none();
+            return new.then_some(DisputeEnd::Early);
+        }
+        if !self.provider.disputes_closed.insert(dispute.into()) {
+            return None;
+        }
+        let held = self
+            .provider
+            .dispute_amounts
+            .get(dispute)
+            .copied()
+            .unwrap_or(amount);
+        let net = self.dispute_net(held)?;
+        if won {
+            return Some(DisputeEnd::Won { net });
+        }
+        let mut left = held;
+        for payment in self
+            .other_currency
+            .iter_mut()
+            .filter(|p| p.amount.currency() == held.currency())
+        {
+            let open = payment.unrefunded().ok()?;
+            let take = if left.amount() < open.amount() {
+                left
+            } else {
+                open
+            };
+            payment.refunded = payment.refunded.checked_add(&take).ok()?;
+            left = left.checked_sub(&take).ok()?;
+        }
+        self.updated_at = now;
+        Some(DisputeEnd::Lost { net })
+    }
+}
+
+impl Order {
     /// Closes an open dispute once (R-O10): won, the order is as before; lost, the disputed
     /// amount is refunded-by-dispute on the payment it names (else the newest). `None` when
     /// the dispute is unknown, closed already, or in another currency.
@@ -370,7 +453,7 @@ impl Order {
         now: DateTime<Utc>,
     ) -> Option<DisputeEnd> {
         if amount.currency() != self.total.currency() {
-            return None;
+            return self.close_other_currency_dispute(dispute, won, amount, now);
         }
         if !self.provider.disputes.contains(dispute) {
             // The end came first (R-P1: any order of arrival): it waits for the opening.

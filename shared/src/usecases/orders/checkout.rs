@@ -238,6 +238,7 @@ pub async fn checkout(
             schedule,
             refunded: crate::domain::money::Money::zero(total.currency()),
             payments: Vec::new(),
+            other_currency: Vec::new(),
             status: OrderStatus::PendingPayment,
             zone: Some(zone.name().to_string()),
             link_generation: 0,

@@ -16,6 +16,8 @@ pub enum TransactionKind {
     PaymentFailed,
     ManualPayment,
     Refund,
+    /// Money in another currency than the order's: recorded and credited, not paying it.
+    OtherCurrencyPayment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -14,7 +14,8 @@ use crate::domain::customers::{Customer, language_from_country, record_paid_orde
 use crate::domain::ids::{CustomerId, Entropy, OrderId, VendorId};
 use crate::domain::money::Money;
 use crate::domain::notifications::emails::{
-    DisputeNotice, dispute_opened as dispute_opened_email, payment_failed, payment_receipt,
+    DisputeNotice, SurplusNotice, SurplusReason, dispute_opened as dispute_opened_email,
+    payment_failed, payment_receipt, payment_surplus,
 };
 use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::orders::{ItemStatus, Order};
@@ -408,6 +409,7 @@ fn waits_for_payment(fact: &Fact, order: &Order) -> bool {
         Fact::Disputed { payment, .. } if !payment.is_empty() => !order
             .payments
             .iter()
+            .chain(&order.other_currency)
             .any(|p| payment.iter().any(|id| p.ids.contains(id))),
         _ => false,
     }
@@ -808,6 +810,11 @@ fn money_arrived(
     let payment_key = incoming.key.as_str();
     let before = loaded.order.clone();
     let mut writes = remember_ids(&mut loaded.order, &vendor.id, event);
+    if amount.currency() != loaded.order.total.currency() {
+        return other_currency_arrived(
+            ports, vendor, event, loaded, incoming, amount, writes, before, now,
+        );
+    }
     let applied = match loaded.order.apply_payment_once(incoming, amount, now) {
         Ok(applied) => applied,
         Err(_) => return Ok(None),
@@ -851,8 +858,21 @@ fn money_arrived(
     )?;
     let paid = DomainEvent {
         event_type: EventType::OrderPaid,
-        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "revived": applied.revived }),
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": amount, "revived": applied.revived, "surplus": applied.surplus }),
     };
+    // R-O2 (issue 14, defect 6): money the order did not ask for is told to the vendor.
+    let surplus = if applied.revived {
+        Some((SurplusReason::SupersededOrderPaid, amount))
+    } else if !applied.surplus.is_zero() {
+        Some((SurplusReason::Overpaid, applied.surplus))
+    } else {
+        None
+    };
+    if let Some((reason, surplus)) = surplus {
+        writes.extend(surplus_notice(
+            ports, vendor, &loaded, amount, surplus, reason, now,
+        )?);
+    }
     let transaction = Transaction {
         kind: TransactionKind::Payment,
         amount,
@@ -868,6 +888,91 @@ fn money_arrived(
         loaded.enqueue(vendor, Message::Email(receipt), now, ports.entropy)?,
         loaded.enqueue(vendor, Message::Event(paid), now, ports.entropy)?,
     ]);
+    Ok(Some(writes))
+}
+
+/// The vendor's mail and `order.payment_surplus` for money the order did not ask for.
+fn surplus_notice(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    loaded: &Loaded,
+    paid: Money,
+    surplus: Money,
+    reason: SurplusReason,
+    now: DateTime<Utc>,
+) -> Result<[Write; 2], UseCaseError> {
+    let notice = payment_surplus(&SurplusNotice {
+        to: &vendor.email,
+        language: &vendor.default_language,
+        order_number: &loaded.order.number,
+        paid: &paid.to_string(),
+        surplus: &surplus.to_string(),
+        reason,
+    });
+    let told = DomainEvent {
+        event_type: EventType::PaymentSurplus,
+        detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "paid": paid, "surplus": surplus, "reason": reason.as_str() }),
+    };
+    Ok([
+        loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
+        loaded.enqueue(vendor, Message::Event(told), now, ports.entropy)?,
+    ])
+}
+
+/// Money in another currency than the order's (issue 14, defect 5; decision in
+/// docs/decisions.md "Payments"): recorded on the order apart from its schedule, credited to the
+/// vendor's balance in that currency (net of its tax share, pending like any charge), in the
+/// order's history, and told to the vendor. It pays nothing of the order.
+#[allow(clippy::too_many_arguments)]
+fn other_currency_arrived(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    event: &ProviderEvent,
+    mut loaded: Loaded,
+    incoming: &crate::domain::orders::payments::IncomingPayment,
+    amount: Money,
+    mut writes: Vec<Write>,
+    before: Order,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let Some(payment) = loaded.order.record_other_currency(incoming, amount, now) else {
+        if loaded.order == before {
+            return Ok(None);
+        }
+        writes.push(loaded.order_write()?);
+        return Ok(Some(writes));
+    };
+    let credit = charge_credit(
+        &vendor.id,
+        amount,
+        payment.tax,
+        &payment.key,
+        now,
+        ports.entropy,
+    )
+    .map_err(|_| UseCaseError::NotFound)?;
+    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
+    let transaction = Transaction {
+        kind: TransactionKind::OtherCurrencyPayment,
+        amount,
+        provider: event.provider.as_str().into(),
+        reference: payment.key.clone(),
+        at: now,
+    };
+    writes.extend([
+        transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
+        loaded.order_write()?,
+        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
+    ]);
+    writes.extend(surplus_notice(
+        ports,
+        vendor,
+        &loaded,
+        amount,
+        amount,
+        SurplusReason::OtherCurrency,
+        now,
+    )?);
     Ok(Some(writes))
 }
 
@@ -947,7 +1052,14 @@ fn dispute_opened(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
-    let Some(net) = loaded.order.open_dispute(dispute, amount, now) else {
+    let opened = if amount.currency() == loaded.order.total.currency() {
+        loaded.order.open_dispute(dispute, amount, now)
+    } else {
+        loaded
+            .order
+            .open_other_currency_dispute(dispute, amount, now)
+    };
+    let Some(net) = opened else {
         return Ok(None);
     };
     let held = loaded
