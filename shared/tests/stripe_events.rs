@@ -597,7 +597,18 @@ async fn money_in_another_currency_is_recorded_credited_and_told() {
         .await;
         assert_eq!(told.len(), 1);
         assert!(told[0].text.contains("15.00 USD"), "{}", told[0].text);
-        // and a dispute of that money debits its net in USD, leaving the order as it was
+        // and 5.00 of it refunded at Stripe by the platform's operator is recorded once
+        let mut refunded = charge_refunded("evt_usd_refund", "ch_1", "pi_1", 1500, 500, json!({}));
+        refunded["data"]["object"]["currency"] = json!("usd");
+        shop.deliver(&refunded).await;
+        shop.deliver(&refunded).await;
+        let order = shop.order().await;
+        assert_eq!(
+            order["other_currency_payments"][0]["refunded"]["amount"], "5.00",
+            "{order}"
+        );
+        // and a dispute of that money debits the net of what is left (10.00) in USD, leaving
+        // the order as it was: 4.20 net of the refund and 8.40 of the dispute
         let mut dispute = dispute_created("dp_1", "ch_1", "pi_1", 1500);
         dispute["data"]["object"]["currency"] = json!("usd");
         shop.deliver(&dispute).await;
@@ -612,7 +623,7 @@ async fn money_in_another_currency_is_recorded_credited_and_told() {
         .await;
         assert_eq!(
             balance["balances"],
-            json!([{"currency": "USD", "pending": "12.61", "available": "-12.61"}])
+            json!([{"currency": "USD", "pending": "12.61", "available": "-12.60"}])
         );
         assert_eq!(shop.order().await["status"], "pending_payment");
         let told = mails(

@@ -561,6 +561,76 @@ async fn refund_reports(
     }
 }
 
+/// Money in another currency refunded at the provider (by the platform's operator): recorded on
+/// that payment, its net debited in its currency, in the order's history; once per total.
+async fn other_currency_refunded(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    mut loaded: Loaded,
+    index: usize,
+    total: &ChargeRefunds,
+    now: DateTime<Utc>,
+) -> Result<DashboardOutcome, UseCaseError> {
+    let key = format!("{}@{}", total.charge, total.refunded.amount());
+    let Some(payment) = loaded.order.other_currency.get_mut(index) else {
+        return Ok(DashboardOutcome::Nothing);
+    };
+    let unknown = match total.refunded.checked_sub(&payment.refunded) {
+        Ok(unknown) if !unknown.is_zero() && !unknown.is_negative() => unknown,
+        _ => return Ok(DashboardOutcome::Nothing),
+    };
+    let unknown = match payment.unrefunded() {
+        Ok(left) if left.amount() < unknown.amount() => left,
+        Ok(_) => unknown,
+        Err(_) => return Ok(DashboardOutcome::Nothing),
+    };
+    let tax = payment
+        .refund_tax(unknown)
+        .map_err(|_| UseCaseError::NotFound)?;
+    let net = unknown
+        .checked_sub(&tax)
+        .map_err(|_| UseCaseError::NotFound)?;
+    payment.refunded = payment
+        .refunded
+        .checked_add(&unknown)
+        .map_err(|_| UseCaseError::NotFound)?;
+    payment.refunded_tax = payment
+        .refunded_tax
+        .checked_add(&tax)
+        .map_err(|_| UseCaseError::NotFound)?;
+    if unknown.is_zero() || !loaded.order.provider.provider_refunds.insert(key.clone()) {
+        return Ok(DashboardOutcome::Nothing);
+    }
+    loaded.order.updated_at = now;
+    let guard = crate::usecases::vendors::balance::read_guard(ports.store, &vendor.id).await?;
+    let debit = immediate(
+        &vendor.id,
+        net.negated(),
+        EntryReason::Refund,
+        &key,
+        now,
+        ports.entropy,
+    );
+    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", debit.id));
+    let transaction = Transaction {
+        kind: TransactionKind::Refund,
+        amount: unknown,
+        provider: "stripe".into(),
+        reference: key.clone(),
+        at: now,
+    };
+    ports
+        .store
+        .transact(vec![
+            loaded.order_write()?,
+            transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
+            Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
+            crate::usecases::vendors::balance::guard_write(&vendor.id, guard.as_ref(), &key, now),
+        ])
+        .await?;
+    Ok(DashboardOutcome::Recorded)
+}
+
 /// What tells of a refund made at the provider, not by us.
 enum Dashboard<'a> {
     /// A refund the provider reports by itself (PayPal's refunded capture).
@@ -602,10 +672,14 @@ async fn dashboard_refund(
                 report.payment.clone(),
             ),
             Dashboard::Total(total) => {
-                let Some(paid) = loaded.order.payments.iter().find(|p| {
+                let names = |p: &crate::domain::orders::payments::Payment| {
                     p.ids.contains(&total.charge)
                         || total.intent.as_ref().is_some_and(|i| p.ids.contains(i))
-                }) else {
+                };
+                if let Some(index) = loaded.order.other_currency.iter().position(names) {
+                    return other_currency_refunded(ports, vendor, loaded, index, total, now).await;
+                }
+                let Some(paid) = loaded.order.payments.iter().find(|p| names(p)) else {
                     return Ok(DashboardOutcome::Wait);
                 };
                 let unknown = total.refunded.checked_sub(&paid.refunded);
