@@ -88,4 +88,12 @@ impl ItemStore for WatchedStore {
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.inner.query(query).await
     }
+
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError> {
+        self.inner.add(key, delta).await
+    }
+
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError> {
+        self.inner.counter(key).await
+    }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{get, post_json, temp_dir};
+use common::{call, get, post_json, temp_dir};
 use devserver::config::DevConfig;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -395,6 +395,55 @@ async fn concurrent_checkouts_get_unique_order_numbers() {
     }
     let expected: BTreeSet<_> = (1..=8).map(|n| format!("SD-{n:06}")).collect();
     assert_eq!(numbers, expected);
+    shop.server.stop();
+}
+
+// R-O3 (issue 14, defect 10): a burst of 150 checkouts for one vendor, 16 in flight, all
+// succeed: contention is retried with growing, jittered pauses, and order numbers and customer
+// counts are atomic additions, not read-then-check
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_checkouts_for_one_vendor_answers_no_server_error() {
+    let shop = shop().await;
+    let offer = shop.offer("10.00", json!({"kind": "one_time"}), 1).await;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, offer, next) = (shop.url.clone(), offer.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if n >= 150 {
+                        return answers;
+                    }
+                    let customer = json!({"email": format!("burst{n}@example.com"), "first_name": "C", "last_name": "N", "country": "DE"});
+                    let answer = post_json(&url, "/checkout", None, &json!({"offer_id": offer, "customer": customer})).await;
+                    answers.push((answer.status, answer.json()["order_number"].as_str().map(str::to_string)));
+                }
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut numbers = BTreeSet::new();
+    for worker in workers {
+        for (status, number) in worker.await.unwrap() {
+            *statuses.entry(status).or_insert(0) += 1;
+            numbers.extend(number);
+        }
+    }
+    println!("150 checkouts, 16 in flight: {statuses:?}");
+    assert_eq!(statuses, std::collections::BTreeMap::from([(201, 150)]));
+    assert_eq!(numbers.len(), 150, "order numbers are unique");
+    // and the customer count holds every new customer
+    let customers = call(
+        &shop.url,
+        "GET",
+        "/api/customers",
+        &[("authorization", &format!("Bearer {}", shop.key))],
+        None,
+    )
+    .await;
+    assert_eq!(customers.json()["total"], 150, "{}", customers.text);
     shop.server.stop();
 }
 

@@ -91,13 +91,14 @@ impl From<UseCaseError> for ApiError {
                 "customer_blocked",
                 "this customer cannot buy from this vendor",
             ),
-            UseCaseError::Store(StoreError::Throttled | StoreError::OutcomeUnknown) => {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_busy",
-                    "the store is busy; try again shortly",
-                )
-            }
+            UseCaseError::Store(
+                StoreError::Throttled | StoreError::OutcomeUnknown | StoreError::Contended,
+            ) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_busy",
+                "the store is busy; try again shortly",
+            )
+            .with_detail("retry_after_seconds", serde_json::json!(1)),
             UseCaseError::Store(StoreError::AlreadyCommitted) => idempotency::committed(),
             UseCaseError::Store(StoreError::InvalidCursor) => ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -136,6 +136,22 @@ impl ItemStore for KeysWritten {
         }
         self.inner.put_batch(items).await
     }
+
+    async fn add(
+        &self,
+        key: &sellerdesk::store::Key,
+        delta: u64,
+    ) -> Result<u64, sellerdesk::store::StoreError> {
+        self.note(key);
+        self.inner.add(key, delta).await
+    }
+
+    async fn counter(
+        &self,
+        key: &sellerdesk::store::Key,
+    ) -> Result<u64, sellerdesk::store::StoreError> {
+        self.inner.counter(key).await
+    }
 }
 
 /// Mail and events that go out and leave nothing in the store.

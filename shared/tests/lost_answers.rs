@@ -94,6 +94,14 @@ impl ItemStore for LosesAnswers {
     async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
         self.inner.put_batch(items).await
     }
+
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError> {
+        self.inner.add(key, delta).await
+    }
+
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError> {
+        self.inner.counter(key).await
+    }
 }
 
 struct World {

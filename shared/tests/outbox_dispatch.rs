@@ -538,6 +538,14 @@ impl ItemStore for LaggingIndex {
         }
         self.0.query(query).await
     }
+
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError> {
+        self.0.add(key, delta).await
+    }
+
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError> {
+        self.0.counter(key).await
+    }
 }
 
 // Issue 11, §4: what the stream reports is sent by its key at once, whatever the index shows.

@@ -299,6 +299,21 @@ impl sellerdesk::store::ItemStore for KilledBeforeSettling {
     ) -> Result<sellerdesk::store::Page, sellerdesk::store::StoreError> {
         self.inner.query(query).await
     }
+
+    async fn add(
+        &self,
+        key: &sellerdesk::store::Key,
+        delta: u64,
+    ) -> Result<u64, sellerdesk::store::StoreError> {
+        self.inner.add(key, delta).await
+    }
+
+    async fn counter(
+        &self,
+        key: &sellerdesk::store::Key,
+    ) -> Result<u64, sellerdesk::store::StoreError> {
+        self.inner.counter(key).await
+    }
 }
 
 // Issue 11, §4, R-R5: a function killed between the provider's answer and the refund's

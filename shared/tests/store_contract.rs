@@ -21,6 +21,39 @@ mod cases {
         Item::new(Key::new(pk, sk), json!({ "n": n }))
     }
 
+    // Issue 14, defect 10: counters that draw order numbers under load are atomic additions
+    pub async fn atomic_adds_answer_each_new_value(store: Arc<dyn ItemStore>) {
+        // given a counter never added to
+        let key = Key::new("V#m", "COUNT#order-numbers");
+        assert_eq!(store.counter(&key).await.unwrap(), 0);
+        // when it is added to
+        assert_eq!(store.add(&key, 1).await.unwrap(), 1);
+        assert_eq!(store.add(&key, 2).await.unwrap(), 3);
+        // then it reads the sum, and stays an item like any other
+        assert_eq!(store.counter(&key).await.unwrap(), 3);
+        assert!(store.get(&key).await.unwrap().is_some());
+        assert_eq!(
+            store
+                .counter(&Key::new("V#m", "COUNT#other"))
+                .await
+                .unwrap(),
+            0
+        );
+        // and concurrent adds each see a value of their own
+        let adds: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, key) = (Arc::clone(&store), key.clone());
+                tokio::spawn(async move { store.add(&key, 1).await.unwrap() })
+            })
+            .collect();
+        let mut seen = BTreeSet::new();
+        for add in adds {
+            seen.insert(add.await.unwrap());
+        }
+        assert_eq!(seen, (4..=11).collect::<BTreeSet<u64>>());
+        assert_eq!(store.counter(&key).await.unwrap(), 11);
+    }
+
     pub async fn several_items_in_one_read(store: Arc<dyn ItemStore>) {
         // given three items in two partitions
         let items = [
@@ -472,6 +505,12 @@ macro_rules! contract {
             async fn put_get_and_conditions() {
                 let Some(store) = $make else { return };
                 cases::put_get_and_conditions(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn atomic_adds_answer_each_new_value() {
+                let Some(store) = $make else { return };
+                cases::atomic_adds_answer_each_new_value(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

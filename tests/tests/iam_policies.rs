@@ -155,6 +155,16 @@ impl ItemStore for RecordingStore {
         self.record("Query", resource);
         self.inner().query(query).await
     }
+
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError> {
+        self.record("UpdateItem", "table");
+        self.inner().add(key, delta).await
+    }
+
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError> {
+        self.record("GetItem", "table");
+        self.inner().counter(key).await
+    }
 }
 
 /// One function's mailer and event publisher.

@@ -435,6 +435,14 @@ impl ItemStore for ClaimedStore {
         // Unconditional bulk writes (imports) cannot carry the mark; no request route makes them.
         self.inner.put_batch(items).await
     }
+
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError> {
+        self.inner.add(key, delta).await
+    }
+
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError> {
+        self.inner.counter(key).await
+    }
 }
 
 /// The answer fields that may carry a secret link, and what each links to.

@@ -98,6 +98,16 @@ impl ItemStore for CountingStore {
         self.inner.put_batch(items).await
     }
 
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.add(key, delta).await
+    }
+
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.inner.counter(key).await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         let page = self.inner.query(query).await?;

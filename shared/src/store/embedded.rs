@@ -345,4 +345,39 @@ impl ItemStore for EmbeddedStore {
         self.with_connection(move |connection| query_in(connection, &query))
             .await
     }
+
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError> {
+        let key = key.clone();
+        self.with_connection(move |connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let current = get_in(&tx, &key)?;
+            let value = current
+                .as_ref()
+                .map_or(0, counter_value)
+                .saturating_add(delta);
+            let next = match current {
+                Some(item) => item.next(serde_json::json!({ "n": value })),
+                None => Item::new(key.clone(), serde_json::json!({ "n": value })),
+            };
+            put_in(&tx, &next)?;
+            tx.commit().map_err(backend)?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError> {
+        let key = key.clone();
+        self.with_connection(move |connection| {
+            Ok(get_in(connection, &key)?.as_ref().map_or(0, counter_value))
+        })
+        .await
+    }
+}
+
+/// A counter item's value: its body's `n`.
+fn counter_value(item: &Item) -> u64 {
+    item.body["n"].as_u64().unwrap_or(0)
 }

@@ -83,7 +83,7 @@ impl Index {
 }
 
 /// Attribute names the store itself uses; `attrs` may not reuse them.
-pub const RESERVED_ATTRIBUTES: [&str; 5] = ["pk", "sk", "version", "body", "expires_at"];
+pub const RESERVED_ATTRIBUTES: [&str; 6] = ["pk", "sk", "version", "body", "expires_at", "n"];
 
 /// One stored item. `body` is the record (JSON); `attrs` are top-level string attributes that
 /// conditions and indexes can see (index keys among them); `version` backs optimistic locking.
@@ -317,6 +317,10 @@ pub enum StoreError {
     /// The store refused for now (throttling); retry after a pause.
     #[error("the store is throttling requests")]
     Throttled,
+    /// A decision kept losing to concurrent writes of the same items, retried with growing
+    /// pauses until its attempts ran out; the caller may come back shortly (503).
+    #[error("the decision kept conflicting with concurrent writes")]
+    Contended,
     #[error("invalid write: {0}")]
     InvalidWrite(String),
     #[error("invalid cursor")]
@@ -488,4 +492,12 @@ pub trait ItemStore: Send + Sync {
     /// Unconditional puts in bulk, not atomic as a whole (DynamoDB BatchWriteItem): for loads
     /// and backfills where no condition applies. Every item is written when it returns `Ok`.
     async fn put_batch(&self, items: Vec<Item>) -> Result<(), StoreError>;
+
+    /// Adds `delta` to the counter at `key` in one atomic step (DynamoDB `ADD` returning the new
+    /// value) and answers the new value; a counter never added to counts 0. Concurrent adds
+    /// never conflict and never see the same value: the way to draw numbers under load.
+    async fn add(&self, key: &Key, delta: u64) -> Result<u64, StoreError>;
+
+    /// A counter's value (0 when never added to), strongly consistent.
+    async fn counter(&self, key: &Key) -> Result<u64, StoreError>;
 }

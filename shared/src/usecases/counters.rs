@@ -1,5 +1,9 @@
-//! Per-vendor counts kept beside the records, updated in the transaction that adds a record, so a
-//! list's `total` is one GetItem instead of a count over the partition.
+//! Per-vendor counts kept beside the records, so a list's `total` is one GetItem instead of a
+//! count over the partition. Products and offers (created rarely, by the vendor) are counted in
+//! the transaction that adds them. What checkouts create under load is counted by atomic
+//! additions that never conflict (issue 14, defect 10): order numbers are drawn before the
+//! order's transaction (unique and increasing, R-O3; a drawn number whose order is never written
+//! leaves a gap), customers and orders are counted once their checkout committed.
 
 use crate::domain::ids::VendorId;
 use crate::store::keys::vendor_pk;
@@ -10,10 +14,12 @@ use serde_json::json;
 pub enum Counter {
     Products,
     Offers,
-    /// Customers of the vendor (a new one per unmatched checkout).
+    /// Customers of the vendor (a new one per unmatched checkout): atomic.
     Customers,
-    /// The sequence behind order numbers (R-O3): increasing, unique per vendor.
+    /// The sequence behind order numbers (R-O3): increasing, unique per vendor; atomic.
     OrderNumbers,
+    /// The vendor's orders: atomic.
+    Orders,
 }
 
 impl Counter {
@@ -23,8 +29,17 @@ impl Counter {
             Counter::Offers => "offers",
             Counter::OrderNumbers => "order-numbers",
             Counter::Customers => "customers",
+            Counter::Orders => "orders",
         };
         Key::new(vendor_pk(vendor), format!("COUNT#{name}"))
+    }
+
+    /// Counted by the store's atomic additions, not by version-checked writes.
+    fn is_atomic(self) -> bool {
+        matches!(
+            self,
+            Counter::Customers | Counter::OrderNumbers | Counter::Orders
+        )
     }
 }
 
@@ -37,12 +52,24 @@ pub async fn read(
     vendor: &VendorId,
     counter: Counter,
 ) -> Result<u64, StoreError> {
+    if counter.is_atomic() {
+        return store.counter(&counter.key(vendor)).await;
+    }
     Ok(store
         .get(&counter.key(vendor))
         .await?
         .as_ref()
         .map(value)
         .unwrap_or(0))
+}
+
+/// The next value of an atomic counter, drawn in one step (see the module's comment).
+pub async fn draw(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    counter: Counter,
+) -> Result<u64, StoreError> {
+    store.add(&counter.key(vendor), 1).await
 }
 
 /// The next value of a counter and the version-checked write that claims it: a concurrent claim

@@ -50,12 +50,28 @@ pub enum UseCaseError {
 }
 
 /// How often a decision is reloaded and retried when a concurrent write got there first
-/// (a burst of checkouts of one vendor all claim the next order number).
+/// (a burst of checkouts of one vendor all read the same customer and supersede checks).
 const ATTEMPTS: u32 = 12;
 /// How often a throttled decision is tried (pauses of 100 ms to 800 ms, 1.5 s in all).
 const THROTTLED_ATTEMPTS: u32 = 5;
+/// The first pause after a conflict, doubled each try up to [`CONTENTION_PAUSE_CAP_MS`].
+const CONTENTION_PAUSE_MS: u64 = 4;
+const CONTENTION_PAUSE_CAP_MS: u64 = 250;
 
-/// Runs `attempt` again while it fails on contention (a version check or a transaction conflict).
+/// A pause before try `tries + 1` after a conflict: exponential with full jitter, so writers
+/// that collided spread out instead of colliding again in step (issue 14, defect 10).
+fn contention_pause(tries: u32) -> std::time::Duration {
+    let ceiling = CONTENTION_PAUSE_MS
+        .saturating_mul(1 << tries.min(16))
+        .min(CONTENTION_PAUSE_CAP_MS);
+    // Jitter only spreads writers apart; a missing OS source falls back to the ceiling.
+    let fraction = getrandom::u32().map_or(1.0, |r| f64::from(r) / f64::from(u32::MAX));
+    std::time::Duration::from_micros((ceiling as f64 * 1000.0 * fraction) as u64)
+}
+
+/// Runs `attempt` again while it fails on contention (a version check or a transaction
+/// conflict), pausing a little longer each time; when the attempts run out, the answer is
+/// `StoreError::Contended` (503, try again), never an internal error.
 pub async fn retry_on_contention<T, F, Fut>(mut attempt: F) -> Result<T, UseCaseError>
 where
     F: FnMut() -> Fut,
@@ -64,7 +80,12 @@ where
     let mut tries = 1;
     loop {
         match attempt().await {
-            Err(UseCaseError::Store(error)) if error.is_contention() && tries < ATTEMPTS => {
+            Err(UseCaseError::Store(error)) if error.is_contention() => {
+                if tries >= ATTEMPTS {
+                    tracing::warn!(error = %error, tries, "a decision kept conflicting; answered busy");
+                    return Err(UseCaseError::Store(StoreError::Contended));
+                }
+                tokio::time::sleep(contention_pause(tries)).await;
                 tries += 1
             }
             // Throttling passes with time: back off a little more each try.

@@ -108,7 +108,9 @@ pub async fn checkout(
         Some(token) => previous_order(store, token, &vendor, &offer.id).await?,
         None => None,
     };
-    retry_on_contention(|| async {
+    // Drawn once per checkout, however often its transaction is retried (issue 14, defect 10).
+    let number = tokio::sync::OnceCell::new();
+    let (result, created_customer) = retry_on_contention(|| async {
         let now = clock.now();
         let rate = table
             .rate_at(
@@ -162,6 +164,7 @@ pub async fn checkout(
             },
             None => None,
         };
+        let creates_customer = existing.is_none();
         let customer: Customer = match existing {
             Some(item) => {
                 let customer: Customer = item.decode()?;
@@ -189,7 +192,6 @@ pub async fn checkout(
                     key.clone(),
                     encode(&key, &customer)?,
                 )));
-                writes.push(counters::increment(store, &vendor.id, Counter::Customers).await?);
                 if let Some(match_key) = &match_item_key {
                     writes.push(Write::create(Item::new(
                         match_key.clone(),
@@ -211,8 +213,9 @@ pub async fn checkout(
                 writes.push(Write::update(item.next(encode(&item.key, &old)?)));
             }
         }
-        let sequence = counters::next_value(store, &vendor.id, Counter::OrderNumbers).await?;
-        writes.push(sequence.write);
+        let sequence = *number
+            .get_or_try_init(|| counters::draw(store, &vendor.id, Counter::OrderNumbers))
+            .await?;
         let id = OrderId::generate(now, entropy);
         // R-M3: the plan's due times step in the vendor's calendar.
         let zone = crate::domain::vendors::vendor_zone(&vendor);
@@ -221,7 +224,7 @@ pub async fn checkout(
         let order = Order {
             id: id.clone(),
             vendor_id: vendor.id.clone(),
-            number: order_number(sequence.value),
+            number: order_number(sequence),
             customer_id: customer.id.clone(),
             customer_email: buyer.email.clone(),
             customer_name: format!("{} {}", buyer.first_name, buyer.last_name),
@@ -272,13 +275,20 @@ pub async fn checkout(
         )?);
         store.transact(writes).await?;
         tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "order created at checkout");
-        Ok(CheckoutResult {
+        let result = CheckoutResult {
             payment_url: format!("{link}/pay"),
             customer_link: link,
             order,
-        })
+        };
+        Ok((result, creates_customer))
     })
-    .await
+    .await?;
+    // Counted once committed: a count is a list's total, never a reason to fail a checkout.
+    if created_customer {
+        counters::draw(store, &vendor.id, Counter::Customers).await?;
+    }
+    counters::draw(store, &vendor.id, Counter::Orders).await?;
+    Ok(result)
 }
 
 /// The order a `previous_order` token opens, if it is this vendor's order of this offer; any

@@ -104,7 +104,7 @@ pub async fn list(
                 .map(Item::decode)
                 .collect::<Result<_, _>>()?,
             next_cursor: page.next_cursor,
-            total: counters::read(store, vendor, Counter::OrderNumbers).await?,
+            total: counters::read(store, vendor, Counter::Orders).await?,
         });
     }
     // The cursor of a filtered list is the number of matches already given.
