@@ -57,7 +57,7 @@ fn open_amount(found: &CustomerOrder) -> Option<(i64, String)> {
         .find(|i| i.status == ItemStatus::Open)?;
     let rest = item.amount.checked_sub(&item.paid).ok()?;
     Some((
-        rest.minor_units().ok()?,
+        sellerdesk::payments::stripe_units::to_stripe_units(rest).ok()?,
         rest.currency().code().to_ascii_lowercase(),
     ))
 }

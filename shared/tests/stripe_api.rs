@@ -260,6 +260,33 @@ async fn a_payment_session_is_one_form_post_on_the_platforms_account_with_key_ve
 }
 
 // R-P4
+// R-M1 (issue 14, defect 4): amounts go to Stripe in Stripe's units — ISK in hundredths —
+// and what Stripe cannot take (KWD with a last digit other than 0) never leaves
+#[tokio::test]
+async fn amounts_go_to_stripe_in_stripes_units_of_the_currency() {
+    let (stripe, mock) = stripe().await;
+    let mut isk = session_request(None);
+    isk.amount = Money::parse("1190", "ISK".parse().unwrap()).unwrap();
+    stripe.create_payment_session(&isk).await.unwrap();
+    let sent = &mock.requests()[0];
+    assert_eq!(
+        sent.field("line_items[0][price_data][unit_amount]"),
+        Some("119000")
+    );
+    assert_eq!(
+        sent.field("line_items[0][price_data][currency]"),
+        Some("isk")
+    );
+    let mut kwd = session_request(None);
+    kwd.amount = Money::parse("1.235", "KWD".parse().unwrap()).unwrap();
+    let refused = stripe.create_payment_session(&kwd).await;
+    assert!(
+        matches!(refused, Err(sellerdesk::payments::ProviderError::Amount(_))),
+        "{refused:?}"
+    );
+    assert_eq!(mock.requests().len(), 1, "nothing was sent");
+}
+
 #[tokio::test]
 async fn a_subscriptions_first_payment_starts_the_plan_with_the_order_on_it() {
     let (stripe, mock) = stripe().await;

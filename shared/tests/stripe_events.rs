@@ -635,3 +635,60 @@ async fn money_in_another_currency_is_recorded_credited_and_told() {
     })
     .await;
 }
+
+// R-M1 (issue 14, defect 4): Stripe counts ISK in hundredths: 1190 ISK arrive as 119000, and
+// pay the order exactly
+#[tokio::test]
+async fn an_isk_payment_is_counted_in_stripes_units() {
+    // given an unpaid order of 1190 ISK (1000 net, German VAT)
+    let store = common::embedded();
+    let (app, clock) = common::app_at(Arc::clone(&store), at("2026-11-24T09:00:00Z"));
+    let (vendor, order) = common::vendor_with_order_at(
+        &app,
+        json!({"amount": "1000", "currency": "ISK"}),
+        json!({"kind": "one_time"}),
+    )
+    .await;
+    let order_id = order["order_id"].as_str().unwrap();
+    // when Stripe reports the session paid: 119000 in its units
+    let mut paid = session_payment(order_id, "cs_1", "pi_1", 119_000);
+    paid["data"]["object"]["currency"] = json!("isk");
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &paid).await,
+        200
+    );
+    // then exactly 1190 ISK are paid, nothing more
+    let key = vendor["api_key"].as_str().unwrap();
+    let (_, card) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}"),
+        Some(key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        card["paid"],
+        json!({"amount": "1190", "currency": "ISK"}),
+        "{card}"
+    );
+    assert_eq!(card["surplus"]["amount"], "0");
+    assert_eq!(card["status"], "completed");
+    // and an amount Stripe could not send (öre) pays nothing
+    let mut odd = session_payment(order_id, "cs_2", "pi_2", 119_050);
+    odd["data"]["object"]["currency"] = json!("isk");
+    odd["id"] = json!("evt_odd");
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, clock.now(), &odd).await,
+        200
+    );
+    let (_, card) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}"),
+        Some(key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(card["paid"]["amount"], "1190");
+}

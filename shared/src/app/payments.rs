@@ -114,6 +114,14 @@ impl App {
                 "the order has nothing open to pay",
             ),
             PortalPayError::UseCase(inner) => inner.into(),
+            // Stripe takes only some amounts of a few currencies (issue 14, defect 4).
+            PortalPayError::Provider(crate::payments::ProviderError::Amount(cause)) => {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "amount_not_payable",
+                    format!("the open amount cannot be paid through the payment provider: {cause}"),
+                )
+            }
             PortalPayError::Provider(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "payment session failed");
                 ApiError::new(

@@ -36,6 +36,11 @@ const CURRENCIES: &[(&str, u32)] = &[
     ("KWD", 3),
 ];
 
+/// The ISO codes of every currency the platform sells in.
+pub fn supported_currency_codes() -> impl Iterator<Item = &'static str> {
+    CURRENCIES.iter().map(|(code, _)| *code)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
     #[error("unknown or unsupported currency {0:?}")]

@@ -5,6 +5,7 @@
 pub mod form;
 pub mod https;
 pub mod stripe_api;
+pub mod stripe_units;
 
 use crate::domain::catalogue::Interval;
 use crate::domain::ids::{CustomerId, OrderId, VendorId};
@@ -97,8 +98,8 @@ pub enum ProviderError {
     Transport(#[source] https::TransportError),
     #[error("the provider's answer is not what we expect")]
     Malformed(#[source] serde_json::Error),
-    #[error("the amount cannot be expressed in minor units")]
-    Amount(#[source] crate::domain::money::MoneyError),
+    #[error("the amount cannot be expressed in the provider's units")]
+    Amount(#[source] stripe_units::StripeUnitsError),
 }
 
 #[async_trait]

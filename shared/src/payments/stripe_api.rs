@@ -102,10 +102,8 @@ impl PaymentProvider for StripeApi {
         &self,
         request: &PaymentSessionRequest,
     ) -> Result<PaymentSession, ProviderError> {
-        let units = request
-            .amount
-            .minor_units()
-            .map_err(ProviderError::Amount)?;
+        let units =
+            super::stripe_units::to_stripe_units(request.amount).map_err(ProviderError::Amount)?;
         let order_id = request.order_id.to_string();
         let customer_id = request.customer_id.to_string();
         let vendor_id = request.vendor_id.to_string();
@@ -171,10 +169,8 @@ impl PaymentProvider for StripeApi {
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
-        let units = request
-            .amount
-            .minor_units()
-            .map_err(ProviderError::Amount)?;
+        let units =
+            super::stripe_units::to_stripe_units(request.amount).map_err(ProviderError::Amount)?;
         let against = if request.payment.starts_with("ch_") {
             "charge"
         } else {

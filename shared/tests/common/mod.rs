@@ -122,6 +122,20 @@ pub async fn vendor_with_order(
     app: &sellerdesk::app::App,
     plan: serde_json::Value,
 ) -> (serde_json::Value, serde_json::Value) {
+    vendor_with_order_at(
+        app,
+        serde_json::json!({"amount": "10.00", "currency": "EUR"}),
+        plan,
+    )
+    .await
+}
+
+/// As [`vendor_with_order`], the offer priced at `price` (a Money object).
+pub async fn vendor_with_order_at(
+    app: &sellerdesk::app::App,
+    price: serde_json::Value,
+    plan: serde_json::Value,
+) -> (serde_json::Value, serde_json::Value) {
     use http::Method;
     use serde_json::json;
     let (_, vendor) = call(
@@ -141,7 +155,7 @@ pub async fn vendor_with_order(
         json!({"name": "P"}),
     )
     .await;
-    let offer = json!({"name": "O", "products": [product["id"]], "price": {"amount": "10.00", "currency": "EUR"}, "plan": plan});
+    let offer = json!({"name": "O", "products": [product["id"]], "price": price, "plan": plan});
     let (status, offer) = call(app, Method::POST, "/api/offers", Some(&key), offer).await;
     assert_eq!(status, 201, "{offer}");
     let customer =

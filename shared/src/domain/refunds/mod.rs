@@ -407,15 +407,18 @@ impl Order {
                 .is_none();
             return new.then_some(DisputeEnd::Early);
         }
-        if !self.provider.disputes_closed.insert(dispute.into()) {
-            return None;
-        }
         let held = self
             .provider
             .dispute_amounts
             .get(dispute)
             .copied()
             .unwrap_or(amount);
+        // An end in another currency than its opening is not its end.
+        if held.currency() != amount.currency()
+            || !self.provider.disputes_closed.insert(dispute.into())
+        {
+            return None;
+        }
         let net = self.dispute_net(held)?;
         if won {
             return Some(DisputeEnd::Won { net });

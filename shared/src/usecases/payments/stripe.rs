@@ -6,6 +6,7 @@ use crate::domain::ids::{CustomerId, RefundId};
 use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::{Currency, Money};
 use crate::payments::RefundState;
+use crate::payments::stripe_units::from_stripe_units;
 use crate::store::StoreError;
 use crate::usecases::payments::{
     self, ChargeRefunds, Fact, Outcome, Provider, ProviderEvent, ProviderIds, RefundReport,
@@ -204,7 +205,7 @@ fn charge_refunds(charge: &Value) -> Option<ChargeRefunds> {
     Some(ChargeRefunds {
         charge: text(charge, "id")?.to_string(),
         intent: text(charge, "payment_intent").map(str::to_string),
-        refunded: Money::from_minor_units(charge.get("amount_refunded")?.as_i64()?, currency),
+        refunded: from_stripe_units(charge.get("amount_refunded")?.as_i64()?, currency).ok()?,
     })
 }
 
@@ -222,7 +223,7 @@ fn refund_report(object: &Value) -> Option<RefundReport> {
             .pointer("/metadata/refund_id")
             .and_then(Value::as_str)
             .and_then(|id| RefundId::parse(id).ok()),
-        amount: Money::from_minor_units(object.get("amount")?.as_i64()?, currency),
+        amount: from_stripe_units(object.get("amount")?.as_i64()?, currency).ok()?,
         state,
         part: object
             .pointer("/metadata/refund_part")
@@ -241,15 +242,11 @@ fn dispute_closed(object: &Value) -> Fact {
         Some("lost") => false,
         _ => return Fact::Nothing,
     };
-    let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
-    match (
-        text(object, "id"),
-        object.get("amount").and_then(Value::as_i64),
-        currency,
-    ) {
-        (Some(dispute), Some(units), Some(currency)) => Fact::DisputeClosed {
+    match (text(object, "id"), amount_of(object, "amount")) {
+        (_, Some(Err(reason))) => Fact::Invalid { reason },
+        (Some(dispute), Some(Ok(amount))) => Fact::DisputeClosed {
             dispute: dispute.to_string(),
-            amount: Money::from_minor_units(units, currency),
+            amount,
             won,
             payment: text(object, "payment_intent")
                 .or(text(object, "charge"))
@@ -260,15 +257,11 @@ fn dispute_closed(object: &Value) -> Fact {
 }
 
 fn disputed(object: &Value) -> Fact {
-    let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
-    match (
-        text(object, "id"),
-        object.get("amount").and_then(Value::as_i64),
-        currency,
-    ) {
-        (Some(dispute), Some(units), Some(currency)) => Fact::Disputed {
+    match (text(object, "id"), amount_of(object, "amount")) {
+        (_, Some(Err(reason))) => Fact::Invalid { reason },
+        (Some(dispute), Some(Ok(amount))) => Fact::Disputed {
             dispute: dispute.to_string(),
-            amount: Money::from_minor_units(units, currency),
+            amount,
             reason: text(object, "reason").unwrap_or("unknown").to_string(),
             payment: ["charge", "payment_intent"]
                 .into_iter()
@@ -321,15 +314,20 @@ fn invoice_periods(object: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Stripe amounts are integer minor units of the event's currency (API.md).
+/// The amount `field` of a Stripe object in the object's `currency`, converted by Stripe's own
+/// units (`payments::stripe_units`: not always ISO's): `None` when either is missing or not a
+/// currency we sell in; `Err` (the reason) when Stripe could not have sent that amount.
+fn amount_of(object: &Value, field: &str) -> Option<Result<Money, String>> {
+    let currency: Currency = text(object, "currency")?.parse().ok()?;
+    let units = object.get(field)?.as_i64()?;
+    Some(from_stripe_units(units, currency).map_err(|error| error.to_string()))
+}
+
+/// Stripe amounts are integers of Stripe's unit of the event's currency (API.md).
 fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact {
-    let currency: Option<Currency> = text(object, "currency").and_then(|c| c.parse().ok());
-    match (
-        payment_key,
-        object.get(amount_field).and_then(Value::as_i64),
-        currency,
-    ) {
-        (Some(key), Some(units), Some(currency)) => Fact::MoneyArrived {
+    match (payment_key, amount_of(object, amount_field)) {
+        (_, Some(Err(reason))) => Fact::Invalid { reason },
+        (Some(key), Some(Ok(amount))) => Fact::MoneyArrived {
             payment_key: key.to_string(),
             // Whatever else names this payment: the invoice, its payment intent, its charge.
             ids: ["id", "invoice", "payment_intent", "charge", "latest_charge"]
@@ -338,7 +336,7 @@ fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact 
                 .filter(|id| !id.starts_with("cs_") && *id != key)
                 .map(str::to_string)
                 .collect(),
-            amount: Money::from_minor_units(units, currency),
+            amount,
             // An invoice pays the periods of its lines: the earliest start names the period.
             period_start: object
                 .pointer("/lines/data")
