@@ -52,6 +52,23 @@ mod cases {
         }
         assert_eq!(seen, (4..=11).collect::<BTreeSet<u64>>());
         assert_eq!(store.counter(&key).await.unwrap(), 11);
+        // and an addition in a transaction counts only when the transaction commits
+        let count = Write::Add {
+            key: key.clone(),
+            delta: 1,
+        };
+        let taken = item("V#m", "ORDER#1", 1);
+        store
+            .transact(vec![Write::create(taken.clone()), count.clone()])
+            .await
+            .unwrap();
+        assert_eq!(store.counter(&key).await.unwrap(), 12);
+        let failed = store.transact(vec![Write::create(taken), count]).await;
+        assert!(
+            matches!(failed, Err(StoreError::ConditionFailed { index: 0, .. })),
+            "{failed:?}"
+        );
+        assert_eq!(store.counter(&key).await.unwrap(), 12);
     }
 
     pub async fn several_items_in_one_read(store: Arc<dyn ItemStore>) {

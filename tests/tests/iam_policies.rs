@@ -135,6 +135,7 @@ impl ItemStore for RecordingStore {
                 Write::Put { .. } => "PutItem",
                 Write::Delete { .. } => "DeleteItem",
                 Write::Check { .. } => "ConditionCheckItem",
+                Write::Add { .. } => "UpdateItem",
             };
             self.record(action, "table");
         }

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
-    TransactWriteItem, WriteRequest,
+    TransactWriteItem, Update, WriteRequest,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -257,6 +257,16 @@ impl DynamoStore {
                     .set_condition_expression(text)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(StoreError::backend)?,
+            ),
+            Write::Add { key, delta } => TransactWriteItem::builder().update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(key)))
+                    .update_expression(ADD_EXPRESSION)
+                    .set_expression_attribute_names(Some(add_names()))
+                    .set_expression_attribute_values(Some(add_values(*delta)))
                     .build()
                     .map_err(StoreError::backend)?,
             ),
@@ -582,15 +592,9 @@ impl ItemStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
-            .update_expression(
-                "SET #version = if_not_exists(#version, :one), #body = if_not_exists(#body, :empty) ADD #n :delta",
-            )
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#body", "body")
-            .expression_attribute_names("#n", COUNTER_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":empty", AttributeValue::S("{}".into()))
-            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .update_expression(ADD_EXPRESSION)
+            .set_expression_attribute_names(Some(add_names()))
+            .set_expression_attribute_values(Some(add_values(delta)))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
@@ -620,6 +624,26 @@ impl ItemStore for DynamoStore {
 
 /// The number attribute a counter item holds (outside the JSON body, so `ADD` can reach it).
 const COUNTER_ATTRIBUTE: &str = "n";
+
+/// Adds to the counter; a new counter item gets a version and an empty body, so it reads as an
+/// item like any other.
+const ADD_EXPRESSION: &str = "SET #version = if_not_exists(#version, :one), #body = if_not_exists(#body, :empty) ADD #n :delta";
+
+fn add_names() -> HashMap<String, String> {
+    HashMap::from([
+        ("#version".to_string(), "version".to_string()),
+        ("#body".to_string(), "body".to_string()),
+        ("#n".to_string(), COUNTER_ATTRIBUTE.to_string()),
+    ])
+}
+
+fn add_values(delta: u64) -> AttributeMap {
+    HashMap::from([
+        (":one".to_string(), AttributeValue::N("1".into())),
+        (":empty".to_string(), AttributeValue::S("{}".into())),
+        (":delta".to_string(), AttributeValue::N(delta.to_string())),
+    ])
+}
 
 fn counter_of(attributes: Option<&AttributeMap>) -> Result<u64, StoreError> {
     match attributes.and_then(|map| map.get(COUNTER_ATTRIBUTE)) {

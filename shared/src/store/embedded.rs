@@ -195,6 +195,9 @@ fn transact_in(connection: &mut Connection, writes: &[Write]) -> Result<(), Stor
             Write::Put { item, .. } => put_in(&tx, item)?,
             Write::Delete { key, .. } => delete_in(&tx, key)?,
             Write::Check { .. } => {}
+            Write::Add { key, delta } => {
+                add_in(&tx, key, *delta)?;
+            }
         }
     }
     tx.commit().map_err(backend)
@@ -352,16 +355,7 @@ impl ItemStore for EmbeddedStore {
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            let current = get_in(&tx, &key)?;
-            let value = current
-                .as_ref()
-                .map_or(0, counter_value)
-                .saturating_add(delta);
-            let next = match current {
-                Some(item) => item.next(serde_json::json!({ "n": value })),
-                None => Item::new(key.clone(), serde_json::json!({ "n": value })),
-            };
-            put_in(&tx, &next)?;
+            let value = add_in(&tx, &key, delta)?;
             tx.commit().map_err(backend)?;
             Ok(value)
         })
@@ -375,6 +369,21 @@ impl ItemStore for EmbeddedStore {
         })
         .await
     }
+}
+
+/// Adds to a counter within `connection`'s transaction: its new value.
+fn add_in(connection: &Connection, key: &Key, delta: u64) -> Result<u64, StoreError> {
+    let current = get_in(connection, key)?;
+    let value = current
+        .as_ref()
+        .map_or(0, counter_value)
+        .saturating_add(delta);
+    let next = match current {
+        Some(item) => item.next(serde_json::json!({ "n": value })),
+        None => Item::new(key.clone(), serde_json::json!({ "n": value })),
+    };
+    put_in(connection, &next)?;
+    Ok(value)
 }
 
 /// A counter item's value: its body's `n`.

@@ -203,13 +203,22 @@ pub enum Write {
         key: Key,
         condition: Condition,
     },
+    /// Adds `delta` to the counter at `key` (see [`ItemStore::add`]) with the transaction:
+    /// no condition, so concurrent additions never fail each other's version checks.
+    Add {
+        key: Key,
+        delta: u64,
+    },
 }
+
+/// The condition of a write that has none.
+static NO_CONDITION: Condition = Condition::Always;
 
 impl Write {
     pub fn key(&self) -> &Key {
         match self {
             Write::Put { item, .. } => &item.key,
-            Write::Delete { key, .. } | Write::Check { key, .. } => key,
+            Write::Delete { key, .. } | Write::Check { key, .. } | Write::Add { key, .. } => key,
         }
     }
 
@@ -218,6 +227,7 @@ impl Write {
             Write::Put { condition, .. }
             | Write::Delete { condition, .. }
             | Write::Check { condition, .. } => condition,
+            Write::Add { .. } => &NO_CONDITION,
         }
     }
 

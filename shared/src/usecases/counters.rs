@@ -1,9 +1,10 @@
 //! Per-vendor counts kept beside the records, so a list's `total` is one GetItem instead of a
 //! count over the partition. Products and offers (created rarely, by the vendor) are counted in
 //! the transaction that adds them. What checkouts create under load is counted by atomic
-//! additions that never conflict (issue 14, defect 10): order numbers are drawn before the
-//! order's transaction (unique and increasing, R-O3; a drawn number whose order is never written
-//! leaves a gap), customers and orders are counted once their checkout committed.
+//! additions that never fail a version check (issue 14, defect 10): order numbers are drawn
+//! before the order's transaction (unique and increasing, R-O3; a drawn number whose order is
+//! never written leaves a gap), customers and orders are added to in the checkout's transaction
+//! (`Write::Add`), so a count holds exactly what committed.
 
 use crate::domain::ids::VendorId;
 use crate::store::keys::vendor_pk;
@@ -61,6 +62,14 @@ pub async fn read(
         .as_ref()
         .map(value)
         .unwrap_or(0))
+}
+
+/// The write that adds one to an atomic counter in a transaction.
+pub fn count_one(vendor: &VendorId, counter: Counter) -> Write {
+    Write::Add {
+        key: counter.key(vendor),
+        delta: 1,
+    }
 }
 
 /// The next value of an atomic counter, drawn in one step (see the module's comment).

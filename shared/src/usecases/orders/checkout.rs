@@ -110,7 +110,7 @@ pub async fn checkout(
     };
     // Drawn once per checkout, however often its transaction is retried (issue 14, defect 10).
     let number = tokio::sync::OnceCell::new();
-    let (result, created_customer) = retry_on_contention(|| async {
+    retry_on_contention(|| async {
         let now = clock.now();
         let rate = table
             .rate_at(
@@ -164,7 +164,6 @@ pub async fn checkout(
             },
             None => None,
         };
-        let creates_customer = existing.is_none();
         let customer: Customer = match existing {
             Some(item) => {
                 let customer: Customer = item.decode()?;
@@ -192,6 +191,7 @@ pub async fn checkout(
                     key.clone(),
                     encode(&key, &customer)?,
                 )));
+                writes.push(counters::count_one(&vendor.id, Counter::Customers));
                 if let Some(match_key) = &match_item_key {
                     writes.push(Write::create(Item::new(
                         match_key.clone(),
@@ -216,6 +216,7 @@ pub async fn checkout(
         let sequence = *number
             .get_or_try_init(|| counters::draw(store, &vendor.id, Counter::OrderNumbers))
             .await?;
+        writes.push(counters::count_one(&vendor.id, Counter::Orders));
         let id = OrderId::generate(now, entropy);
         // R-M3: the plan's due times step in the vendor's calendar.
         let zone = crate::domain::vendors::vendor_zone(&vendor);
@@ -275,20 +276,13 @@ pub async fn checkout(
         )?);
         store.transact(writes).await?;
         tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "order created at checkout");
-        let result = CheckoutResult {
+        Ok(CheckoutResult {
             payment_url: format!("{link}/pay"),
             customer_link: link,
             order,
-        };
-        Ok((result, creates_customer))
+        })
     })
-    .await?;
-    // Counted once committed: a count is a list's total, never a reason to fail a checkout.
-    if created_customer {
-        counters::draw(store, &vendor.id, Counter::Customers).await?;
-    }
-    counters::draw(store, &vendor.id, Counter::Orders).await?;
-    Ok(result)
+    .await
 }
 
 /// The order a `previous_order` token opens, if it is this vendor's order of this offer; any
