@@ -253,6 +253,7 @@ async fn apply_parked(ports: Ports<'_>, event: &ProviderEvent) -> Result<(), Use
         }
         let waiting =
             parked::parked_under(ports.store, event.provider, &ids, ports.clock.now()).await?;
+        // One parked event at a time, each applied by the same path as a delivery.
         ids = Vec::new();
         for waiting in waiting {
             if !done.insert(waiting.id.clone()) {
@@ -298,7 +299,9 @@ async fn place(ports: Ports<'_>, event: &ProviderEvent) -> Result<Outcome, UseCa
         tracing::info!(provider = event.provider.as_str(), event_type = %event.event_type, "provider event of no vendor of ours");
         return Ok(Outcome::Unplaced);
     };
-    apply(ports, &vendor, event).await
+    // Boxed: the applying future is large, and `receive` awaits it in several places (a
+    // Lambda's or a test thread's stack holds only what is not boxed).
+    Box::pin(apply(ports, &vendor, event)).await
 }
 
 /// Whether an event not placeable yet is worth waiting for: it would change something, and
