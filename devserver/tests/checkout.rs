@@ -254,7 +254,7 @@ async fn reverse_charge_and_installments() {
             1,
         )
         .await;
-    let business = json!({"email": "einkauf@firma.at", "first_name": "Eva", "last_name": "K", "country": "AT", "vat_id": "ATU12345678"});
+    let business = json!({"email": "einkauf@firma.at", "first_name": "Eva", "last_name": "K", "country": "AT", "vat_id": "atu13585627"});
     let answer = shop.checkout(&offer, business).await.json();
     assert_eq!(answer["total"]["amount"], "100.00");
     let order = shop
@@ -262,6 +262,8 @@ async fn reverse_charge_and_installments() {
         .await
         .json();
     assert_eq!(order["tax_treatment"], "reverse_charge");
+    // R-M2 (issue 14, defect 9): the id is kept, normalised, for the invoice
+    assert_eq!(order["vat_id"], "ATU13585627");
     let amounts: Vec<_> = order["schedule"]
         .as_array()
         .unwrap()
@@ -269,6 +271,15 @@ async fn reverse_charge_and_installments() {
         .map(|i| i["amount"]["amount"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(amounts, vec!["33.34", "33.33", "33.33"]);
+    // R-M2 (issue 14, defect 9): a prefix and two characters, or a wrong check digit, is refused
+    // and creates nothing
+    for made_up in ["ATAA", "ATU12345678"] {
+        let fake = json!({"email": "f@firma.at", "first_name": "F", "last_name": "K", "country": "AT", "vat_id": made_up});
+        let refused = shop.checkout(&offer, fake).await;
+        assert_eq!(refused.status, 400, "{made_up}: {}", refused.text);
+        let why = refused.json()["error"]["fields"]["customer.vat_id"].clone();
+        assert!(why.as_str().unwrap().contains("check digit"), "{why}");
+    }
     // an Austrian consumer pays Austrian VAT
     let consumer =
         json!({"email": "k@example.at", "first_name": "K", "last_name": "L", "country": "AT"});

@@ -59,6 +59,7 @@ pub(super) fn customer_order_view(
         net: order.net,
         tax: order.tax,
         tax_treatment: order.tax_treatment,
+        vat_id: order.buyer.as_ref().and_then(|buyer| buyer.vat_id.clone()),
         total: order.total,
         paid: derived.paid,
         refunded: order.refunded,
@@ -105,6 +106,8 @@ pub(super) struct OrderView {
     net: Money,
     tax: Money,
     tax_treatment: TaxTreatment,
+    /// The buyer's VAT id as checked at checkout (normalised), for the invoice (R-M2).
+    vat_id: Option<String>,
     total: Money,
     paid: Money,
     refunded: Money,

@@ -10,6 +10,7 @@ pub mod money;
 pub mod tax;
 pub mod token;
 pub mod validation;
+pub mod vat_id;
 
 pub mod notifications;
 pub mod vendors;

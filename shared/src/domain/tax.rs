@@ -2,8 +2,11 @@
 //! data (`data/eu_vat_rates.csv`), reverse charge for EU businesses in another EU country, tax
 //! rounded per line half away from zero, totals as sums of rounded lines.
 //!
-//! Decision (spec silent): buyers outside the EU pay 0 % — a digital service sold from the EU to
-//! a non-EU consumer is outside the scope of EU VAT. The invoice notes it.
+//! Decision (spec silent): consumers in the EU VAT area (Monaco included, through France) pay
+//! their country's rate; in the jurisdictions outside it where the platform is registered for
+//! digital services (`data/non_eu_vat_rates.csv`: the UK with the Isle of Man, Norway,
+//! Switzerland with Liechtenstein) their rate too, and their businesses are reverse charged;
+//! anywhere else 0 % — outside the scope of EU VAT. The invoice notes the treatment.
 
 use crate::domain::country::is_country;
 use crate::domain::money::{Money, MoneyError};
@@ -14,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 const RATE_TABLE_CSV: &str = include_str!("../../data/eu_vat_rates.csv");
+const REGISTERED_RATES_CSV: &str = include_str!("../../data/non_eu_vat_rates.csv");
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaxError {
@@ -35,7 +39,7 @@ pub enum TaxTreatment {
     Standard,
     /// 0 %: EU business buyer in another member state; the buyer accounts for VAT.
     ReverseCharge,
-    /// 0 %: buyer outside the EU.
+    /// 0 %: buyer outside the EU VAT area and the jurisdictions the platform is registered in.
     OutsideEu,
 }
 
@@ -46,18 +50,28 @@ pub struct AppliedRate {
     pub treatment: TaxTreatment,
 }
 
-/// The rate table: per VAT country code, rates sorted by their first day.
+/// Rates per VAT country code, sorted by their first day.
+type Rates = BTreeMap<String, Vec<(NaiveDate, Decimal)>>;
+
+/// The rate table: the EU member states', and those of the jurisdictions outside the EU where
+/// the platform is registered (`registered`).
 #[derive(Debug, Clone)]
 pub struct RateTable {
-    rates: BTreeMap<String, Vec<(NaiveDate, Decimal)>>,
+    rates: Rates,
+    registered: Rates,
 }
 
-/// VAT country code of an ISO country: Greece is `EL` in VAT, `GR` in ISO 3166.
+/// The VAT territory an ISO country belongs to: Greece is `EL` in VAT; Monaco is in France's,
+/// the Isle of Man in the UK's, Liechtenstein in Switzerland's.
 fn vat_country(iso: &str) -> String {
     match iso {
-        "GR" => "EL".to_string(),
-        other => other.to_string(),
+        "GR" => "EL",
+        "MC" => "FR",
+        "IM" => "GB",
+        "LI" => "CH",
+        other => other,
     }
+    .to_string()
 }
 
 pub fn normalize_country(raw: &str) -> Result<String, TaxError> {
@@ -69,8 +83,29 @@ pub fn normalize_country(raw: &str) -> Result<String, TaxError> {
 }
 
 impl RateTable {
+    /// A table of EU rates only (no registrations outside the EU).
     pub fn parse(csv: &str) -> Result<RateTable, TaxError> {
-        let mut rates: BTreeMap<String, Vec<(NaiveDate, Decimal)>> = BTreeMap::new();
+        Ok(RateTable {
+            rates: parse_rates(csv)?,
+            registered: Rates::new(),
+        })
+    }
+
+    /// The table shipped with the code.
+    pub fn builtin() -> Result<&'static RateTable, TaxError> {
+        static TABLE: LazyLock<Result<RateTable, TaxError>> = LazyLock::new(|| {
+            Ok(RateTable {
+                rates: parse_rates(RATE_TABLE_CSV)?,
+                registered: parse_rates(REGISTERED_RATES_CSV)?,
+            })
+        });
+        TABLE.as_ref().map_err(Clone::clone)
+    }
+}
+
+fn parse_rates(csv: &str) -> Result<Rates, TaxError> {
+    {
+        let mut rates: Rates = BTreeMap::new();
         for (index, raw) in csv.lines().enumerate() {
             let line = index + 1;
             let text = raw.trim();
@@ -96,28 +131,35 @@ impl RateTable {
         for list in rates.values_mut() {
             list.sort_by_key(|(from, _)| *from);
         }
-        Ok(RateTable { rates })
+        Ok(rates)
     }
+}
 
-    /// The table shipped with the code.
-    pub fn builtin() -> Result<&'static RateTable, TaxError> {
-        static TABLE: LazyLock<Result<RateTable, TaxError>> =
-            LazyLock::new(|| RateTable::parse(RATE_TABLE_CSV));
-        TABLE.as_ref().map_err(Clone::clone)
-    }
+fn rate_on(rates: &Rates, country: String, on: NaiveDate) -> Result<Decimal, TaxError> {
+    rates
+        .get(&country)
+        .and_then(|list| list.iter().rev().find(|(from, _)| *from <= on))
+        .map(|(_, rate)| *rate)
+        .ok_or(TaxError::NoRate { country, date: on })
+}
 
+impl RateTable {
     pub fn is_eu(&self, iso_country: &str) -> bool {
         self.rates.contains_key(&vat_country(iso_country))
     }
 
-    /// The standard rate of an EU country on a date.
+    /// Whether the platform charges VAT to consumers of this country outside the EU.
+    pub fn is_registered_outside_eu(&self, iso_country: &str) -> bool {
+        self.registered.contains_key(&vat_country(iso_country))
+    }
+
+    /// The standard rate of an EU country (or a registered jurisdiction) on a date.
     pub fn standard_rate(&self, iso_country: &str, on: NaiveDate) -> Result<Decimal, TaxError> {
         let country = vat_country(iso_country);
-        self.rates
-            .get(&country)
-            .and_then(|list| list.iter().rev().find(|(from, _)| *from <= on))
-            .map(|(_, rate)| *rate)
-            .ok_or(TaxError::NoRate { country, date: on })
+        if self.registered.contains_key(&country) {
+            return rate_on(&self.registered, country, on);
+        }
+        rate_on(&self.rates, country, on)
     }
 
     /// The rate of a sale at instant `at` (R-M2): the rate in force on the date it is in the
@@ -145,14 +187,15 @@ impl RateTable {
     ) -> Result<AppliedRate, TaxError> {
         let buyer = normalize_country(buyer_country)?;
         let vendor = normalize_country(vendor_country)?;
-        if !self.is_eu(&buyer) {
+        if !self.is_eu(&buyer) && !self.is_registered_outside_eu(&buyer) {
             return Ok(AppliedRate {
                 percent: Decimal::ZERO,
                 treatment: TaxTreatment::OutsideEu,
             });
         }
-        let business_elsewhere =
-            buyer != vendor && buyer_vat_id.is_some_and(|id| vat_id_looks_valid(id, &buyer));
+        // A business of another VAT territory accounts for the VAT itself.
+        let business_elsewhere = vat_country(&buyer) != vat_country(&vendor)
+            && buyer_vat_id.is_some_and(|id| vat_id_looks_valid(id, &buyer));
         if business_elsewhere {
             return Ok(AppliedRate {
                 percent: Decimal::ZERO,
@@ -166,8 +209,6 @@ impl RateTable {
     }
 }
 
-/// A "valid-looking" EU VAT id: the buyer country's VAT prefix, then 2–12 letters or digits.
-/// (A VIES check would need the network; the spec asks for the shape only.)
 /// The time zone an EU country's VAT dates are read in: its capital's (decision: the mainland's
 /// for the few countries with more than one, e.g. Portugal and Spain); UTC for the rest.
 pub fn country_zone(iso_country: &str) -> chrono_tz::Tz {
@@ -200,24 +241,18 @@ pub fn country_zone(iso_country: &str) -> chrono_tz::Tz {
         "SI" => Europe::Ljubljana,
         "ES" => Europe::Madrid,
         "SE" => Europe::Stockholm,
-        // Outside the EU no VAT is charged (R-M2), so no date there decides a rate.
+        "MC" => Europe::Monaco,
+        "GB" | "IM" => Europe::London,
+        "NO" => Europe::Oslo,
+        "CH" | "LI" => Europe::Zurich,
+        // Elsewhere no VAT is charged (R-M2), so no date there decides a rate.
         _ => chrono_tz::UTC,
     }
 }
 
+/// A VAT id of the buyer's country by its format and check digit (`vat_id::parse`).
 pub fn vat_id_looks_valid(vat_id: &str, buyer_iso_country: &str) -> bool {
-    let compact: String = vat_id
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-' && *c != '.')
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let prefix = vat_country(buyer_iso_country);
-    match compact.strip_prefix(&prefix) {
-        Some(rest) => {
-            (2..=12).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric())
-        }
-        None => false,
-    }
+    crate::domain::vat_id::parse(vat_id, buyer_iso_country).is_some()
 }
 
 /// One priced line: net in, tax rounded per line (R-M2).
@@ -301,9 +336,15 @@ mod tests {
     // R-M2: a VAT id is read without its spaces, dots and dashes, in any case.
     #[test]
     fn a_vat_id_may_be_written_with_separators() {
-        assert!(vat_id_looks_valid("atu 12.345-678", "AT"));
-        assert!(vat_id_looks_valid("ATU12345678", "AT"));
-        for bad in ["ATU 12_345", "DEU12345678", "AT1", "ATU12345678901234"] {
+        assert!(vat_id_looks_valid("atu 135.856-27", "AT"));
+        assert!(vat_id_looks_valid("ATU13585627", "AT"));
+        for bad in [
+            "ATU 12_345",
+            "DEU12345678",
+            "AT1",
+            "ATU12345678901234",
+            "ATU12345678",
+        ] {
             assert!(!vat_id_looks_valid(bad, "AT"), "{bad}");
         }
     }
@@ -357,10 +398,10 @@ mod tests {
         let consumer_at = table.rate_for("DE", "AT", None, on).unwrap();
         assert_eq!(consumer_at.percent.to_string(), "20");
         assert_eq!(consumer_at.treatment, TaxTreatment::Standard);
-        let business_at = table.rate_for("DE", "AT", Some("ATU12345678"), on).unwrap();
+        let business_at = table.rate_for("DE", "AT", Some("ATU13585627"), on).unwrap();
         assert_eq!(business_at.treatment, TaxTreatment::ReverseCharge);
         assert!(business_at.percent.is_zero());
-        let business_same_country = table.rate_for("DE", "DE", Some("DE123456789"), on).unwrap();
+        let business_same_country = table.rate_for("DE", "DE", Some("DE136695976"), on).unwrap();
         assert_eq!(business_same_country.percent.to_string(), "19");
         let wrong_prefix = table.rate_for("DE", "AT", Some("FR12345678"), on).unwrap();
         assert_eq!(wrong_prefix.treatment, TaxTreatment::Standard);
@@ -370,6 +411,82 @@ mod tests {
             table.rate_for("DE", "Germany", None, on),
             Err(TaxError::BadCountry(_))
         ));
+    }
+
+    // R-M2 (issue 14, defect 9): an id of the right prefix with a made-up rest, or a wrong check
+    // digit, is a consumer's purchase; Monaco is in the French VAT area
+    #[test]
+    fn only_a_real_looking_vat_id_is_reverse_charged() {
+        let table = RateTable::builtin().unwrap();
+        let on = date("2026-11-24");
+        for made_up in ["ATAA", "ATU12345678", "ATU1358562"] {
+            let rate = table.rate_for("DE", "AT", Some(made_up), on).unwrap();
+            assert_eq!(
+                (rate.treatment, rate.percent.to_string()),
+                (TaxTreatment::Standard, "20".into()),
+                "{made_up}"
+            );
+        }
+        for (country, made_up) in [("FR", "FRXX"), ("NL", "NL00")] {
+            let rate = table.rate_for("DE", country, Some(made_up), on).unwrap();
+            assert_eq!(rate.treatment, TaxTreatment::Standard, "{made_up}");
+        }
+        let monaco = table.rate_for("DE", "MC", None, on).unwrap();
+        assert_eq!(
+            (monaco.treatment, monaco.percent.to_string()),
+            (TaxTreatment::Standard, "20".into())
+        );
+        let monaco_business = table
+            .rate_for("DE", "MC", Some("FR40303265045"), on)
+            .unwrap();
+        assert_eq!(monaco_business.treatment, TaxTreatment::ReverseCharge);
+        // a French vendor's sale to Monaco is domestic
+        let domestic = table
+            .rate_for("FR", "MC", Some("FR40303265045"), on)
+            .unwrap();
+        assert_eq!(domestic.percent.to_string(), "20");
+    }
+
+    // R-M2 (issue 14, defect 9; seed 000 "bestimmte Gerichtsbarkeiten"): consumers in the UK,
+    // Norway and Switzerland pay their VAT where the platform is registered; businesses there are
+    // reverse charged; elsewhere outside the EU nothing is charged
+    #[test]
+    fn registered_jurisdictions_outside_the_eu_tax_their_consumers() {
+        let table = RateTable::builtin().unwrap();
+        let on = date("2026-11-24");
+        for (country, percent) in [
+            ("GB", "20"),
+            ("IM", "20"),
+            ("NO", "25"),
+            ("CH", "8.1"),
+            ("LI", "8.1"),
+        ] {
+            let rate = table.rate_for("DE", country, None, on).unwrap();
+            assert_eq!(
+                (rate.treatment, rate.percent.to_string()),
+                (TaxTreatment::Standard, percent.to_string()),
+                "{country}"
+            );
+        }
+        assert_eq!(
+            table
+                .rate_for("DE", "CH", None, date("2023-12-31"))
+                .unwrap()
+                .percent
+                .to_string(),
+            "7.7"
+        );
+        let business = table.rate_for("DE", "GB", Some("GB123456789"), on).unwrap();
+        assert_eq!(business.treatment, TaxTreatment::ReverseCharge);
+        let swiss = table
+            .rate_for("DE", "CH", Some("CHE116281710MWST"), on)
+            .unwrap();
+        assert_eq!(swiss.treatment, TaxTreatment::ReverseCharge);
+        let us = table.rate_for("DE", "US", None, on).unwrap();
+        assert_eq!(
+            (us.treatment, us.percent),
+            (TaxTreatment::OutsideEu, Decimal::ZERO)
+        );
     }
 
     // R-M2: per-line rounding, totals are sums of rounded lines; total exceeds the net price.

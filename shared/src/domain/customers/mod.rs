@@ -137,15 +137,28 @@ pub fn check_checkout_customer(input: &CheckoutCustomer) -> Result<(String, Stri
             ),
         );
     }
-    if let Some(vat_id) = &input.vat_id
-        && (vat_id.is_empty()
-            || vat_id.len() > 14
-            || !vat_id.bytes().all(|b| b.is_ascii_alphanumeric()))
-    {
-        errors.insert(
-            "customer.vat_id".into(),
-            "must be 1 to 14 letters and digits, such as ATU12345678".into(),
-        );
+    if let Some(vat_id) = &input.vat_id {
+        if vat_id.is_empty()
+            || vat_id.len() > 16
+            || !vat_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            errors.insert(
+                "customer.vat_id".into(),
+                "must be 1 to 16 letters and digits, such as ATU13585627".into(),
+            );
+        } else if let Some(country) = &country
+            && crate::domain::vat_id::is_checked(country)
+            && crate::domain::vat_id::parse(vat_id, country).is_none()
+        {
+            // R-M2 (issue 14, defect 9): a made-up id earns no reverse charge, and is said so.
+            errors.insert(
+                "customer.vat_id".into(),
+                format!(
+                    "is not a VAT id of {country}: it must start with {} and match that country's format and check digit",
+                    crate::domain::vat_id::prefix_of(country)
+                ),
+            );
+        }
     }
     if let Some(address) = &input.address {
         if valid_country(&address.country).is_none() {

@@ -102,6 +102,11 @@ pub async fn checkout(
         first_name: request.customer.first_name.trim().to_string(),
         last_name: request.customer.last_name.trim().to_string(),
         country: country.clone(),
+        // Kept normalised on the order: the invoice shows it (R-M2).
+        vat_id: request.customer.vat_id.as_deref().map(|raw| {
+            crate::domain::vat_id::parse(raw, &country)
+                .map_or_else(|| raw.to_ascii_uppercase(), |id| id.as_str().to_string())
+        }),
         ..request.customer.clone()
     };
     let previous = match &request.previous_order {
