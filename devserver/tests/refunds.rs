@@ -267,14 +267,22 @@ async fn a_refund_the_provider_fails_is_reversed_once() {
 #[tokio::test]
 async fn a_dashboard_refund_is_recorded_once_from_either_event() {
     let shop = paid("dashboard").await;
-    // given Stripe's charge.refunded listing a 5.00 refund we did not start
+    // given Stripe's charge.refunded (2024-06-20: no refund list) saying 5.00 of the charge is
+    // refunded, a refund we did not start
     let refunded = shop.sample("charge.refunded");
     shop.deliver(&refunded).await;
-    // and the same refund's own event
-    let sample: Value = serde_json::from_str(&refunded).unwrap();
+    // and the same refund's own event, which names no refund of ours
     let own = json!({"id": "evt_3SampleDashboardRefundUpdated", "object": "event", "type": "charge.refund.updated",
-        "data": {"object": sample["data"]["object"]["refunds"]["data"][0]}});
+        "data": {"object": {"id": "re_3SampleDashboardRefund", "object": "refund", "amount": 500,
+            "charge": "ch_3SampleCharge", "currency": "eur", "metadata": {},
+            "payment_intent": "pi_3SampleIntent", "reason": null, "status": "succeeded"}}});
     shop.deliver(&own.to_string()).await;
+    // and charge.refunded again, as an older API version sends it (its refund listed)
+    let mut listed: Value = serde_json::from_str(&refunded).unwrap();
+    listed["id"] = json!("evt_3SampleChargeRefundedListed");
+    listed["data"]["object"]["refunds"] =
+        json!({"object": "list", "data": [own["data"]["object"]], "has_more": false});
+    shop.deliver(&listed.to_string()).await;
     // then one refund of 5.00 (net 4.20) is on the order and the ledger
     let page = get(&shop.url, &format!("/portal/orders/{}", shop.token), None)
         .await

@@ -692,3 +692,124 @@ async fn an_isk_payment_is_counted_in_stripes_units() {
     .await;
     assert_eq!(card["paid"]["amount"], "1190");
 }
+
+/// What an order's history must end in, whatever the order and number of deliveries: the
+/// order's money and status, its schedule, the vendor's ledger, the customer's cards.
+async fn outcome(shop: &Shop) -> Value {
+    let order = shop.order().await;
+    let schedule: Vec<_> = order["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| json!([item["amount"], item["status"]]))
+        .collect();
+    json!({
+        "paid": order["paid"], "refunded": order["refunded"], "surplus": order["surplus"],
+        "status": order["status"], "payment_status": order["payment_status"],
+        "schedule": schedule, "balance": shop.balance().await,
+        "fingerprints": shop.fingerprints().await,
+    })
+}
+
+/// A monthly plan over two periods in Stripe's shapes: first period, renewal, a dashboard
+/// refund of 5.00 of the first period's charge, a dispute of the renewal.
+fn subscription_history(order_id: &str) -> Vec<Value> {
+    vec![
+        charge_succeeded("ch_1", "pi_1", Some("in_1"), 1190, "fp_card_1", json!({})),
+        invoice_paid(
+            order_id,
+            "in_1",
+            "sub_1",
+            "pi_1",
+            "ch_1",
+            1190,
+            PERIOD_1,
+            "subscription_create",
+        ),
+        session_subscription(order_id, "cs_1", "sub_1", "in_1", 1190),
+        intent_succeeded("pi_1", "ch_1", Some("in_1"), 1190, json!({})),
+        charge_succeeded("ch_2", "pi_2", Some("in_2"), 1190, "fp_card_2", json!({})),
+        invoice_paid(
+            order_id,
+            "in_2",
+            "sub_1",
+            "pi_2",
+            "ch_2",
+            1190,
+            PERIOD_2,
+            "subscription_cycle",
+        ),
+        intent_succeeded("pi_2", "ch_2", Some("in_2"), 1190, json!({})),
+        charge_refunded("evt_refund_1", "ch_1", "pi_1", 1190, 500, json!({})),
+        dispute_created("dp_2", "ch_2", "pi_2", 1190),
+    ]
+}
+
+/// A one-time order in Stripe's shapes: paid, then refunded at Stripe in two steps.
+fn one_time_history(order_id: &str) -> Vec<Value> {
+    vec![
+        charge_succeeded("ch_1", "pi_1", None, 1190, "fp_card_1", ours(order_id)),
+        session_payment(order_id, "cs_1", "pi_1", 1190),
+        intent_succeeded("pi_1", "ch_1", None, 1190, ours(order_id)),
+        charge_refunded("evt_refund_1", "ch_1", "pi_1", 1190, 300, ours(order_id)),
+        charge_refunded("evt_refund_2", "ch_1", "pi_1", 1190, 1190, ours(order_id)),
+    ]
+}
+
+/// Delivers `deliveries` (indexes into the history) to a fresh shop of `plan`: its outcome.
+async fn delivered(plan: Value, history: fn(&str) -> Vec<Value>, deliveries: &[usize]) -> Value {
+    let shop = Shop::new(common::embedded(), plan).await;
+    shop.clock.freeze(at("2026-12-24T09:05:00Z"));
+    let events = history(&shop.order_id);
+    for &index in deliveries {
+        shop.deliver(&events[index]).await;
+    }
+    outcome(&shop).await
+}
+
+/// Each event of a history of `len` delivered 1 to 3 times, in any order.
+fn deliveries(len: usize) -> impl proptest::strategy::Strategy<Value = Vec<usize>> {
+    use proptest::prelude::*;
+    proptest::collection::vec(1..=3usize, len).prop_flat_map(|copies| {
+        let all: Vec<usize> = copies
+            .iter()
+            .enumerate()
+            .flat_map(|(index, &n)| std::iter::repeat_n(index, n))
+            .collect();
+        Just(all).prop_shuffle()
+    })
+}
+
+// R-P1 (issue 14): over Stripe's histories, each event delivered 1–3 times in any order, the
+// order's money, status and schedule and the vendor's ledger end as the in-order single
+// delivery ends
+#[test]
+fn any_delivery_of_a_stripe_history_ends_as_the_in_order_one() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (plan, history) in [
+        (
+            json!({"kind": "subscription", "interval": "month"}),
+            subscription_history as fn(&str) -> Vec<Value>,
+        ),
+        (
+            json!({"kind": "one_time"}),
+            one_time_history as fn(&str) -> Vec<Value>,
+        ),
+    ] {
+        let len = history("ord_x").len();
+        let in_order: Vec<usize> = (0..len).collect();
+        let expected = runtime.block_on(delivered(plan.clone(), history, &in_order));
+        let config = ProptestConfig {
+            cases: 40,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(order in deliveries(len))| {
+            let got = runtime.block_on(delivered(plan.clone(), history, &order));
+            prop_assert_eq!(&got, &expected, "deliveries {:?}", order);
+        });
+    }
+}

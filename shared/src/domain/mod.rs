@@ -7,10 +7,10 @@ pub mod clock;
 pub mod country;
 pub mod ids;
 pub mod money;
+pub mod vat_id;
 pub mod tax;
 pub mod token;
 pub mod validation;
-pub mod vat_id;
 
 pub mod notifications;
 pub mod vendors;
