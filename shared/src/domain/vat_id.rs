@@ -137,7 +137,7 @@ fn luhn(text: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// ISO 7064 MOD 11,10 over all digits but the last, which it must give (Germany, Croatia).
