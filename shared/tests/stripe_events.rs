@@ -122,19 +122,21 @@ impl Shop {
             .collect()
     }
 
-    /// A monthly plan's first period paid in Stripe's usual order: charge, invoice, session.
+    /// A monthly plan's first period paid in Stripe's usual order (see [`first_period`]).
     async fn first_period_paid(&self) {
-        self.deliver(&charge_succeeded(
-            "ch_1",
-            "pi_1",
-            Some("in_1"),
-            1190,
-            "fp_card_1",
-            json!({}),
-        ))
-        .await;
-        self.deliver(&invoice_paid(
-            &self.order_id,
+        for event in first_period(&self.order_id) {
+            self.deliver(&event).await;
+        }
+    }
+}
+
+/// A monthly plan's first period as Stripe reports it, in its usual order: charge, invoice,
+/// session, payment intent (card 1).
+fn first_period(order_id: &str) -> [Value; 4] {
+    [
+        charge_succeeded("ch_1", "pi_1", Some("in_1"), 1190, "fp_card_1", json!({})),
+        invoice_paid(
+            order_id,
             "in_1",
             "sub_1",
             "pi_1",
@@ -142,25 +144,29 @@ impl Shop {
             1190,
             PERIOD_1,
             "subscription_create",
-        ))
-        .await;
-        self.deliver(&session_subscription(
-            &self.order_id,
-            "cs_1",
+        ),
+        session_subscription(order_id, "cs_1", "sub_1", "in_1", 1190),
+        intent_succeeded("pi_1", "ch_1", Some("in_1"), 1190, json!({})),
+    ]
+}
+
+/// The second period's renewal charged to the card `fingerprint`: its charge, invoice and
+/// payment intent, none naming the order but the invoice.
+fn renewal(order_id: &str, fingerprint: &str) -> [Value; 3] {
+    [
+        charge_succeeded("ch_2", "pi_2", Some("in_2"), 1190, fingerprint, json!({})),
+        invoice_paid(
+            order_id,
+            "in_2",
             "sub_1",
-            "in_1",
+            "pi_2",
+            "ch_2",
             1190,
-        ))
-        .await;
-        self.deliver(&intent_succeeded(
-            "pi_1",
-            "ch_1",
-            Some("in_1"),
-            1190,
-            json!({}),
-        ))
-        .await;
-    }
+            PERIOD_2,
+            "subscription_cycle",
+        ),
+        intent_succeeded("pi_2", "ch_2", Some("in_2"), 1190, json!({})),
+    ]
 }
 
 async fn each_store(scenario: impl AsyncFn(Arc<dyn ItemStore>)) {
@@ -178,44 +184,13 @@ async fn one_subscription_payment_counts_once_whichever_events_name_it() {
         // given a monthly plan whose first period is paid
         let shop = Shop::monthly(store).await;
         shop.first_period_paid().await;
-        // when the renewal is reported by its intent first, then its invoice and charge
+        // when the renewal is reported by its intent first, then its invoice and charge, then
+        // its intent again
+        let [charge, invoice, intent] = renewal(&shop.order_id, "fp_card_1");
         shop.clock.freeze(at("2026-12-24T09:05:00Z"));
-        shop.deliver(&intent_succeeded(
-            "pi_2",
-            "ch_2",
-            Some("in_2"),
-            1190,
-            json!({}),
-        ))
-        .await;
-        shop.deliver(&invoice_paid(
-            &shop.order_id,
-            "in_2",
-            "sub_1",
-            "pi_2",
-            "ch_2",
-            1190,
-            PERIOD_2,
-            "subscription_cycle",
-        ))
-        .await;
-        shop.deliver(&charge_succeeded(
-            "ch_2",
-            "pi_2",
-            Some("in_2"),
-            1190,
-            "fp_card_1",
-            json!({}),
-        ))
-        .await;
-        shop.deliver(&intent_succeeded(
-            "pi_2",
-            "ch_2",
-            Some("in_2"),
-            1190,
-            json!({}),
-        ))
-        .await;
+        for event in [&intent, &invoice, &charge, &intent] {
+            shop.deliver(event).await;
+        }
         // then two periods are paid, each once, and the vendor is credited twice
         let order = shop.order().await;
         assert_eq!(order["paid"]["amount"], "23.80", "{order}");
@@ -243,17 +218,17 @@ async fn a_dashboard_refund_before_the_checkout_event_is_applied_when_the_paymen
         let shop = Shop::one_time(store).await;
         // when the dashboard refund of its charge comes first (the charge carries the intent's
         // metadata), then the checkout event
-        shop.deliver(&charge_refunded(
+        let refunded = charge_refunded(
             "evt_refunded",
             "ch_1",
             "pi_1",
             1190,
             1190,
             ours(&shop.order_id),
-        ))
-        .await;
-        shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
-            .await;
+        );
+        let paid = session_payment(&shop.order_id, "cs_1", "pi_1", 1190);
+        shop.deliver(&refunded).await;
+        shop.deliver(&paid).await;
         // then the order is paid and refunded, its access off, and the vendor's credit taken back
         let order = shop.order().await;
         assert_eq!(order["paid"]["amount"], "11.90", "{order}");
@@ -262,17 +237,8 @@ async fn a_dashboard_refund_before_the_checkout_event_is_applied_when_the_paymen
         assert_eq!(order["lines"][0]["access"]["active"], false);
         assert_eq!(shop.credited().await, "0.00");
         // and a redelivery of either changes nothing
-        shop.deliver(&charge_refunded(
-            "evt_refunded",
-            "ch_1",
-            "pi_1",
-            1190,
-            1190,
-            ours(&shop.order_id),
-        ))
-        .await;
-        shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
-            .await;
+        shop.deliver(&refunded).await;
+        shop.deliver(&paid).await;
         assert_eq!(shop.order().await["refunded"]["amount"], "11.90");
     })
     .await;
@@ -287,27 +253,10 @@ async fn a_renewal_charge_before_its_invoice_keeps_its_fingerprint() {
         let shop = Shop::monthly(store).await;
         shop.first_period_paid().await;
         // when the renewal is charged to card 2 and its charge comes before the invoice
+        let [charge, invoice, _] = renewal(&shop.order_id, "fp_card_2");
         shop.clock.freeze(at("2026-12-24T09:05:00Z"));
-        shop.deliver(&charge_succeeded(
-            "ch_2",
-            "pi_2",
-            Some("in_2"),
-            1190,
-            "fp_card_2",
-            json!({}),
-        ))
-        .await;
-        shop.deliver(&invoice_paid(
-            &shop.order_id,
-            "in_2",
-            "sub_1",
-            "pi_2",
-            "ch_2",
-            1190,
-            PERIOD_2,
-            "subscription_cycle",
-        ))
-        .await;
+        shop.deliver(&charge).await;
+        shop.deliver(&invoice).await;
         // then both cards are the customer's
         assert_eq!(shop.fingerprints().await, vec!["fp_card_1", "fp_card_2"]);
     })
@@ -324,28 +273,11 @@ async fn a_dispute_on_a_renewal_finds_the_order_by_its_charge() {
         shop.first_period_paid().await;
         shop.clock.freeze(at("2026-12-24T09:05:00Z"));
         // when the renewal's dispute arrives before anything else of it
+        let [charge, invoice, _] = renewal(&shop.order_id, "fp_card_1");
         shop.deliver(&dispute_created("dp_2", "ch_2", "pi_2", 1190))
             .await;
-        shop.deliver(&charge_succeeded(
-            "ch_2",
-            "pi_2",
-            Some("in_2"),
-            1190,
-            "fp_card_1",
-            json!({}),
-        ))
-        .await;
-        shop.deliver(&invoice_paid(
-            &shop.order_id,
-            "in_2",
-            "sub_1",
-            "pi_2",
-            "ch_2",
-            1190,
-            PERIOD_2,
-            "subscription_cycle",
-        ))
-        .await;
+        shop.deliver(&charge).await;
+        shop.deliver(&invoice).await;
         // then the order is disputed and the renewal's net debited
         let order = shop.order().await;
         assert_eq!(order["status"], "disputed", "{order}");
@@ -714,35 +646,13 @@ async fn outcome(shop: &Shop) -> Value {
 /// A monthly plan over two periods in Stripe's shapes: first period, renewal, a dashboard
 /// refund of 5.00 of the first period's charge, a dispute of the renewal.
 fn subscription_history(order_id: &str) -> Vec<Value> {
-    vec![
-        charge_succeeded("ch_1", "pi_1", Some("in_1"), 1190, "fp_card_1", json!({})),
-        invoice_paid(
-            order_id,
-            "in_1",
-            "sub_1",
-            "pi_1",
-            "ch_1",
-            1190,
-            PERIOD_1,
-            "subscription_create",
-        ),
-        session_subscription(order_id, "cs_1", "sub_1", "in_1", 1190),
-        intent_succeeded("pi_1", "ch_1", Some("in_1"), 1190, json!({})),
-        charge_succeeded("ch_2", "pi_2", Some("in_2"), 1190, "fp_card_2", json!({})),
-        invoice_paid(
-            order_id,
-            "in_2",
-            "sub_1",
-            "pi_2",
-            "ch_2",
-            1190,
-            PERIOD_2,
-            "subscription_cycle",
-        ),
-        intent_succeeded("pi_2", "ch_2", Some("in_2"), 1190, json!({})),
+    let mut history: Vec<Value> = first_period(order_id).into();
+    history.extend(renewal(order_id, "fp_card_2"));
+    history.extend([
         charge_refunded("evt_refund_1", "ch_1", "pi_1", 1190, 500, json!({})),
         dispute_created("dp_2", "ch_2", "pi_2", 1190),
-    ]
+    ]);
+    history
 }
 
 /// A one-time order in Stripe's shapes: paid, then refunded at Stripe in two steps.

@@ -601,20 +601,27 @@ impl Order {
         let left = self
             .payments_total(|p| p.amount.checked_sub(&p.refunded).unwrap_or(p.amount))
             .ok()?;
-        let amount = if amount.amount() < left.amount() {
-            amount
-        } else {
-            left
-        };
-        self.provider
-            .dispute_amounts
-            .insert(dispute.to_string(), amount);
+        let amount = self.hold_for_dispute(dispute, amount, left);
         if self.status != OrderStatus::Disputed {
             self.provider.status_before_dispute = Some(self.status);
         }
         self.status = OrderStatus::Disputed;
         self.updated_at = now;
         self.dispute_net(amount)
+    }
+
+    /// What a dispute holds back, recorded: its amount, at most what was `left` of the money
+    /// it disputes when it opened.
+    pub(crate) fn hold_for_dispute(&mut self, dispute: &str, claimed: Money, left: Money) -> Money {
+        let held = if claimed.amount() < left.amount() {
+            claimed
+        } else {
+            left
+        };
+        self.provider
+            .dispute_amounts
+            .insert(dispute.to_string(), held);
+        held
     }
 
     /// The net part of a disputed amount: what its chargeback debits.

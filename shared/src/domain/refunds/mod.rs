@@ -379,14 +379,7 @@ impl Order {
             .try_fold(Money::zero(amount.currency()), |sum, p| {
                 sum.checked_add(&p.unrefunded().ok()?).ok()
             })?;
-        let amount = if amount.amount() < left.amount() {
-            amount
-        } else {
-            left
-        };
-        self.provider
-            .dispute_amounts
-            .insert(dispute.to_string(), amount);
+        let amount = self.hold_for_dispute(dispute, amount, left);
         self.updated_at = now;
         self.dispute_net(amount)
     }
