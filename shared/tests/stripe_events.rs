@@ -306,9 +306,14 @@ async fn each_declined_charge_of_one_intent_is_an_attempt() {
         shop.deliver(&intent_failed(evt, "pi_1", ch, ours(&shop.order_id)))
             .await;
     }
-    // then three attempts are counted and the customer told three times
+    // and a fourth attempt fails 3-D Secure, making no charge (its intent's latest is ch_c)
+    let mut unauthenticated = intent_failed("evt_f4", "pi_1", "ch_c", ours(&shop.order_id));
+    unauthenticated["data"]["object"]["last_payment_error"] = json!({"type": "card_error",
+        "code": "payment_intent_authentication_failure"});
+    shop.deliver(&unauthenticated).await;
+    // then four attempts are counted and the customer told four times
     let order = shop.order().await;
-    assert_eq!(order["schedule"][0]["attempts"], 3, "{order}");
+    assert_eq!(order["schedule"][0]["attempts"], 4, "{order}");
     let mailbox = common::dispatched(&shop.store, shop.clock.clone()).await;
     let declines = mailbox
         .emails()
@@ -317,7 +322,7 @@ async fn each_declined_charge_of_one_intent_is_an_attempt() {
         .into_iter()
         .filter(|m| m.kind == sellerdesk::domain::notifications::EmailKind::PaymentFailed)
         .count();
-    assert_eq!(declines, 3);
+    assert_eq!(declines, 4);
 }
 
 // R-P2 (issue 14, defect 8): a renewal's decline is reported by its invoice and its payment
@@ -722,4 +727,69 @@ fn any_delivery_of_a_stripe_history_ends_as_the_in_order_one() {
             prop_assert_eq!(&got, &expected, "deliveries {:?}", order);
         });
     }
+}
+
+// R-O10, R-P1: a dispute decided before its opening arrived ends on the payment it disputed —
+// lost, that payment counts as refunded, as when the events come in order
+#[tokio::test]
+async fn an_early_lost_dispute_refunds_the_payment_it_disputed() {
+    // given two paid instalments, each its own payment intent
+    let shop = Shop::new(
+        common::embedded(),
+        json!({"kind": "installments", "count": 2, "interval": "month"}),
+    )
+    .await;
+    shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 595))
+        .await;
+    shop.deliver(&charge_succeeded(
+        "ch_1",
+        "pi_1",
+        None,
+        595,
+        "fp_card_1",
+        ours(&shop.order_id),
+    ))
+    .await;
+    shop.deliver(&intent_succeeded(
+        "pi_2",
+        "ch_2",
+        None,
+        595,
+        ours(&shop.order_id),
+    ))
+    .await;
+    // when the first instalment's dispute is lost, the decision arriving before the opening
+    shop.deliver(&dispute_closed("dp_1", "ch_1", "pi_1", 595, "lost"))
+        .await;
+    shop.deliver(&dispute_created("dp_1", "ch_1", "pi_1", 595))
+        .await;
+    // then the first payment is the refunded one, the second untouched
+    let vendor =
+        sellerdesk::domain::ids::VendorId::parse(shop.vendor["vendor_id"].as_str().unwrap())
+            .unwrap();
+    let order = sellerdesk::domain::ids::OrderId::parse(&shop.order_id).unwrap();
+    let item = shop
+        .store
+        .get(&sellerdesk::store::keys::order_key(&vendor, &order))
+        .await
+        .unwrap()
+        .unwrap();
+    let refunded: Vec<(String, String)> = item.body["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap().to_string(),
+                p["refunded"]["amount"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refunded,
+        vec![
+            ("pi_1".to_string(), "5.95".to_string()),
+            ("pi_2".to_string(), "0.00".to_string())
+        ]
+    );
 }

@@ -171,3 +171,14 @@ pub fn dispute_created(dp: &str, ch: &str, pi: &str, cents: i64) -> Value {
             "is_charge_refundable": false}),
     )
 }
+
+/// `charge.dispute.closed` of `dp` on `ch`: `status` is `won` or `lost`.
+pub fn dispute_closed(dp: &str, ch: &str, pi: &str, cents: i64, status: &str) -> Value {
+    event(
+        &format!("evt_{dp}_closed"),
+        "charge.dispute.closed",
+        json!({"id": dp, "object": "dispute", "amount": cents, "currency": "eur", "charge": ch,
+            "payment_intent": pi, "reason": "fraudulent", "status": status,
+            "is_charge_refundable": false}),
+    )
+}

@@ -472,8 +472,10 @@ fn effect_of(
             dispute,
             amount,
             reason,
-            ..
-        } => dispute_opened(ports, vendor, loaded, dispute, *amount, reason, now),
+            payment,
+        } => dispute_opened(
+            ports, vendor, loaded, dispute, *amount, reason, payment, now,
+        ),
         Fact::DisputeClosed {
             dispute,
             amount,
@@ -1120,6 +1122,7 @@ fn subscription_ended(
 
 /// A chargeback (API.md): the order is flagged `disputed` and its access paused, the net part of
 /// the disputed amount is debited at once, the vendor is told.
+#[allow(clippy::too_many_arguments)]
 fn dispute_opened(
     ports: Ports<'_>,
     vendor: &Vendor,
@@ -1127,6 +1130,7 @@ fn dispute_opened(
     dispute: &str,
     amount: Money,
     reason: &str,
+    payment: &[String],
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
     let opened = if amount.currency() == loaded.order.total.currency() {
@@ -1178,9 +1182,16 @@ fn dispute_opened(
         loaded.enqueue(vendor, Message::Email(notice), now, ports.entropy)?,
         loaded.enqueue(vendor, Message::Event(disputed), now, ports.entropy)?,
     ];
-    // Decided before this opening arrived (R-P1): its end applies now, in the same commit.
+    // Decided before this opening arrived (R-P1): its end applies now, in the same commit, to
+    // the payment the opening names (lost, that payment counts as refunded, as in order).
+    let disputed_payment = payment
+        .iter()
+        .find(|id| loaded.order.payments.iter().any(|p| p.ids.contains(*id)))
+        .map(String::as_str);
     if let Some(won) = loaded.order.provider.early_dispute_ends.remove(dispute)
-        && let Some(end) = loaded.order.close_dispute(dispute, won, held, None, now)
+        && let Some(end) = loaded
+            .order
+            .close_dispute(dispute, won, held, disputed_payment, now)
     {
         writes.extend(dispute_end_writes(
             ports, vendor, &loaded, dispute, end, held, now,

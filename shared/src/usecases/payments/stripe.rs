@@ -84,12 +84,12 @@ fn translate(event: Event) -> ProviderEvent {
             by_session: true,
         },
         // Checkout keeps one payment intent across card retries: each declined charge is an
-        // attempt (issue 14, defect 8); without a charge, the event is.
+        // attempt (issue 14, defect 8). An attempt that made no charge (3-D Secure failed) names
+        // none in its error — `latest_charge` is then an earlier attempt's — so the event is it.
         "payment_intent.payment_failed" => {
             let charge = object
                 .pointer("/last_payment_error/charge")
-                .and_then(Value::as_str)
-                .or(text(object, "latest_charge"));
+                .and_then(Value::as_str);
             failed(object, charge.unwrap_or(&event.id), text(object, "id"))
         }
         // The same decline as its payment intent's report: keyed by the charge; each retry of
