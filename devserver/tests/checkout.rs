@@ -254,7 +254,7 @@ async fn reverse_charge_and_installments() {
             1,
         )
         .await;
-    let business = json!({"email": "einkauf@firma.at", "first_name": "Eva", "last_name": "K", "country": "AT", "vat_id": "atu13585627"});
+    let business = json!({"email": "einkauf@firma.at", "first_name": "Eva", "last_name": "K", "country": "AT", "vat_id": "atu 135.856-27"});
     let answer = shop.checkout(&offer, business).await.json();
     assert_eq!(answer["total"]["amount"], "100.00");
     let order = shop

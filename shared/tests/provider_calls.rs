@@ -28,6 +28,8 @@ struct RecordingProvider {
     refunds_succeed: std::sync::atomic::AtomicBool,
     /// Cancellations are refused for good (a 400).
     refuse_cancels: std::sync::atomic::AtomicBool,
+    /// Refund amounts cannot be expressed in the provider's units (1.235 KWD at Stripe).
+    unpayable_refunds: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingProvider {
@@ -60,6 +62,15 @@ impl PaymentProvider for RecordingProvider {
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ProviderRefund, ProviderError> {
+        if self.unpayable_refunds.load(Ordering::SeqCst) {
+            return Err(ProviderError::Amount(
+                sellerdesk::payments::stripe_units::to_stripe_units(
+                    sellerdesk::domain::money::Money::parse("1.235", "KWD".parse().unwrap())
+                        .unwrap(),
+                )
+                .unwrap_err(),
+            ));
+        }
         self.answer(format!(
             "refund {} {} {} key={}",
             request.payment, request.amount, request.vendor_id, request.refund_id
@@ -996,4 +1007,38 @@ async fn a_dispute_ends_the_same_in_any_order_and_takes_back_only_what_is_left()
             );
         }
     }
+}
+
+// R-R5 (issue 14, defect 4): a refund whose amount the provider cannot take fails at once and is
+// given back — no retry can make it payable
+#[tokio::test]
+async fn a_refund_of_an_amount_the_provider_cannot_take_fails_at_once() {
+    let provider = Arc::new(RecordingProvider::default());
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-23T09:00:00Z"));
+    let app = app.with_payments(provider.clone());
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str();
+    let order_id = order["order_id"].as_str().unwrap();
+    common::pay_by_session(&app, &vendor, clock.now(), order_id, "pi_1").await;
+    clock.advance(chrono::Duration::days(8));
+    // given a provider that cannot express the refund's amount
+    provider.unpayable_refunds.store(true, Ordering::SeqCst);
+    let path = format!("/api/orders/{order_id}/refunds");
+    let (status, refund) = call(&app, Method::POST, &path, key, json!({"reason": "Kulanz"})).await;
+    assert_eq!(status, 201, "{refund}");
+    // when the sweep runs once
+    clock.advance(chrono::Duration::minutes(5));
+    app.run_sweeps().await.unwrap();
+    // then the refund failed and was given back: paid again, the net back in the balance
+    let (_, card) = call(
+        &app,
+        Method::GET,
+        &format!("/api/orders/{order_id}"),
+        key,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(card["refunded"]["amount"], "0.00", "{card}");
+    let (_, balance) = call(&app, Method::GET, "/api/balance", key, Value::Null).await;
+    assert_eq!(balance["balances"][0]["available"], "10.00", "{balance}");
 }

@@ -793,3 +793,34 @@ async fn an_early_lost_dispute_refunds_the_payment_it_disputed() {
         ]
     );
 }
+
+// R-P1: an early event that still waits when its order is placed — a dispute found before the
+// money it disputes — is applied once that money, parked too, is applied in the same pass
+#[tokio::test]
+async fn a_parked_dispute_waits_for_the_parked_payment_it_disputes() {
+    // given a dispute and the payment it disputes, both before anything names the order
+    let shop = Shop::one_time(common::embedded()).await;
+    shop.deliver(&dispute_created("dp_1", "ch_1", "pi_1", 1190))
+        .await;
+    shop.deliver(&intent_succeeded("pi_1", "ch_1", None, 1190, json!({})))
+        .await;
+    assert_eq!(shop.order().await["status"], "pending_payment");
+    // when the charge names the order
+    shop.deliver(&charge_succeeded(
+        "ch_1",
+        "pi_1",
+        None,
+        1190,
+        "fp_card_1",
+        ours(&shop.order_id),
+    ))
+    .await;
+    // then the money and then the dispute are applied
+    let order = shop.order().await;
+    assert_eq!(
+        (order["paid"]["amount"].as_str(), order["status"].as_str()),
+        (Some("11.90"), Some("disputed")),
+        "{order}"
+    );
+    assert_eq!(shop.credited().await, "0.00");
+}

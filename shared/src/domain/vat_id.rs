@@ -14,16 +14,24 @@ impl VatId {
 }
 
 /// The prefix ids of a buyer country carry: Greece `EL`, Switzerland `CHE`; Monaco's businesses
-/// are registered in France (`FR`), the Isle of Man's in the UK (`GB`), Liechtenstein's in the
-/// Swiss VAT area (`CHE`).
+/// are registered in France (`FR`), the Isle of Man's in the UK (`GB`). (Liechtenstein, in the
+/// Swiss VAT area, numbers its businesses its own way: its ids are not checked.)
 pub fn prefix_of(iso_country: &str) -> &str {
     match iso_country {
         "GR" => "EL",
         "MC" => "FR",
         "IM" => "GB",
-        "CH" | "LI" => "CHE",
+        "CH" => "CHE",
         other => other,
     }
+}
+
+/// `raw` without the separators people write ids with (spaces, dots, dashes), upper-case.
+pub fn compact(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.'))
+        .collect::<String>()
+        .to_ascii_uppercase()
 }
 
 /// Whether ids of `iso_country` have a format this module checks (the EU's, and those of the
@@ -39,11 +47,7 @@ pub fn is_checked(iso_country: &str) -> bool {
 /// `raw` as a VAT id of a buyer in `iso_country`, if it has that country's format and check
 /// digit; `None` otherwise (and for countries whose ids we cannot check).
 pub fn parse(raw: &str, iso_country: &str) -> Option<VatId> {
-    let compact: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.'))
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let compact = compact(raw);
     // Every format is ASCII: anything else is not an id (and slicing below stays on bytes).
     if !compact.is_ascii() {
         return None;
@@ -194,7 +198,10 @@ fn france(rest: &str) -> bool {
         return false;
     }
     let key = &rest[..2];
-    if !key.bytes().all(|b| b.is_ascii_alphanumeric()) || matches!(key.as_bytes()[0], b'I' | b'O') {
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() && !matches!(b, b'I' | b'O'))
+    {
         return false;
     }
     match (key.parse::<u64>(), rest[2..].parse::<u64>()) {

@@ -138,13 +138,17 @@ pub fn check_checkout_customer(input: &CheckoutCustomer) -> Result<(String, Stri
         );
     }
     if let Some(vat_id) = &input.vat_id {
-        if vat_id.is_empty()
-            || vat_id.len() > 16
-            || !vat_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        let compact = crate::domain::vat_id::compact(vat_id);
+        if compact.is_empty()
+            || vat_id.len() > 24
+            || compact.len() > 16
+            || !vat_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'.' | b'-'))
         {
             errors.insert(
                 "customer.vat_id".into(),
-                "must be 1 to 16 letters and digits, such as ATU13585627".into(),
+                "must be 1 to 16 letters and digits (spaces, dots and dashes between them allowed), such as ATU13585627".into(),
             );
         } else if let Some(country) = &country
             && crate::domain::vat_id::is_checked(country)

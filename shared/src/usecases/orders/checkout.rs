@@ -104,8 +104,10 @@ pub async fn checkout(
         country: country.clone(),
         // Kept normalised on the order: the invoice shows it (R-M2).
         vat_id: request.customer.vat_id.as_deref().map(|raw| {
-            crate::domain::vat_id::parse(raw, &country)
-                .map_or_else(|| raw.to_ascii_uppercase(), |id| id.as_str().to_string())
+            crate::domain::vat_id::parse(raw, &country).map_or_else(
+                || crate::domain::vat_id::compact(raw),
+                |id| id.as_str().to_string(),
+            )
         }),
         ..request.customer.clone()
     };

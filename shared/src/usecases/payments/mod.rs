@@ -242,36 +242,58 @@ pub async fn receive(ports: Ports<'_>, event: ProviderEvent) -> Result<Outcome, 
 const PARKED_ROUNDS: usize = 6;
 
 /// Applies the events parked under the ids `event` names, then those parked under the ids they
-/// name in turn; each parked event is removed once applied (or found to be a duplicate).
+/// name in turn; each parked event is removed once applied (or found to be a duplicate). One
+/// that still waits is tried again in the next round if anything was applied (it may have been
+/// waiting for that). A parked event that fails stays parked and is logged: it never fails the
+/// delivery of the event that placed it, which has committed.
 async fn apply_parked(ports: Ports<'_>, event: &ProviderEvent) -> Result<(), UseCaseError> {
     let mut ids = event.ids.all();
     let mut searched: std::collections::BTreeSet<String> = ids.iter().cloned().collect();
     let mut done: std::collections::BTreeSet<String> = [event.id.clone()].into();
+    let mut again: Vec<ProviderEvent> = Vec::new();
     for _ in 0..PARKED_ROUNDS {
-        if ids.is_empty() {
+        let mut candidates = std::mem::take(&mut again);
+        if !ids.is_empty() {
+            candidates.extend(
+                parked::parked_under(ports.store, event.provider, &ids, ports.clock.now()).await?,
+            );
+        }
+        if candidates.is_empty() {
             break;
         }
-        let waiting =
-            parked::parked_under(ports.store, event.provider, &ids, ports.clock.now()).await?;
-        // One parked event at a time, each applied by the same path as a delivery.
         ids = Vec::new();
-        for waiting in waiting {
-            if !done.insert(waiting.id.clone()) {
+        let mut applied_any = false;
+        let mut waiting = Vec::new();
+        for parked_event in candidates {
+            if done.contains(&parked_event.id)
+                || waiting
+                    .iter()
+                    .any(|w: &ProviderEvent| w.id == parked_event.id)
+            {
                 continue;
             }
-            match place(ports, &waiting).await? {
-                Outcome::Parked | Outcome::Unplaced => {}
-                _ => {
-                    parked::unpark(ports.store, &waiting).await?;
+            match place(ports, &parked_event).await {
+                Ok(Outcome::Parked | Outcome::Unplaced) => waiting.push(parked_event),
+                Ok(_) => {
+                    parked::unpark(ports.store, &parked_event).await?;
+                    applied_any = true;
                     ids.extend(
-                        waiting
+                        parked_event
                             .ids
                             .all()
                             .into_iter()
                             .filter(|id| searched.insert(id.clone())),
                     );
+                    done.insert(parked_event.id);
+                }
+                Err(error) => {
+                    tracing::warn!(provider = parked_event.provider.as_str(), event_type = %parked_event.event_type, error = %error, "a parked provider event failed; it stays parked");
+                    done.insert(parked_event.id);
                 }
             }
+        }
+        if applied_any {
+            again = waiting;
         }
     }
     Ok(())

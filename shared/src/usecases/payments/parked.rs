@@ -69,7 +69,10 @@ pub async fn parked_under(
         let query = Query::table(partition(provider, id), SortRange::Prefix("EVENT#".into()))
             .limit(MAX_PARKED_PER_ID);
         for item in store.query(&query).await?.items {
+            // Expired but not yet removed by the table's TTL: removed now, so the kept ones
+            // are what a bounded read finds.
             if item.expires_at.is_some_and(|at| at <= now.timestamp()) {
+                store.delete(&item.key, Condition::Always).await?;
                 continue;
             }
             let Ok(event) = serde_json::from_value::<ProviderEvent>(item.body["event"].clone())

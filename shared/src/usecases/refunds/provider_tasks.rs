@@ -248,6 +248,13 @@ async fn run_one(
         Err(error) => return Err(error.into()),
     }
     let outcome = call(provider, &record.vendor_id, &record.task).await;
+    // Refused for good: by the provider, or an amount it cannot take (issue 14, defect 4) —
+    // no retry can change either.
+    let refused = match &outcome {
+        Err(ProviderError::Rejected { code, .. }) => Some(code.clone()),
+        Err(ProviderError::Amount(_)) => Some("amount_not_payable".to_string()),
+        _ => None,
+    };
     let settle = match (&outcome, &record.task) {
         (
             Ok(Some(answer)),
@@ -257,18 +264,21 @@ async fn run_one(
         ) => Some((refund_id, *part, answer.clone())),
         // The provider refused for good: the refund failed (R-R5).
         (
-            Err(ProviderError::Rejected { code, .. }),
+            Err(_),
             ProviderTask::Refund {
                 refund_id, part, ..
             },
-        ) => Some((
+        ) if refused.is_some() => Some((
             refund_id,
             *part,
-            (format!("refused: {code}"), RefundState::Failed),
+            (
+                format!("refused: {}", refused.as_deref().unwrap_or_default()),
+                RefundState::Failed,
+            ),
         )),
         _ => None,
     };
-    let permanent = matches!(outcome, Ok(_) | Err(ProviderError::Rejected { .. }));
+    let permanent = outcome.is_ok() || refused.is_some();
     if permanent {
         report.done += 1;
         // Settle first, then drop the task: a function killed in between leaves the task, which
@@ -309,7 +319,7 @@ async fn run_one(
         }];
         // The provider refused the cancellation: the vendor must stop it there (R-R4).
         if let (
-            Err(ProviderError::Rejected { .. }),
+            Err(_),
             ProviderTask::CancelSubscription {
                 order_id,
                 subscription,
