@@ -7,7 +7,6 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
 use sellerdesk::app::App;
 use sellerdesk::domain::ids::Entropy;
-use sellerdesk::domain::orders::ItemStatus;
 use sellerdesk::payments::{
     CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
     ProviderError, ProviderRefund, RefundRequest, RefundState,
@@ -48,13 +47,11 @@ async fn open_order(app: &App, session: &str) -> Result<CustomerOrder, ApiError>
         })
 }
 
-/// The first open payment's rest, in minor units, and its currency code.
-fn open_amount(found: &CustomerOrder) -> Option<(i64, String)> {
-    let item = found
-        .order
-        .schedule
-        .iter()
-        .find(|i| i.status == ItemStatus::Open)?;
+/// The rest of the payment the customer's link may pay now (`portal::payable_item`), in
+/// Stripe's units, and its currency code.
+fn open_amount(found: &CustomerOrder, now: chrono::DateTime<chrono::Utc>) -> Option<(i64, String)> {
+    let item =
+        sellerdesk::usecases::orders::portal::payable_item(&found.order, &found.vendor, now)?;
     let rest = item.amount.checked_sub(&item.paid).ok()?;
     Some((
         sellerdesk::payments::stripe_units::to_stripe_units(rest).ok()?,
@@ -87,7 +84,7 @@ pub async fn page(app: &App, session: &str) -> ApiResponse {
         Ok(found) => found,
         Err(error) => return error.to_response(),
     };
-    let amount = open_amount(&found)
+    let amount = open_amount(&found, app.clock.now())
         .map(|(units, currency)| format!("{units} {currency} (minor units)"))
         .unwrap_or_else(|| "nothing open".into());
     let html = match render_pay_page(&found.order.number, &found.vendor.name, &amount) {
@@ -117,7 +114,7 @@ pub async fn pay(
 ) -> Result<ApiResponse, ApiError> {
     let body: PayRequest = request.json()?;
     let found = open_order(app, session).await?;
-    let Some((units, currency)) = open_amount(&found) else {
+    let Some((units, currency)) = open_amount(&found, app.clock.now()) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "nothing_open",

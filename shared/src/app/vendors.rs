@@ -108,6 +108,7 @@ pub(super) struct Settings {
     restricted: bool,
     country: String,
     portal_base_url: String,
+    allow_early_instalments: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -126,6 +127,7 @@ fn settings_view(vendor: &Vendor) -> Settings {
         restricted: vendor.restricted,
         country: vendor.country.clone(),
         portal_base_url: vendor.portal_base_url.clone(),
+        allow_early_instalments: vendor.allow_early_instalments,
         created_at: vendor.created_at,
     }
 }

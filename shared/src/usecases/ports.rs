@@ -188,6 +188,38 @@ pub struct OrderContext {
     pub item: Item,
     pub order: Order,
     pub customer: Customer,
+    /// The customer's item, for a version-checked update of its paid-order count (R-C5).
+    pub customer_item: Item,
+}
+
+impl OrderContext {
+    /// The customer's update when its paid-order count follows the order from `before` (R-C5;
+    /// issue 15, defect 4): an order whose money all went back no longer counts as paid, and
+    /// one whose refund failed counts again. `None` when nothing changed.
+    pub fn paid_order_count_write(
+        &mut self,
+        before: crate::domain::orders::OrderStatus,
+        threshold: u32,
+    ) -> Result<Option<crate::store::Write>, StoreError> {
+        use crate::domain::orders::OrderStatus::Refunded;
+        let changed = match (before == Refunded, self.order.status == Refunded) {
+            (false, true) => {
+                crate::domain::customers::unrecord_paid_order(&mut self.customer, threshold)
+            }
+            (true, false) => {
+                crate::domain::customers::record_paid_order(&mut self.customer, threshold);
+                true
+            }
+            _ => false,
+        };
+        if !changed {
+            return Ok(None);
+        }
+        let key = self.customer_item.key.clone();
+        Ok(Some(crate::store::Write::update(
+            self.customer_item.next(encode(&key, &self.customer)?),
+        )))
+    }
 }
 
 /// The order and its customer, with the order's item for the version check.
@@ -201,15 +233,15 @@ pub async fn load_order(
         .await?
         .ok_or(UseCaseError::NotFound)?;
     let order: Order = item.decode()?;
-    let customer = store
+    let customer_item = store
         .get(&customer_key(vendor, &order.customer_id))
         .await?
-        .ok_or(UseCaseError::NotFound)?
-        .decode()?;
+        .ok_or(UseCaseError::NotFound)?;
     Ok(OrderContext {
         item,
         order,
-        customer,
+        customer: customer_item.decode()?,
+        customer_item,
     })
 }
 

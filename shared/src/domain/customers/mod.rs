@@ -213,6 +213,20 @@ pub fn record_paid_order(customer: &mut Customer, threshold: u32) {
     }
 }
 
+/// An order of the customer's was refunded in full (R-C5; issue 15, defect 4): it no longer
+/// counts as a paid order, and the automatic `regular` tag goes when the count falls below the
+/// vendor's threshold. Whether anything changed.
+pub fn unrecord_paid_order(customer: &mut Customer, threshold: u32) -> bool {
+    if customer.paid_orders == 0 {
+        return false;
+    }
+    customer.paid_orders -= 1;
+    if customer.paid_orders < threshold.max(1) {
+        customer.tags.remove(REGULAR_TAG);
+    }
+    true
+}
+
 /// A new customer from a checkout (matching found nobody).
 pub fn new_customer(
     vendor: &Vendor,

@@ -37,6 +37,10 @@ pub struct Vendor {
     /// The frontend's base URL; customer links are `{portal_base_url}/orders/{token}` (API.md).
     #[serde(default = "default_portal_base_url")]
     pub portal_base_url: String,
+    /// R-P4 (issue 15, defect 3): whether a customer may pay the next instalment before it is
+    /// due (the payment link then pays exactly that rate). Off by default.
+    #[serde(default)]
+    pub allow_early_instalments: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -194,6 +198,7 @@ pub fn create_vendor(
         restricted: false,
         country: default_country(),
         portal_base_url: default_portal_base_url(),
+        allow_early_instalments: false,
         created_at: now,
     };
     Ok((vendor, key_record, VendorSecrets { api_key }))
@@ -375,6 +380,7 @@ pub struct SettingsChange {
     pub country_languages: Option<BTreeMap<String, String>>,
     pub country: Option<String>,
     pub portal_base_url: Option<String>,
+    pub allow_early_instalments: Option<bool>,
 }
 
 /// Languages the e-mail texts exist in (R-N2).
@@ -446,6 +452,9 @@ pub fn apply_settings(
             );
         }
         next.dunning_days = days;
+    }
+    if let Some(allow) = change.allow_early_instalments {
+        next.allow_early_instalments = allow;
     }
     if let Some(threshold) = change.regular_customer_threshold {
         if !(1..=1000).contains(&threshold) {

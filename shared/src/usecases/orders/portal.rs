@@ -3,7 +3,7 @@
 use crate::domain::catalogue::Plan;
 use crate::domain::customers::Customer;
 use crate::domain::ids::{CustomerId, OrderId};
-use crate::domain::orders::{ItemStatus, Order, OrderStatus};
+use crate::domain::orders::{ItemStatus, Order, OrderStatus, ScheduleItem};
 use crate::domain::vendors::Vendor;
 use crate::payments::{PaymentProvider, PaymentSession, PaymentSessionRequest, ProviderError};
 use crate::store::keys::{VENDOR_PROFILE_SK, order_key, vendor_pk};
@@ -66,14 +66,15 @@ pub enum PortalPayError {
     Provider(#[source] ProviderError),
 }
 
-/// What the payment link starts (R-P4): the first open payment's rest, for an order that can
-/// still be paid. A subscription's first payment starts the plan at the provider.
-pub fn payment_request(
-    found: &CustomerOrder,
-    presented: &str,
+/// The payment the link may start now (R-P4; issue 15, defect 3): the first open one, if its
+/// due day has begun in the order's calendar (it is due or overdue) — a subscription's next
+/// period is the provider's to bill, and an instalment before its day only where the vendor
+/// allows early instalments (then exactly that rate). `None`: nothing is open and due.
+pub fn payable_item<'a>(
+    order: &'a Order,
+    vendor: &Vendor,
     now: DateTime<Utc>,
-) -> Result<PaymentSessionRequest, PortalPayError> {
-    let order = &found.order;
+) -> Option<&'a ScheduleItem> {
     let payable = matches!(
         order.status,
         OrderStatus::PendingPayment | OrderStatus::Active
@@ -82,8 +83,24 @@ pub fn payment_request(
         .schedule
         .iter()
         .find(|item| item.status == ItemStatus::Open)
-        .filter(|_| payable)
-        .ok_or(PortalPayError::NothingOpen)?;
+        .filter(|_| payable)?;
+    let zone = order.calendar();
+    let due =
+        item.due_at.with_timezone(&zone).date_naive() <= now.with_timezone(&zone).date_naive();
+    let early_allowed =
+        vendor.allow_early_instalments && matches!(order.plan, Plan::Installments { .. });
+    (due || early_allowed).then_some(item)
+}
+
+/// What the payment link starts (R-P4): the rest of the payment open and due now, for an order
+/// that can still be paid. A subscription's first payment starts the plan at the provider.
+pub fn payment_request(
+    found: &CustomerOrder,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<PaymentSessionRequest, PortalPayError> {
+    let order = &found.order;
+    let item = payable_item(order, &found.vendor, now).ok_or(PortalPayError::NothingOpen)?;
     let rest = item
         .amount
         .checked_sub(&item.paid)

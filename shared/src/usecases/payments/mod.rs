@@ -725,6 +725,7 @@ async fn dashboard_refund(
             item: loaded.item,
             order: loaded.order,
             customer: loaded.customer,
+            customer_item: loaded.customer_item,
         };
         if !context
             .order
@@ -779,6 +780,26 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// R-C5 (issue 15, defect 4): a dispute lost in full leaves the order refunded, no longer
+    /// a paid order of its customer.
+    fn paid_order_count_write(
+        &mut self,
+        before: crate::domain::orders::OrderStatus,
+        vendor: &Vendor,
+    ) -> Result<Option<Write>, StoreError> {
+        use crate::domain::orders::OrderStatus::Refunded;
+        if before == Refunded
+            || self.order.status != Refunded
+            || !crate::domain::customers::unrecord_paid_order(
+                &mut self.customer,
+                vendor.regular_customer_threshold,
+            )
+        {
+            return Ok(None);
+        }
+        self.customer_write().map(Some)
+    }
+
     fn order_write(&self) -> Result<Write, StoreError> {
         Ok(Write::update(
             self.item.next(encode(&self.item.key, &self.order)?),
@@ -1210,6 +1231,7 @@ fn dispute_opened(
         .iter()
         .find(|id| loaded.order.payments.iter().any(|p| p.ids.contains(*id)))
         .map(String::as_str);
+    let before = loaded.order.status;
     if let Some(won) = loaded.order.provider.early_dispute_ends.remove(dispute)
         && let Some(end) = loaded
             .order
@@ -1218,6 +1240,7 @@ fn dispute_opened(
         writes.extend(dispute_end_writes(
             ports, vendor, &loaded, dispute, end, held, now,
         )?);
+        writes.extend(loaded.paid_order_count_write(before, vendor)?);
     }
     writes.insert(0, loaded.order_write()?);
     Ok(Some(writes))
@@ -1237,6 +1260,7 @@ fn dispute_closed(
     payment: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
+    let before = loaded.order.status;
     let Some(end) = loaded
         .order
         .close_dispute(dispute, won, amount, payment, now)
@@ -1254,6 +1278,7 @@ fn dispute_closed(
     writes.extend(dispute_end_writes(
         ports, vendor, &loaded, dispute, end, held, now,
     )?);
+    writes.extend(loaded.paid_order_count_write(before, vendor)?);
     Ok(Some(writes))
 }
 

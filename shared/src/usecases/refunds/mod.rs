@@ -58,6 +58,7 @@ pub fn execute(
     now: DateTime<Utc>,
     entropy: &dyn Entropy,
 ) -> Result<(Refund, Vec<Write>, Vec<ProviderTask>), UseCaseError> {
+    let status_before = context.order.status;
     let order = &mut context.order;
     let handles: Vec<Option<String>> = plan
         .parts
@@ -187,6 +188,9 @@ pub fn execute(
             tasks.push(task);
         }
     }
+    // R-C5: an order whose money all went back is no longer a paid order of its customer.
+    writes
+        .extend(context.paid_order_count_write(status_before, vendor.regular_customer_threshold)?);
     Ok((refund, writes, tasks))
 }
 

@@ -118,10 +118,13 @@ async fn reversal(
 ) -> Result<Vec<Write>, UseCaseError> {
     let vendor = load_vendor(ports.store, &refund.vendor_id).await?;
     let mut context = load_order(ports.store, &vendor.id, &refund.order_id).await?;
+    let status_before = context.order.status;
     context
         .order
         .reverse_refund(part, now)
         .map_err(|_| UseCaseError::NotFound)?;
+    let customer_write =
+        context.paid_order_count_write(status_before, vendor.regular_customer_threshold)?;
     let credit = immediate(
         &vendor.id,
         part.net,
@@ -147,7 +150,7 @@ async fn reversal(
         key: ledger_key.clone(),
         source,
     };
-    Ok(vec![
+    let mut writes = vec![
         Write::update(
             context
                 .item
@@ -156,5 +159,7 @@ async fn reversal(
         Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
         enqueue(&vendor.id, Message::Email(notice), now, ports.entropy).map_err(to_store)?,
         enqueue(&vendor.id, Message::Event(failed), now, ports.entropy).map_err(to_store)?,
-    ])
+    ];
+    writes.extend(customer_write);
+    Ok(writes)
 }
