@@ -465,7 +465,22 @@ impl Order {
         }
         let paid_before = self.payments_total(|p| p.amount)?;
         let tax_before = self.payments_total(|p| p.tax)?;
+        let item_paid_before: Vec<(u32, Money)> =
+            self.schedule.iter().map(|i| (i.seq, i.paid)).collect();
         let mut applied = self.apply_to_schedule(amount, incoming.period_start, now)?;
+        let items: Vec<u32> = self
+            .schedule
+            .iter()
+            .filter(|item| {
+                // Paid into: more paid than before (an item scheduled just now, if it got any).
+                let before = item_paid_before
+                    .iter()
+                    .find(|(seq, _)| *seq == item.seq)
+                    .map(|(_, paid)| *paid);
+                before.map_or(!item.paid.is_zero(), |paid| paid != item.paid)
+            })
+            .map(|item| item.seq)
+            .collect();
         // Ids that came ahead of this money (a charge and its payment intent) join it.
         let (joining, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.provider.waiting_ids)
             .into_iter()
@@ -486,6 +501,7 @@ impl Order {
             refunded: Money::zero(amount.currency()),
             refunded_tax: Money::zero(amount.currency()),
             at: now,
+            items,
         });
         self.provider.applied_payments.insert(incoming.key.clone());
         Ok(Some(applied))
@@ -522,6 +538,7 @@ impl Order {
             refunded: Money::zero(amount.currency()),
             refunded_tax: Money::zero(amount.currency()),
             at: now,
+            items: Vec::new(),
         };
         self.other_currency.push(payment.clone());
         self.updated_at = now;

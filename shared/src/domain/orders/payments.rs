@@ -43,6 +43,10 @@ pub struct Payment {
     pub refunded: Money,
     pub refunded_tax: Money,
     pub at: DateTime<Utc>,
+    /// The schedule items (their `seq`) it paid into: a plan's access follows the periods whose
+    /// money was kept (R-O9; issue 15, defect 2). Empty for payments recorded before.
+    #[serde(default)]
+    pub items: Vec<u32>,
 }
 
 impl Payment {
@@ -137,6 +141,7 @@ mod tests {
             at: chrono::DateTime::parse_from_rfc3339("2026-11-24T09:00:00Z")
                 .unwrap()
                 .to_utc(),
+            items: vec![1],
         }
     }
 
