@@ -358,7 +358,7 @@ async fn a_failed_payment_counts_an_attempt_and_keeps_it_open() {
             order["schedule"][0]["attempts"].as_u64(),
             order["schedule"][0]["status"].as_str()
         ),
-        (Some(1), Some("open"))
+        (Some(1), Some("due"))
     );
     assert_eq!(order["payment_status"], "pending");
     assert_eq!(shop.sent_emails("payment_failed").await.len(), 1);

@@ -253,3 +253,48 @@ async fn an_order_lost_to_a_dispute_no_longer_counts_as_paid() {
     let (_, customer) = call(&plan.app, Method::GET, &customer_path, key, Value::Null).await;
     assert_eq!(customer["paid_orders"], 0, "{customer}");
 }
+
+// Issue 15 ("done when"): each item shows where it stands — scheduled, due, overdue, paid,
+// refunded — and the plan its next charge
+#[tokio::test]
+async fn the_card_shows_each_instalments_state_and_the_next_charge() {
+    // given three monthly instalments, the first paid
+    let plan = Plan::new(json!({"kind": "installments", "count": 3, "interval": "month"})).await;
+    plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 398))
+        .await;
+    let key = plan.vendor["api_key"].as_str();
+    let card_path = format!("/api/orders/{}", plan.order_id);
+    let states = || async {
+        let (_, card) = call(&plan.app, Method::GET, &card_path, key, Value::Null).await;
+        let states: Vec<String> = card["schedule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["status"].as_str().unwrap().to_string())
+            .collect();
+        (
+            states,
+            card["next_charge_at"].clone(),
+            card["schedule"][1]["due_at"].clone(),
+        )
+    };
+    let (now, next, second_due) = states().await;
+    assert_eq!(now, ["paid", "scheduled", "scheduled"]);
+    assert_eq!(next, second_due, "the next charge is the second instalment");
+    // when its due day comes, and passes
+    plan.clock.freeze(at("2026-12-24T10:00:00Z"));
+    assert_eq!(states().await.0, ["paid", "due", "scheduled"]);
+    plan.clock.freeze(at("2026-12-26T10:00:00Z"));
+    assert_eq!(states().await.0, ["paid", "overdue", "scheduled"]);
+    // and when the first instalment's money goes back, it reads refunded
+    plan.deliver(&charge_refunded(
+        "evt_r1",
+        "ch_1",
+        "pi_1",
+        398,
+        398,
+        ours(&plan.order_id),
+    ))
+    .await;
+    assert_eq!(states().await.0[0], "refunded");
+}

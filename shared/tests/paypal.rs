@@ -615,7 +615,7 @@ async fn a_denied_capture_counts_an_attempt_and_keeps_the_payment_open() {
     assert_eq!(shop.deliver(&event).await.0, 200);
     let card = shop.card(&order_id).await;
     assert_eq!(card["schedule"][0]["attempts"], 1, "{card}");
-    assert_eq!(card["schedule"][0]["status"], "open");
+    assert_eq!(card["schedule"][0]["status"], "due");
 }
 
 // R-P1: a subscription's renewals and cancellation are found by the billing agreement

@@ -203,7 +203,7 @@ async fn one_subscription_payment_counts_once_whichever_events_name_it() {
         assert_eq!(payments.len(), 2, "{payments:?}");
         assert_eq!(order["schedule"][0]["status"], "paid");
         assert_eq!(order["schedule"][1]["status"], "paid");
-        assert_eq!(order["schedule"][2]["status"], "open");
+        assert_eq!(order["schedule"][2]["status"], "scheduled");
         assert_eq!(shop.credited().await, "20.00");
     })
     .await;
@@ -348,7 +348,7 @@ async fn a_decline_reported_by_invoice_and_intent_is_one_attempt() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["status"] == "open")
+        .find(|i| i["status"] == "due")
         .unwrap()
         .clone();
     assert_eq!(open["attempts"], 1, "{order}");

@@ -10,7 +10,7 @@ use crate::domain::customers::Customer;
 use crate::domain::ids::{CustomerId, OfferId, OrderId, ProductId};
 use crate::domain::money::{Currency, Money};
 use crate::domain::orders::access::Access;
-use crate::domain::orders::{InternalComment, ItemStatus, Order, OrderStatus, PaymentStatus};
+use crate::domain::orders::{InternalComment, ItemState, Order, OrderStatus, PaymentStatus};
 use crate::domain::tax::TaxTreatment;
 use crate::domain::vendors::vendor_zone;
 use crate::usecases::orders::checkout::{self, CheckoutRequest};
@@ -75,16 +75,18 @@ pub(super) fn customer_order_view(
                 at: payment.at,
             })
             .collect(),
+        next_charge_at: order.next_charge_at(),
         schedule: order
             .schedule
             .iter()
-            .map(|item| ScheduleItemView {
+            .zip(order.item_states(now, tz))
+            .map(|(item, status)| ScheduleItemView {
                 seq: item.seq,
                 due_at: item.due_at,
                 amount: item.amount,
                 paid_at: item.paid_at,
                 attempts: item.attempts,
-                status: item.status,
+                status,
             })
             .collect(),
         tickets: Vec::new(),
@@ -118,6 +120,8 @@ pub(super) struct OrderView {
     /// Money that came in another currency than the order's: credited in its currency, not
     /// paying the order (decisions.md "Payments").
     other_currency_payments: Vec<OtherCurrencyPayment>,
+    /// When a running plan charges next (its first open payment's due time).
+    next_charge_at: Option<DateTime<Utc>>,
     schedule: Vec<ScheduleItemView>,
     tickets: Vec<TicketView>,
 }
@@ -208,7 +212,8 @@ pub(super) struct ScheduleItemView {
     amount: Money,
     paid_at: Option<DateTime<Utc>>,
     attempts: u32,
-    status: ItemStatus,
+    /// `scheduled`, `due`, `overdue`, `paid`, `refunded` or `cancelled` (issue 15).
+    status: ItemState,
 }
 
 /// The order card (R-O7): the customer's view plus the vendor's own fields and provider ids.

@@ -162,6 +162,55 @@ pub struct Derived {
     pub payment_status: PaymentStatus,
 }
 
+/// How a schedule item stands for those reading the order (issue 15): not yet due, due today,
+/// overdue, paid, paid and refunded, or not owed (cancelled, or its order superseded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    Scheduled,
+    Due,
+    Overdue,
+    Paid,
+    Refunded,
+    Cancelled,
+}
+
+impl Order {
+    /// Each item's state at `now`, days read in `tz` (the vendor's, as R-O6's overdue).
+    pub fn item_states(&self, now: DateTime<Utc>, tz: Tz) -> Vec<ItemState> {
+        let refunded = self.refunded_items();
+        let today = now.with_timezone(&tz).date_naive();
+        self.schedule
+            .iter()
+            .map(|item| match item.status {
+                ItemStatus::Cancelled => ItemState::Cancelled,
+                ItemStatus::Paid if refunded.contains(&item.seq) => ItemState::Refunded,
+                ItemStatus::Paid => ItemState::Paid,
+                ItemStatus::Open if self.status == OrderStatus::Superseded => ItemState::Cancelled,
+                ItemStatus::Open if is_overdue(item, now, tz) => ItemState::Overdue,
+                ItemStatus::Open if item.due_at.with_timezone(&tz).date_naive() <= today => {
+                    ItemState::Due
+                }
+                ItemStatus::Open => ItemState::Scheduled,
+            })
+            .collect()
+    }
+
+    /// When a running plan charges next: its first open item's due time.
+    pub fn next_charge_at(&self) -> Option<DateTime<Utc>> {
+        if !matches!(
+            self.status,
+            OrderStatus::PendingPayment | OrderStatus::Active
+        ) {
+            return None;
+        }
+        self.schedule
+            .iter()
+            .find(|item| item.status == ItemStatus::Open)
+            .map(|item| item.due_at)
+    }
+}
+
 /// Whether an open item's due day has ended in the vendor's time zone.
 pub fn is_overdue(item: &ScheduleItem, now: DateTime<Utc>, tz: Tz) -> bool {
     let due_day = item.due_at.with_timezone(&tz).date_naive();
