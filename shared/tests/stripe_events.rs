@@ -824,3 +824,59 @@ async fn a_parked_dispute_waits_for_the_parked_payment_it_disputes() {
     );
     assert_eq!(shop.credited().await, "0.00");
 }
+
+// R-R5 (issue 14, review): a charge's total made before one of our refunds failed still counts
+// that refund; delivered after the failure, it is no dashboard refund — the money never left
+#[tokio::test]
+async fn a_total_older_than_a_refunds_failure_is_no_dashboard_refund() {
+    for failure_first in [false, true] {
+        // given a paid order and our refund of all of it, pending at Stripe
+        let shop = Shop::one_time(common::embedded()).await;
+        shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
+            .await;
+        shop.clock.freeze(at("2026-12-02T09:00:00Z"));
+        let path = format!("/api/orders/{}/refunds", shop.order_id);
+        let (status, refund) = call(
+            &shop.app,
+            Method::POST,
+            &path,
+            Some(shop.key()),
+            json!({"reason": "Kulanz"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{refund}");
+        // when Stripe's total (counting it) and then its failure are delivered, in either order
+        let mut total = charge_refunded(
+            "evt_total",
+            "ch_1",
+            "pi_1",
+            1190,
+            1190,
+            ours(&shop.order_id),
+        );
+        total["created"] = json!(1_796_202_000);
+        let failure = json!({"id": "evt_failed", "object": "event", "type": "charge.refund.updated",
+            "created": 1_796_202_060, "data": {"object": {"id": "re_1", "object": "refund",
+            "amount": 1190, "currency": "eur", "charge": "ch_1", "payment_intent": "pi_1",
+            "status": "failed", "metadata": {"order_id": shop.order_id, "refund_id": refund["id"], "refund_part": "0"}}}});
+        let order: [&Value; 2] = if failure_first {
+            [&failure, &total]
+        } else {
+            [&total, &failure]
+        };
+        for event in order {
+            shop.deliver(event).await;
+        }
+        // then nothing is refunded and the vendor keeps its credit
+        let card = shop.order().await;
+        assert_eq!(
+            card["refunded"]["amount"], "0.00",
+            "failure first: {failure_first}: {card}"
+        );
+        assert_eq!(
+            shop.credited().await,
+            "10.00",
+            "failure first: {failure_first}"
+        );
+    }
+}

@@ -551,6 +551,7 @@ impl Order {
             refunded_tax: Money::zero(amount.currency()),
             at: now,
             items,
+            failed_refunds: Vec::new(),
         });
         self.provider.applied_payments.insert(incoming.key.clone());
         Ok(Some(applied))
@@ -588,6 +589,7 @@ impl Order {
             refunded_tax: Money::zero(amount.currency()),
             at: now,
             items: Vec::new(),
+            failed_refunds: Vec::new(),
         };
         self.other_currency.push(payment.clone());
         self.updated_at = now;

@@ -47,9 +47,31 @@ pub struct Payment {
     /// money was kept (R-O9; issue 15, defect 2). Empty for payments recorded before.
     #[serde(default)]
     pub items: Vec<u32>,
+    /// Our refunds of it the provider failed, with when the provider said so: a charge's total
+    /// reported before that still counted them (issue 14, dashboard refunds).
+    #[serde(default)]
+    pub failed_refunds: Vec<FailedRefund>,
+}
+
+/// A refund of ours the provider did not carry out, as of the provider's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRefund {
+    pub amount: Money,
+    pub at: DateTime<Utc>,
 }
 
 impl Payment {
+    /// What of our refunds the provider failed at or after `as_of`: a total reported as of
+    /// then may still count it.
+    pub fn failed_since(&self, as_of: DateTime<Utc>) -> Result<Money, MoneyError> {
+        self.failed_refunds
+            .iter()
+            .filter(|failed| failed.at >= as_of)
+            .try_fold(Money::zero(self.amount.currency()), |sum, failed| {
+                sum.checked_add(&failed.amount)
+            })
+    }
+
     /// What of it is not refunded yet.
     pub fn unrefunded(&self) -> Result<Money, MoneyError> {
         self.amount.checked_sub(&self.refunded)
@@ -142,6 +164,7 @@ mod tests {
                 .unwrap()
                 .to_utc(),
             items: vec![1],
+            failed_refunds: Vec::new(),
         }
     }
 

@@ -523,14 +523,22 @@ impl Order {
 
     /// A provider's refund of `part` failed (R-R5): its money counts as not refunded again. The
     /// order's life cycle stays as it was decided (a cancelled plan stays cancelled).
+    /// `failed_at`: when the provider said so (its report's time, else now).
     pub fn reverse_refund(
         &mut self,
         part: &RefundPart,
+        failed_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), MoneyError> {
         if let Some(payment) = self.payments.iter_mut().find(|p| p.key == part.payment) {
             payment.refunded = payment.refunded.checked_sub(&part.amount)?;
             payment.refunded_tax = payment.refunded_tax.checked_sub(&part.tax)?;
+            payment
+                .failed_refunds
+                .push(crate::domain::orders::payments::FailedRefund {
+                    amount: part.amount,
+                    at: failed_at,
+                });
         }
         self.refunded = self.refunded.checked_sub(&part.amount)?;
         if self.status == OrderStatus::Refunded {

@@ -285,7 +285,7 @@ fn a_reversed_refund_is_refundable_again() {
     let plan = vendor_refund(&o, None, eur("100.00"), now).unwrap();
     o.apply_refund(&plan, false, now).unwrap();
     assert_eq!(o.status, OrderStatus::Refunded);
-    o.reverse_refund(&plan.parts[0], now).unwrap();
+    o.reverse_refund(&plan.parts[0], now, now).unwrap();
     assert_eq!(
         (o.status, o.refunded),
         (OrderStatus::Completed, eur("0.00"))

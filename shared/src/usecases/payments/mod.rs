@@ -196,6 +196,9 @@ pub struct ProviderEvent {
     pub customer_id: Option<CustomerId>,
     pub ids: ProviderIds,
     pub fact: Fact,
+    /// When the provider made the event (Stripe's `created`): what a total it reports is as of.
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
 }
 
 pub fn event_key(vendor: &VendorId, provider: Provider, event_id: &str) -> Key {
@@ -549,6 +552,7 @@ async fn refund_reports(
                 },
                 settlement,
                 Some(report.provider_refund.clone()),
+                event.created,
             )
             .await
             {
@@ -709,7 +713,18 @@ async fn dashboard_refund(
                 let Some(paid) = loaded.order.payments.iter().find(|p| names(p)) else {
                     return Ok(DashboardOutcome::Wait);
                 };
-                let unknown = total.refunded.checked_sub(&paid.refunded);
+                // A failure of ours reported at or after this total may still be in it: the
+                // total is older than what the order knows, and that money never left.
+                let failed_since = match event.created {
+                    Some(as_of) => paid.failed_since(as_of),
+                    None => Ok(Money::zero(paid.amount.currency())),
+                };
+                let unknown = failed_since.and_then(|failed| {
+                    total
+                        .refunded
+                        .checked_sub(&paid.refunded)?
+                        .checked_sub(&failed)
+                });
                 match unknown {
                     Ok(unknown) if !unknown.is_zero() && !unknown.is_negative() => (
                         format!("{}@{}", total.charge, total.refunded.amount()),

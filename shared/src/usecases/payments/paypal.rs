@@ -134,6 +134,8 @@ fn translate(event: Event) -> ProviderEvent {
             ..ProviderIds::default()
         },
         fact,
+        // Only a Stripe charge's total needs its report's time (dashboard refunds).
+        created: None,
         id: event.id,
         event_type: event.event_type,
     }

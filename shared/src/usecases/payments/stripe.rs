@@ -39,6 +39,9 @@ struct Event {
     #[serde(rename = "type")]
     event_type: String,
     data: EventData,
+    /// Unix seconds; any other shape reads as unknown.
+    #[serde(default)]
+    created: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +173,10 @@ fn translate(event: Event) -> ProviderEvent {
             payments: payment_names(object),
         },
         fact,
+        created: event
+            .created
+            .as_i64()
+            .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0)),
         id: event.id,
         event_type: event.event_type,
     }

@@ -299,6 +299,7 @@ async fn run_one(
                 settle::PartRef::Index(part),
                 settlement,
                 Some(provider_refund),
+                None,
             )
             .await?;
         }
@@ -354,6 +355,7 @@ async fn run_one(
                 refund_id,
                 settle::PartRef::Index(*part),
                 Settlement::Failed,
+                None,
                 None,
             )
             .await?;

@@ -43,6 +43,8 @@ pub async fn settle(
     part: PartRef,
     settlement: Settlement,
     provider_refund: Option<String>,
+    // When the provider said so (its event's time); `None`: now.
+    reported_at: Option<DateTime<Utc>>,
 ) -> Result<bool, UseCaseError> {
     let store = ports.store;
     retry_on_contention(|| async {
@@ -92,7 +94,8 @@ pub async fn settle(
             (RefundState::Pending | RefundState::Succeeded, Settlement::Failed) => {
                 target.state = RefundState::Failed;
                 let failed = target.part.clone();
-                writes.extend(reversal(ports, &refund, &failed, now).await?);
+                let failed_at = reported_at.unwrap_or(now);
+                writes.extend(reversal(ports, &refund, &failed, failed_at, now).await?);
             }
             _ => {}
         }
@@ -114,6 +117,7 @@ async fn reversal(
     ports: Ports<'_>,
     refund: &Refund,
     part: &RefundPart,
+    failed_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, UseCaseError> {
     let vendor = load_vendor(ports.store, &refund.vendor_id).await?;
@@ -121,7 +125,7 @@ async fn reversal(
     let status_before = context.order.status;
     context
         .order
-        .reverse_refund(part, now)
+        .reverse_refund(part, failed_at, now)
         .map_err(|_| UseCaseError::NotFound)?;
     let customer_write =
         context.paid_order_count_write(status_before, vendor.regular_customer_threshold)?;
