@@ -111,7 +111,13 @@ async fn a_paid_up_subscription_has_nothing_to_pay() {
     ))
     .await;
     // when the customer presses "pay" during the month, and on the last day before the next
-    for now in ["2026-11-30T12:00:00Z", "2026-12-23T20:00:00Z"] {
+    // (and when the next period is due or overdue: Stripe's subscription charges it)
+    for now in [
+        "2026-11-30T12:00:00Z",
+        "2026-12-23T20:00:00Z",
+        "2026-12-24T09:30:00Z",
+        "2026-12-27T09:00:00Z",
+    ] {
         plan.clock.freeze(at(now));
         // then nothing is open
         assert_eq!(plan.pay().await, (409, "nothing_open".to_string()), "{now}");

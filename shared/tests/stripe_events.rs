@@ -880,3 +880,82 @@ async fn a_total_older_than_a_refunds_failure_is_no_dashboard_refund() {
         );
     }
 }
+
+/// Delivers `events` to a fresh one-time shop in the given order and reversed: both outcomes.
+async fn both_ways(events: fn(&str) -> Vec<Value>) -> (Value, Value) {
+    let mut outcomes = Vec::new();
+    for reversed in [false, true] {
+        let shop = Shop::one_time(common::embedded()).await;
+        let mut history = events(&shop.order_id);
+        let first = history.remove(0);
+        shop.deliver(&first).await;
+        if reversed {
+            history.reverse();
+        }
+        for event in &history {
+            shop.deliver(event).await;
+        }
+        outcomes.push(outcome(&shop).await);
+    }
+    let reversed = outcomes.pop().unwrap();
+    (outcomes.pop().unwrap(), reversed)
+}
+
+// R-P1, R-O10 (review of issue 14): a refund made at Stripe before the customer's bank disputed
+// the charge takes the money once, whichever of their events comes first
+#[tokio::test]
+async fn a_refund_and_a_later_dispute_take_the_money_once_in_any_order() {
+    fn history(order_id: &str) -> Vec<Value> {
+        vec![
+            session_payment(order_id, "cs_1", "pi_1", 1190),
+            charge_refunded("evt_refund", "ch_1", "pi_1", 1190, 500, ours(order_id)),
+            dispute_created("dp_1", "ch_1", "pi_1", 1190),
+        ]
+    }
+    let (in_order, reversed) = both_ways(history).await;
+    assert_eq!(in_order["balance"]["available"], "-10.00", "{in_order}");
+    assert_eq!(reversed, in_order);
+}
+
+// R-P1, R-O10 (review of issue 14): a dashboard refund delivered after a dispute of the rest was
+// lost is recorded as when it came first
+#[tokio::test]
+async fn a_refund_delivered_after_a_lost_dispute_is_recorded() {
+    fn history(order_id: &str) -> Vec<Value> {
+        vec![
+            session_payment(order_id, "cs_1", "pi_1", 1190),
+            charge_refunded("evt_refund", "ch_1", "pi_1", 1190, 500, ours(order_id)),
+            dispute_created("dp_1", "ch_1", "pi_1", 690),
+            dispute_closed("dp_1", "ch_1", "pi_1", 690, "lost"),
+        ]
+    }
+    let (in_order, reversed) = both_ways(history).await;
+    assert_eq!(in_order["refunded"]["amount"], "11.90", "{in_order}");
+    assert_eq!(reversed, in_order);
+}
+
+// R-P1, R-M1 (review of issue 14): amounts Stripe never sends — a dispute of nothing or less,
+// more than eight digits — change nothing
+#[tokio::test]
+async fn amounts_stripe_never_sends_change_nothing() {
+    let shop = Shop::one_time(common::embedded()).await;
+    shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
+        .await;
+    let before = outcome(&shop).await;
+    shop.deliver(&dispute_created("dp_0", "ch_1", "pi_1", 0))
+        .await;
+    shop.deliver(&dispute_created("dp_neg", "ch_1", "pi_1", -1190))
+        .await;
+    shop.deliver(&session_payment(&shop.order_id, "cs_2", "pi_2", i64::MAX))
+        .await;
+    shop.deliver(&charge_refunded(
+        "evt_huge",
+        "ch_1",
+        "pi_1",
+        1190,
+        100_000_000,
+        ours(&shop.order_id),
+    ))
+    .await;
+    assert_eq!(outcome(&shop).await, before);
+}

@@ -552,6 +552,7 @@ impl Order {
             at: now,
             items,
             failed_refunds: Vec::new(),
+            lost_to_disputes: None,
         });
         self.provider.applied_payments.insert(incoming.key.clone());
         Ok(Some(applied))
@@ -590,6 +591,7 @@ impl Order {
             at: now,
             items: Vec::new(),
             failed_refunds: Vec::new(),
+            lost_to_disputes: None,
         };
         self.other_currency.push(payment.clone());
         self.updated_at = now;
@@ -690,6 +692,55 @@ impl Order {
             .dispute_amounts
             .insert(dispute.to_string(), held);
         held
+    }
+
+    /// Money of the order that went back by a refund reported after a dispute opened (R-P1:
+    /// any order of arrival): the open disputes then hold at most what is left, as when the
+    /// refund came first. The amount released, if any; its net is credited back.
+    pub fn release_dispute_excess(&mut self) -> Option<Money> {
+        let currency = self.total.currency();
+        let left = self
+            .payments_total(|p| p.amount.checked_sub(&p.refunded).unwrap_or(p.amount))
+            .ok()?;
+        let open: Vec<String> = self
+            .provider
+            .disputes
+            .iter()
+            .filter(|d| !self.provider.disputes_closed.contains(*d))
+            .filter(|d| {
+                self.provider
+                    .dispute_amounts
+                    .get(*d)
+                    .is_some_and(|held| held.currency() == currency)
+            })
+            .cloned()
+            .collect();
+        let held = open
+            .iter()
+            .filter_map(|d| self.provider.dispute_amounts.get(d))
+            .try_fold(Money::zero(currency), |sum, held| sum.checked_add(held))
+            .ok()?;
+        let mut excess = held.checked_sub(&left).ok()?;
+        if excess.is_zero() || excess.is_negative() {
+            return None;
+        }
+        let released = excess;
+        for dispute in open.iter().rev() {
+            let Some(hold) = self.provider.dispute_amounts.get_mut(dispute) else {
+                continue;
+            };
+            let take = if hold.amount() < excess.amount() {
+                *hold
+            } else {
+                excess
+            };
+            *hold = hold.checked_sub(&take).ok()?;
+            excess = excess.checked_sub(&take).ok()?;
+            if excess.is_zero() {
+                break;
+            }
+        }
+        Some(released)
     }
 
     /// The net part of a disputed amount: what its chargeback debits.

@@ -51,6 +51,10 @@ pub struct Payment {
     /// reported before that still counted them (issue 14, dashboard refunds).
     #[serde(default)]
     pub failed_refunds: Vec<FailedRefund>,
+    /// What of `refunded` a lost dispute took back (R-O10): never in a Stripe charge's
+    /// `amount_refunded`, which counts refunds only.
+    #[serde(default)]
+    pub lost_to_disputes: Option<Money>,
 }
 
 /// A refund of ours the provider did not carry out, as of the provider's report.
@@ -61,6 +65,24 @@ pub struct FailedRefund {
 }
 
 impl Payment {
+    /// What of it was refunded by refunds (not by lost disputes): what a charge's refund total
+    /// speaks of.
+    pub fn refunded_by_refunds(&self) -> Result<Money, MoneyError> {
+        match self.lost_to_disputes {
+            Some(lost) => self.refunded.checked_sub(&lost),
+            None => Ok(self.refunded),
+        }
+    }
+
+    /// Records `amount` of it as lost to a dispute (already counted in `refunded`).
+    pub fn note_lost_to_dispute(&mut self, amount: Money) -> Result<(), MoneyError> {
+        self.lost_to_disputes = Some(match self.lost_to_disputes {
+            Some(lost) => lost.checked_add(&amount)?,
+            None => amount,
+        });
+        Ok(())
+    }
+
     /// What of our refunds the provider failed at or after `as_of`: a total reported as of
     /// then may still count it.
     pub fn failed_since(&self, as_of: DateTime<Utc>) -> Result<Money, MoneyError> {
@@ -165,6 +187,7 @@ mod tests {
                 .to_utc(),
             items: vec![1],
             failed_refunds: Vec::new(),
+            lost_to_disputes: None,
         }
     }
 

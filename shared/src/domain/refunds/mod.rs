@@ -429,6 +429,7 @@ impl Order {
                 open
             };
             payment.refunded = payment.refunded.checked_add(&take).ok()?;
+            payment.note_lost_to_dispute(take).ok()?;
             left = left.checked_sub(&take).ok()?;
         }
         self.updated_at = now;
@@ -474,8 +475,15 @@ impl Order {
         let end = if won {
             DisputeEnd::Won { net }
         } else {
-            if let Ok(plan) = provider_refund(self, amount, payment_id) {
-                let _ = self.apply_refund(&plan, false, now);
+            if let Ok(plan) = provider_refund(self, amount, payment_id)
+                && self.apply_refund(&plan, false, now).is_ok()
+            {
+                for part in &plan.parts {
+                    if let Some(payment) = self.payments.iter_mut().find(|p| p.key == part.payment)
+                    {
+                        let _ = payment.note_lost_to_dispute(part.amount);
+                    }
+                }
             }
             DisputeEnd::Lost { net }
         };
@@ -515,7 +523,13 @@ impl Order {
             && !matches!(self.plan, Plan::OneTime)
             && self.cancel_plan(now);
         if plan.full {
-            self.status = OrderStatus::Refunded;
+            // Under an open dispute the order stays disputed, and is refunded once it closes
+            // (as when the refund came first: any order of arrival, R-P1).
+            if self.status == OrderStatus::Disputed {
+                self.provider.status_before_dispute = Some(OrderStatus::Refunded);
+            } else {
+                self.status = OrderStatus::Refunded;
+            }
         }
         self.updated_at = now;
         Ok(ended)

@@ -84,6 +84,13 @@ pub fn payable_item<'a>(
         .iter()
         .find(|item| item.status == ItemStatus::Open)
         .filter(|_| payable)?;
+    // A subscription's periods after its first are billed by the provider's subscription: a
+    // payment of one through the link would be a second charge of it.
+    if matches!(order.plan, Plan::Subscription { .. })
+        && (item.seq > 1 || order.provider.subscription.is_some())
+    {
+        return None;
+    }
     let zone = order.calendar();
     let due =
         item.due_at.with_timezone(&zone).date_naive() <= now.with_timezone(&zone).date_naive();

@@ -606,7 +606,10 @@ async fn other_currency_refunded(
     let Some(payment) = loaded.order.other_currency.get_mut(index) else {
         return Ok(DashboardOutcome::Nothing);
     };
-    let unknown = match total.refunded.checked_sub(&payment.refunded) {
+    let unknown = match payment
+        .refunded_by_refunds()
+        .and_then(|refunded| total.refunded.checked_sub(&refunded))
+    {
         Ok(unknown) if !unknown.is_zero() && !unknown.is_negative() => unknown,
         _ => return Ok(DashboardOutcome::Nothing),
     };
@@ -722,7 +725,7 @@ async fn dashboard_refund(
                 let unknown = failed_since.and_then(|failed| {
                     total
                         .refunded
-                        .checked_sub(&paid.refunded)?
+                        .checked_sub(&paid.refunded_by_refunds()?)?
                         .checked_sub(&failed)
                 });
                 match unknown {
@@ -772,6 +775,34 @@ async fn dashboard_refund(
             now,
             ports.entropy,
         )?;
+        // A dispute opened before this refund was known held money the refund returned: it
+        // holds only what is left, and the net of the rest is credited back (as in order).
+        if let Some(released) = context.order.release_dispute_excess()
+            && let Some(net) = context.order.dispute_net(released)
+            && !net.is_zero()
+        {
+            let order_write = Write::update(
+                context
+                    .item
+                    .next(encode(&context.item.key, &context.order)?),
+            );
+            if let Some(write) = writes.iter_mut().find(|w| *w.key() == context.item.key) {
+                *write = order_write;
+            }
+            let credit = immediate(
+                &vendor.id,
+                net,
+                EntryReason::ChargebackReversal,
+                &provider_refund,
+                now,
+                ports.entropy,
+            );
+            let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
+            writes.push(Write::create(Item::new(
+                ledger_key.clone(),
+                encode(&ledger_key, &credit)?,
+            )));
+        }
         writes.extend(refunds::confirmations(
             vendor,
             &context,

@@ -208,17 +208,15 @@ fn failed(object: &Value, failure_key: &str, intent: Option<&str>) -> Fact {
 
 /// What a charge says is refunded of it in all (`amount_refunded`).
 fn charge_refunds(charge: &Value) -> Option<ChargeRefunds> {
-    let currency: Currency = text(charge, "currency")?.parse().ok()?;
     Some(ChargeRefunds {
         charge: text(charge, "id")?.to_string(),
         intent: text(charge, "payment_intent").map(str::to_string),
-        refunded: from_stripe_units(charge.get("amount_refunded")?.as_i64()?, currency).ok()?,
+        refunded: amount_of(charge, "amount_refunded")?.ok()?,
     })
 }
 
 /// A Stripe refund object as the provider-neutral report (R-R5).
 fn refund_report(object: &Value) -> Option<RefundReport> {
-    let currency: Currency = text(object, "currency")?.parse().ok()?;
     let state = match text(object, "status")? {
         "succeeded" => RefundState::Succeeded,
         "failed" | "canceled" => RefundState::Failed,
@@ -230,7 +228,7 @@ fn refund_report(object: &Value) -> Option<RefundReport> {
             .pointer("/metadata/refund_id")
             .and_then(Value::as_str)
             .and_then(|id| RefundId::parse(id).ok()),
-        amount: from_stripe_units(object.get("amount")?.as_i64()?, currency).ok()?,
+        amount: amount_of(object, "amount")?.ok()?,
         state,
         part: object
             .pointer("/metadata/refund_part")
@@ -266,6 +264,10 @@ fn dispute_closed(object: &Value) -> Fact {
 fn disputed(object: &Value) -> Fact {
     match (text(object, "id"), amount_of(object, "amount")) {
         (_, Some(Err(reason))) => Fact::Invalid { reason },
+        // A dispute of nothing disputes nothing (and pauses no access).
+        (_, Some(Ok(amount))) if amount.is_zero() => Fact::Invalid {
+            reason: "a dispute of 0".into(),
+        },
         (Some(dispute), Some(Ok(amount))) => Fact::Disputed {
             dispute: dispute.to_string(),
             amount,
@@ -327,8 +329,17 @@ fn invoice_periods(object: &Value) -> Result<(), String> {
 fn amount_of(object: &Value, field: &str) -> Option<Result<Money, String>> {
     let currency: Currency = text(object, "currency")?.parse().ok()?;
     let units = object.get(field)?.as_i64()?;
+    // Stripe's amounts have at most eight digits; more (or less than nothing) it never sends.
+    if !(0..=MAX_STRIPE_UNITS).contains(&units) {
+        return Some(Err(format!(
+            "{field} {units} is outside 0..={MAX_STRIPE_UNITS}, which Stripe never sends"
+        )));
+    }
     Some(from_stripe_units(units, currency).map_err(|error| error.to_string()))
 }
+
+/// The largest amount Stripe's API carries (eight digits of the currency's units).
+const MAX_STRIPE_UNITS: i64 = 99_999_999;
 
 /// Stripe amounts are integers of Stripe's unit of the event's currency (API.md).
 fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact {
