@@ -959,3 +959,49 @@ async fn amounts_stripe_never_sends_change_nothing() {
     .await;
     assert_eq!(outcome(&shop).await, before);
 }
+
+// R-P2, R-P1 (review of issue 14): a decline reported after its renewal went through counts on
+// that renewal, as in order — not on the next period — and no "payment failed" follows the receipt
+#[tokio::test]
+async fn a_decline_reported_after_its_payment_counts_on_that_payment() {
+    let mut attempts = Vec::new();
+    for declines_first in [true, false] {
+        // given a monthly plan whose first period is paid
+        let shop = Shop::monthly(common::embedded()).await;
+        shop.first_period_paid().await;
+        shop.clock.freeze(at("2026-12-24T09:05:00Z"));
+        // when the renewal is declined once, then goes through, its events in either order
+        let [charge, invoice, intent] = renewal(&shop.order_id, "fp_card_1");
+        let declines = [
+            invoice_failed(&shop.order_id, "in_2", "sub_1", "pi_2", "ch_x", 1),
+            intent_failed("evt_pi_2_failed", "pi_2", "ch_x", json!({})),
+        ];
+        let success = [charge, invoice, intent];
+        let (first, second) = if declines_first {
+            (&declines[..], &success[..])
+        } else {
+            (&success[..], &declines[..])
+        };
+        for event in first.iter().chain(second) {
+            shop.deliver(event).await;
+        }
+        let order = shop.order().await;
+        attempts.push((
+            order["schedule"][1]["attempts"].clone(),
+            order["schedule"][2]["attempts"].clone(),
+        ));
+        if !declines_first {
+            let told = mails(
+                &shop,
+                sellerdesk::domain::notifications::EmailKind::PaymentFailed,
+            )
+            .await;
+            assert!(
+                told.is_empty(),
+                "no decline notice after the receipt: {told:?}"
+            );
+        }
+    }
+    // then the renewal has its one attempt either way, and the next period none
+    assert_eq!(attempts, vec![(json!(1), json!(0)), (json!(1), json!(0))]);
+}

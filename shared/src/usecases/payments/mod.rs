@@ -1433,6 +1433,31 @@ fn payment_failed_attempt(
         return Ok(Some(writes));
     }
     let reference = attempt.reference;
+    // A decline reported after its payment succeeded (a retry that went through) was an
+    // attempt of that payment: counted on the item it paid, as in order, and not told to a
+    // customer who has the receipt (R-P2, R-P1).
+    let names = event.ids.all();
+    let settled = loaded
+        .order
+        .payments
+        .iter()
+        .find(|payment| names.iter().any(|id| payment.ids.contains(id)))
+        .map(|payment| payment.items.first().copied());
+    if let Some(paid_item) = settled {
+        if let Some(item) = paid_item.and_then(|seq| {
+            loaded
+                .order
+                .schedule
+                .iter_mut()
+                .find(|item| item.seq == seq)
+        }) {
+            item.attempts += 1;
+        }
+        loaded.order.updated_at = now;
+        let mut writes = vec![loaded.order_write()?];
+        writes.extend(lookups);
+        return Ok(Some(writes));
+    }
     let Some(item) = loaded
         .order
         .schedule
