@@ -87,6 +87,28 @@ impl Plan {
         )
     }
 
+    /// The vendor's card of the order.
+    async fn card(&self) -> Value {
+        let path = format!("/api/orders/{}", self.order_id);
+        let key = self.vendor["api_key"].as_str();
+        let (status, card) = call(&self.app, Method::GET, &path, key, Value::Null).await;
+        assert_eq!(status, 200, "{card}");
+        card
+    }
+
+    /// The order's customer as the vendor sees it (R-C5's count and tags).
+    async fn customer(&self) -> Value {
+        let card = self.card().await;
+        let path = format!(
+            "/api/customers/{}",
+            card["customer"]["id"].as_str().unwrap()
+        );
+        let key = self.vendor["api_key"].as_str();
+        call(&self.app, Method::GET, &path, key, Value::Null)
+            .await
+            .1
+    }
+
     async fn deliver(&self, event: &Value) {
         assert_eq!(
             common::deliver_stripe(&self.app, &self.vendor, self.clock.now(), event).await,
@@ -187,19 +209,7 @@ async fn a_fully_refunded_order_no_longer_counts_as_paid() {
     assert_eq!(status, 200);
     plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 1190))
         .await;
-    let (_, card) = call(
-        &plan.app,
-        Method::GET,
-        &format!("/api/orders/{}", plan.order_id),
-        key,
-        Value::Null,
-    )
-    .await;
-    let customer_path = format!(
-        "/api/customers/{}",
-        card["customer"]["id"].as_str().unwrap()
-    );
-    let (_, customer) = call(&plan.app, Method::GET, &customer_path, key, Value::Null).await;
+    let customer = plan.customer().await;
     assert_eq!(
         (&customer["paid_orders"], &customer["tags"]),
         (&json!(1), &json!(["regular"])),
@@ -216,7 +226,7 @@ async fn a_fully_refunded_order_no_longer_counts_as_paid() {
     ))
     .await;
     // then the customer has no paid order and is no longer tagged regular
-    let (_, customer) = call(&plan.app, Method::GET, &customer_path, key, Value::Null).await;
+    let customer = plan.customer().await;
     assert_eq!(
         (&customer["paid_orders"], &customer["tags"]),
         (&json!(0), &json!([])),
@@ -228,35 +238,15 @@ async fn a_fully_refunded_order_no_longer_counts_as_paid() {
 #[tokio::test]
 async fn an_order_lost_to_a_dispute_no_longer_counts_as_paid() {
     let plan = Plan::new(json!({"kind": "one_time"})).await;
-    let key = plan.vendor["api_key"].as_str();
     plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 1190))
         .await;
-    let (_, card) = call(
-        &plan.app,
-        Method::GET,
-        &format!("/api/orders/{}", plan.order_id),
-        key,
-        Value::Null,
-    )
-    .await;
-    let customer_path = format!(
-        "/api/customers/{}",
-        card["customer"]["id"].as_str().unwrap()
-    );
     plan.deliver(&dispute_created("dp_1", "ch_1", "pi_1", 1190))
         .await;
     plan.deliver(&dispute_closed("dp_1", "ch_1", "pi_1", 1190, "lost"))
         .await;
-    let (_, card) = call(
-        &plan.app,
-        Method::GET,
-        &format!("/api/orders/{}", plan.order_id),
-        key,
-        Value::Null,
-    )
-    .await;
+    let card = plan.card().await;
     assert_eq!(card["status"], "refunded", "{card}");
-    let (_, customer) = call(&plan.app, Method::GET, &customer_path, key, Value::Null).await;
+    let customer = plan.customer().await;
     assert_eq!(customer["paid_orders"], 0, "{customer}");
 }
 
@@ -268,10 +258,8 @@ async fn the_card_shows_each_instalments_state_and_the_next_charge() {
     let plan = Plan::new(json!({"kind": "installments", "count": 3, "interval": "month"})).await;
     plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 398))
         .await;
-    let key = plan.vendor["api_key"].as_str();
-    let card_path = format!("/api/orders/{}", plan.order_id);
     let states = || async {
-        let (_, card) = call(&plan.app, Method::GET, &card_path, key, Value::Null).await;
+        let card = plan.card().await;
         let states: Vec<String> = card["schedule"]
             .as_array()
             .unwrap()

@@ -645,7 +645,6 @@ async fn other_currency_refunded(
         now,
         ports.entropy,
     );
-    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", debit.id));
     let transaction = Transaction {
         kind: TransactionKind::Refund,
         amount: unknown,
@@ -658,7 +657,7 @@ async fn other_currency_refunded(
         .transact(vec![
             loaded.order_write()?,
             transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
-            Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
+            crate::usecases::vendors::balance::entry_write(&debit)?,
             crate::usecases::vendors::balance::guard_write(&vendor.id, guard.as_ref(), &key, now),
         ])
         .await?;
@@ -797,11 +796,7 @@ async fn dashboard_refund(
                 now,
                 ports.entropy,
             );
-            let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
-            writes.push(Write::create(Item::new(
-                ledger_key.clone(),
-                encode(&ledger_key, &credit)?,
-            )));
+            writes.push(crate::usecases::vendors::balance::entry_write(&credit)?);
         }
         writes.extend(refunds::confirmations(
             vendor,
@@ -1003,7 +998,6 @@ fn money_arrived(
         ports.entropy,
     )
     .map_err(|_| UseCaseError::NotFound)?;
-    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
     if applied.first_payment {
         record_paid_order(&mut loaded.customer, vendor.regular_customer_threshold);
         // R-C4 for a matched customer: paying proves the checkout was theirs.
@@ -1052,7 +1046,7 @@ fn money_arrived(
         transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
         loaded.order_write()?,
         loaded.customer_write()?,
-        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
+        crate::usecases::vendors::balance::entry_write(&credit)?,
         loaded.enqueue(vendor, Message::Email(receipt), now, ports.entropy)?,
         loaded.enqueue(vendor, Message::Event(paid), now, ports.entropy)?,
     ]);
@@ -1119,7 +1113,6 @@ fn other_currency_arrived(
         ports.entropy,
     )
     .map_err(|_| UseCaseError::NotFound)?;
-    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
     let transaction = Transaction {
         kind: TransactionKind::OtherCurrencyPayment,
         amount,
@@ -1130,7 +1123,7 @@ fn other_currency_arrived(
     writes.extend([
         transactions::record(&vendor.id, &loaded.order.id, &transaction, ports.entropy)?,
         loaded.order_write()?,
-        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
+        crate::usecases::vendors::balance::entry_write(&credit)?,
     ]);
     writes.extend(surplus_notice(
         ports,
@@ -1247,7 +1240,6 @@ fn dispute_opened(
         now,
         ports.entropy,
     );
-    let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", debit.id));
     let notice = dispute_opened_email(&DisputeNotice {
         to: &vendor.email,
         language: &vendor.default_language,
@@ -1261,7 +1253,7 @@ fn dispute_opened(
         detail: json!({ "order_id": loaded.order.id, "order_number": loaded.order.number, "amount": held, "debited": net, "reason": reason }),
     };
     let mut writes = vec![
-        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &debit)?)),
+        crate::usecases::vendors::balance::entry_write(&debit)?,
         crate::usecases::vendors::balance::guard_write(
             &vendor.id,
             loaded.balance_guard.as_ref(),
@@ -1355,11 +1347,7 @@ fn dispute_end_writes(
             now,
             ports.entropy,
         );
-        let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", credit.id));
-        writes.push(Write::create(Item::new(
-            ledger_key.clone(),
-            encode(&ledger_key, &credit)?,
-        )));
+        writes.push(crate::usecases::vendors::balance::entry_write(&credit)?);
     }
     let notice = crate::domain::notifications::emails::dispute_closed(
         &DisputeNotice {

@@ -19,8 +19,8 @@ use crate::domain::refunds::{Refund, RefundOrigin, RefundPlan, RefundState, Refu
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::ledger::{EntryReason, immediate};
 use crate::outbox::enqueue;
-use crate::store::keys::{refund_key, vendor_pk};
-use crate::store::{Item, Key, StoreError, Write};
+use crate::store::keys::refund_key;
+use crate::store::{Item, StoreError, Write};
 use crate::usecases::orders::transactions::{self, Transaction, TransactionKind};
 use crate::usecases::ports::{OrderContext, UseCaseError, encode};
 use crate::usecases::refunds::provider_tasks::{ProviderTask, task_write};
@@ -134,11 +134,7 @@ pub fn execute(
             now,
             entropy,
         );
-        let ledger_key = Key::new(vendor_pk(&vendor.id), format!("LEDGER#{}", entry.id));
-        writes.push(Write::create(Item::new(
-            ledger_key.clone(),
-            encode(&ledger_key, &entry)?,
-        )));
+        writes.push(crate::usecases::vendors::balance::entry_write(&entry)?);
         // Every debit moves the guard: a concurrent balance-checked refund decides again.
         writes.push(balance::guard_write(
             &vendor.id,

@@ -9,7 +9,7 @@ use crate::domain::refunds::{Refund, RefundPart, RefundState};
 use crate::domain::vendors::ledger::{EntryReason, immediate};
 use crate::outbox::enqueue;
 use crate::store::keys::{refund_key, vendor_pk};
-use crate::store::{Item, Key, StoreError, Write};
+use crate::store::{Key, StoreError, Write};
 use crate::usecases::ports::{
     Ports, UseCaseError, encode, load_order, load_vendor, retry_on_contention,
 };
@@ -160,7 +160,7 @@ async fn reversal(
                 .item
                 .next(encode(&context.item.key, &context.order)?),
         ),
-        Write::create(Item::new(ledger_key.clone(), encode(&ledger_key, &credit)?)),
+        crate::usecases::vendors::balance::entry_write(&credit)?,
         enqueue(&vendor.id, Message::Email(notice), now, ports.entropy).map_err(to_store)?,
         enqueue(&vendor.id, Message::Event(failed), now, ports.entropy).map_err(to_store)?,
     ];

@@ -7,6 +7,20 @@ use crate::store::{Item, ItemStore, Key, Query, SortRange, Write};
 use crate::usecases::ports::UseCaseError;
 use chrono::{DateTime, Utc};
 
+/// The key of a ledger entry: under its vendor, read in order by [`balance`].
+fn entry_key(entry: &LedgerEntry) -> Key {
+    Key::new(vendor_pk(&entry.vendor_id), format!("LEDGER#{}", entry.id))
+}
+
+/// The write that appends `entry` to its vendor's ledger (entries are never changed).
+pub fn entry_write(entry: &LedgerEntry) -> Result<Write, crate::store::StoreError> {
+    let key = entry_key(entry);
+    Ok(Write::create(Item::new(
+        key.clone(),
+        crate::usecases::ports::encode(&key, entry)?,
+    )))
+}
+
 /// Reads every ledger entry of the vendor (a partition query, page by page). A balance snapshot
 /// item kept with each entry would make this one read; the entries stay the source of truth.
 pub async fn balance(
