@@ -19,6 +19,8 @@ pub struct DevTools {
     pub local_outbox: LocalOutbox,
     /// What the simulated provider signs its webhooks with (the platform's endpoint secret).
     pub stripe_webhook_secret: String,
+    /// The simulated provider: the events it owes go out after each sweep.
+    pub simulated: Arc<simulated_provider::SimulatedProvider>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,10 +117,16 @@ impl DevTools {
             }
             RouteId::RunSweeps => {
                 let sweeps = self.app.run_sweeps().await.map_err(ApiError::from)?;
+                simulated_provider::send_owed_events(
+                    &self.app,
+                    &self.simulated,
+                    &self.stripe_webhook_secret,
+                )
+                .await;
                 let outbox = self.dispatcher.dispatch_due().await.map_err(internal)?;
                 Ok(ApiResponse::json(
                     StatusCode::OK,
-                    &json!({ "tickets": sweeps.tickets, "provider": sweeps.provider, "outbox": outbox }),
+                    &json!({ "tickets": sweeps.tickets, "provider": sweeps.provider, "collection": sweeps.collection, "outbox": outbox }),
                 ))
             }
             RouteId::ListOutbox => {

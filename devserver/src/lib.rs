@@ -222,6 +222,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         port: config.port,
         source,
     })?;
+    let simulated = Arc::new(SimulatedProvider::new(format!("http://{addr}")));
     let app = App::new(
         Arc::clone(&store),
         Arc::clone(&clock) as Arc<dyn Clock>,
@@ -229,9 +230,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         Some(SecretDigest::of(&admin_token)),
         link_key,
     )
-    .with_payments(Arc::new(SimulatedProvider {
-        base_url: format!("http://{addr}"),
-    }))
+    .with_payments(Arc::clone(&simulated) as Arc<dyn sellerdesk::payments::PaymentProvider>)
     .with_paypal(PayPalVerifier::new(
         Arc::new(HttpsCertificates(
             HttpsClient::new(sellerdesk::payments::https::OUTBOUND_TIMEOUT)
@@ -266,8 +265,10 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
             dispatcher: Arc::clone(&dispatcher),
             local_outbox,
             stripe_webhook_secret: stripe_webhook_secret.clone(),
+            simulated: Arc::clone(&simulated),
         },
     });
+    let sweep_secret = stripe_webhook_secret.clone();
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(SWEEP_EVERY).await;
@@ -275,6 +276,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
             if let Err(error) = sweeping.run_sweeps().await {
                 tracing::error!(error = %error, "sweep failed");
             }
+            simulated_provider::send_owed_events(&sweeping, &simulated, &sweep_secret).await;
             if let Err(error) = dispatcher.dispatch_due().await {
                 tracing::error!(error = %error, "outbox sweep failed");
             }

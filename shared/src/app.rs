@@ -11,6 +11,7 @@ use crate::domain::vendors::Vendor;
 use crate::payments::{NoProvider, PaymentProvider};
 use crate::store::ItemStore;
 use crate::store::StoreError;
+use crate::usecases::payments::collection::{self, CollectionReport};
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::UseCaseError;
 use crate::usecases::ports::VendorCache;
@@ -35,6 +36,7 @@ mod vendors;
 pub struct SweepReport {
     pub tickets: TicketSweepReport,
     pub provider: ProviderReport,
+    pub collection: CollectionReport,
 }
 
 #[derive(Clone)]
@@ -220,7 +222,14 @@ impl App {
         let provider_budget = budget.share(self.clock.now(), 2);
         let provider =
             provider_tasks::run_due(self.ports(), self.payments.as_ref(), provider_budget).await?;
-        Ok(SweepReport { tickets, provider })
+        let collection_budget = budget.share(self.clock.now(), 2);
+        let collection =
+            collection::run_due(self.ports(), self.payments.as_ref(), collection_budget).await?;
+        Ok(SweepReport {
+            tickets,
+            provider,
+            collection,
+        })
     }
 
     fn ports(&self) -> Ports<'_> {

@@ -9,28 +9,70 @@ use common::call;
 use common::stripe_shapes::*;
 use http::Method;
 use sellerdesk::domain::clock::Clock;
+use sellerdesk::payments::https::TransportError;
 use sellerdesk::payments::{
-    CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
-    ProviderError, ProviderRefund, RefundRequest,
+    CancelSubscriptionRequest, OffSessionOutcome, OffSessionPayment, PaymentProvider,
+    PaymentSession, PaymentSessionRequest, ProviderError, ProviderRefund, RefundRequest,
 };
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
 }
 
-/// Records the amount of each payment session it is asked for.
+/// Records each payment session (its amount and consent text) and each off-session call;
+/// declines, refuses or fails (as the network would) off-session calls when told to.
 #[derive(Default)]
-struct Sessions(Mutex<Vec<String>>);
+struct Provider {
+    sessions: Mutex<Vec<String>>,
+    consents: Mutex<Vec<Option<String>>>,
+    /// `create KEY AMOUNT METHOD` and `confirm PAYMENT`, in order.
+    calls: Mutex<Vec<String>>,
+    /// The next this many off-session calls get no answer.
+    outages: AtomicU32,
+    /// The next this many confirmations get no answer.
+    confirm_outages: AtomicU32,
+    declines: AtomicBool,
+    refuses: AtomicBool,
+}
+
+impl Provider {
+    fn sessions(&self) -> Vec<String> {
+        self.sessions.lock().unwrap().clone()
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn answer(&self, call: String) -> Result<(), ProviderError> {
+        if self.outages.load(Ordering::SeqCst) > 0 {
+            self.outages.fetch_sub(1, Ordering::SeqCst);
+            return Err(ProviderError::Transport(TransportError::Timeout(
+                std::time::Duration::from_secs(10),
+            )));
+        }
+        self.calls.lock().unwrap().push(call);
+        Ok(())
+    }
+}
 
 #[async_trait]
-impl PaymentProvider for Sessions {
+impl PaymentProvider for Provider {
     async fn create_payment_session(
         &self,
         request: &PaymentSessionRequest,
     ) -> Result<PaymentSession, ProviderError> {
-        self.0.lock().unwrap().push(request.amount.to_string());
+        self.sessions
+            .lock()
+            .unwrap()
+            .push(request.amount.to_string());
+        self.consents
+            .lock()
+            .unwrap()
+            .push(request.save_for_later.clone());
         Ok(PaymentSession {
             id: "cs_1".into(),
             url: "https://pay.example/cs_1".into(),
@@ -47,12 +89,50 @@ impl PaymentProvider for Sessions {
     ) -> Result<(), ProviderError> {
         Err(ProviderError::NotConfigured)
     }
+
+    async fn create_off_session_payment(
+        &self,
+        request: &OffSessionPayment,
+    ) -> Result<String, ProviderError> {
+        if self.refuses.load(Ordering::SeqCst) {
+            return Err(ProviderError::Rejected {
+                status: 400,
+                code: "resource_missing".into(),
+            });
+        }
+        self.answer(format!(
+            "create {} {} {}",
+            request.idempotency_key, request.amount, request.method.payment_method
+        ))?;
+        Ok(format!("pi_{}", request.seq))
+    }
+
+    async fn confirm_off_session_payment(
+        &self,
+        payment: &str,
+        _: &str,
+    ) -> Result<OffSessionOutcome, ProviderError> {
+        if self.confirm_outages.load(Ordering::SeqCst) > 0 {
+            self.confirm_outages.fetch_sub(1, Ordering::SeqCst);
+            return Err(ProviderError::Transport(TransportError::Timeout(
+                std::time::Duration::from_secs(10),
+            )));
+        }
+        self.answer(format!("confirm {payment}"))?;
+        Ok(if self.declines.load(Ordering::SeqCst) {
+            OffSessionOutcome::Declined {
+                code: "card_declined".into(),
+            }
+        } else {
+            OffSessionOutcome::Succeeded
+        })
+    }
 }
 
 struct Plan {
     app: sellerdesk::app::App,
     clock: Arc<sellerdesk::domain::clock::SettableClock>,
-    sessions: Arc<Sessions>,
+    provider: Arc<Provider>,
     vendor: Value,
     order_id: String,
     token: String,
@@ -61,13 +141,13 @@ struct Plan {
 impl Plan {
     async fn new(plan: Value) -> Plan {
         let (app, clock) = common::app_at(common::embedded(), at("2026-11-24T09:00:00Z"));
-        let sessions = Arc::new(Sessions::default());
-        let app = app.with_payments(sessions.clone());
+        let provider = Arc::new(Provider::default());
+        let app = app.with_payments(provider.clone());
         let (vendor, order) = common::vendor_with_order(&app, plan).await;
         Plan {
             app,
             clock,
-            sessions,
+            provider,
             vendor,
             order_id: order["order_id"].as_str().unwrap().to_string(),
             token: common::token_of(&order["customer_link"]),
@@ -109,6 +189,59 @@ impl Plan {
             .1
     }
 
+    /// One run of the sweeps at the clock's time: what the collection did.
+    async fn sweep(&self) -> sellerdesk::usecases::payments::collection::CollectionReport {
+        self.app.run_sweeps().await.unwrap().collection
+    }
+
+    /// The `payment_request` e-mails sent so far.
+    async fn payment_requests(&self) -> Vec<sellerdesk::outbox::local::SentEmail> {
+        common::dispatched(&self.app.store, self.clock.clone())
+            .await
+            .emails()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|mail| {
+                mail.kind == sellerdesk::domain::notifications::EmailKind::PaymentRequest
+            })
+            .collect()
+    }
+
+    /// The first rate paid through a session that saved the card for the later rates, as
+    /// Stripe reports it: the session, then its payment intent with the saved method.
+    async fn pay_first_rate_saving_the_card(&self) {
+        self.deliver(&session_payment(&self.order_id, "cs_1", "pi_1", 398))
+            .await;
+        let mut intent = intent_succeeded("pi_1", "ch_1", None, 398, ours(&self.order_id));
+        intent["data"]["object"]["setup_future_usage"] = json!("off_session");
+        intent["data"]["object"]["payment_method"] = json!("pm_1");
+        self.deliver(&intent).await;
+    }
+
+    /// Stripe's report that the off-session payment `pi` of `cents` went through.
+    async fn off_session_paid(&self, pi: &str, cents: i64) {
+        let mut metadata = ours(&self.order_id);
+        metadata["schedule_seq"] = json!(pi.trim_start_matches("pi_"));
+        self.deliver(&intent_succeeded(
+            pi,
+            &pi.replace("pi_", "ch_"),
+            None,
+            cents,
+            metadata,
+        ))
+        .await;
+    }
+
+    async fn states(&self) -> Vec<String> {
+        self.card().await["schedule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["status"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     async fn deliver(&self, event: &Value) {
         assert_eq!(
             common::deliver_stripe(&self.app, &self.vendor, self.clock.now(), event).await,
@@ -144,7 +277,7 @@ async fn a_paid_up_subscription_has_nothing_to_pay() {
         // then nothing is open
         assert_eq!(plan.pay().await, (409, "nothing_open".to_string()), "{now}");
     }
-    assert_eq!(*plan.sessions.0.lock().unwrap(), vec!["11.90 EUR"]);
+    assert_eq!(plan.provider.sessions(), vec!["11.90 EUR"]);
 }
 
 // R-P4 (issue 15, defect 3): an instalment is paid through the link once it is due — not
@@ -185,10 +318,7 @@ async fn an_instalment_is_payable_from_its_due_day_or_early_where_the_vendor_all
     ))
     .await;
     assert_eq!(plan.pay().await.0, 200);
-    assert_eq!(
-        *plan.sessions.0.lock().unwrap(),
-        vec!["3.96 EUR", "3.96 EUR"]
-    );
+    assert_eq!(plan.provider.sessions(), vec!["3.96 EUR", "3.96 EUR"]);
 }
 
 // R-C5 (issue 15, defect 4): an order whose money all went back is no longer a paid order —
@@ -291,4 +421,246 @@ async fn the_card_shows_each_instalments_state_and_the_next_charge() {
     ))
     .await;
     assert_eq!(states().await.0[0], "refunded");
+}
+
+/// Three monthly instalments of 11.90 (3.98, 3.96, 3.96) due 24 Nov, 24 Dec and 24 Jan at
+/// 10:00 Berlin time.
+const INSTALMENTS: &str = r#"{"kind": "installments", "count": 3, "interval": "month"}"#;
+
+fn instalments() -> Value {
+    serde_json::from_str(INSTALMENTS).unwrap()
+}
+
+// R-P1, R-P3 (issue 15, defect 1; seed 001): the card saved at checkout pays each later rate
+// on its due date, once, without the customer doing anything
+#[tokio::test]
+async fn instalments_are_charged_to_the_saved_card_on_their_due_dates() {
+    // given three monthly instalments whose checkout asks to save the card for the later rates
+    let plan = Plan::new(instalments()).await;
+    assert_eq!(plan.pay().await.0, 200);
+    let consent = plan.provider.consents.lock().unwrap()[0].clone().unwrap();
+    assert!(
+        consent.contains("2026-12-24 3.96 EUR") && consent.contains("2027-01-24 3.96 EUR"),
+        "{consent}"
+    );
+    plan.pay_first_rate_saving_the_card().await;
+    // when the sweeps run before the second rate is due, nothing is charged
+    plan.clock.freeze(at("2026-12-21T09:00:00Z"));
+    plan.sweep().await;
+    plan.clock.freeze(at("2026-12-24T08:59:59Z"));
+    plan.sweep().await;
+    assert!(
+        plan.provider.calls().is_empty(),
+        "{:?}",
+        plan.provider.calls()
+    );
+    // then at its due time exactly that rate is charged off-session, keyed by the rate
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    let report = plan.sweep().await;
+    assert_eq!((report.charged, report.declined), (1, 0), "{report:?}");
+    let second = format!("create collect-{}-2 3.96 EUR pm_1", plan.order_id);
+    assert_eq!(plan.provider.calls(), [second.as_str(), "confirm pi_2"]);
+    // and sweeping again charges nothing more
+    plan.sweep().await;
+    plan.clock.freeze(at("2026-12-25T09:00:00Z"));
+    plan.sweep().await;
+    assert_eq!(plan.provider.calls().len(), 2);
+    // when Stripe reports the money, the rate is paid
+    plan.off_session_paid("pi_2", 396).await;
+    assert_eq!(plan.states().await, ["paid", "paid", "scheduled"]);
+    // and the third rate is charged on its day, which completes the order
+    plan.clock.freeze(at("2027-01-24T09:00:00Z"));
+    plan.sweep().await;
+    let third = format!("create collect-{}-3 3.96 EUR pm_1", plan.order_id);
+    assert_eq!(plan.provider.calls()[2..], [third.as_str(), "confirm pi_3"]);
+    plan.off_session_paid("pi_3", 396).await;
+    let card = plan.card().await;
+    assert_eq!(card["status"], "completed", "{card}");
+    assert_eq!(card["paid"]["amount"], "11.90", "{card}");
+    // and no one was asked to pay by e-mail: the card paid
+    assert!(plan.payment_requests().await.is_empty());
+}
+
+// Issue 15, defect 1: a retry after a lost answer confirms the payment it recorded — never a
+// second one, however late (Stripe keeps idempotency keys only about a day)
+#[tokio::test]
+async fn a_lost_answer_is_retried_on_the_recorded_payment_never_a_second_one() {
+    // given a saved card, and a provider that answers neither the first creation nor the
+    // first confirmation
+    let plan = Plan::new(instalments()).await;
+    plan.pay_first_rate_saving_the_card().await;
+    plan.provider.outages.store(1, Ordering::SeqCst);
+    plan.provider.confirm_outages.store(1, Ordering::SeqCst);
+    // when the due-time sweep meets the outage, and the retries come a minute, then days later
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    assert_eq!(plan.sweep().await.retries_scheduled, 1);
+    plan.clock.freeze(at("2026-12-24T09:01:00Z"));
+    assert_eq!(plan.sweep().await.retries_scheduled, 1);
+    assert_eq!(plan.provider.calls().len(), 1, "created, not confirmed");
+    plan.clock.freeze(at("2026-12-27T09:00:00Z"));
+    let report = plan.sweep().await;
+    // then the payment was created once and confirmed once
+    assert_eq!(report.charged, 1, "{report:?}");
+    let created = format!("create collect-{}-2 3.96 EUR pm_1", plan.order_id);
+    assert_eq!(plan.provider.calls(), [created.as_str(), "confirm pi_2"]);
+    plan.clock.freeze(at("2026-12-28T09:00:00Z"));
+    plan.sweep().await;
+    assert_eq!(plan.provider.calls().len(), 2);
+}
+
+// Issue 15, defect 1 (seed 001: "Zahlungsaufforderung per E-Mail"): with no saved method the
+// customer is asked to pay `request_days_before` days ahead and on the due date, once each
+#[tokio::test]
+async fn without_a_saved_method_the_customer_is_asked_ahead_and_on_the_due_date() {
+    // given a vendor asking five days ahead, and a first rate paid without saving the card
+    let plan = Plan::new(instalments()).await;
+    let key = plan.vendor["api_key"].as_str();
+    let (status, refused) = call(
+        &plan.app,
+        Method::PUT,
+        "/api/settings",
+        key,
+        json!({"request_days_before": 31}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["fields"]["request_days_before"].is_string(),
+        "{refused}"
+    );
+    let (status, settings) = call(
+        &plan.app,
+        Method::PUT,
+        "/api/settings",
+        key,
+        json!({"request_days_before": 5}),
+    )
+    .await;
+    assert_eq!((status, &settings["request_days_before"]), (200, &json!(5)));
+    plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 398))
+        .await;
+    // when the sweeps run six days ahead, nothing is asked
+    plan.clock.freeze(at("2026-12-18T09:00:00Z"));
+    plan.sweep().await;
+    assert!(plan.payment_requests().await.is_empty());
+    // then five days ahead the customer gets one request with the due date and the link
+    plan.clock.freeze(at("2026-12-19T09:00:00Z"));
+    assert_eq!(plan.sweep().await.requested, 1);
+    plan.sweep().await;
+    let requests = plan.payment_requests().await;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].to, "c@example.com");
+    assert!(
+        requests[0].text.contains("2026-12-24"),
+        "{}",
+        requests[0].text
+    );
+    assert!(
+        requests[0].text.contains("3.96 EUR"),
+        "{}",
+        requests[0].text
+    );
+    assert!(
+        requests[0].text.contains(&plan.token),
+        "the pay link: {}",
+        requests[0].text
+    );
+    // and on the due date a second one; no card is charged
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    assert_eq!(plan.sweep().await.requested, 1);
+    plan.clock.freeze(at("2026-12-25T09:00:00Z"));
+    assert_eq!(plan.sweep().await.requested, 0);
+    assert_eq!(plan.payment_requests().await.len(), 2);
+    assert!(plan.provider.calls().is_empty());
+}
+
+// R-P2, R-P4 (issue 15, defect 1): a declined rate counts its attempt, goes overdue and is
+// paid through the link, which saves the new card for the rate after it
+#[tokio::test]
+async fn a_declined_instalment_counts_an_attempt_and_the_link_pays_it() {
+    // given a saved card that is declined
+    let plan = Plan::new(instalments()).await;
+    plan.pay_first_rate_saving_the_card().await;
+    plan.provider.declines.store(true, Ordering::SeqCst);
+    // when the second rate is charged
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    let report = plan.sweep().await;
+    assert_eq!((report.charged, report.declined), (1, 1), "{report:?}");
+    let mut metadata = ours(&plan.order_id);
+    metadata["schedule_seq"] = json!("2");
+    plan.deliver(&intent_failed("evt_pi_2_failed", "pi_2", "ch_2", metadata))
+        .await;
+    // then the attempt counts and the rate goes overdue the day after
+    let card = plan.card().await;
+    assert_eq!(card["schedule"][1]["attempts"], 1, "{card}");
+    plan.clock.freeze(at("2026-12-26T09:00:00Z"));
+    plan.sweep().await;
+    assert_eq!(plan.states().await, ["paid", "overdue", "scheduled"]);
+    assert_eq!(
+        plan.provider.calls().len(),
+        2,
+        "no second charge of its own"
+    );
+    // and the customer pays it through the link, saving the card for the third rate
+    assert_eq!(plan.pay().await.0, 200);
+    assert_eq!(plan.provider.sessions().last().unwrap(), "3.96 EUR");
+    let consent = plan
+        .provider
+        .consents
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .flatten();
+    assert!(consent.unwrap().contains("2027-01-24"));
+    plan.deliver(&session_payment(&plan.order_id, "cs_2", "pi_link", 396))
+        .await;
+    assert_eq!(plan.states().await, ["paid", "paid", "scheduled"]);
+}
+
+// Issue 15, defect 1: a rate paid before its day, or of an order whose money went back, is
+// not charged; a method the provider refuses makes a request instead
+#[tokio::test]
+async fn only_what_is_still_owed_is_charged() {
+    // given a saved card, and the second rate paid early through the link
+    let plan = Plan::new(instalments()).await;
+    plan.pay_first_rate_saving_the_card().await;
+    plan.deliver(&intent_succeeded(
+        "pi_early",
+        "ch_early",
+        None,
+        396,
+        ours(&plan.order_id),
+    ))
+    .await;
+    // when its due time comes, nothing is charged
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    assert_eq!(plan.sweep().await.nothing_to_collect, 1);
+    assert!(plan.provider.calls().is_empty());
+    // and when the provider refuses the saved card for the third, the customer is asked
+    plan.provider.refuses.store(true, Ordering::SeqCst);
+    plan.clock.freeze(at("2027-01-24T09:00:00Z"));
+    assert_eq!(plan.sweep().await.requested, 1);
+    plan.clock.freeze(at("2027-01-25T09:00:00Z"));
+    assert_eq!(plan.sweep().await.requested, 0, "once");
+    let requests = plan.payment_requests().await;
+    assert_eq!(requests.len(), 1);
+
+    // given another plan whose first rate is refunded in full
+    let refunded = Plan::new(instalments()).await;
+    refunded.pay_first_rate_saving_the_card().await;
+    refunded
+        .deliver(&charge_refunded(
+            "evt_r1",
+            "ch_1",
+            "pi_1",
+            398,
+            398,
+            ours(&refunded.order_id),
+        ))
+        .await;
+    // then its later rates are never charged
+    refunded.clock.freeze(at("2026-12-24T09:00:00Z"));
+    assert_eq!(refunded.sweep().await.nothing_to_collect, 1);
+    assert!(refunded.provider.calls().is_empty());
 }

@@ -12,8 +12,9 @@ use http::Method;
 use sellerdesk::domain::clock::Clock;
 use sellerdesk::payments::https::TransportError;
 use sellerdesk::payments::{
-    CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
-    ProviderError, ProviderRefund, RefundRequest, RefundState,
+    CancelSubscriptionRequest, OffSessionOutcome, OffSessionPayment, PaymentProvider,
+    PaymentSession, PaymentSessionRequest, ProviderError, ProviderRefund, RefundRequest,
+    RefundState,
 };
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -100,6 +101,26 @@ impl PaymentProvider for RecordingProvider {
             });
         }
         Ok(())
+    }
+
+    async fn create_off_session_payment(
+        &self,
+        request: &OffSessionPayment,
+    ) -> Result<String, ProviderError> {
+        self.answer(format!(
+            "charge {} {} key={}",
+            request.method.payment_method, request.amount, request.idempotency_key
+        ))?;
+        Ok(format!("pi_{}", request.idempotency_key))
+    }
+
+    async fn confirm_off_session_payment(
+        &self,
+        payment: &str,
+        idempotency_key: &str,
+    ) -> Result<OffSessionOutcome, ProviderError> {
+        self.answer(format!("confirm {payment} key={idempotency_key}"))?;
+        Ok(OffSessionOutcome::Succeeded)
     }
 }
 

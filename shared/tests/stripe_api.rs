@@ -174,6 +174,7 @@ fn session_request(renews_every: Option<Interval>) -> PaymentSessionRequest {
         cancel_url: "https://shop.example/checkout/cancelled".into(),
         order_token: "tok".into(),
         idempotency_key: "pay-ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2-1-1190-20261124".into(),
+        save_for_later: None,
     }
 }
 

@@ -109,6 +109,7 @@ pub(super) struct Settings {
     country: String,
     portal_base_url: String,
     allow_early_instalments: bool,
+    request_days_before: u32,
     created_at: DateTime<Utc>,
 }
 
@@ -128,6 +129,7 @@ fn settings_view(vendor: &Vendor) -> Settings {
         country: vendor.country.clone(),
         portal_base_url: vendor.portal_base_url.clone(),
         allow_early_instalments: vendor.allow_early_instalments,
+        request_days_before: vendor.request_days_before,
         created_at: vendor.created_at,
     }
 }

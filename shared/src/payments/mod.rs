@@ -10,6 +10,7 @@ pub mod stripe_units;
 use crate::domain::catalogue::Interval;
 use crate::domain::ids::{CustomerId, OrderId, VendorId};
 use crate::domain::money::Money;
+use crate::domain::orders::SavedMethod;
 use async_trait::async_trait;
 
 /// A payment page for an order's open amount (R-P4).
@@ -37,6 +38,44 @@ pub struct PaymentSessionRequest {
     /// The customer-link token (the dev server's simulated provider pays by it).
     pub order_token: String,
     pub idempotency_key: String,
+    /// `Some`: later instalments are charged to the payment method used now (issue 15): the
+    /// provider saves it for off-session use, and the page shows this consent text.
+    pub save_for_later: Option<String>,
+}
+
+/// One instalment charged to the customer's saved payment method while they are away (issue
+/// 15, defect 1). The provider's payment is created first and its id recorded, then confirmed,
+/// so a retry days later confirms the same payment and never makes a second one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffSessionPayment {
+    pub vendor_id: VendorId,
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub order_number: String,
+    pub description: String,
+    /// The schedule item it pays (also in the provider's metadata).
+    pub seq: u32,
+    pub amount: Money,
+    pub method: SavedMethod,
+    /// The order's customer e-mail (the dev server's simulated provider declines `+decline`).
+    pub customer_email: String,
+    pub idempotency_key: String,
+}
+
+/// Where a confirmed off-session payment stands; its money or failure arrives as the usual
+/// events either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OffSessionOutcome {
+    Succeeded,
+    /// Taken, not yet settled (a bank debit).
+    Processing,
+    /// The card was declined (R-P2): the failure event counts the attempt.
+    Declined {
+        code: String,
+    },
+    /// The bank wants the customer (3-D Secure): only the payment link can pay it.
+    NeedsCustomer,
+    Canceled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +154,20 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         request: &CancelSubscriptionRequest,
     ) -> Result<(), ProviderError>;
+
+    /// Creates, unconfirmed, the provider's payment of one instalment: its id.
+    async fn create_off_session_payment(
+        &self,
+        request: &OffSessionPayment,
+    ) -> Result<String, ProviderError>;
+
+    /// Confirms the payment `create_off_session_payment` made, unless it was confirmed before
+    /// (then answers where it stands): calling it again never charges twice.
+    async fn confirm_off_session_payment(
+        &self,
+        payment: &str,
+        idempotency_key: &str,
+    ) -> Result<OffSessionOutcome, ProviderError>;
 }
 
 /// Where no provider is configured: every call answers `NotConfigured`, nothing is pretended.
@@ -137,6 +190,21 @@ impl PaymentProvider for NoProvider {
         &self,
         _request: &CancelSubscriptionRequest,
     ) -> Result<(), ProviderError> {
+        Err(ProviderError::NotConfigured)
+    }
+
+    async fn create_off_session_payment(
+        &self,
+        _request: &OffSessionPayment,
+    ) -> Result<String, ProviderError> {
+        Err(ProviderError::NotConfigured)
+    }
+
+    async fn confirm_off_session_payment(
+        &self,
+        _payment: &str,
+        _idempotency_key: &str,
+    ) -> Result<OffSessionOutcome, ProviderError> {
         Err(ProviderError::NotConfigured)
     }
 }

@@ -5,8 +5,9 @@
 
 use super::https::HttpsClient;
 use super::{
-    CancelSubscriptionRequest, PaymentProvider, PaymentSession, PaymentSessionRequest,
-    ProviderError, ProviderRefund, RefundRequest, RefundState, form,
+    CancelSubscriptionRequest, OffSessionOutcome, OffSessionPayment, PaymentProvider,
+    PaymentSession, PaymentSessionRequest, ProviderError, ProviderRefund, RefundRequest,
+    RefundState, form,
 };
 use crate::domain::catalogue::Interval;
 use async_trait::async_trait;
@@ -28,6 +29,34 @@ pub struct StripeApi {
 struct SessionAnswer {
     id: String,
     url: String,
+}
+
+#[derive(Deserialize)]
+struct PaymentIntentAnswer {
+    id: String,
+    status: String,
+    #[serde(default)]
+    last_payment_error: Option<Value>,
+}
+
+impl PaymentIntentAnswer {
+    fn outcome(&self) -> OffSessionOutcome {
+        let code = || {
+            self.last_payment_error
+                .as_ref()
+                .and_then(|error| error["code"].as_str())
+                .unwrap_or("declined")
+                .to_string()
+        };
+        match self.status.as_str() {
+            "succeeded" | "requires_capture" => OffSessionOutcome::Succeeded,
+            "processing" => OffSessionOutcome::Processing,
+            "requires_action" => OffSessionOutcome::NeedsCustomer,
+            "canceled" => OffSessionOutcome::Canceled,
+            _ if code() == "authentication_required" => OffSessionOutcome::NeedsCustomer,
+            _ => OffSessionOutcome::Declined { code: code() },
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -152,6 +181,18 @@ impl PaymentProvider for StripeApi {
                 ("payment_intent_data[metadata][customer_id]", customer_id),
             ]),
         }
+        // Later instalments are charged to this payment method off-session (issue 15): Stripe
+        // saves it on a customer of the platform's account, and the page says so above "pay".
+        if let Some(consent) = &request.save_for_later {
+            pairs.extend([
+                (
+                    "payment_intent_data[setup_future_usage]",
+                    "off_session".to_string(),
+                ),
+                ("customer_creation", "always".to_string()),
+                ("custom_text[submit][message]", consent.clone()),
+            ]);
+        }
         let answer = self
             .call(
                 Method::POST,
@@ -203,6 +244,85 @@ impl PaymentProvider for StripeApi {
             id: refund.id,
             state,
         })
+    }
+
+    async fn create_off_session_payment(
+        &self,
+        request: &OffSessionPayment,
+    ) -> Result<String, ProviderError> {
+        let units =
+            super::stripe_units::to_stripe_units(request.amount).map_err(ProviderError::Amount)?;
+        // Created unconfirmed: its id is recorded before anything is charged (see the port).
+        let pairs = [
+            ("amount", units.to_string()),
+            (
+                "currency",
+                request.amount.currency().code().to_ascii_lowercase(),
+            ),
+            ("customer", request.method.customer.clone()),
+            ("payment_method", request.method.payment_method.clone()),
+            (
+                "description",
+                format!(
+                    "{} ({}), instalment {}",
+                    request.description, request.order_number, request.seq
+                ),
+            ),
+            ("metadata[vendor_id]", request.vendor_id.to_string()),
+            ("metadata[order_id]", request.order_id.to_string()),
+            ("metadata[customer_id]", request.customer_id.to_string()),
+            ("metadata[schedule_seq]", request.seq.to_string()),
+        ];
+        let answer = self
+            .call(
+                Method::POST,
+                "/v1/payment_intents",
+                Some(&request.idempotency_key),
+                &pairs,
+            )
+            .await?;
+        let intent: PaymentIntentAnswer =
+            serde_json::from_value(answer).map_err(ProviderError::Malformed)?;
+        Ok(intent.id)
+    }
+
+    async fn confirm_off_session_payment(
+        &self,
+        payment: &str,
+        idempotency_key: &str,
+    ) -> Result<OffSessionOutcome, ProviderError> {
+        let path = format!("/v1/payment_intents/{payment}");
+        let current: PaymentIntentAnswer =
+            serde_json::from_value(self.call(Method::GET, &path, None, &[]).await?)
+                .map_err(ProviderError::Malformed)?;
+        // Confirmed before (the answer was lost): where it stands, never a second attempt.
+        if current.status != "requires_confirmation" {
+            return Ok(current.outcome());
+        }
+        let confirmed = self
+            .call(
+                Method::POST,
+                &format!("{path}/confirm"),
+                Some(idempotency_key),
+                &[("off_session", "true".to_string())],
+            )
+            .await;
+        match confirmed {
+            Ok(answer) => {
+                let intent: PaymentIntentAnswer =
+                    serde_json::from_value(answer).map_err(ProviderError::Malformed)?;
+                Ok(intent.outcome())
+            }
+            // A decline is Stripe's 402 (`card_error`): the payment stands declined.
+            Err(ProviderError::Rejected { status: 402, code }) => {
+                Ok(if code == "authentication_required" {
+                    OffSessionOutcome::NeedsCustomer
+                } else {
+                    OffSessionOutcome::Declined { code }
+                })
+            }
+            Err(other) => Err(other),
+        }
     }
 
     async fn cancel_subscription(

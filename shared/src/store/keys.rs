@@ -45,6 +45,8 @@ pub enum DueQueue {
     Tickets,
     /// Calls to the payment provider still to make (refunds, cancellations).
     Provider,
+    /// Instalments to charge or to ask for (issue 15).
+    Collection,
 }
 
 impl DueQueue {
@@ -53,6 +55,7 @@ impl DueQueue {
             DueQueue::Outbox => "outbox",
             DueQueue::Tickets => "tickets",
             DueQueue::Provider => "provider",
+            DueQueue::Collection => "collection",
         }
     }
 }

@@ -134,6 +134,61 @@ pub fn payment_failed(n: &PaymentNotice<'_>) -> Email {
     email(n.to, n.language, EmailKind::PaymentFailed, subject, text)
 }
 
+/// An instalment the customer pays through the link: due on `due_date`, or today.
+pub struct PaymentRequestNotice<'a> {
+    pub payment: PaymentNotice<'a>,
+    pub due_date: &'a str,
+    pub due_today: bool,
+}
+
+pub fn payment_request(r: &PaymentRequestNotice<'_>) -> Email {
+    let n = &r.payment;
+    let (subject, text) = match (is_german(n.language), r.due_today) {
+        (true, true) => (
+            format!("Heute fällig: {} für {}", n.amount, n.order_number),
+            format!(
+                "Hallo {},\n\nheute ist die nächste Rate über {} für die Bestellung {} bei {} fällig. Bitte zahlen Sie hier: {}\n",
+                n.customer_name, n.amount, n.order_number, n.vendor_name, n.customer_link
+            ),
+        ),
+        (true, false) => (
+            format!(
+                "Am {} fällig: {} für {}",
+                r.due_date, n.amount, n.order_number
+            ),
+            format!(
+                "Hallo {},\n\nam {} ist die nächste Rate über {} für die Bestellung {} bei {} fällig. Sie können sie hier bezahlen: {}\n",
+                n.customer_name,
+                r.due_date,
+                n.amount,
+                n.order_number,
+                n.vendor_name,
+                n.customer_link
+            ),
+        ),
+        (false, true) => (
+            format!("Due today: {} for {}", n.amount, n.order_number),
+            format!(
+                "Hello {},\n\nthe next instalment of {} for order {} with {} is due today. Please pay here: {}\n",
+                n.customer_name, n.amount, n.order_number, n.vendor_name, n.customer_link
+            ),
+        ),
+        (false, false) => (
+            format!("Due on {}: {} for {}", r.due_date, n.amount, n.order_number),
+            format!(
+                "Hello {},\n\nthe next instalment of {} for order {} with {} is due on {}. You can pay it here: {}\n",
+                n.customer_name,
+                n.amount,
+                n.order_number,
+                n.vendor_name,
+                r.due_date,
+                n.customer_link
+            ),
+        ),
+    };
+    email(n.to, n.language, EmailKind::PaymentRequest, subject, text)
+}
+
 /// A refund's confirmation (R-R5), or the vendor's notice that it failed.
 pub struct RefundNotice<'a> {
     pub to: &'a str,

@@ -38,6 +38,9 @@ pub enum EmailKind {
     /// To the vendor: money came that the order did not ask for (R-O2): more than was open, a
     /// superseded order paid after all, or money in another currency.
     PaymentSurplus,
+    /// To the customer: an instalment is due soon or today and no saved payment method pays it
+    /// (issue 15, defect 1; seed 001's "Zahlungsaufforderung per E-Mail"), with the pay link.
+    PaymentRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

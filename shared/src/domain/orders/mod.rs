@@ -443,6 +443,20 @@ pub struct ProviderRefs {
     /// invoice): they join the payment when it comes.
     #[serde(default)]
     pub waiting_ids: Vec<std::collections::BTreeSet<String>>,
+    /// The payment method the customer saved for the plan's later rates (issue 15, defect 1):
+    /// each instalment is charged to it off-session on its due date.
+    #[serde(default)]
+    pub saved_method: Option<SavedMethod>,
+    /// The instalments whose collection task was written: each rate is collected once.
+    #[serde(default)]
+    pub collections: std::collections::BTreeSet<u32>,
+}
+
+/// A reusable payment method at the provider: its customer and the method (`cus_…`, `pm_…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedMethod {
+    pub customer: String,
+    pub payment_method: String,
 }
 
 /// How many periods ahead of its schedule a subscription payment may name (a bounded item).
@@ -487,6 +501,26 @@ pub fn tax_part(paid: Money, order_total: Money, order_tax: Money) -> Money {
 }
 
 impl Order {
+    /// The later instalments of a running plan that have no collection yet (issue 15, defect
+    /// 1): each is returned once and remembered, so its rate is collected once. The first rate
+    /// is the checkout's; a subscription's periods are billed by its provider.
+    pub fn instalments_to_collect(&mut self) -> Vec<ScheduleItem> {
+        if !matches!(self.plan, Plan::Installments { .. }) || self.status != OrderStatus::Active {
+            return Vec::new();
+        }
+        let new: Vec<ScheduleItem> = self
+            .schedule
+            .iter()
+            .filter(|item| item.seq > 1 && item.status == ItemStatus::Open)
+            .filter(|item| !self.provider.collections.contains(&item.seq))
+            .cloned()
+            .collect();
+        self.provider
+            .collections
+            .extend(new.iter().map(|item| item.seq));
+        new
+    }
+
     /// The time zone its schedule steps in (R-M3).
     pub fn calendar(&self) -> Tz {
         self.zone

@@ -41,7 +41,15 @@ pub struct Vendor {
     /// due (the payment link then pays exactly that rate). Off by default.
     #[serde(default)]
     pub allow_early_instalments: bool,
+    /// Issue 15, defect 1: how many days before an instalment's due date its `payment_request`
+    /// e-mail goes out where no payment method is saved (a second one goes on the due date).
+    #[serde(default = "default_request_days_before")]
+    pub request_days_before: u32,
     pub created_at: DateTime<Utc>,
+}
+
+fn default_request_days_before() -> u32 {
+    3
 }
 
 impl Vendor {
@@ -199,6 +207,7 @@ pub fn create_vendor(
         country: default_country(),
         portal_base_url: default_portal_base_url(),
         allow_early_instalments: false,
+        request_days_before: default_request_days_before(),
         created_at: now,
     };
     Ok((vendor, key_record, VendorSecrets { api_key }))
@@ -381,6 +390,8 @@ pub struct SettingsChange {
     pub country: Option<String>,
     pub portal_base_url: Option<String>,
     pub allow_early_instalments: Option<bool>,
+    #[schema(maximum = 30)]
+    pub request_days_before: Option<u32>,
 }
 
 /// Languages the e-mail texts exist in (R-N2).
@@ -455,6 +466,12 @@ pub fn apply_settings(
     }
     if let Some(allow) = change.allow_early_instalments {
         next.allow_early_instalments = allow;
+    }
+    if let Some(days) = change.request_days_before {
+        if days > 30 {
+            errors.insert("request_days_before".into(), "must be 0 to 30 days".into());
+        }
+        next.request_days_before = days;
     }
     if let Some(threshold) = change.regular_customer_threshold {
         if !(1..=1000).contains(&threshold) {

@@ -360,6 +360,8 @@ pub async fn record_manual_payment(
         if applied.first_payment {
             crate::domain::customers::record_paid_order(&mut customer, vendor.regular_customer_threshold);
         }
+        // Issue 15, defect 1: the plan's later instalments are collected on their due dates.
+        let collections = crate::usecases::payments::collection::schedule(&mut order, vendor, now)?;
         let receipt = crate::usecases::orders::notices::payment_notice(vendor, link_keys, &order, &customer, payment.amount, crate::domain::notifications::emails::payment_receipt)?;
         let event = DomainEvent {
             event_type: EventType::OrderPaid,
@@ -380,7 +382,7 @@ pub async fn record_manual_payment(
                 transactions::record(&vendor.id, &order.id, &transaction, entropy)?,
                 enqueue(&vendor.id, Message::Email(receipt), now, entropy).map_err(to_store)?,
                 enqueue(&vendor.id, Message::Event(event), now, entropy).map_err(to_store)?,
-            ])
+            ].into_iter().chain(collections).collect())
             .await?;
         Ok(order)
     })

@@ -137,6 +137,7 @@ pub fn payment_request(
             found.vendor.portal_base_url.trim_end_matches('/')
         ),
         order_token: presented.to_string(),
+        save_for_later: consent_to_later_rates(order, item, &found.vendor, &found.customer),
         // The same open amount on the same day is one session at the provider, however often
         // the customer presses "pay".
         idempotency_key: format!(
@@ -145,6 +146,54 @@ pub fn payment_request(
             item.seq,
             now.format("%Y%m%d")
         ),
+    })
+}
+
+/// Issue 15, defect 1: paying a rate of an instalment plan with more to come saves the payment
+/// method for the later rates, which are charged on their due dates; the customer is told so on
+/// the page, above "pay" (their consent).
+pub fn consent_to_later_rates(
+    order: &Order,
+    paying: &ScheduleItem,
+    vendor: &Vendor,
+    customer: &Customer,
+) -> Option<String> {
+    if !matches!(order.plan, Plan::Installments { .. }) {
+        return None;
+    }
+    let zone = order.calendar();
+    let later: Vec<String> = order
+        .schedule
+        .iter()
+        .filter(|item| item.seq > paying.seq && item.status == ItemStatus::Open)
+        .map(|item| {
+            format!(
+                "{} {}",
+                item.due_at.with_timezone(&zone).format("%Y-%m-%d"),
+                item.amount
+            )
+        })
+        .collect();
+    if later.is_empty() {
+        return None;
+    }
+    let german = customer
+        .language
+        .as_deref()
+        .unwrap_or(&vendor.default_language)
+        .eq_ignore_ascii_case("de");
+    Some(if german {
+        format!(
+            "Sie erlauben {}, die weiteren Raten an ihren Fälligkeitstagen von dieser Zahlungsart abzubuchen: {}.",
+            vendor.name,
+            later.join(", ")
+        )
+    } else {
+        format!(
+            "You allow {} to charge the further instalments to this payment method on their due dates: {}.",
+            vendor.name,
+            later.join(", ")
+        )
     })
 }
 

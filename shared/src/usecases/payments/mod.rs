@@ -6,6 +6,7 @@
 //! same transaction as the effect, so a duplicate (even a concurrent one) cannot apply twice,
 //! and every fact is applied so that any order of arrival ends in the same state.
 
+pub mod collection;
 pub mod parked;
 pub mod paypal;
 pub mod stripe;
@@ -161,6 +162,8 @@ pub struct ProviderIds {
     /// Other ids that name a payment of the order (an invoice, a charge): later events that
     /// carry only one of them still find the order.
     pub payments: Vec<String>,
+    /// A payment method the customer saved for the plan's later rates (issue 15).
+    pub saved_method: Option<crate::domain::orders::SavedMethod>,
 }
 
 impl ProviderIds {
@@ -942,6 +945,10 @@ fn remember_ids(order: &mut Order, vendor: &VendorId, event: &ProviderEvent) -> 
     if let Some(subscription) = &event.ids.subscription {
         refs.subscription = Some(subscription.clone());
     }
+    // The latest method saved for later rates pays them (one changed through the link too).
+    if let Some(method) = &event.ids.saved_method {
+        refs.saved_method = Some(method.clone());
+    }
     [
         (BY_SUBSCRIPTION, event.ids.subscription.as_ref()),
         (BY_PAYMENT, event.ids.payment_intent.as_ref()),
@@ -1035,6 +1042,8 @@ fn money_arrived(
             ports, vendor, &loaded, amount, surplus, reason, now,
         )?);
     }
+    // Issue 15, defect 1: the plan's later instalments are collected on their due dates.
+    writes.extend(collection::schedule(&mut loaded.order, vendor, now)?);
     let transaction = Transaction {
         kind: TransactionKind::Payment,
         amount,

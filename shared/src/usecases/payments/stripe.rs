@@ -171,6 +171,7 @@ fn translate(event: Event) -> ProviderEvent {
             customer: text(object, "customer").map(str::to_string),
             subscription: subscription.map(str::to_string),
             payments: payment_names(object),
+            saved_method: saved_method(object),
         },
         fact,
         created: event
@@ -180,6 +181,20 @@ fn translate(event: Event) -> ProviderEvent {
         id: event.id,
         event_type: event.event_type,
     }
+}
+
+/// A payment intent that saved its method for off-session use (our instalment checkout sets
+/// `setup_future_usage`): the customer and method later rates are charged to.
+fn saved_method(object: &Value) -> Option<crate::domain::orders::SavedMethod> {
+    if text(object, "object") != Some("payment_intent")
+        || text(object, "setup_future_usage") != Some("off_session")
+    {
+        return None;
+    }
+    Some(crate::domain::orders::SavedMethod {
+        customer: text(object, "customer")?.to_string(),
+        payment_method: text(object, "payment_method")?.to_string(),
+    })
 }
 
 /// The invoice and charge ids an object names (itself, if it is one): a payment's other names.

@@ -1,0 +1,436 @@
+//! Instalments collected on their due dates (issue 15, defect 1; R-P1, R-P3, seed 001).
+//!
+//! When an instalment plan's first payment arrives, one collection task per later rate is
+//! written in that payment's transaction (the order remembers which rates have one, so each
+//! rate is collected once). A task is due `request_days_before` days before its rate (the
+//! vendor's setting) and again at the rate's due time:
+//! - where the customer saved a payment method at checkout, the due-time run creates the
+//!   provider's off-session payment of exactly the rest of that rate, records its id in the
+//!   task, then confirms it — a retry (hours or days later) confirms the recorded payment and
+//!   never creates a second one, whatever the provider's idempotency keys still remember; its
+//!   money or decline arrives as the usual events (a decline counts as R-P2's attempt);
+//! - where none is saved (PayPal without a billing agreement, a method that cannot be reused,
+//!   one the provider refuses), the customer gets a `payment_request` e-mail with the pay link
+//!   on both dates (the early one only while nothing is saved).
+//!
+//! A rate that is paid, cancelled or refunded by then, or of an order that ended, is collected
+//! no more: the task goes. The sweep reads only due tasks (due-index).
+
+use crate::domain::clock::Budget;
+use crate::domain::customers::Customer;
+use crate::domain::ids::{OrderId, VendorId};
+use crate::domain::money::Money;
+use crate::domain::notifications::Message;
+use crate::domain::orders::{ItemStatus, Order, OrderStatus, ScheduleItem};
+use crate::domain::vendors::Vendor;
+use crate::outbox::enqueue;
+use crate::payments::{OffSessionOutcome, OffSessionPayment, PaymentProvider, ProviderError};
+use crate::store::keys::{DueQueue, backed_off, due_entry, due_partitions, due_up_to, vendor_pk};
+use crate::store::{Condition, Index, Item, Key, Query, SortRange, StoreError, Write};
+use crate::usecases::orders::notices::payment_request_notice;
+use crate::usecases::ports::{Ports, UseCaseError, encode, load_order, load_vendor};
+use chrono::{DateTime, Days, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How long a running charge keeps other sweeps away.
+pub const LEASE: Duration = Duration::minutes(2);
+/// After this many failed provider calls the task leaves the due-index for the operator.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// A rate of a disputed order waits for the dispute's end, looking again after this time.
+const WHILE_DISPUTED: Duration = Duration::days(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Stage {
+    /// `request_days_before` before the due date: the early request, where nothing is saved.
+    Announce,
+    /// The due time: charged to the saved method, else requested by e-mail.
+    Collect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CollectionTask {
+    vendor_id: VendorId,
+    order_id: OrderId,
+    seq: u32,
+    due_at: DateTime<Utc>,
+    stage: Stage,
+    /// The provider's payment once created: every later run confirms this one.
+    payment: Option<String>,
+    attempts: u32,
+    last_error: Option<String>,
+    given_up: bool,
+}
+
+impl CollectionTask {
+    /// The task's id: its due-index entry and the provider's idempotency key.
+    fn id(&self) -> String {
+        format!("collect-{}-{}", self.order_id, self.seq)
+    }
+}
+
+fn task_key(vendor: &VendorId, order: &OrderId, seq: u32) -> Key {
+    Key::new(vendor_pk(vendor), format!("COLLECTION#{order}#{seq:03}"))
+}
+
+fn due(item: Item, task: &CollectionTask, at: DateTime<Utc>) -> Item {
+    let (pk, sk) = due_entry(DueQueue::Collection, at, &task.id());
+    item.with_index(Index::Due, pk, sk)
+}
+
+/// `request_days_before` local calendar days before `due_at` (R-M3: the same wall time).
+fn days_before(due_at: DateTime<Utc>, days: u32, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let local = due_at.with_timezone(&zone).naive_local();
+    local
+        .checked_sub_days(Days::new(u64::from(days)))
+        .map_or(due_at, |earlier| {
+            crate::domain::calendar::resolve_local(earlier, zone)
+        })
+}
+
+/// The collection tasks of the order's later instalments that have none yet, as writes of the
+/// transaction that applies its payment (`order` remembers them; write it in the same one).
+pub fn schedule(
+    order: &mut Order,
+    vendor: &Vendor,
+    now: DateTime<Utc>,
+) -> Result<Vec<Write>, StoreError> {
+    let zone = order.calendar();
+    order
+        .instalments_to_collect()
+        .into_iter()
+        .map(|item: ScheduleItem| {
+            let task = CollectionTask {
+                vendor_id: vendor.id.clone(),
+                order_id: order.id.clone(),
+                seq: item.seq,
+                due_at: item.due_at,
+                stage: Stage::Announce,
+                payment: None,
+                attempts: 0,
+                last_error: None,
+                given_up: false,
+            };
+            let at = days_before(item.due_at, vendor.request_days_before, zone).max(now);
+            let key = task_key(&vendor.id, &order.id, item.seq);
+            let body = encode(&key, &task)?;
+            Ok(Write::create(due(Item::new(key, body), &task, at)))
+        })
+        .collect()
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CollectionReport {
+    /// Off-session payments confirmed (their outcome arrives as events).
+    pub charged: u32,
+    /// Of those, declined or waiting for the customer (3-D Secure).
+    pub declined: u32,
+    /// `payment_request` e-mails written.
+    pub requested: u32,
+    /// Rates paid, cancelled or ended by then: nothing collected.
+    pub nothing_to_collect: u32,
+    pub retries_scheduled: u32,
+    pub given_up: u32,
+    /// Claimed by another sweep at the same time.
+    pub skipped: u32,
+    /// Due, but left for the next sweep: this one's time was spent.
+    pub deferred: u32,
+    /// Tasks that failed on our side (their order cannot be read): due again later.
+    pub failed: u32,
+}
+
+/// Runs every collection task due now.
+pub async fn run_due(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+    budget: Budget,
+) -> Result<CollectionReport, UseCaseError> {
+    let now = ports.clock.now();
+    let mut report = CollectionReport::default();
+    let takes = Duration::from_std(crate::payments::https::OUTBOUND_TIMEOUT)
+        .unwrap_or(Duration::MAX)
+        .checked_mul(2)
+        .unwrap_or(Duration::MAX);
+    for partition in due_partitions(DueQueue::Collection) {
+        let query = Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(100);
+        for item in ports.store.query(&query).await?.items {
+            if !budget.allows_for(ports.clock.now(), takes) {
+                report.deferred += 1;
+                continue;
+            }
+            let kept = item.clone();
+            if let Err(error) = run_one(ports, provider, item, now, &mut report).await {
+                // One broken task never stops the ones behind it: recorded, due again later.
+                report.failed += 1;
+                let id = kept.body["order_id"]
+                    .as_str()
+                    .map(|order| format!("collect-{order}-{}", kept.body["seq"]))
+                    .unwrap_or_else(|| kept.key.sk.clone());
+                tracing::error!(pk = %kept.key.pk, sk = %kept.key.sk, error = %error, "collection task failed: given up until its backoff ends");
+                let later = backed_off(&kept, DueQueue::Collection, &id, &error.to_string(), now);
+                match ports.store.transact(vec![Write::update(later)]).await {
+                    Ok(()) => {}
+                    Err(error) if error.is_contention() => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// What is still to collect of rate `seq`.
+enum Owed {
+    Rest(Money),
+    /// The order is disputed: its rates wait for the dispute's end.
+    Later,
+    Nothing,
+}
+
+fn owed(order: &Order, seq: u32) -> Owed {
+    match order.status {
+        OrderStatus::Active => {}
+        OrderStatus::Disputed => return Owed::Later,
+        _ => return Owed::Nothing,
+    }
+    let Some(item) = order.schedule.iter().find(|item| item.seq == seq) else {
+        return Owed::Nothing;
+    };
+    match item.amount.checked_sub(&item.paid) {
+        Ok(rest) if item.status == ItemStatus::Open && !rest.is_zero() && !rest.is_negative() => {
+            Owed::Rest(rest)
+        }
+        _ => Owed::Nothing,
+    }
+}
+
+/// The task's item now: its body and due-index entry.
+fn next_item(item: &Item, task: &CollectionTask, at: DateTime<Utc>) -> Result<Item, StoreError> {
+    Ok(due(item.next(encode(&item.key, task)?), task, at))
+}
+
+fn delete(item: &Item) -> Write {
+    Write::Delete {
+        key: item.key.clone(),
+        condition: Condition::VersionIs(item.version),
+    }
+}
+
+/// Commits `writes`; another sweep that changed the task first wins.
+async fn commit(
+    ports: Ports<'_>,
+    writes: Vec<Write>,
+    report: &mut CollectionReport,
+) -> Result<bool, UseCaseError> {
+    match ports.store.transact(writes).await {
+        Ok(()) => Ok(true),
+        Err(error) if error.is_contention() => {
+            report.skipped += 1;
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn run_one(
+    ports: Ports<'_>,
+    provider: &dyn PaymentProvider,
+    item: Item,
+    now: DateTime<Utc>,
+    report: &mut CollectionReport,
+) -> Result<(), UseCaseError> {
+    let mut task: CollectionTask = item.decode()?;
+    if task.given_up || item.index_key(Index::Due).is_none() {
+        return Ok(());
+    }
+    let vendor = load_vendor(ports.store, &task.vendor_id).await?;
+    let context = load_order(ports.store, &task.vendor_id, &task.order_id).await?;
+    let (order, customer) = (&context.order, &context.customer);
+    let rest = match owed(order, task.seq) {
+        Owed::Rest(rest) => rest,
+        Owed::Later => {
+            let later = next_item(&item, &task, now + WHILE_DISPUTED)?;
+            commit(ports, vec![Write::update(later)], report).await?;
+            return Ok(());
+        }
+        Owed::Nothing => {
+            if commit(ports, vec![delete(&item)], report).await? {
+                report.nothing_to_collect += 1;
+            }
+            return Ok(());
+        }
+    };
+    if task.stage == Stage::Announce && now < task.due_at {
+        // The early request goes only where no payment method pays the rate by itself.
+        let mut writes = Vec::new();
+        if order.provider.saved_method.is_none() {
+            writes.extend(request_write(
+                ports, &vendor, order, customer, rest, &task, now, false,
+            )?);
+        }
+        let requested = !writes.is_empty();
+        task.stage = Stage::Collect;
+        writes.insert(0, Write::update(next_item(&item, &task, task.due_at)?));
+        if commit(ports, writes, report).await? && requested {
+            report.requested += 1;
+        }
+        return Ok(());
+    }
+    let method = order.provider.saved_method.clone();
+    if method.is_none() && task.payment.is_none() {
+        let mut writes = vec![delete(&item)];
+        writes.extend(request_write(
+            ports, &vendor, order, customer, rest, &task, now, true,
+        )?);
+        if commit(ports, writes, report).await? {
+            report.requested += 1;
+        }
+        return Ok(());
+    }
+    // What the customer is sent if the provider refuses the payment for good.
+    let ask = request_write(ports, &vendor, order, customer, rest, &task, now, true)?;
+    // Claim it: another sweep that read the same task loses the version check.
+    task.attempts += 1;
+    let claimed = next_item(&item, &task, now + LEASE)?;
+    if !commit(ports, vec![Write::update(claimed.clone())], report).await? {
+        return Ok(());
+    }
+    let (payment, claimed) = match (task.payment.clone(), method) {
+        (Some(payment), _) => (payment, claimed),
+        (None, Some(method)) => {
+            let charge = OffSessionPayment {
+                vendor_id: vendor.id.clone(),
+                order_id: order.id.clone(),
+                customer_id: order.customer_id.clone(),
+                order_number: order.number.clone(),
+                description: order.offer_name.clone(),
+                seq: task.seq,
+                amount: rest,
+                method,
+                customer_email: order.recipient(customer).to_string(),
+                idempotency_key: task.id(),
+            };
+            match provider.create_off_session_payment(&charge).await {
+                Ok(payment) => {
+                    // Recorded before it is confirmed: a retry confirms this one.
+                    task.payment = Some(payment.clone());
+                    let recorded = next_item(&claimed, &task, now + LEASE)?;
+                    ports
+                        .store
+                        .transact(vec![Write::update(recorded.clone())])
+                        .await?;
+                    (payment, recorded)
+                }
+                Err(error) => {
+                    return failed(ports, &claimed, task, error, ask, now, report).await;
+                }
+            }
+        }
+        (None, None) => return Ok(()),
+    };
+    let confirm_key = format!("{}-confirm", task.id());
+    match provider
+        .confirm_off_session_payment(&payment, &confirm_key)
+        .await
+    {
+        Ok(outcome) => {
+            report.charged += 1;
+            if !matches!(
+                outcome,
+                OffSessionOutcome::Succeeded | OffSessionOutcome::Processing
+            ) {
+                report.declined += 1;
+            }
+            tracing::info!(vendor_id = %vendor.id, order_id = %order.id, seq = task.seq, payment = %payment, outcome = ?outcome, "instalment charged off-session");
+            commit(ports, vec![delete(&claimed)], report).await?;
+            Ok(())
+        }
+        Err(error) => failed(ports, &claimed, task, error, ask, now, report).await,
+    }
+}
+
+/// A provider call that failed. Refused for good (the method is gone, the amount cannot be
+/// taken): the customer is asked to pay through the link instead, and the task goes. Else it is
+/// tried again after 1, 2, 4 … 64 minutes, and after `MAX_ATTEMPTS` given up with the
+/// operator's alarm — the customer asked to pay, never charged by a guess.
+async fn failed(
+    ports: Ports<'_>,
+    claimed: &Item,
+    mut task: CollectionTask,
+    error: ProviderError,
+    request: Vec<Write>,
+    now: DateTime<Utc>,
+    report: &mut CollectionReport,
+) -> Result<(), UseCaseError> {
+    let refused = matches!(
+        error,
+        ProviderError::Rejected { .. } | ProviderError::Amount(_) | ProviderError::NotConfigured
+    );
+    task.last_error = Some(error.to_string());
+    let mut writes = Vec::new();
+    if refused {
+        tracing::warn!(task = %task.id(), error = %error, "off-session payment refused: the customer is asked to pay");
+        writes.push(delete(claimed));
+        writes.extend(request);
+        if commit(ports, writes, report).await? {
+            report.requested += 1;
+        }
+        return Ok(());
+    }
+    tracing::warn!(task = %task.id(), attempts = task.attempts, error = %error, "off-session payment call failed");
+    if task.attempts >= MAX_ATTEMPTS {
+        // The template's metric filter turns this line into the operator's alarm.
+        tracing::error!(vendor_id = %task.vendor_id, task = %task.id(), "provider call given up");
+        task.given_up = true;
+        writes.push(Write::update(
+            claimed
+                .next(encode(&claimed.key, &task)?)
+                .without_index(Index::Due),
+        ));
+        writes.extend(request);
+        if commit(ports, writes, report).await? {
+            report.given_up += 1;
+            report.requested += 1;
+        }
+        return Ok(());
+    }
+    let backoff = Duration::minutes(1i64 << task.attempts.saturating_sub(1).min(6));
+    writes.push(Write::update(next_item(claimed, &task, now + backoff)?));
+    if commit(ports, writes, report).await? {
+        report.retries_scheduled += 1;
+    }
+    Ok(())
+}
+
+/// The customer's `payment_request` for the rest of the rate (none to a blocked customer).
+#[allow(clippy::too_many_arguments)]
+fn request_write(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    order: &Order,
+    customer: &Customer,
+    rest: Money,
+    task: &CollectionTask,
+    now: DateTime<Utc>,
+    due_today: bool,
+) -> Result<Vec<Write>, UseCaseError> {
+    if customer.blocked.is_some() {
+        return Ok(Vec::new());
+    }
+    let email = payment_request_notice(
+        vendor,
+        ports.link_keys,
+        order,
+        customer,
+        rest,
+        task.due_at,
+        due_today,
+    )?;
+    let to_store = |source| StoreError::Malformed {
+        key: task_key(&task.vendor_id, &task.order_id, task.seq),
+        source,
+    };
+    Ok(vec![
+        enqueue(&vendor.id, Message::Email(email), now, ports.entropy).map_err(to_store)?,
+    ])
+}
