@@ -2,6 +2,8 @@
 //! as Stripe does (including replaying the first answer for a repeated idempotency key).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -12,11 +14,12 @@ use hyper_util::rt::TokioIo;
 use sellerdesk::domain::catalogue::Interval;
 use sellerdesk::domain::ids::{CustomerId, OrderId, VendorId};
 use sellerdesk::domain::money::{Currency, Money};
+use sellerdesk::domain::orders::SavedMethod;
 use sellerdesk::payments::https::HttpsClient;
 use sellerdesk::payments::stripe_api::StripeApi;
 use sellerdesk::payments::{
-    CancelSubscriptionRequest, PaymentProvider, PaymentSessionRequest, ProviderError,
-    RefundRequest, RefundState, form,
+    CancelSubscriptionRequest, OffSessionOutcome, OffSessionPayment, PaymentProvider,
+    PaymentSessionRequest, ProviderError, RefundRequest, RefundState, form,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -47,6 +50,10 @@ struct Mock {
     /// Answers already given per idempotency key, replayed like Stripe does.
     replays: Mutex<HashMap<String, (u16, Value)>>,
     sessions: Mutex<u32>,
+    /// Payment intents made: id → (status, payment method), as Stripe keeps them.
+    intents: Mutex<Vec<(String, String, String)>>,
+    /// The next confirmation fails on Stripe's side (a 500, replayed to its key like Stripe).
+    fail_next_confirm: std::sync::atomic::AtomicBool,
 }
 
 impl Mock {
@@ -65,6 +72,74 @@ impl Mock {
                     200,
                     json!({"id": id, "object": "checkout.session", "url": format!("https://checkout.stripe.com/c/pay/{id}")}),
                 )
+            }
+            ("POST", "/v1/payment_intents") => {
+                let mut intents = self.intents.lock().unwrap();
+                let id = format!("pi_test_{}", intents.len() + 1);
+                let method = recorded
+                    .field("payment_method")
+                    .unwrap_or_default()
+                    .to_string();
+                intents.push((id.clone(), "requires_confirmation".into(), method));
+                (
+                    200,
+                    json!({"id": id, "object": "payment_intent", "status": "requires_confirmation"}),
+                )
+            }
+            ("GET", path) if path.starts_with("/v1/payment_intents/") => {
+                let id = path.trim_start_matches("/v1/payment_intents/");
+                let intents = self.intents.lock().unwrap();
+                match intents.iter().find(|(known, ..)| known == id) {
+                    Some((_, status, _)) => (
+                        200,
+                        json!({"id": id, "object": "payment_intent", "status": status,
+                            "last_payment_error": if status == "requires_payment_method" { json!({"code": "card_declined"}) } else { Value::Null }}),
+                    ),
+                    None => (
+                        404,
+                        json!({"error": {"type": "invalid_request_error", "code": "resource_missing"}}),
+                    ),
+                }
+            }
+            ("POST", path)
+                if path.ends_with("/confirm")
+                    && self
+                        .fail_next_confirm
+                        .swap(false, std::sync::atomic::Ordering::SeqCst) =>
+            {
+                (
+                    500,
+                    json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}),
+                )
+            }
+            ("POST", path)
+                if path.starts_with("/v1/payment_intents/") && path.ends_with("/confirm") =>
+            {
+                let id = path
+                    .trim_start_matches("/v1/payment_intents/")
+                    .trim_end_matches("/confirm");
+                let mut intents = self.intents.lock().unwrap();
+                match intents.iter_mut().find(|(known, ..)| known == id) {
+                    Some((_, status, method)) if status == "requires_confirmation" => {
+                        if method == "pm_card_chargeDeclined" {
+                            *status = "requires_payment_method".into();
+                            (
+                                402,
+                                json!({"error": {"type": "card_error", "code": "card_declined", "payment_intent": {"id": id}}}),
+                            )
+                        } else {
+                            *status = "succeeded".into();
+                            (
+                                200,
+                                json!({"id": id, "object": "payment_intent", "status": "succeeded"}),
+                            )
+                        }
+                    }
+                    _ => (
+                        400,
+                        json!({"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}),
+                    ),
+                }
             }
             ("POST", "/v1/refunds") if recorded.field("amount") == Some("99999") => (
                 400,
@@ -385,4 +460,200 @@ async fn an_unreachable_provider_is_a_transport_error() {
         matches!(result, Err(ProviderError::Transport(_))),
         "{result:?}"
     );
+}
+
+fn off_session(method: &str, key: &str) -> OffSessionPayment {
+    OffSessionPayment {
+        vendor_id: VendorId::parse(VENDOR).unwrap(),
+        order_id: OrderId::parse("ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2").unwrap(),
+        customer_id: CustomerId::parse("cus_01JDQ8Z5X3N4V6B7C8D9E0F1G3").unwrap(),
+        order_number: "SD-000042".into(),
+        description: "Kurs & Buch".into(),
+        seq: 2,
+        amount: eur("3.96"),
+        method: SavedMethod {
+            customer: "cus_Stripe1".into(),
+            payment_method: method.into(),
+        },
+        customer_email: "k@example.com".into(),
+        idempotency_key: key.into(),
+    }
+}
+
+// Issue 15, defect 1: an instalment's checkout saves the card for off-session use, and says so
+#[tokio::test]
+async fn an_instalment_checkout_saves_the_card_for_the_later_rates() {
+    let (stripe, mock) = stripe().await;
+    let mut request = session_request(None);
+    request.save_for_later = Some("You allow V to charge 2026-12-24 3.96 EUR.".into());
+    stripe.create_payment_session(&request).await.unwrap();
+    let sent = &mock.requests()[0];
+    assert_eq!(
+        sent.field("payment_intent_data[setup_future_usage]"),
+        Some("off_session")
+    );
+    assert_eq!(sent.field("customer_creation"), Some("always"));
+    assert_eq!(
+        sent.field("custom_text[submit][message]"),
+        Some("You allow V to charge 2026-12-24 3.96 EUR.")
+    );
+    // and a one-time order's session saves nothing
+    stripe
+        .create_payment_session(&session_request(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        mock.requests()[1].field("payment_intent_data[setup_future_usage]"),
+        None
+    );
+}
+
+// Issue 15, defect 1: an instalment's payment intent is created unconfirmed under its key,
+// then confirmed off-session once; confirming again only reads where it stands
+#[tokio::test]
+async fn an_off_session_payment_is_created_once_per_key_and_confirmed_once() {
+    let (stripe, mock) = stripe().await;
+    let request = off_session("pm_card_visa", "collect-ord_1-2");
+    let first = stripe.create_off_session_payment(&request).await.unwrap();
+    let again = stripe.create_off_session_payment(&request).await.unwrap();
+    assert_eq!(first, again, "one payment intent per key");
+    assert_eq!(mock.intents.lock().unwrap().len(), 1);
+    let created = &mock.requests()[0];
+    assert_eq!(created.path, "/v1/payment_intents");
+    assert_eq!(
+        created.headers.get("idempotency-key").map(String::as_str),
+        Some("collect-ord_1-2")
+    );
+    for (field, value) in [
+        ("amount", "396"),
+        ("currency", "eur"),
+        ("customer", "cus_Stripe1"),
+        ("payment_method", "pm_card_visa"),
+        ("metadata[order_id]", "ord_01JDQ8Z5X3N4V6B7C8D9E0F1G2"),
+        ("metadata[vendor_id]", VENDOR),
+        ("metadata[schedule_seq]", "2"),
+    ] {
+        assert_eq!(created.field(field), Some(value), "{field}");
+    }
+    assert_eq!(created.field("confirm"), None, "created unconfirmed");
+    // when it is confirmed, and confirmed again (a retry after a lost answer)
+    let confirmed = stripe
+        .confirm_off_session_payment(&first, "collect-ord_1-2-confirm")
+        .await
+        .unwrap();
+    let retried = stripe
+        .confirm_off_session_payment(&first, "collect-ord_1-2-confirm")
+        .await
+        .unwrap();
+    // then it was charged once, off-session
+    assert_eq!(
+        (confirmed, retried),
+        (OffSessionOutcome::Succeeded, OffSessionOutcome::Succeeded)
+    );
+    let confirms: Vec<Recorded> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/confirm"))
+        .collect();
+    assert_eq!(confirms.len(), 1);
+    assert_eq!(confirms[0].field("off_session"), Some("true"));
+}
+
+// R-P2 (issue 15): a declined off-session payment is a decline, and stays one
+#[tokio::test]
+async fn a_declined_off_session_payment_is_declined_once() {
+    let (stripe, mock) = stripe().await;
+    let payment = stripe
+        .create_off_session_payment(&off_session("pm_card_chargeDeclined", "collect-ord_1-3"))
+        .await
+        .unwrap();
+    let declined = OffSessionOutcome::Declined {
+        code: "card_declined".into(),
+    };
+    for _ in 0..2 {
+        let outcome = stripe
+            .confirm_off_session_payment(&payment, "collect-ord_1-3-confirm")
+            .await
+            .unwrap();
+        assert_eq!(outcome, declined);
+    }
+    let confirms = mock
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/confirm"))
+        .count();
+    assert_eq!(
+        confirms, 1,
+        "the declined card is not tried again by a retry"
+    );
+}
+
+// Issue 15 ("done when"): the collection use case against the Stripe adapter — one payment
+// intent per rate under the rate's key, confirmed off-session, and a Stripe-side error on the
+// confirmation retried without a second payment intent
+#[tokio::test]
+async fn the_collection_sweep_makes_one_payment_intent_per_rate_at_stripe() {
+    use common::stripe_shapes::{intent_succeeded, ours, session_payment};
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    // given three monthly instalments whose first rate saved a card at Stripe
+    let (stripe, mock) = stripe().await;
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-24T09:00:00Z"));
+    let app = app.with_payments(Arc::new(stripe));
+    let (vendor, order) = common::vendor_with_order(
+        &app,
+        json!({"kind": "installments", "count": 3, "interval": "month"}),
+    )
+    .await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let now = at("2026-11-24T09:00:00Z");
+    let session = session_payment(order_id, "cs_1", "pi_1", 398);
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, now, &session).await,
+        200
+    );
+    let mut intent = intent_succeeded("pi_1", "ch_1", None, 398, ours(order_id));
+    intent["data"]["object"]["setup_future_usage"] = json!("off_session");
+    intent["data"]["object"]["payment_method"] = json!("pm_card_visa");
+    assert_eq!(
+        common::deliver_stripe(&app, &vendor, now, &intent).await,
+        200
+    );
+    // when the due-time sweep's confirmation meets a Stripe error, and the sweeps go on
+    mock.fail_next_confirm
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    clock.freeze(at("2026-12-24T09:00:00Z"));
+    let report = app.run_sweeps().await.unwrap().collection;
+    assert_eq!(report.retries_scheduled, 1, "{report:?}");
+    clock.freeze(at("2026-12-24T09:01:00Z"));
+    assert_eq!(app.run_sweeps().await.unwrap().collection.charged, 1);
+    clock.freeze(at("2026-12-27T09:00:00Z"));
+    app.run_sweeps().await.unwrap();
+    // then Stripe holds one payment intent for the rate, created under its key and charged once
+    let requests = mock.requests();
+    let created: Vec<&Recorded> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/payment_intents")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].headers.get("idempotency-key").cloned(),
+        Some(format!("collect-{order_id}-2"))
+    );
+    assert_eq!(created[0].field("amount"), Some("396"));
+    assert_eq!(created[0].field("customer"), Some("cus_1"));
+    let confirm_keys: Vec<String> = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/confirm"))
+        .map(|r| r.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(
+        confirm_keys,
+        [
+            format!("collect-{order_id}-2-confirm-1"),
+            format!("collect-{order_id}-2-confirm-2")
+        ]
+    );
+    let intents = mock.intents.lock().unwrap().clone();
+    assert_eq!(intents.len(), 1);
+    assert_eq!(intents[0].1, "succeeded");
 }

@@ -141,6 +141,21 @@ pub enum ProviderError {
     Amount(#[source] stripe_units::StripeUnitsError),
 }
 
+impl ProviderError {
+    /// Whether trying again later may succeed: no answer, or the provider's own trouble (5xx),
+    /// throttling (429) or a request with the same key still running (409). Any other refusal
+    /// is for good.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProviderError::Transport(_) | ProviderError::Malformed(_) => true,
+            ProviderError::Rejected { status, .. } => {
+                *status == 429 || *status == 409 || *status >= 500
+            }
+            ProviderError::NotConfigured | ProviderError::Amount(_) => false,
+        }
+    }
+}
+
 #[async_trait]
 pub trait PaymentProvider: Send + Sync {
     async fn create_payment_session(

@@ -328,7 +328,9 @@ async fn run_one(
         }
         (None, None) => return Ok(()),
     };
-    let confirm_key = format!("{}-confirm", task.id());
+    // A key per attempt: Stripe replays a 5xx answer to its key for a day, and confirming
+    // twice cannot charge twice — the adapter confirms only a payment still unconfirmed.
+    let confirm_key = format!("{}-confirm-{}", task.id(), task.attempts);
     match provider
         .confirm_off_session_payment(&payment, &confirm_key)
         .await
@@ -362,10 +364,7 @@ async fn failed(
     now: DateTime<Utc>,
     report: &mut CollectionReport,
 ) -> Result<(), UseCaseError> {
-    let refused = matches!(
-        error,
-        ProviderError::Rejected { .. } | ProviderError::Amount(_) | ProviderError::NotConfigured
-    );
+    let refused = !error.is_transient();
     task.last_error = Some(error.to_string());
     let mut writes = Vec::new();
     if refused {

@@ -251,6 +251,8 @@ async fn run_one(
     // Refused for good: by the provider, or an amount it cannot take (issue 14, defect 4) —
     // no retry can change either.
     let refused = match &outcome {
+        // The provider's own trouble (5xx, 429) is tried again, never a failed refund.
+        Err(error) if error.is_transient() => None,
         Err(ProviderError::Rejected { code, .. }) => Some(code.clone()),
         Err(ProviderError::Amount(_)) => Some("amount_not_payable".to_string()),
         _ => None,
