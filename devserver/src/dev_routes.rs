@@ -123,6 +123,7 @@ impl DevTools {
                     &self.stripe_webhook_secret,
                 )
                 .await;
+                simulated_provider::bill_due_renewals(&self.app, &self.stripe_webhook_secret).await;
                 let outbox = self.dispatcher.dispatch_due().await.map_err(internal)?;
                 Ok(ApiResponse::json(
                     StatusCode::OK,

@@ -222,7 +222,10 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         port: config.port,
         source,
     })?;
-    let simulated = Arc::new(SimulatedProvider::new(format!("http://{addr}")));
+    let simulated = Arc::new(SimulatedProvider::new(
+        format!("http://{addr}"),
+        Arc::clone(&store),
+    ));
     let app = App::new(
         Arc::clone(&store),
         Arc::clone(&clock) as Arc<dyn Clock>,
@@ -277,6 +280,7 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
                 tracing::error!(error = %error, "sweep failed");
             }
             simulated_provider::send_owed_events(&sweeping, &simulated, &sweep_secret).await;
+            simulated_provider::bill_due_renewals(&sweeping, &sweep_secret).await;
             if let Err(error) = dispatcher.dispatch_due().await {
                 tracing::error!(error = %error, "outbox sweep failed");
             }

@@ -6,18 +6,21 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use sellerdesk::api::{ApiError, ApiRequest, ApiResponse};
 use sellerdesk::app::App;
+use sellerdesk::domain::catalogue::{Interval, Plan};
 use sellerdesk::domain::ids::Entropy;
 use sellerdesk::payments::{
     CancelSubscriptionRequest, OffSessionOutcome, OffSessionPayment, PaymentProvider,
     PaymentSession, PaymentSessionRequest, ProviderError, ProviderRefund, RefundRequest,
     RefundState,
 };
+use sellerdesk::store::{Item, ItemStore, Key, Query, SortRange, Write};
 use sellerdesk::usecases::orders::portal::{CustomerOrder, order_by_token};
 use sellerdesk::webhooks::stripe_signature::header_for;
 use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +154,15 @@ pub async fn pay(
         ));
     };
     let saves_method = later_rates_consent(&found, now).is_some();
+    // A subscription's first payment starts it at the provider, which bills the later periods
+    // itself (`bill_due_renewals`), as Stripe Billing does.
+    let starts_subscription = match found.order.plan {
+        Plan::Subscription { interval } if found.order.provider.subscription.is_none() => {
+            Some(interval)
+        }
+        _ => None,
+    };
+    let subscription = starts_subscription.map(|_| format!("sub_dev_{}", found.order.id));
     let entropy = app.entropy.as_ref();
     let (event_type, payment_status) = match body.outcome {
         Outcome::Succeeded => ("checkout.session.completed", "paid"),
@@ -170,9 +182,40 @@ pub async fn pay(
             "payment_status": payment_status,
             "payment_intent": intent,
             "customer": customer,
+            "mode": if subscription.is_some() { "subscription" } else { "payment" },
+            "subscription": subscription,
             "metadata": metadata,
         }),
     )];
+    if let (Some(interval), Some(id), Outcome::Succeeded) =
+        (starts_subscription, &subscription, body.outcome)
+    {
+        let started = SimulatedSubscription {
+            id: id.clone(),
+            vendor_id: found.vendor.id.to_string(),
+            order_id: found.order.id.to_string(),
+            customer_id: found.order.customer_id.to_string(),
+            customer: customer.clone(),
+            email: found.order.recipient(&found.customer).to_string(),
+            units,
+            currency: currency.clone(),
+            interval,
+            anchor: now,
+            periods_billed: 1,
+            cancelled: false,
+        };
+        let item = Item::new(
+            subscription_key(id),
+            serde_json::to_value(&started).map_err(|_| ApiError::internal())?,
+        );
+        app.store
+            .transact(vec![Write::Put {
+                item,
+                condition: sellerdesk::store::Condition::Always,
+            }])
+            .await
+            .map_err(|error| internal(&error))?;
+    }
     // As Stripe does for a session that saves the method (issue 15): its payment intent
     // reports the method saved for the later rates.
     if saves_method && body.outcome == Outcome::Succeeded {
@@ -198,6 +241,149 @@ pub async fn pay(
         sent.push(send(app, secret, event).await?);
     }
     Ok(ApiResponse::json(StatusCode::OK, &json!({ "sent": sent })))
+}
+
+/// Where the simulated provider keeps its subscriptions: outside every vendor's partition, in
+/// the dev server's own store (they survive restarts like the data).
+const SUBSCRIPTIONS_PK: &str = "DEV#SIMULATED_PROVIDER";
+
+fn subscription_key(id: &str) -> Key {
+    Key::new(SUBSCRIPTIONS_PK, format!("SUBSCRIPTION#{id}"))
+}
+
+fn internal(error: &dyn std::error::Error) -> ApiError {
+    tracing::error!(error = %error, "the simulated provider failed");
+    ApiError::internal()
+}
+
+/// A subscription the simulated provider bills, as Stripe Billing would: every interval from
+/// the first payment (its anchor), until cancelled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SimulatedSubscription {
+    id: String,
+    vendor_id: String,
+    order_id: String,
+    customer_id: String,
+    customer: String,
+    email: String,
+    units: i64,
+    currency: String,
+    interval: Interval,
+    anchor: chrono::DateTime<chrono::Utc>,
+    periods_billed: u32,
+    cancelled: bool,
+}
+
+impl SimulatedSubscription {
+    fn period_start(&self, period: u32) -> chrono::DateTime<chrono::Utc> {
+        sellerdesk::domain::orders::add_intervals(
+            self.anchor,
+            self.interval,
+            period,
+            chrono_tz::UTC,
+        )
+    }
+
+    /// The invoice of period `period` (0 the first): paid, or declined for `+decline`.
+    fn invoice_event(&self, period: u32) -> Value {
+        let declined = self.email.contains("+decline");
+        let name = format!("{}_{period}", self.id.trim_start_matches("sub_dev_"));
+        let (start, end) = (self.period_start(period), self.period_start(period + 1));
+        let object = json!({
+            "id": format!("in_dev_{name}"),
+            "object": "invoice",
+            "amount_due": self.units,
+            "amount_paid": if declined { 0 } else { self.units },
+            "currency": self.currency,
+            "customer": self.customer,
+            "billing_reason": "subscription_cycle",
+            "status": if declined { "open" } else { "paid" },
+            "subscription": self.id,
+            "payment_intent": format!("pi_dev_{name}"),
+            "charge": format!("ch_dev_{name}"),
+            "attempt_count": 1,
+            "subscription_details": { "metadata": { "vendor_id": self.vendor_id, "order_id": self.order_id, "customer_id": self.customer_id } },
+            "lines": { "object": "list", "data": [{ "id": format!("il_dev_{name}"), "amount": self.units, "currency": self.currency, "period": { "start": start.timestamp(), "end": end.timestamp() } }] },
+        });
+        json!({
+            "id": format!("evt_dev_{name}"),
+            "object": "event",
+            "type": if declined { "invoice.payment_failed" } else { "invoice.paid" },
+            "data": { "object": object },
+        })
+    }
+}
+
+/// Bills every simulated subscription whose next period has begun: one invoice event per
+/// period (as Stripe's renewals), sent through the webhook route. Run after each sweep.
+pub async fn bill_due_renewals(app: &App, secret: &str) {
+    let now = app.clock.now();
+    let query = Query::table(SUBSCRIPTIONS_PK, SortRange::Prefix("SUBSCRIPTION#".into()));
+    let items = match app.store.query(&query).await {
+        Ok(found) => found.items,
+        Err(error) => {
+            tracing::warn!(error = %error, "the simulated subscriptions could not be read");
+            return;
+        }
+    };
+    for item in items {
+        let Ok(mut subscription) = item.decode::<SimulatedSubscription>() else {
+            continue;
+        };
+        let mut invoices = Vec::new();
+        while !subscription.cancelled
+            && subscription.period_start(subscription.periods_billed) <= now
+            && invoices.len() < 24
+        {
+            invoices.push(subscription.invoice_event(subscription.periods_billed));
+            subscription.periods_billed += 1;
+        }
+        if invoices.is_empty() {
+            continue;
+        }
+        // Recorded first: a renewal is billed once even if its event then fails to arrive.
+        let Ok(body) = serde_json::to_value(&subscription) else {
+            continue;
+        };
+        if app
+            .store
+            .transact(vec![Write::update(item.next(body))])
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        for invoice in invoices {
+            report_sent(send(app, secret, invoice).await);
+        }
+    }
+}
+
+/// Marks a simulated subscription cancelled: it bills nothing more.
+async fn cancel_simulated(store: &dyn ItemStore, id: &str) -> Result<(), ProviderError> {
+    let Ok(Some(item)) = store.get(&subscription_key(id)).await else {
+        // Not one of ours (an id sent by hand): gone already, as Stripe answers.
+        return Ok(());
+    };
+    let Ok(mut subscription) = item.decode::<SimulatedSubscription>() else {
+        return Ok(());
+    };
+    subscription.cancelled = true;
+    let body = serde_json::to_value(&subscription).map_err(ProviderError::Malformed)?;
+    store
+        .transact(vec![Write::update(item.next(body))])
+        .await
+        .map_err(|_| unavailable())
+}
+
+fn report_sent(sent: Result<Value, ApiError>) {
+    match sent {
+        Ok(sent) if sent["status"] == json!(200) => {}
+        Ok(sent) => {
+            tracing::warn!(status = %sent["status"], "the webhook route refused a simulated event")
+        }
+        Err(error) => tracing::warn!(error = %error.code, "a simulated event was not sent"),
+    }
 }
 
 /// A Stripe event of `event_type` about `object` (its `created` is set when it is sent).
@@ -248,13 +434,7 @@ pub async fn send_owed_events(app: &App, provider: &SimulatedProvider, secret: &
         Err(_) => return,
     };
     for event in owed {
-        match send(app, secret, event).await {
-            Ok(sent) if sent["status"] == json!(200) => {}
-            Ok(sent) => {
-                tracing::warn!(status = %sent["status"], "the webhook route refused a simulated event")
-            }
-            Err(error) => tracing::warn!(error = %error.code, "a simulated event was not sent"),
-        }
+        report_sent(send(app, secret, event).await);
     }
 }
 
@@ -265,6 +445,8 @@ pub async fn send_owed_events(app: &App, provider: &SimulatedProvider, secret: &
 /// the sweep that made them ([`send_owed_events`]).
 pub struct SimulatedProvider {
     pub base_url: String,
+    /// Where its subscriptions are kept (the dev server's store).
+    store: Arc<dyn ItemStore>,
     /// Off-session payments made, by id: what confirming one charges, and its outcome once
     /// confirmed (confirming again answers that, as Stripe does).
     payments: Mutex<HashMap<String, (OffSessionPayment, Option<OffSessionOutcome>)>>,
@@ -272,9 +454,10 @@ pub struct SimulatedProvider {
 }
 
 impl SimulatedProvider {
-    pub fn new(base_url: String) -> SimulatedProvider {
+    pub fn new(base_url: String, store: Arc<dyn ItemStore>) -> SimulatedProvider {
         SimulatedProvider {
             base_url,
+            store,
             payments: Mutex::new(HashMap::new()),
             owed_events: Mutex::new(Vec::new()),
         }
@@ -327,9 +510,9 @@ impl PaymentProvider for SimulatedProvider {
 
     async fn cancel_subscription(
         &self,
-        _request: &CancelSubscriptionRequest,
+        request: &CancelSubscriptionRequest,
     ) -> Result<(), ProviderError> {
-        Ok(())
+        cancel_simulated(self.store.as_ref(), &request.subscription).await
     }
 
     /// One payment per idempotency key, as at Stripe.
