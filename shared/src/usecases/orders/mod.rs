@@ -3,6 +3,7 @@
 //! beside it checkout, the customer's order page, entitlements, transactions and payment notices.
 
 pub mod checkout;
+pub mod collections;
 pub mod entitlements;
 pub mod notices;
 pub mod portal;
@@ -361,7 +362,7 @@ pub async fn record_manual_payment(
             crate::domain::customers::record_paid_order(&mut customer, vendor.regular_customer_threshold);
         }
         // Issue 15, defect 1: the plan's later instalments are collected on their due dates.
-        let collections = crate::usecases::payments::collection::schedule(&mut order, vendor, now)?;
+        let collections = crate::usecases::orders::collections::schedule(&mut order, vendor, now)?;
         let receipt = crate::usecases::orders::notices::payment_notice(vendor, link_keys, &order, &customer, payment.amount, crate::domain::notifications::emails::payment_receipt)?;
         let event = DomainEvent {
             event_type: EventType::OrderPaid,

@@ -18,19 +18,19 @@
 
 use crate::domain::clock::Budget;
 use crate::domain::customers::Customer;
-use crate::domain::ids::{OrderId, VendorId};
 use crate::domain::money::Money;
 use crate::domain::notifications::Message;
-use crate::domain::orders::{ItemStatus, Order, OrderStatus, ScheduleItem};
+use crate::domain::orders::{ItemStatus, Order, OrderStatus};
 use crate::domain::vendors::Vendor;
 use crate::outbox::enqueue;
 use crate::payments::{OffSessionOutcome, OffSessionPayment, PaymentProvider, ProviderError};
-use crate::store::keys::{DueQueue, backed_off, due_entry, due_partitions, due_up_to, vendor_pk};
-use crate::store::{Condition, Index, Item, Key, Query, SortRange, StoreError, Write};
+use crate::store::keys::{DueQueue, backed_off, due_partitions, due_up_to};
+use crate::store::{Condition, Index, Item, Query, SortRange, StoreError, Write};
+use crate::usecases::orders::collections::{CollectionTask, Stage, due, task_key};
 use crate::usecases::orders::notices::payment_request_notice;
 use crate::usecases::ports::{Ports, UseCaseError, encode, load_order, load_vendor};
-use chrono::{DateTime, Days, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 
 /// How long a running charge keeps other sweeps away.
 pub const LEASE: Duration = Duration::minutes(2);
@@ -38,86 +38,6 @@ pub const LEASE: Duration = Duration::minutes(2);
 pub const MAX_ATTEMPTS: u32 = 8;
 /// A rate of a disputed order waits for the dispute's end, looking again after this time.
 const WHILE_DISPUTED: Duration = Duration::days(1);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Stage {
-    /// `request_days_before` before the due date: the early request, where nothing is saved.
-    Announce,
-    /// The due time: charged to the saved method, else requested by e-mail.
-    Collect,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CollectionTask {
-    vendor_id: VendorId,
-    order_id: OrderId,
-    seq: u32,
-    due_at: DateTime<Utc>,
-    stage: Stage,
-    /// The provider's payment once created: every later run confirms this one.
-    payment: Option<String>,
-    attempts: u32,
-    last_error: Option<String>,
-    given_up: bool,
-}
-
-impl CollectionTask {
-    /// The task's id: its due-index entry and the provider's idempotency key.
-    fn id(&self) -> String {
-        format!("collect-{}-{}", self.order_id, self.seq)
-    }
-}
-
-fn task_key(vendor: &VendorId, order: &OrderId, seq: u32) -> Key {
-    Key::new(vendor_pk(vendor), format!("COLLECTION#{order}#{seq:03}"))
-}
-
-fn due(item: Item, task: &CollectionTask, at: DateTime<Utc>) -> Item {
-    let (pk, sk) = due_entry(DueQueue::Collection, at, &task.id());
-    item.with_index(Index::Due, pk, sk)
-}
-
-/// `request_days_before` local calendar days before `due_at` (R-M3: the same wall time).
-fn days_before(due_at: DateTime<Utc>, days: u32, zone: chrono_tz::Tz) -> DateTime<Utc> {
-    let local = due_at.with_timezone(&zone).naive_local();
-    local
-        .checked_sub_days(Days::new(u64::from(days)))
-        .map_or(due_at, |earlier| {
-            crate::domain::calendar::resolve_local(earlier, zone)
-        })
-}
-
-/// The collection tasks of the order's later instalments that have none yet, as writes of the
-/// transaction that applies its payment (`order` remembers them; write it in the same one).
-pub fn schedule(
-    order: &mut Order,
-    vendor: &Vendor,
-    now: DateTime<Utc>,
-) -> Result<Vec<Write>, StoreError> {
-    let zone = order.calendar();
-    order
-        .instalments_to_collect()
-        .into_iter()
-        .map(|item: ScheduleItem| {
-            let task = CollectionTask {
-                vendor_id: vendor.id.clone(),
-                order_id: order.id.clone(),
-                seq: item.seq,
-                due_at: item.due_at,
-                stage: Stage::Announce,
-                payment: None,
-                attempts: 0,
-                last_error: None,
-                given_up: false,
-            };
-            let at = days_before(item.due_at, vendor.request_days_before, zone).max(now);
-            let key = task_key(&vendor.id, &order.id, item.seq);
-            let body = encode(&key, &task)?;
-            Ok(Write::create(due(Item::new(key, body), &task, at)))
-        })
-        .collect()
-}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CollectionReport {

@@ -1043,7 +1043,11 @@ fn money_arrived(
         )?);
     }
     // Issue 15, defect 1: the plan's later instalments are collected on their due dates.
-    writes.extend(collection::schedule(&mut loaded.order, vendor, now)?);
+    writes.extend(crate::usecases::orders::collections::schedule(
+        &mut loaded.order,
+        vendor,
+        now,
+    )?);
     let transaction = Transaction {
         kind: TransactionKind::Payment,
         amount,
