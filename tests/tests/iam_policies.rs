@@ -324,6 +324,39 @@ struct World {
 }
 
 impl World {
+    /// A Stripe event signed with the platform's secret, to the webhook route as
+    /// checkout-callbacks.
+    async fn stripe(&mut self, event: String) {
+        let signed_at = sellerdesk::domain::clock::Clock::now(self.clock.as_ref()).timestamp();
+        let signature = sellerdesk::webhooks::stripe_signature::header_for(
+            STRIPE_SECRET,
+            signed_at,
+            event.as_bytes(),
+        );
+        let mut paid = ApiRequest {
+            method: http::Method::POST,
+            path: "/webhooks/stripe".into(),
+            query: None,
+            headers: http::HeaderMap::new(),
+            body: event.into(),
+        };
+        paid.headers
+            .insert("stripe-signature", signature.parse().unwrap());
+        self.store.serving(Function::CheckoutCallbacks.name());
+        self.served.insert(RouteId::StripeWebhook);
+        let answer = self
+            .app
+            .handle(&paid, |f| f == Function::CheckoutCallbacks)
+            .await;
+        if answer.status != 200 {
+            self.failed.push(format!(
+                "POST /webhooks/stripe as checkout-callbacks: {} {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            ));
+        }
+    }
+
     /// A keyed request whose effect fails (500): its Idempotency-Key claim is released, so the
     /// same request with the same key then runs — the release is work the function does.
     async fn fails_then_runs(
@@ -657,31 +690,7 @@ async fn serve_every_route(
         )
         .replace("ven_01KSAMPLEVENDOR00000000000", &vendor_id);
     assert!(event.contains(&customer2), "the sample's metadata changed");
-    let signed_at = sellerdesk::domain::clock::Clock::now(w.clock.as_ref()).timestamp();
-    let signature = sellerdesk::webhooks::stripe_signature::header_for(
-        STRIPE_SECRET,
-        signed_at,
-        event.as_bytes(),
-    );
-    let mut paid = ApiRequest {
-        method: http::Method::POST,
-        path: "/webhooks/stripe".into(),
-        query: None,
-        headers: http::HeaderMap::new(),
-        body: event.into(),
-    };
-    paid.headers
-        .insert("stripe-signature", signature.parse().unwrap());
-    w.store.serving(CheckoutCallbacks.name());
-    w.served.insert(RouteId::StripeWebhook);
-    let answer = w.app.handle(&paid, |f| f == CheckoutCallbacks).await;
-    if answer.status != 200 {
-        w.failed.push(format!(
-            "POST /webhooks/stripe as checkout-callbacks: {} {}",
-            answer.status,
-            String::from_utf8_lossy(&answer.body)
-        ));
-    }
+    w.stripe(event).await;
     w.call(
         CheckoutCallbacks,
         "POST",
@@ -924,7 +933,38 @@ async fn serve_every_route(
     )
     .await;
 
-    // scheduled-sweeps: a customer's request due, timers, provider calls, then the outbox
+    // checkout-callbacks: an instalment plan's first rate saves the card (issue 15); its later
+    // rates are due within the four days the clock moves below
+    let daily = w
+        .call(
+            OrdersApi,
+            "POST",
+            "/api/offers",
+            k,
+            &[],
+            Some(json!({"name": "Raten", "products": [product["id"]], "price": {"amount": "30.00", "currency": "EUR"}, "plan": {"kind": "installments", "count": 3, "interval": "day"}})),
+        )
+        .await;
+    let plan = w
+        .call(
+            CheckoutCallbacks,
+            "POST",
+            "/checkout",
+            None,
+            &[],
+            Some(json!({"offer_id": daily["id"], "customer": {"email": "carla@example.com", "first_name": "Carla", "last_name": "Muster", "country": "DE"}})),
+        )
+        .await;
+    let intent = json!({"id": "evt_iam_plan", "object": "event", "type": "payment_intent.succeeded",
+        "created": sellerdesk::domain::clock::Clock::now(w.clock.as_ref()).timestamp(),
+        "data": {"object": {"id": "pi_iam_plan", "object": "payment_intent", "amount": 1190,
+            "amount_received": 1190, "currency": "eur", "status": "succeeded",
+            "customer": "cus_iam", "payment_method": "pm_iam", "setup_future_usage": "off_session",
+            "metadata": {"vendor_id": vendor_id, "order_id": plan["order_id"]}}}});
+    w.stripe(intent.to_string()).await;
+
+    // scheduled-sweeps: a customer's request due, timers, provider calls, instalments charged,
+    // then the outbox
     w.call(
         RefundRequests,
         "POST",
@@ -936,7 +976,8 @@ async fn serve_every_route(
     .await;
     w.clock.advance(Duration::days(4));
     w.store.serving("scheduled-sweeps");
-    w.app.run_sweeps().await.unwrap();
+    let swept = w.app.run_sweeps().await.unwrap();
+    assert_eq!(swept.collection.charged, 2, "{swept:?}");
     // outbox-dispatcher, every minute: what the sweeps and the requests wrote (the only sender)
     w.store.serving("outbox-dispatcher");
     let report = dispatcher.dispatch_due().await.unwrap();
