@@ -664,3 +664,37 @@ async fn only_what_is_still_owed_is_charged() {
     assert_eq!(refunded.sweep().await.nothing_to_collect, 1);
     assert!(refunded.provider.calls().is_empty());
 }
+
+// R-O9 (issue 15, defect 4): a fully refunded order's card shows its item refunded and its
+// access ended when the money went back, not a product duration still ahead
+#[tokio::test]
+async fn a_fully_refunded_order_shows_its_access_ended() {
+    // given a paid one-time order of a product without an end
+    let plan = Plan::new(json!({"kind": "one_time"})).await;
+    plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 1190))
+        .await;
+    let card = plan.card().await;
+    assert_eq!(card["lines"][0]["access"]["end"], Value::Null, "{card}");
+    // when all of it is refunded two days later
+    plan.clock.freeze(at("2026-11-26T12:00:00Z"));
+    plan.deliver(&charge_refunded(
+        "evt_refunded",
+        "ch_1",
+        "pi_1",
+        1190,
+        1190,
+        ours(&plan.order_id),
+    ))
+    .await;
+    // then the card shows the access ended then, and the item refunded
+    plan.clock.freeze(at("2026-12-20T12:00:00Z"));
+    let card = plan.card().await;
+    let access = &card["lines"][0]["access"];
+    assert_eq!(access["active"], false, "{card}");
+    assert_eq!(
+        at(access["end"].as_str().unwrap()),
+        at("2026-11-26T12:00:00Z"),
+        "{card}"
+    );
+    assert_eq!(card["schedule"][0]["status"], "refunded", "{card}");
+}

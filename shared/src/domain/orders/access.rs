@@ -122,6 +122,15 @@ impl Order {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // A full refund ends access when the money went back (issue 15, defect 4): the card
+        // shows it ended, not the product's duration still ahead.
+        let end = match (self.status, start) {
+            (OrderStatus::Refunded, Some(_)) => {
+                let refunded_at = self.refunded_at.unwrap_or(self.updated_at);
+                Some(end.map_or(refunded_at, |end| end.min(refunded_at)))
+            }
+            _ => end,
+        };
         // A full refund revokes access; an open dispute pauses it.
         let revoked = matches!(self.status, OrderStatus::Refunded | OrderStatus::Disputed);
         let active =

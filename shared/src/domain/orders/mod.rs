@@ -365,6 +365,9 @@ pub struct Order {
     pub comments: Vec<InternalComment>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When all of its money went back (it became `refunded`): its access ended then (R-O9).
+    #[serde(default)]
+    pub refunded_at: Option<DateTime<Utc>>,
 }
 
 impl Order {
@@ -981,6 +984,7 @@ pub(crate) mod payment_tests {
             comments: Vec::new(),
             created_at: now,
             updated_at: now,
+            refunded_at: None,
         }
     }
 

@@ -523,6 +523,8 @@ impl Order {
             && !matches!(self.plan, Plan::OneTime)
             && self.cancel_plan(now);
         if plan.full {
+            // Access ends with the money (R-O9; issue 15, defect 4).
+            self.refunded_at.get_or_insert(now);
             // Under an open dispute the order stays disputed, and is refunded once it closes
             // (as when the refund came first: any order of arrival, R-P1).
             if self.status == OrderStatus::Disputed {
@@ -555,6 +557,7 @@ impl Order {
                 });
         }
         self.refunded = self.refunded.checked_sub(&part.amount)?;
+        self.refunded_at = None;
         if self.status == OrderStatus::Refunded {
             self.status = if matches!(self.plan, Plan::OneTime) {
                 OrderStatus::Completed

@@ -261,6 +261,7 @@ pub async fn checkout(
             comments: Vec::new(),
             created_at: now,
             updated_at: now,
+            refunded_at: None,
         };
         let key = order_key(&vendor.id, &id);
         writes.push(Write::create(
