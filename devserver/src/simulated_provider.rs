@@ -558,6 +558,28 @@ impl PaymentProvider for SimulatedProvider {
             .push(off_session_event(payment, request, declined));
         Ok(answer)
     }
+
+    async fn cancel_off_session_payment(&self, payment: &str) -> Result<bool, ProviderError> {
+        self.cancel(payment)
+    }
+}
+
+impl SimulatedProvider {
+    /// `true` when `payment` is cancelled now or was; `false` when it was charged.
+    fn cancel(&self, payment: &str) -> Result<bool, ProviderError> {
+        let mut payments = self.payments.lock().map_err(|_| unavailable())?;
+        match payments.get_mut(payment) {
+            Some((_, Some(OffSessionOutcome::Succeeded))) => Ok(false),
+            Some((_, outcome)) => {
+                *outcome = Some(OffSessionOutcome::Canceled);
+                Ok(true)
+            }
+            None => Err(ProviderError::Rejected {
+                status: 404,
+                code: "resource_missing".into(),
+            }),
+        }
+    }
 }
 
 /// A poisoned lock: answered as an unreachable provider, so the task is tried again.

@@ -24,7 +24,6 @@ fn at(s: &str) -> DateTime<Utc> {
 
 /// Records each payment session (its amount and consent text) and each off-session call;
 /// declines, refuses or fails (as the network would) off-session calls when told to.
-#[derive(Default)]
 struct Provider {
     sessions: Mutex<Vec<String>>,
     consents: Mutex<Vec<Option<String>>>,
@@ -36,6 +35,26 @@ struct Provider {
     confirm_outages: AtomicU32,
     declines: AtomicBool,
     refuses: AtomicBool,
+    /// What a confirmation answers (unless declining).
+    outcome: Mutex<OffSessionOutcome>,
+    /// Creations are refused with this status and code.
+    refusal: Mutex<Option<(u16, String)>>,
+}
+
+impl Default for Provider {
+    fn default() -> Provider {
+        Provider {
+            sessions: Mutex::default(),
+            consents: Mutex::default(),
+            calls: Mutex::default(),
+            outages: AtomicU32::default(),
+            confirm_outages: AtomicU32::default(),
+            declines: AtomicBool::default(),
+            refuses: AtomicBool::default(),
+            outcome: Mutex::new(OffSessionOutcome::Succeeded),
+            refusal: Mutex::default(),
+        }
+    }
 }
 
 impl Provider {
@@ -100,6 +119,9 @@ impl PaymentProvider for Provider {
                 code: "resource_missing".into(),
             });
         }
+        if let Some((status, code)) = self.refusal.lock().unwrap().clone() {
+            return Err(ProviderError::Rejected { status, code });
+        }
         self.answer(format!(
             "create {} {} {}",
             request.idempotency_key, request.amount, request.method.payment_method
@@ -124,8 +146,13 @@ impl PaymentProvider for Provider {
                 code: "card_declined".into(),
             }
         } else {
-            OffSessionOutcome::Succeeded
+            self.outcome.lock().unwrap().clone()
         })
+    }
+
+    async fn cancel_off_session_payment(&self, payment: &str) -> Result<bool, ProviderError> {
+        self.answer(format!("cancel {payment}"))?;
+        Ok(true)
     }
 }
 
@@ -140,10 +167,14 @@ struct Plan {
 
 impl Plan {
     async fn new(plan: Value) -> Plan {
+        Plan::new_priced(json!({"amount": "10.00", "currency": "EUR"}), plan).await
+    }
+
+    async fn new_priced(price: Value, plan: Value) -> Plan {
         let (app, clock) = common::app_at(common::embedded(), at("2026-11-24T09:00:00Z"));
         let provider = Arc::new(Provider::default());
         let app = app.with_payments(provider.clone());
-        let (vendor, order) = common::vendor_with_order(&app, plan).await;
+        let (vendor, order) = common::vendor_with_order_at(&app, price, plan).await;
         Plan {
             app,
             clock,
@@ -697,4 +728,152 @@ async fn a_fully_refunded_order_shows_its_access_ended() {
         "{card}"
     );
     assert_eq!(card["schedule"][0]["status"], "refunded", "{card}");
+}
+
+// Issue 15 (review): an off-session payment pays the rate it was charged for — a declined
+// earlier rate stays open for the link, and the rate charged is not left unpaid without a task
+#[tokio::test]
+async fn an_off_session_payment_pays_the_rate_it_was_charged_for() {
+    // given a saved card declined for the second rate, which the customer leaves unpaid
+    let plan = Plan::new(instalments()).await;
+    plan.pay_first_rate_saving_the_card().await;
+    plan.provider.declines.store(true, Ordering::SeqCst);
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    plan.sweep().await;
+    // when the third rate is charged and paid
+    plan.provider.declines.store(false, Ordering::SeqCst);
+    plan.clock.freeze(at("2027-01-24T09:00:00Z"));
+    assert_eq!(plan.sweep().await.charged, 1);
+    plan.off_session_paid("pi_3", 396).await;
+    // then the third rate is paid and the second still waits for the customer
+    assert_eq!(plan.states().await, ["paid", "overdue", "paid"]);
+    assert_eq!(plan.pay().await.0, 200);
+    assert_eq!(plan.provider.sessions().last().unwrap(), "3.96 EUR");
+}
+
+// R-O2 (issue 15, review): a superseded order paid after all is the vendor's to resume: its
+// later rates are not charged beside the order that replaced it
+#[tokio::test]
+async fn a_superseded_order_paid_after_all_charges_nothing_by_itself() {
+    // given an unpaid instalment order superseded by the same customer's second checkout
+    let plan = Plan::new(instalments()).await;
+    let (_, offers) = call(
+        &plan.app,
+        Method::GET,
+        "/api/offers",
+        plan.vendor["api_key"].as_str(),
+        Value::Null,
+    )
+    .await;
+    let customer =
+        json!({"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"});
+    let (status, _) = call(
+        &plan.app,
+        Method::POST,
+        "/checkout",
+        None,
+        json!({"offer_id": offers["items"][0]["id"], "customer": customer, "previous_order": plan.token}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(plan.card().await["status"], "superseded");
+    // when its first rate is paid after all, saving the card
+    plan.pay_first_rate_saving_the_card().await;
+    // then its later rates are never charged
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    plan.sweep().await;
+    plan.clock.freeze(at("2027-01-24T09:00:00Z"));
+    plan.sweep().await;
+    assert!(
+        plan.provider.calls().is_empty(),
+        "{:?}",
+        plan.provider.calls()
+    );
+}
+
+// Issue 15 (review): a retry whose rate was partly paid meanwhile does not confirm the payment
+// made for the whole rate: it is cancelled and the customer pays the rest through the link
+#[tokio::test]
+async fn a_retry_after_the_rate_changed_cancels_the_payment_it_made() {
+    // given a payment created for the second rate whose confirmation got no answer
+    let plan = Plan::new(instalments()).await;
+    plan.pay_first_rate_saving_the_card().await;
+    plan.provider.confirm_outages.store(1, Ordering::SeqCst);
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    assert_eq!(plan.sweep().await.retries_scheduled, 1);
+    // when the vendor records 1.00 of it received by hand before the retry
+    let path = format!("/api/orders/{}/payments", plan.order_id);
+    let (status, answer) = call(
+        &plan.app,
+        Method::POST,
+        &path,
+        plan.vendor["api_key"].as_str(),
+        json!({"amount": {"amount": "1.00", "currency": "EUR"}, "method": "bank_transfer"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    plan.clock.freeze(at("2026-12-24T09:05:00Z"));
+    let report = plan.sweep().await;
+    // then the payment for the whole rate is cancelled, never confirmed, and the customer asked
+    assert_eq!(report.requested, 1, "{report:?}");
+    let created = format!("create collect-{}-2 3.96 EUR pm_1", plan.order_id);
+    assert_eq!(plan.provider.calls(), [created.as_str(), "cancel pi_2"]);
+    let requests = plan.payment_requests().await;
+    assert!(
+        requests[0].text.contains("2.96 EUR"),
+        "{}",
+        requests[0].text
+    );
+}
+
+// Issue 15 (review): a payment the provider cancelled reports no failure: the customer is
+// asked; a refusal that is the operator's to mend (a revoked key) is retried, never an e-mail
+#[tokio::test]
+async fn a_cancelled_payment_asks_the_customer_and_a_revoked_key_waits_for_the_operator() {
+    let plan = Plan::new(instalments()).await;
+    plan.pay_first_rate_saving_the_card().await;
+    *plan.provider.outcome.lock().unwrap() = OffSessionOutcome::Canceled;
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    plan.sweep().await;
+    assert_eq!(plan.payment_requests().await.len(), 1);
+    // when the platform's key is refused for the third rate
+    *plan.provider.refusal.lock().unwrap() = Some((401, "api_key_expired".into()));
+    plan.clock.freeze(at("2027-01-24T09:00:00Z"));
+    assert_eq!(plan.sweep().await.retries_scheduled, 1);
+    plan.clock.freeze(at("2027-01-24T10:00:00Z"));
+    assert_eq!(plan.sweep().await.retries_scheduled, 1);
+    // then nobody is asked to pay while the operator mends it
+    assert_eq!(plan.payment_requests().await.len(), 1);
+    // and once mended, the retry charges the rate
+    *plan.provider.refusal.lock().unwrap() = None;
+    *plan.provider.outcome.lock().unwrap() = OffSessionOutcome::Succeeded;
+    plan.clock.freeze(at("2027-01-24T12:00:00Z"));
+    assert_eq!(plan.sweep().await.charged, 1);
+}
+
+// Issue 15 (review): the consent above Stripe's button fits its 1200 characters however long
+// the plan and the vendor's name
+#[tokio::test]
+async fn a_long_plans_consent_fits_stripes_page() {
+    // given 36 weekly rates of some 280,000 EUR each, sold by a vendor with a 200-letter name
+    let plan = Plan::new_priced(
+        json!({"amount": "8500000.00", "currency": "EUR"}),
+        json!({"kind": "installments", "count": 36, "interval": "week"}),
+    )
+    .await;
+    let (status, _) = call(
+        &plan.app,
+        Method::PUT,
+        "/api/settings",
+        plan.vendor["api_key"].as_str(),
+        json!({"name": "K".repeat(200)}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(plan.pay().await.0, 200);
+    let consent = plan.provider.consents.lock().unwrap()[0].clone().unwrap();
+    // then Stripe can show it: the rates are summed up
+    assert!(consent.chars().count() <= 1200, "{}", consent.len());
+    assert!(consent.contains("35 Raten"), "{consent}");
+    assert!(consent.contains("bis 2027-07-27"), "{consent}");
 }

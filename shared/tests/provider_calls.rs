@@ -122,6 +122,11 @@ impl PaymentProvider for RecordingProvider {
         self.answer(format!("confirm {payment} key={idempotency_key}"))?;
         Ok(OffSessionOutcome::Succeeded)
     }
+
+    async fn cancel_off_session_payment(&self, payment: &str) -> Result<bool, ProviderError> {
+        self.answer(format!("cancel {payment}"))?;
+        Ok(true)
+    }
 }
 
 fn at(s: &str) -> DateTime<Utc> {

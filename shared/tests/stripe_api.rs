@@ -113,6 +113,27 @@ impl Mock {
                 )
             }
             ("POST", path)
+                if path.starts_with("/v1/payment_intents/") && path.ends_with("/cancel") =>
+            {
+                let id = path
+                    .trim_start_matches("/v1/payment_intents/")
+                    .trim_end_matches("/cancel");
+                let mut intents = self.intents.lock().unwrap();
+                match intents.iter_mut().find(|(known, ..)| known == id) {
+                    Some((_, status, _)) if status == "requires_confirmation" => {
+                        *status = "canceled".into();
+                        (
+                            200,
+                            json!({"id": id, "object": "payment_intent", "status": "canceled"}),
+                        )
+                    }
+                    _ => (
+                        400,
+                        json!({"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}}),
+                    ),
+                }
+            }
+            ("POST", path)
                 if path.starts_with("/v1/payment_intents/") && path.ends_with("/confirm") =>
             {
                 let id = path
@@ -536,6 +557,15 @@ async fn an_off_session_payment_is_created_once_per_key_and_confirmed_once() {
         assert_eq!(created.field(field), Some(value), "{field}");
     }
     assert_eq!(created.field("confirm"), None, "created unconfirmed");
+    // confirmed from the server, it takes no method that would need a page to return to
+    assert_eq!(
+        created.field("automatic_payment_methods[allow_redirects]"),
+        Some("never")
+    );
+    assert_eq!(
+        created.headers.get("stripe-version").map(String::as_str),
+        Some("2024-06-20")
+    );
     // when it is confirmed, and confirmed again (a retry after a lost answer)
     let confirmed = stripe
         .confirm_off_session_payment(&first, "collect-ord_1-2-confirm")
@@ -656,4 +686,37 @@ async fn the_collection_sweep_makes_one_payment_intent_per_rate_at_stripe() {
     let intents = mock.intents.lock().unwrap().clone();
     assert_eq!(intents.len(), 1);
     assert_eq!(intents[0].1, "succeeded");
+}
+
+// Issue 15 (review): a payment no longer wanted is cancelled while unconfirmed; one charged
+// already says so
+#[tokio::test]
+async fn an_unconfirmed_off_session_payment_can_be_cancelled_a_charged_one_not() {
+    let (stripe, _mock) = stripe().await;
+    let unconfirmed = stripe
+        .create_off_session_payment(&off_session("pm_card_visa", "collect-ord_1-4"))
+        .await
+        .unwrap();
+    assert!(
+        stripe
+            .cancel_off_session_payment(&unconfirmed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stripe
+            .cancel_off_session_payment(&unconfirmed)
+            .await
+            .unwrap(),
+        "cancelled before"
+    );
+    let charged = stripe
+        .create_off_session_payment(&off_session("pm_card_visa", "collect-ord_1-5"))
+        .await
+        .unwrap();
+    stripe
+        .confirm_off_session_payment(&charged, "collect-ord_1-5-confirm-1")
+        .await
+        .unwrap();
+    assert!(!stripe.cancel_off_session_payment(&charged).await.unwrap());
 }

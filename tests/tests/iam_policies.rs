@@ -252,6 +252,10 @@ impl PaymentProvider for Provider {
     ) -> Result<sellerdesk::payments::OffSessionOutcome, ProviderError> {
         Ok(sellerdesk::payments::OffSessionOutcome::Succeeded)
     }
+
+    async fn cancel_off_session_payment(&self, _: &str) -> Result<bool, ProviderError> {
+        Ok(true)
+    }
 }
 
 /// The table grants of one function's `Policies` in the template: each statement's DynamoDB

@@ -183,6 +183,10 @@ pub trait PaymentProvider: Send + Sync {
         payment: &str,
         idempotency_key: &str,
     ) -> Result<OffSessionOutcome, ProviderError>;
+
+    /// Cancels a payment `create_off_session_payment` made that is no longer wanted: `true`
+    /// when it is cancelled (or was), `false` when it was charged already.
+    async fn cancel_off_session_payment(&self, payment: &str) -> Result<bool, ProviderError>;
 }
 
 /// Where no provider is configured: every call answers `NotConfigured`, nothing is pretended.
@@ -220,6 +224,10 @@ impl PaymentProvider for NoProvider {
         _payment: &str,
         _idempotency_key: &str,
     ) -> Result<OffSessionOutcome, ProviderError> {
+        Err(ProviderError::NotConfigured)
+    }
+
+    async fn cancel_off_session_payment(&self, _payment: &str) -> Result<bool, ProviderError> {
         Err(ProviderError::NotConfigured)
     }
 }

@@ -18,6 +18,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub const STRIPE_API: &str = "https://api.stripe.com";
+/// Stripe's API version the adapter speaks (docs/decisions.md, "Provider events in their real
+/// shapes").
+pub const STRIPE_VERSION: &str = "2024-06-20";
 
 pub struct StripeApi {
     client: HttpsClient,
@@ -95,6 +98,8 @@ impl StripeApi {
             .method(method)
             .uri(format!("{}{path}", self.base_url))
             .header(header::AUTHORIZATION, format!("Bearer {}", self.secret_key))
+            // The version our requests and the platform's webhook endpoint are written for.
+            .header("stripe-version", STRIPE_VERSION)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some(key) = idempotency_key {
             builder = builder.header("idempotency-key", key);
@@ -261,6 +266,13 @@ impl PaymentProvider for StripeApi {
             ),
             ("customer", request.method.customer.clone()),
             ("payment_method", request.method.payment_method.clone()),
+            // Any saved method that needs no redirect: a server-side confirmation has no page
+            // to return to (else Stripe asks for a `return_url`).
+            ("automatic_payment_methods[enabled]", "true".to_string()),
+            (
+                "automatic_payment_methods[allow_redirects]",
+                "never".to_string(),
+            ),
             (
                 "description",
                 format!(
@@ -320,6 +332,47 @@ impl PaymentProvider for StripeApi {
                 } else {
                     OffSessionOutcome::Declined { code }
                 })
+            }
+            // Confirmed in between (another attempt): where it stands now.
+            Err(ProviderError::Rejected { code, .. })
+                if code == "payment_intent_unexpected_state" =>
+            {
+                let now: PaymentIntentAnswer =
+                    serde_json::from_value(self.call(Method::GET, &path, None, &[]).await?)
+                        .map_err(ProviderError::Malformed)?;
+                Ok(now.outcome())
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn cancel_off_session_payment(&self, payment: &str) -> Result<bool, ProviderError> {
+        let path = format!("/v1/payment_intents/{payment}");
+        let cancelled = self
+            .call(
+                Method::POST,
+                &format!("{path}/cancel"),
+                Some(&format!("{payment}-cancel")),
+                &[("cancellation_reason", "abandoned".to_string())],
+            )
+            .await;
+        match cancelled {
+            Ok(_) => Ok(true),
+            // Charged (or cancelled) before: where it stands says which.
+            Err(ProviderError::Rejected { code, .. })
+                if code == "payment_intent_unexpected_state" =>
+            {
+                let now: PaymentIntentAnswer =
+                    serde_json::from_value(self.call(Method::GET, &path, None, &[]).await?)
+                        .map_err(ProviderError::Malformed)?;
+                match now.outcome() {
+                    OffSessionOutcome::Canceled => Ok(true),
+                    OffSessionOutcome::Succeeded | OffSessionOutcome::Processing => Ok(false),
+                    _ => Err(ProviderError::Rejected {
+                        status: 400,
+                        code: format!("cannot_cancel_{}", now.status),
+                    }),
+                }
             }
             Err(other) => Err(other),
         }

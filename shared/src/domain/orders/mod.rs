@@ -553,7 +553,8 @@ impl Order {
         let tax_before = self.payments_total(|p| p.tax)?;
         let item_paid_before: Vec<(u32, Money)> =
             self.schedule.iter().map(|i| (i.seq, i.paid)).collect();
-        let mut applied = self.apply_to_schedule(amount, incoming.period_start, now)?;
+        let mut applied =
+            self.apply_to_schedule(amount, incoming.period_start, incoming.rate, now)?;
         let items: Vec<u32> = self
             .schedule
             .iter()
@@ -811,6 +812,7 @@ impl Order {
         &mut self,
         amount: Money,
         period_start: Option<DateTime<Utc>>,
+        rate: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<PaymentApplied, PaymentError> {
         if amount.currency() != self.total.currency() {
@@ -829,10 +831,16 @@ impl Order {
         // A plan that ended (cancelled, refunded) schedules nothing more: late money is kept,
         // never turned into a new open item (R-R4).
         let ended = matches!(self.status, OrderStatus::Cancelled | OrderStatus::Refunded);
-        let target = match (self.plan, period_start) {
-            (Plan::Subscription { interval }, Some(start)) if !ended => {
+        let target = match (self.plan, period_start, rate) {
+            (Plan::Subscription { interval }, Some(start), _) if !ended => {
                 self.period_item(interval, start)
             }
+            // An instalment charged for its rate pays that rate (issue 15): a declined earlier
+            // one stays open for the customer's link, and the rate charged is not left unpaid.
+            (Plan::Installments { .. }, _, Some(seq)) => self
+                .schedule
+                .iter()
+                .position(|item| item.seq == seq && item.status == ItemStatus::Open),
             _ => None,
         };
         let mut order: Vec<usize> = target.into_iter().collect();
@@ -913,6 +921,7 @@ impl Order {
             source: payments::PaymentSource::Stripe,
             ids: Vec::new(),
             period_start: None,
+            rate: None,
         };
         self.apply_payment_once(&incoming, amount, now)?
             .ok_or(PaymentError::NotPositive)
@@ -938,6 +947,7 @@ pub(crate) mod payment_tests {
             source: payments::PaymentSource::Stripe,
             ids: ids.iter().map(|id| id.to_string()).collect(),
             period_start: None,
+            rate: None,
         }
     }
 

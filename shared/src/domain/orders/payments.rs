@@ -149,6 +149,9 @@ pub struct IncomingPayment {
     /// The start of the subscription period it pays, when the provider says (a Stripe
     /// invoice's `lines.data[].period`): the money goes to that period, not the first open one.
     pub period_start: Option<DateTime<Utc>>,
+    /// The instalment it was charged for (an off-session payment's `schedule_seq`, issue 15):
+    /// the money goes to that rate while it is open, not to an earlier one still overdue.
+    pub rate: Option<u32>,
 }
 
 impl IncomingPayment {
@@ -158,6 +161,7 @@ impl IncomingPayment {
             source: PaymentSource::Manual,
             ids: Vec::new(),
             period_start: None,
+            rate: None,
         }
     }
 }

@@ -29,6 +29,9 @@ pub(crate) struct CollectionTask {
     pub(crate) stage: Stage,
     /// The provider's payment once created: every later run confirms this one.
     pub(crate) payment: Option<String>,
+    /// What that payment charges: a retry whose rate changed meanwhile does not confirm it.
+    #[serde(default)]
+    pub(crate) payment_amount: Option<crate::domain::money::Money>,
     pub(crate) attempts: u32,
     pub(crate) last_error: Option<String>,
     pub(crate) given_up: bool,
@@ -79,6 +82,7 @@ pub fn schedule(
                 due_at: item.due_at,
                 stage: Stage::Announce,
                 payment: None,
+                payment_amount: None,
                 attempts: 0,
                 last_error: None,
                 given_up: false,

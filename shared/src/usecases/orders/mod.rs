@@ -362,7 +362,11 @@ pub async fn record_manual_payment(
             crate::domain::customers::record_paid_order(&mut customer, vendor.regular_customer_threshold);
         }
         // Issue 15, defect 1: the plan's later instalments are collected on their due dates.
-        let collections = crate::usecases::orders::collections::schedule(&mut order, vendor, now)?;
+        let collections = if applied.revived {
+            Vec::new()
+        } else {
+            crate::usecases::orders::collections::schedule(&mut order, vendor, now)?
+        };
         let receipt = crate::usecases::orders::notices::payment_notice(vendor, link_keys, &order, &customer, payment.amount, crate::domain::notifications::emails::payment_receipt)?;
         let event = DomainEvent {
             event_type: EventType::OrderPaid,

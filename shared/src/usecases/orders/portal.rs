@@ -162,40 +162,73 @@ pub fn consent_to_later_rates(
         return None;
     }
     let zone = order.calendar();
-    let later: Vec<String> = order
+    let later: Vec<&ScheduleItem> = order
         .schedule
         .iter()
         .filter(|item| item.seq > paying.seq && item.status == ItemStatus::Open)
-        .map(|item| {
-            format!(
-                "{} {}",
-                item.due_at.with_timezone(&zone).format("%Y-%m-%d"),
-                item.amount
-            )
-        })
         .collect();
-    if later.is_empty() {
-        return None;
-    }
+    let (first, last) = (later.first()?, later.last()?);
+    let date = |item: &ScheduleItem| {
+        item.due_at
+            .with_timezone(&zone)
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let listed = later
+        .iter()
+        .map(|item| format!("{} {}", date(item), item.amount))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let total = later
+        .iter()
+        .try_fold(
+            crate::domain::money::Money::zero(first.amount.currency()),
+            |sum, item| sum.checked_add(&item.amount),
+        )
+        .ok()?;
     let german = customer
         .language
         .as_deref()
         .unwrap_or(&vendor.default_language)
         .eq_ignore_ascii_case("de");
-    Some(if german {
+    let text = |rates: &str| {
+        if german {
+            format!(
+                "Sie erlauben {}, die weiteren Raten an ihren Fälligkeitstagen von dieser Zahlungsart abzubuchen: {rates}.",
+                vendor.name
+            )
+        } else {
+            format!(
+                "You allow {} to charge the further instalments to this payment method on their due dates: {rates}.",
+                vendor.name
+            )
+        }
+    };
+    let consent = text(&listed);
+    // Stripe shows at most 1200 characters there: a long plan is summed up.
+    if consent.chars().count() <= CONSENT_LIMIT {
+        return Some(consent);
+    }
+    let summary = if german {
         format!(
-            "Sie erlauben {}, die weiteren Raten an ihren Fälligkeitstagen von dieser Zahlungsart abzubuchen: {}.",
-            vendor.name,
-            later.join(", ")
+            "{} Raten, zusammen {total}, vom {} bis {}",
+            later.len(),
+            date(first),
+            date(last)
         )
     } else {
         format!(
-            "You allow {} to charge the further instalments to this payment method on their due dates: {}.",
-            vendor.name,
-            later.join(", ")
+            "{} instalments totalling {total}, from {} to {}",
+            later.len(),
+            date(first),
+            date(last)
         )
-    })
+    };
+    Some(text(&summary))
 }
+
+/// The longest text Stripe shows above the pay button (`custom_text[submit][message]`).
+const CONSENT_LIMIT: usize = 1200;
 
 /// `POST /portal/orders/{token}/pay`: a provider payment page for the open amount.
 pub async fn start_payment(

@@ -69,7 +69,7 @@ pub async fn run_due(
     let mut report = CollectionReport::default();
     let takes = Duration::from_std(crate::payments::https::OUTBOUND_TIMEOUT)
         .unwrap_or(Duration::MAX)
-        .checked_mul(2)
+        .checked_mul(3)
         .unwrap_or(Duration::MAX);
     for partition in due_partitions(DueQueue::Collection) {
         let query = Query::index(Index::Due, partition, SortRange::UpTo(due_up_to(now))).limit(100);
@@ -174,6 +174,12 @@ async fn run_one(
             return Ok(());
         }
         Owed::Nothing => {
+            // A payment made for it and never confirmed stays so; cancelled where it can be.
+            if let Some(payment) = &task.payment
+                && let Err(error) = provider.cancel_off_session_payment(payment).await
+            {
+                tracing::warn!(task = %task.id(), error = %error, "an unneeded off-session payment was not cancelled");
+            }
             if commit(ports, vec![delete(&item)], report).await? {
                 report.nothing_to_collect += 1;
             }
@@ -215,6 +221,30 @@ async fn run_one(
     if !commit(ports, vec![Write::update(claimed.clone())], report).await? {
         return Ok(());
     }
+    // A retry of a recorded payment whose rate changed meanwhile (part of it paid by hand or
+    // through the link): that payment would charge more than is owed. Cancelled, the customer
+    // pays the rest through the link; already charged, its money is on its way.
+    if let (Some(payment), Some(amount)) = (&task.payment, task.payment_amount)
+        && amount != rest
+    {
+        return match provider.cancel_off_session_payment(payment).await {
+            Ok(cancelled) => {
+                let mut writes = vec![delete(&claimed)];
+                if cancelled {
+                    writes.extend(ask);
+                }
+                if commit(ports, writes, report).await? {
+                    if cancelled {
+                        report.requested += 1;
+                    } else {
+                        report.charged += 1;
+                    }
+                }
+                Ok(())
+            }
+            Err(error) => failed(ports, &claimed, task, error, ask, now, report).await,
+        };
+    }
     let (payment, claimed) = match (task.payment.clone(), method) {
         (Some(payment), _) => (payment, claimed),
         (None, Some(method)) => {
@@ -234,6 +264,7 @@ async fn run_one(
                 Ok(payment) => {
                     // Recorded before it is confirmed: a retry confirms this one.
                     task.payment = Some(payment.clone());
+                    task.payment_amount = Some(rest);
                     let recorded = next_item(&claimed, &task, now + LEASE)?;
                     ports
                         .store
@@ -264,17 +295,41 @@ async fn run_one(
                 report.declined += 1;
             }
             tracing::info!(vendor_id = %vendor.id, order_id = %order.id, seq = task.seq, payment = %payment, outcome = ?outcome, "instalment charged off-session");
-            commit(ports, vec![delete(&claimed)], report).await?;
+            let mut writes = vec![delete(&claimed)];
+            // A cancelled payment reports no failure: the customer is asked here.
+            if outcome == OffSessionOutcome::Canceled {
+                writes.extend(ask);
+            }
+            commit(ports, writes, report).await?;
             Ok(())
         }
         Err(error) => failed(ports, &claimed, task, error, ask, now, report).await,
     }
 }
 
-/// A provider call that failed. Refused for good (the method is gone, the amount cannot be
-/// taken): the customer is asked to pay through the link instead, and the task goes. Else it is
-/// tried again after 1, 2, 4 … 64 minutes, and after `MAX_ATTEMPTS` given up with the
-/// operator's alarm — the customer asked to pay, never charged by a guess.
+/// Whether the provider will not take this payment from the saved method (declined at
+/// creation, the method or customer gone, an amount it cannot express): only the customer can
+/// pay it now, through the link.
+fn needs_the_customer(error: &ProviderError) -> bool {
+    match error {
+        ProviderError::Amount(_) => true,
+        ProviderError::Rejected { status: 402, .. } => true,
+        ProviderError::Rejected { code, .. } => {
+            code == "resource_missing"
+                || code.starts_with("payment_method")
+                || code.starts_with("card_")
+                || code == "expired_card"
+        }
+        _ => false,
+    }
+}
+
+/// A provider call that failed. One only the customer can mend (see [`needs_the_customer`])
+/// asks the customer to pay through the link instead, and the task goes. Anything else — no
+/// answer, the provider's trouble, and refusals that are ours or the operator's to mend (a
+/// revoked key, a request Stripe does not take) — is tried again after 1, 2, 4 … 64 minutes and
+/// after `MAX_ATTEMPTS` given up with the operator's alarm; the customer is then asked to pay
+/// only where no payment was made at the provider (one that was may still be charged).
 async fn failed(
     ports: Ports<'_>,
     claimed: &Item,
@@ -284,10 +339,9 @@ async fn failed(
     now: DateTime<Utc>,
     report: &mut CollectionReport,
 ) -> Result<(), UseCaseError> {
-    let refused = !error.is_transient();
     task.last_error = Some(error.to_string());
     let mut writes = Vec::new();
-    if refused {
+    if needs_the_customer(&error) {
         tracing::warn!(task = %task.id(), error = %error, "off-session payment refused: the customer is asked to pay");
         writes.push(delete(claimed));
         writes.extend(request);
@@ -296,20 +350,29 @@ async fn failed(
         }
         return Ok(());
     }
-    tracing::warn!(task = %task.id(), attempts = task.attempts, error = %error, "off-session payment call failed");
+    if error.is_transient() {
+        tracing::warn!(task = %task.id(), attempts = task.attempts, error = %error, "off-session payment call failed");
+    } else {
+        tracing::error!(task = %task.id(), attempts = task.attempts, error = %error, "off-session payment refused: the platform's request or key needs the operator");
+    }
     if task.attempts >= MAX_ATTEMPTS {
         // The template's metric filter turns this line into the operator's alarm.
         tracing::error!(vendor_id = %task.vendor_id, task = %task.id(), "provider call given up");
         task.given_up = true;
+        let ask = task.payment.is_none();
         writes.push(Write::update(
             claimed
                 .next(encode(&claimed.key, &task)?)
                 .without_index(Index::Due),
         ));
-        writes.extend(request);
+        if ask {
+            writes.extend(request);
+        }
         if commit(ports, writes, report).await? {
             report.given_up += 1;
-            report.requested += 1;
+            if ask {
+                report.requested += 1;
+            }
         }
         return Ok(());
     }

@@ -77,6 +77,8 @@ pub enum Fact {
         amount: Money,
         /// The subscription period it pays (a Stripe invoice's lines), when the event says.
         period_start: Option<DateTime<Utc>>,
+        /// The instalment it was charged for (our off-session payment's metadata).
+        rate: Option<u32>,
     },
     /// R-P2: a charge failed; `failure_key` names the failed attempt (its charge), so two events
     /// reporting the same failure (an invoice's and its payment intent's) count one attempt.
@@ -460,6 +462,7 @@ fn effect_of(
             ids,
             amount,
             period_start,
+            rate,
         } => {
             let incoming = crate::domain::orders::payments::IncomingPayment {
                 key: payment_key.clone(),
@@ -469,6 +472,7 @@ fn effect_of(
                 },
                 ids: ids.clone(),
                 period_start: *period_start,
+                rate: *rate,
             };
             money_arrived(ports, vendor, event, loaded, &incoming, *amount, now)
         }
@@ -1043,11 +1047,15 @@ fn money_arrived(
         )?);
     }
     // Issue 15, defect 1: the plan's later instalments are collected on their due dates.
-    writes.extend(crate::usecases::orders::collections::schedule(
-        &mut loaded.order,
-        vendor,
-        now,
-    )?);
+    // A superseded order paid after all is the vendor's to resume (R-O2): nothing is charged
+    // by itself beside the order that replaced it.
+    if !applied.revived {
+        writes.extend(crate::usecases::orders::collections::schedule(
+            &mut loaded.order,
+            vendor,
+            now,
+        )?);
+    }
     let transaction = Transaction {
         kind: TransactionKind::Payment,
         amount,

@@ -179,6 +179,7 @@ fn money(payment_key: String, value: Option<&str>, currency: Option<&str>) -> Fa
                 ids: Vec::new(),
                 amount,
                 period_start: None,
+                rate: None,
             },
             Err(_) => Fact::Nothing,
         },

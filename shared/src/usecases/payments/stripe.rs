@@ -379,6 +379,13 @@ fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact 
                 .filter_map(|line| line.pointer("/period/start").and_then(Value::as_i64))
                 .min()
                 .and_then(|start| chrono::DateTime::from_timestamp(start, 0)),
+            rate: match text(object, "object") {
+                Some("payment_intent") => object
+                    .pointer("/metadata/schedule_seq")
+                    .and_then(Value::as_str)
+                    .and_then(|seq| seq.parse().ok()),
+                _ => None,
+            },
         },
         _ => Fact::Nothing,
     }
