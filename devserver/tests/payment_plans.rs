@@ -21,12 +21,13 @@ struct Bought {
 }
 
 impl Shop {
-    async fn offer(&self, plan: Value) -> Value {
+    /// An offer of a product with `access_days` (`null`: no end) on `plan`, 10.00 EUR net.
+    async fn offer(&self, access_days: Value, plan: Value) -> Value {
         let product = post_json(
             &self.url,
             "/api/products",
             Some(&self.key),
-            &json!({"name": "Kurs", "access_days": 30}),
+            &json!({"name": "Kurs", "access_days": access_days}),
         )
         .await;
         assert_eq!(product.status, 201, "{}", product.text);
@@ -136,10 +137,16 @@ async fn payment_plans_run_by_themselves_for_three_months() {
     };
     shop.at("2026-11-24T09:00:00Z").await;
     let instalments = shop
-        .offer(json!({"kind": "installments", "count": 3, "interval": "month"}))
+        .offer(
+            Value::Null,
+            json!({"kind": "installments", "count": 3, "interval": "month"}),
+        )
         .await;
     let monthly = shop
-        .offer(json!({"kind": "subscription", "interval": "month"}))
+        .offer(
+            json!(30),
+            json!({"kind": "subscription", "interval": "month"}),
+        )
         .await;
     let alice = shop.checkout(&instalments, "alice@example.com").await;
     let page = get(&url, &format!("/_dev/pay/{}", alice.token), None).await;
@@ -186,9 +193,16 @@ async fn payment_plans_run_by_themselves_for_three_months() {
     assert_eq!(card["schedule"][1]["attempts"], 1, "{card}");
     shop.at("2026-12-26T09:00:00Z").await;
     assert_eq!(shop.states(&carol).await, ["paid", "overdue", "scheduled"]);
+    // (access follows the payments: carol's pauses while her rate is overdue, alice's runs)
+    let access = |card: &Value| card["lines"][0]["access"].clone();
+    assert_eq!(access(&shop.card(&carol).await)["active"], false);
+    let alices = access(&shop.card(&alice).await);
+    assert_eq!(alices["active"], true, "{alices}");
+    assert!(alices["end"].as_str().unwrap() >= "2027-01-24", "{alices}");
     assert_eq!(shop.pay(&alice).await, 409, "alice owes nothing now");
     assert_eq!(shop.pay(&carol).await, 200);
     assert_eq!(shop.states(&carol).await, ["paid", "paid", "scheduled"]);
+    assert_eq!(access(&shop.card(&carol).await)["active"], true);
 
     // when the third month begins
     shop.at("2027-01-24T09:00:00Z").await;
@@ -198,6 +212,11 @@ async fn payment_plans_run_by_themselves_for_three_months() {
         (&card["status"], &card["paid"]["amount"]),
         (&json!("completed"), &json!("11.90")),
         "{card}"
+    );
+    // (paid in full, the product's access has no end)
+    assert_eq!(
+        access(&card),
+        json!({"start": card["lines"][0]["access"]["start"], "end": null, "active": true})
     );
     assert_eq!(shop.card(&bob).await["paid"]["amount"], "35.70");
 
