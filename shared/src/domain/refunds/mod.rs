@@ -54,6 +54,9 @@ pub struct Refund {
     /// The payments it returns money of, each the way it came.
     #[serde(default)]
     pub parts: Vec<RefundedPart>,
+    /// It ended the order's running plan (R-R3: a plan's refund cancels it).
+    #[serde(default)]
+    pub ended_plan: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -455,6 +455,7 @@ fn refund_of(parts: Vec<RefundedPart>) -> Refund {
         origin: RefundOrigin::Vendor,
         ticket_id: None,
         parts,
+        ended_plan: false,
         created_at: o.created_at,
         updated_at: o.created_at,
     }

@@ -15,12 +15,21 @@ pub enum TicketNews {
     InactivityWarning,
     RefundExecuted {
         amount: String,
+        /// The refund of a plan's charge ended the plan (R-R3).
+        plan_ended: bool,
     },
     /// Executed on our side, but no call reaches its provider yet (R-R5): the platform holds the
     /// money and the refund is in progress.
     RefundInProgress {
         amount: String,
+        plan_ended: bool,
     },
+    /// Due, but the refund could not run (issue 16, item 1): `why` in the reader's words.
+    NotExecutable {
+        why: NotExecutableWhy,
+    },
+    /// Due, but the plan had ended already (issue 16, item 2).
+    NothingToCancel,
     /// R-O10: a chargeback is open, so the request closes without a refund.
     ClosedDisputed,
     /// R-R1: a vendor's own refund request came due, but the available balance does not cover
@@ -43,7 +52,9 @@ impl TicketNews {
             TicketNews::RefundExecuted { .. } | TicketNews::RefundInProgress { .. } => {
                 EmailKind::RefundConfirmation
             }
-            TicketNews::ClosedDisputed => EmailKind::TicketClosed,
+            TicketNews::ClosedDisputed
+            | TicketNews::NotExecutable { .. }
+            | TicketNews::NothingToCancel => EmailKind::TicketClosed,
             TicketNews::RefundWaitsForBalance { .. } => EmailKind::TicketChanged,
             TicketNews::CancellationExecuted => EmailKind::CancellationConfirmation,
         }
@@ -120,20 +131,47 @@ impl Words {
                 "Dieses Ticket ist seit einiger Zeit ohne Antwort und wird bald automatisch geschlossen.",
                 "This ticket has had no reply for a while and will be closed automatically soon.",
             ),
-            TicketNews::RefundExecuted { amount } => {
-                return if self.german {
+            TicketNews::RefundExecuted { amount, plan_ended } => {
+                let done = if self.german {
                     format!("Die Erstattung über {amount} wurde ausgeführt.")
                 } else {
                     format!("The refund of {amount} was executed.")
                 };
+                return self.with_plan_end(done, *plan_ended);
             }
-            TicketNews::RefundInProgress { amount } => {
-                return if self.german {
+            TicketNews::RefundInProgress { amount, plan_ended } => {
+                let done = if self.german {
                     format!("Die Erstattung über {amount} ist veranlasst und in Bearbeitung.")
                 } else {
                     format!("The refund of {amount} is under way.")
                 };
+                return self.with_plan_end(done, *plan_ended);
             }
+            TicketNews::NotExecutable { why } => {
+                let why = match why {
+                    NotExecutableWhy::NothingToRefund => self.pick(
+                        "es ist nichts mehr zu erstatten",
+                        "nothing is left to refund",
+                    ),
+                    NotExecutableWhy::WindowPassed => self.pick(
+                        "die Frist für Erstattungen war bei der Anfrage schon abgelaufen",
+                        "the refund period had already ended when it was asked for",
+                    ),
+                    NotExecutableWhy::NotRefundable => self.pick(
+                        "die Bestellung kann nicht erstattet werden",
+                        "the order cannot be refunded",
+                    ),
+                };
+                return if self.german {
+                    format!("Die Erstattung wurde nicht ausgeführt: {why}. Das Ticket wurde geschlossen.")
+                } else {
+                    format!("The refund was not executed: {why}. The ticket was closed.")
+                };
+            }
+            TicketNews::NothingToCancel => self.pick(
+                "Es gab nichts zu kündigen: der Plan war schon beendet. Das Ticket wurde geschlossen.",
+                "There was nothing to cancel: the plan had already ended. The ticket was closed.",
+            ),
             TicketNews::RefundWaitsForBalance { needed, available } => {
                 return if self.german {
                     format!("Die Erstattung kann noch nicht ausgeführt werden: das verfügbare Guthaben ({available}) deckt den Nettobetrag ({needed}) nicht. Sie wird täglich erneut versucht; das Ticket bleibt offen.")
@@ -151,6 +189,28 @@ impl Words {
             ),
         };
         text.to_string()
+    }
+}
+
+/// Why a due refund request did not run (issue 16, item 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotExecutableWhy {
+    NothingToRefund,
+    WindowPassed,
+    NotRefundable,
+}
+
+impl Words {
+    /// A refund's notice, and that the plan ended with it (R-R3; issue 16, item 3).
+    fn with_plan_end(&self, done: String, plan_ended: bool) -> String {
+        if !plan_ended {
+            return done;
+        }
+        let ended = self.pick(
+            "Der Plan wurde damit beendet; es folgen keine weiteren Zahlungen.",
+            "The plan ended with it; no further payments will be taken.",
+        );
+        format!("{done} {ended}")
     }
 }
 

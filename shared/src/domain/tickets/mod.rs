@@ -66,6 +66,11 @@ pub enum CloseReason {
     Executed,
     /// No activity (R-T6, R-T7).
     Inactive,
+    /// Due, but the request could not run (nothing left to refund, the window passed, a
+    /// chargeback open): nothing was refunded (issue 16, item 1).
+    NotExecutable,
+    /// Due, but the plan had ended already: nothing was cancelled (issue 16, item 2).
+    NothingToCancel,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,7 +294,9 @@ impl Ticket {
         if to == self.ticket_type {
             return Err(TicketError::SameType);
         }
-        if to.is_request() && !self.ticket_type.is_request() && by.is_vendor_side() {
+        // R-T4: the vendor may only close a request or turn it into support — never make one,
+        // nor turn a refund into a cancellation or back (issue 16, item 1).
+        if to.is_request() && by.is_vendor_side() {
             return Err(TicketError::OnlyCustomerRequests);
         }
         self.due_at = match (to.is_request(), self.ticket_type.is_request()) {
@@ -326,6 +333,13 @@ impl Ticket {
         };
         self.finish(reason, now);
         Ok(())
+    }
+
+    /// A due request that could not run closes saying so, never as `executed` (issue 16).
+    pub fn not_executed(&mut self, reason: CloseReason) {
+        if self.close_reason == Some(CloseReason::Executed) {
+            self.close_reason = Some(reason);
+        }
     }
 
     fn finish(&mut self, reason: CloseReason, now: DateTime<Utc>) {

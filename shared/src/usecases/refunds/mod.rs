@@ -106,6 +106,7 @@ pub fn execute(
         origin: cause.origin,
         ticket_id: cause.ticket_id,
         parts,
+        ended_plan,
         created_at: now,
         updated_at: now,
     };
@@ -155,7 +156,15 @@ pub fn execute(
             &vendor.id, &order.id, &history, entropy,
         )?);
     }
-    // A plan ended here stops at the provider too: no further charges.
+    // A plan ended here is announced (issue 16, item 3) and stops at the provider too.
+    if ended_plan {
+        let cancelled = DomainEvent {
+            event_type: EventType::SubscriptionCancelled,
+            detail: json!({ "order_id": order.id, "order_number": order.number, "by_refund": refund.id }),
+        };
+        writes
+            .push(enqueue(&vendor.id, Message::Event(cancelled), now, entropy).map_err(to_store)?);
+    }
     if let Some(subscription) = order.provider.subscription.clone().filter(|_| ended_plan) {
         writes.push(task_write(
             &vendor.id,

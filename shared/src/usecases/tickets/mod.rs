@@ -460,10 +460,12 @@ fn decide(
             Ok(TicketNews::Reply)
         }
         Change::ChangeType(to) => {
-            if to.is_request() && !ticket.ticket_type.is_request() {
+            // Who may change first (R-T3, R-T4), then whether the order allows the request it
+            // becomes: every change into a request type, refund ↔ cancel too (issue 16, item 1).
+            ticket.change_type(*to, by, now, policy)?;
+            if to.is_request() {
                 check_request(order, *to, by, now)?;
             }
-            ticket.change_type(*to, by, now, policy)?;
             Ok(TicketNews::TypeChanged)
         }
         Change::Close => {

@@ -3,14 +3,16 @@
 //! twice, or two that overlap, fire each timer once: the loser's version check fails and the
 //! ticket's next timer is no longer due.
 
+use crate::domain::catalogue::Plan;
 use crate::domain::clock::Budget;
 use crate::domain::money::Money;
 use crate::domain::notifications::{DomainEvent, EventType, Message};
+use crate::domain::orders::OrderStatus;
 use crate::domain::refunds::{
-    CUSTOMER_WINDOW_DAYS, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
+    CUSTOMER_WINDOW_DAYS, RefundError, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
 };
-use crate::domain::tickets::emails::TicketNews;
-use crate::domain::tickets::{Fired, Party, Ticket, TicketType};
+use crate::domain::tickets::emails::{NotExecutableWhy, TicketNews};
+use crate::domain::tickets::{CloseReason, Fired, Party, Ticket, TicketType};
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::vendor_zone;
 use crate::outbox::enqueue;
@@ -170,18 +172,33 @@ async fn fire(
                 EventType::TicketClosed,
                 now,
             )?);
-            match execute_refund(ports, &vendor, &ticket, &mut context, guard.as_ref(), now)? {
-                Some((news, more, refund_tasks)) => {
-                    writes.extend(more);
-                    tasks = refund_tasks;
-                    news
-                }
-                // Refunded meanwhile (the vendor did it): the ticket closes, nothing more.
-                None => TicketNews::Closed,
+            let (news, more, refund_tasks) =
+                execute_refund(ports, &vendor, &ticket, &mut context, guard.as_ref(), now)?;
+            if !matches!(
+                news,
+                TicketNews::RefundExecuted { .. } | TicketNews::RefundInProgress { .. }
+            ) {
+                // Nothing ran: the ticket says so, never `executed` (issue 16, item 1).
+                ticket.not_executed(CloseReason::NotExecutable);
+                writes[0] = Write::update(ticket_item(Some(&item), &ticket, &vendor)?);
             }
+            writes.extend(more);
+            tasks = refund_tasks;
+            news
         }
         Fired::Execute(_) => {
             writes.push(release_request(&vendor, &ticket));
+            // R-R4 on a plan that ended already (cancelled, refunded, superseded) or is no
+            // subscription: nothing to cancel — no event, no provider call (issue 16, item 2).
+            let cancellable = matches!(context.order.plan, Plan::Subscription { .. })
+                && matches!(
+                    context.order.status,
+                    OrderStatus::Active | OrderStatus::PendingPayment
+                );
+            if !cancellable {
+                ticket.not_executed(CloseReason::NothingToCancel);
+                writes[0] = Write::update(ticket_item(Some(&item), &ticket, &vendor)?);
+            }
             writes.push(ticket_event(
                 ports,
                 &vendor,
@@ -189,10 +206,14 @@ async fn fire(
                 EventType::TicketClosed,
                 now,
             )?);
-            let (more, cancel_task) = execute_cancellation(ports, &vendor, &mut context, now)?;
-            writes.extend(more);
-            tasks.extend(cancel_task);
-            TicketNews::CancellationExecuted
+            if cancellable {
+                let (more, cancel_task) = execute_cancellation(ports, &vendor, &mut context, now)?;
+                writes.extend(more);
+                tasks.extend(cancel_task);
+                TicketNews::CancellationExecuted
+            } else {
+                TicketNews::NothingToCancel
+            }
         }
     };
     writes.extend(notify_both(
@@ -275,6 +296,15 @@ fn release_request(vendor: &Vendor, ticket: &Ticket) -> Write {
 
 type Executed = (TicketNews, Vec<Write>, Vec<ProviderTask>);
 
+/// Why `request_refund` refused, as the notice says it.
+fn not_executable(error: &RefundError) -> NotExecutableWhy {
+    match error {
+        RefundError::NothingToRefund => NotExecutableWhy::NothingToRefund,
+        RefundError::WindowPassed => NotExecutableWhy::WindowPassed,
+        _ => NotExecutableWhy::NotRefundable,
+    }
+}
+
 /// R-T5 with R-R2/R-R3: whatever the balance; the window was checked when it was requested.
 fn execute_refund(
     ports: Ports<'_>,
@@ -283,7 +313,7 @@ fn execute_refund(
     context: &mut OrderContext,
     balance_guard: Option<&Item>,
     now: DateTime<Utc>,
-) -> Result<Option<Executed>, UseCaseError> {
+) -> Result<Executed, UseCaseError> {
     let window = match ticket.opened_by {
         Party::Customer => CUSTOMER_WINDOW_DAYS,
         Party::Vendor | Party::Api => VENDOR_WINDOW_DAYS,
@@ -292,10 +322,14 @@ fn execute_refund(
     let plan = match request_refund(&context.order, requested_at, window) {
         Ok(plan) => plan,
         // R-O10: a chargeback is open: the request closes without a refund, and says why.
-        Err(crate::domain::refunds::RefundError::Disputed) => {
-            return Ok(Some((TicketNews::ClosedDisputed, Vec::new(), Vec::new())));
+        Err(RefundError::Disputed) => {
+            return Ok((TicketNews::ClosedDisputed, Vec::new(), Vec::new()));
         }
-        Err(_) => return Ok(None),
+        // Refunded meanwhile (the vendor did it), the window passed: it says why.
+        Err(error) => {
+            let why = not_executable(&error);
+            return Ok((TicketNews::NotExecutable { why }, Vec::new(), Vec::new()));
+        }
     };
     let cause = RefundCause {
         origin: RefundOrigin::Ticket,
@@ -314,12 +348,13 @@ fn execute_refund(
         ports.entropy,
     )?;
     let amount = refund.amount.to_string();
+    let plan_ended = refund.ended_plan;
     let news = if refund.reaches_no_provider() {
-        TicketNews::RefundInProgress { amount }
+        TicketNews::RefundInProgress { amount, plan_ended }
     } else {
-        TicketNews::RefundExecuted { amount }
+        TicketNews::RefundExecuted { amount, plan_ended }
     };
-    Ok(Some((news, writes, tasks)))
+    Ok((news, writes, tasks))
 }
 
 /// R-R4: no refund, no further charges; access lasts to the end of the paid period.
