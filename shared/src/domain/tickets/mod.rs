@@ -101,6 +101,10 @@ pub struct Ticket {
     pub awaiting: Awaiting,
     /// Inactivity warnings sent since the last activity.
     pub warnings_sent: u32,
+    /// When the latest of them went out: a late one (a sweep after an outage) moves what
+    /// follows, so each warning precedes the next step by the normal gap (issue 16, item 5).
+    #[serde(default)]
+    pub last_warned_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub close_reason: Option<CloseReason>,
     pub comments: Vec<Comment>,
@@ -229,6 +233,7 @@ impl Ticket {
             last_activity: now,
             awaiting: awaiting_after(by),
             warnings_sent: 0,
+            last_warned_at: None,
             closed_at: None,
             close_reason: None,
             comments: vec![Comment {
@@ -275,6 +280,7 @@ impl Ticket {
     fn touch(&mut self, now: DateTime<Utc>) {
         self.last_activity = now;
         self.warnings_sent = 0;
+        self.last_warned_at = None;
     }
 
     /// R-T4: a request turned into support is no refund (its timer is cancelled); support turned
@@ -358,14 +364,28 @@ impl Ticket {
             return self.due_at.map(Timer::Execute);
         }
         let last = self.last_activity;
+        // The step after a warning comes no sooner than the normal gap after it went out.
+        let after_warning =
+            |scheduled: DateTime<Utc>, gap: &dyn Fn(DateTime<Utc>) -> DateTime<Utc>| {
+                self.last_warned_at
+                    .map_or(scheduled, |warned| scheduled.max(gap(warned)))
+            };
+        let two_days = |warned: DateTime<Utc>| warned + Duration::hours(48);
+        let seven_business_days = |warned: DateTime<Utc>| add_business_days(warned, 7, tz);
         Some(match (self.awaiting, self.warnings_sent) {
             (Awaiting::Vendor, 0) => Timer::Warn(last + Duration::hours(48)),
-            (Awaiting::Vendor, 1) => Timer::Warn(last + Duration::hours(96)),
-            (Awaiting::Vendor, _) => {
-                Timer::AutoClose(defer_off_weekend(last + Duration::hours(144), tz))
+            (Awaiting::Vendor, 1) => {
+                Timer::Warn(after_warning(last + Duration::hours(96), &two_days))
             }
+            (Awaiting::Vendor, _) => Timer::AutoClose(defer_off_weekend(
+                after_warning(last + Duration::hours(144), &two_days),
+                tz,
+            )),
             (Awaiting::Customer, 0) => Timer::Warn(add_business_days(last, 7, tz)),
-            (Awaiting::Customer, _) => Timer::AutoClose(add_business_days(last, 14, tz)),
+            (Awaiting::Customer, _) => Timer::AutoClose(after_warning(
+                add_business_days(last, 14, tz),
+                &seven_business_days,
+            )),
         })
     }
 
@@ -390,6 +410,7 @@ impl Ticket {
             }
             Timer::Warn(_) => {
                 self.warnings_sent += 1;
+                self.last_warned_at = Some(now);
                 Fired::Warned
             }
             Timer::AutoClose(_) => {

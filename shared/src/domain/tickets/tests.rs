@@ -359,6 +359,55 @@ fn a_ticket_awaiting_the_customer_warns_after_7_and_closes_after_14_business_day
     );
 }
 
+// R-T6, R-T7 (issue 16, item 5): a sweep after an outage that finds every timer past sends one
+// warning, and the close follows it by the normal gap — never a warning and its close at once
+#[test]
+fn a_late_sweep_sends_one_warning_and_moves_the_close() {
+    // given a ticket awaiting the vendor since Monday 23 November, and no sweep for a week
+    let mut t = ticket(
+        TicketType::Support,
+        Party::Customer,
+        "2026-11-23T09:00:00Z",
+        policy(BERLIN),
+    );
+    let back = utc("2026-11-30T12:00:00Z");
+    // when the sweeps come back, after both warnings and the close were due
+    assert_eq!(t.fire_due(back, BERLIN), Some(Fired::Warned));
+    // then one warning goes out, and the next step waits its normal gap
+    assert_eq!(t.fire_due(back, BERLIN), None, "one warning, not all three");
+    assert_eq!(
+        t.next_timer(BERLIN),
+        Some(Timer::Warn(utc("2026-12-02T12:00:00Z")))
+    );
+    assert_eq!(
+        t.fire_due(utc("2026-12-02T12:00:00Z"), BERLIN),
+        Some(Fired::Warned)
+    );
+    assert_eq!(
+        t.next_timer(BERLIN),
+        Some(Timer::AutoClose(utc("2026-12-04T12:00:00Z")))
+    );
+
+    // given a ticket awaiting the customer since Friday 27 November, and sweeps back on
+    // Sunday 20 December, after its close was due (Thursday 17th)
+    let mut t = ticket(
+        TicketType::Support,
+        Party::Customer,
+        "2026-11-23T09:00:00Z",
+        policy(BERLIN),
+    );
+    t.comment(Party::Vendor, "Antwort", utc("2026-11-27T10:00:00Z"))
+        .unwrap();
+    let back = utc("2026-12-20T12:00:00Z");
+    assert_eq!(t.fire_due(back, BERLIN), Some(Fired::Warned));
+    // then the close comes 7 business days after that warning: Tuesday 29 December
+    assert_eq!(
+        t.next_timer(BERLIN),
+        Some(Timer::AutoClose(utc("2026-12-29T12:00:00Z")))
+    );
+    assert_eq!(t.fire_due(back, BERLIN), None);
+}
+
 // R-T8
 #[test]
 fn a_comment_or_a_type_change_resets_the_inactivity_timers() {
