@@ -3,7 +3,7 @@
 //! to the customer (with the ticket link) and to the vendor's support address (with the ticket id).
 
 use crate::domain::notifications::{Email, EmailKind};
-use crate::domain::tickets::{Party, Ticket};
+use crate::domain::tickets::{CloseReason, Party, Ticket, TicketState, TicketType};
 
 /// What happened, which decides the notice and the kind (R-N3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,12 +117,101 @@ impl Words {
         }
     }
 
-    fn notice(&self, news: &TicketNews, recipient: Recipient) -> String {
+    /// The subject's few words: what happened, not the whole notice (issue 16, item 9).
+    fn title(&self, news: &TicketNews, ticket: &Ticket) -> &'static str {
+        match news {
+            TicketNews::Opened => self.pick("Neues Ticket", "New ticket"),
+            TicketNews::Reply => self.pick("Neue Antwort", "New reply"),
+            TicketNews::TypeChanged => self.pick("Ticket geändert", "Ticket changed"),
+            TicketNews::Closed => match ticket.close_reason {
+                Some(CloseReason::Inactive) => self.pick(
+                    "Ticket wegen Inaktivität geschlossen",
+                    "Ticket closed for inactivity",
+                ),
+                _ => self.pick("Ticket geschlossen", "Ticket closed"),
+            },
+            TicketNews::InactivityWarning => {
+                self.pick("Ticket wird bald geschlossen", "Ticket closes soon")
+            }
+            TicketNews::RefundExecuted { .. } => {
+                self.pick("Erstattung ausgeführt", "Refund executed")
+            }
+            TicketNews::RefundInProgress { .. } => {
+                self.pick("Erstattung in Bearbeitung", "Refund under way")
+            }
+            TicketNews::NotExecutable { .. } => {
+                self.pick("Erstattung nicht ausgeführt", "Refund not executed")
+            }
+            TicketNews::NothingToCancel => self.pick("Nichts zu kündigen", "Nothing to cancel"),
+            TicketNews::ClosedDisputed => self.pick(
+                "Ticket geschlossen: Rückbuchung offen",
+                "Ticket closed: chargeback open",
+            ),
+            TicketNews::RefundWaitsForBalance { .. } => {
+                self.pick("Erstattung wartet auf Guthaben", "Refund waits for balance")
+            }
+            TicketNews::CancellationExecuted => {
+                self.pick("Abonnement gekündigt", "Subscription cancelled")
+            }
+        }
+    }
+
+    /// Why the ticket was closed, in the reader's words (issue 16, item 9).
+    fn closed(&self, ticket: &Ticket, recipient: Recipient) -> &'static str {
+        match (ticket.close_reason, recipient) {
+            (Some(CloseReason::ClosedByCustomer), Recipient::Customer) => self.pick(
+                "Sie haben das Ticket geschlossen.",
+                "You closed the ticket.",
+            ),
+            (Some(CloseReason::ClosedByCustomer), Recipient::Vendor) => self.pick(
+                "Der Kunde hat das Ticket geschlossen.",
+                "The customer closed the ticket.",
+            ),
+            (Some(CloseReason::ClosedByVendor), Recipient::Customer) => self.pick(
+                "Der Anbieter hat das Ticket geschlossen.",
+                "The vendor closed the ticket.",
+            ),
+            (Some(CloseReason::ClosedByVendor), Recipient::Vendor) => self.pick(
+                "Sie haben das Ticket geschlossen.",
+                "You closed the ticket.",
+            ),
+            (Some(CloseReason::Inactive), _) => self.pick(
+                "Das Ticket wurde geschlossen, weil es längere Zeit keine Antwort gab.",
+                "The ticket was closed because there was no reply for a while.",
+            ),
+            (Some(CloseReason::Executed), _) => self.pick(
+                "Die Anfrage wurde ausgeführt; das Ticket ist geschlossen.",
+                "The request was executed; the ticket is closed.",
+            ),
+            (Some(CloseReason::NotExecutable | CloseReason::NothingToCancel), _) => self.pick(
+                "Die Anfrage wurde nicht ausgeführt; das Ticket ist geschlossen.",
+                "The request was not executed; the ticket is closed.",
+            ),
+            (None, _) => self.pick("Das Ticket wurde geschlossen.", "The ticket was closed."),
+        }
+    }
+
+    fn state(&self, state: TicketState) -> &'static str {
+        match state {
+            TicketState::Open => self.pick("offen", "open"),
+            TicketState::Closed => self.pick("geschlossen", "closed"),
+        }
+    }
+
+    fn kind(&self, kind: TicketType) -> &'static str {
+        match kind {
+            TicketType::Support => self.pick("Support", "support"),
+            TicketType::Refund => self.pick("Erstattung", "refund"),
+            TicketType::Cancel => self.pick("Kündigung", "cancellation"),
+        }
+    }
+
+    fn notice(&self, news: &TicketNews, ticket: &Ticket, recipient: Recipient) -> String {
         let text = match news {
             TicketNews::Opened => self.pick("Ein neues Ticket wurde eröffnet.", "A new ticket was opened."),
             TicketNews::Reply => self.pick("Es gibt eine neue Antwort.", "There is a new reply."),
             TicketNews::TypeChanged => self.pick("Die Art des Tickets wurde geändert.", "The ticket's type was changed."),
-            TicketNews::Closed => self.pick("Das Ticket wurde geschlossen.", "The ticket was closed."),
+            TicketNews::Closed => self.closed(ticket, recipient),
             TicketNews::InactivityWarning if recipient == Recipient::Customer => self.pick(
                 "Dieses Ticket ist seit einiger Zeit ohne Antwort und wird bald automatisch geschlossen. Sie können es jederzeit in eine Erstattungsanfrage umwandeln.",
                 "This ticket has had no reply for a while and will be closed automatically soon. You can turn it into a refund request at any time.",
@@ -214,13 +303,6 @@ impl Words {
     }
 }
 
-fn type_name(ticket: &Ticket) -> String {
-    serde_json::to_value(ticket.ticket_type)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// How much of the history (characters) a ticket mail carries beside its newest comment.
 pub const HISTORY_CHARS: usize = 20_000;
 
@@ -232,11 +314,11 @@ pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
     let subject = format!(
         "[{}] {} – {} {}",
         mail.order.vendor_name,
-        words.notice(mail.news, mail.recipient),
+        words.title(mail.news, ticket),
         words.pick("Bestellung", "Order"),
         mail.order.number
     );
-    let mut text = format!("{}\n\n", words.notice(mail.news, mail.recipient));
+    let mut text = format!("{}\n\n", words.notice(mail.news, ticket, mail.recipient));
     if let Some(newest) = ticket.comments.last() {
         text.push_str(&format!(
             "{} ({}, {}):\n{}\n\n",
@@ -258,11 +340,11 @@ pub fn ticket_email(mail: &TicketMail<'_>) -> Email {
         )),
     }
     text.push_str(&format!(
-        "{}: {} · {}: {:?} · {}: {}",
+        "{}: {} · {}: {} · {}: {}",
         words.pick("Art", "Type"),
-        type_name(ticket),
+        words.kind(ticket.ticket_type),
         words.pick("Status", "State"),
-        ticket.state,
+        words.state(ticket.state),
         words.pick("Eröffnet", "Opened"),
         wall_time(ticket.opened_at, mail.zone),
     ));
@@ -440,7 +522,7 @@ mod tests {
             "Sie können es jederzeit in eine Erstattungsanfrage umwandeln",
             "Neuester Kommentar (Anbieter",
             "Zum Ticket: https://portal.example/tickets/tok",
-            "Art: support",
+            "Art: Support",
             "Bestellung SD-000007: Videokurs",
             "Verlauf:",
             "Der Download geht nicht",
@@ -468,5 +550,97 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("UTC"), "{text}");
+    }
+
+    // R-T9 (issue 16, item 9): a close says why — the customer, the vendor, inactivity — each in
+    // the reader's words; a German mail says its details in German; subjects stay short
+    #[test]
+    fn each_close_reason_has_its_own_notice_in_the_readers_language() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let e = SeededEntropy::new(5);
+        let policy = Policy {
+            tz: chrono_tz::Europe::Berlin,
+            restricted: false,
+        };
+        let open = || {
+            Ticket::open(
+                NewTicket {
+                    id: TicketId::generate(now, &e),
+                    vendor_id: VendorId::generate(now, &e),
+                    order_id: OrderId::generate(now, &e),
+                    ticket_type: TicketType::Support,
+                    by: Party::Customer,
+                    body: "Frage",
+                },
+                now,
+                policy,
+            )
+            .unwrap()
+        };
+        let order = OrderFacts {
+            number: "SD-000007",
+            offer_name: "Videokurs",
+            total: "11.89 EUR",
+            vendor_name: "Kurswerk",
+        };
+        let mail = |ticket: &Ticket, news: &TicketNews, recipient, language| {
+            ticket_email(&TicketMail {
+                to: "a@example.com",
+                language,
+                recipient,
+                news,
+                ticket,
+                order: &order,
+                ticket_link: None,
+                zone: chrono_tz::Europe::Berlin,
+            })
+        };
+        let mut by_customer = open();
+        by_customer.close(Party::Customer, now, policy).unwrap();
+        let mut by_vendor = open();
+        by_vendor.close(Party::Vendor, now, policy).unwrap();
+        let mut inactive = open();
+        for days in [30, 40, 50] {
+            inactive.fire_due(now + Duration::days(days), chrono_tz::Europe::Berlin);
+        }
+        assert_eq!(inactive.close_reason, Some(CloseReason::Inactive));
+        let first_line = |email: Email| email.text.lines().next().unwrap_or_default().to_string();
+        let notices: Vec<String> = [&by_customer, &by_vendor, &inactive]
+            .into_iter()
+            .flat_map(|ticket| {
+                [Recipient::Customer, Recipient::Vendor]
+                    .map(|to| first_line(mail(ticket, &TicketNews::Closed, to, "en")))
+            })
+            .collect();
+        assert_eq!(
+            notices,
+            [
+                "You closed the ticket.",
+                "The customer closed the ticket.",
+                "The vendor closed the ticket.",
+                "You closed the ticket.",
+                "The ticket was closed because there was no reply for a while.",
+                "The ticket was closed because there was no reply for a while.",
+            ]
+        );
+        let german = mail(&by_vendor, &TicketNews::Closed, Recipient::Customer, "de");
+        assert!(
+            german.text.contains("Art: Support · Status: geschlossen"),
+            "{}",
+            german.text
+        );
+        assert!(!german.text.contains("Closed"), "{}", german.text);
+        let warning = mail(
+            &open(),
+            &TicketNews::InactivityWarning,
+            Recipient::Customer,
+            "de",
+        );
+        assert_eq!(
+            warning.subject,
+            "[Kurswerk] Ticket wird bald geschlossen – Bestellung SD-000007"
+        );
     }
 }
