@@ -134,6 +134,7 @@ fn later_rates_consent(
         item,
         &found.vendor,
         &found.customer,
+        now,
     )
 }
 
@@ -157,9 +158,7 @@ pub async fn pay(
     // A subscription's first payment starts it at the provider, which bills the later periods
     // itself (`bill_due_renewals`), as Stripe Billing does.
     let starts_subscription = match found.order.plan {
-        Plan::Subscription { interval } if found.order.provider.subscription.is_none() => {
-            Some(interval)
-        }
+        Plan::Subscription { interval } if body.outcome == Outcome::Succeeded => Some(interval),
         _ => None,
     };
     let subscription = starts_subscription.map(|_| format!("sub_dev_{}", found.order.id));

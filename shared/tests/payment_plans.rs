@@ -596,6 +596,13 @@ async fn without_a_saved_method_the_customer_is_asked_ahead_and_on_the_due_date(
         "the pay link: {}",
         requests[0].text
     );
+    assert!(
+        requests[0]
+            .text
+            .contains("Ab diesem Tag können Sie sie hier bezahlen"),
+        "the link pays it from its day on: {}",
+        requests[0].text
+    );
     // and on the due date a second one; no card is charged
     plan.clock.freeze(at("2026-12-24T09:00:00Z"));
     assert_eq!(plan.sweep().await.requested, 1);
@@ -789,6 +796,35 @@ async fn a_superseded_order_paid_after_all_charges_nothing_by_itself() {
         "{:?}",
         plan.provider.calls()
     );
+    // and it asks for no more: its later rates are not owed, the link has nothing to pay
+    assert_eq!(plan.states().await, ["paid", "cancelled", "cancelled"]);
+    assert_eq!(plan.card().await["overdue"]["amount"], "0.00");
+    assert_eq!(plan.pay().await, (409, "nothing_open".to_string()));
+}
+
+// R-O2 (issue 15, review): money beyond the schedule is shown refundable only until it is
+// refunded
+#[tokio::test]
+async fn a_surplus_refunded_is_no_longer_shown() {
+    let plan = Plan::new(json!({"kind": "one_time"})).await;
+    plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 2500))
+        .await;
+    assert_eq!(plan.card().await["surplus"]["amount"], "13.10");
+    plan.deliver(&charge_refunded(
+        "evt_refunded",
+        "ch_1",
+        "pi_1",
+        2500,
+        2500,
+        ours(&plan.order_id),
+    ))
+    .await;
+    let card = plan.card().await;
+    assert_eq!(
+        (&card["status"], &card["surplus"]["amount"]),
+        (&json!("refunded"), &json!("0.00")),
+        "{card}"
+    );
 }
 
 // Issue 15 (review): a retry whose rate was partly paid meanwhile does not confirm the payment
@@ -876,4 +912,117 @@ async fn a_long_plans_consent_fits_stripes_page() {
     assert!(consent.chars().count() <= 1200, "{}", consent.len());
     assert!(consent.contains("35 Raten"), "{consent}");
     assert!(consent.contains("bis 2027-07-27"), "{consent}");
+}
+
+// R-P4 (issue 15, review): a subscription whose first payment failed is paid through the link
+// again, starting the plan anew — not left unpayable
+#[tokio::test]
+async fn a_subscriptions_failed_first_payment_is_paid_through_the_link() {
+    let plan = Plan::new(json!({"kind": "subscription", "interval": "month"})).await;
+    assert_eq!(plan.pay().await.0, 200);
+    let failed = json!({"id": "evt_cs_failed", "object": "event",
+        "type": "checkout.session.async_payment_failed",
+        "data": {"object": {"id": "cs_1", "object": "checkout.session", "payment_status": "unpaid",
+            "subscription": "sub_1", "metadata": ours(&plan.order_id)}}});
+    plan.deliver(&failed).await;
+    assert_eq!(plan.card().await["schedule"][0]["attempts"], 1);
+    assert_eq!(
+        plan.pay().await.0,
+        200,
+        "the first period is still the link's to pay"
+    );
+    assert_eq!(plan.provider.sessions(), ["11.90 EUR", "11.90 EUR"]);
+}
+
+// R-P2 (issue 15, review): each declined renewal counts on the period it billed, so two
+// unpaid months show as two, and its notice does not send the customer to a link that cannot
+// pay it (the provider tries again itself)
+#[tokio::test]
+async fn a_declined_renewal_counts_on_its_own_period() {
+    let plan = Plan::new(json!({"kind": "subscription", "interval": "month"})).await;
+    plan.deliver(&session_subscription(
+        &plan.order_id,
+        "cs_1",
+        "sub_1",
+        "in_1",
+        1190,
+    ))
+    .await;
+    for (invoice, start, end) in [
+        ("in_2", "2026-12-24T09:00:00Z", "2027-01-24T09:00:00Z"),
+        ("in_3", "2027-01-24T09:00:00Z", "2027-02-24T09:00:00Z"),
+    ] {
+        plan.clock.freeze(at(start));
+        let mut declined = invoice_failed(
+            &plan.order_id,
+            invoice,
+            "sub_1",
+            &format!("pi_{invoice}"),
+            &format!("ch_{invoice}"),
+            1,
+        );
+        declined["data"]["object"]["lines"] = json!({"object": "list", "data": [{"amount": 1190,
+            "currency": "eur", "period": {"start": at(start).timestamp(), "end": at(end).timestamp()}}]});
+        plan.deliver(&declined).await;
+    }
+    plan.clock.freeze(at("2027-01-26T09:00:00Z"));
+    let card = plan.card().await;
+    let attempts: Vec<&Value> = card["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| &item["attempts"])
+        .collect();
+    assert_eq!(attempts, [&json!(0), &json!(1), &json!(1)], "{card}");
+    assert_eq!(card["open"]["amount"], "23.80", "{card}");
+    let mailbox = common::dispatched(&plan.app.store, plan.clock.clone()).await;
+    let failed: Vec<String> = mailbox
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|mail| mail.kind == sellerdesk::domain::notifications::EmailKind::PaymentFailed)
+        .map(|mail| mail.text)
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(
+        failed
+            .iter()
+            .all(|text| text.contains("automatisch erneut versucht")),
+        "{failed:?}"
+    );
+}
+
+// Issue 15 (review): a plan whose first rate is paid after the second was due asks for that
+// rate as overdue — not "due today" — promises no charge on a past day, and never shows access
+// ending before it starts
+#[tokio::test]
+async fn a_plan_paid_late_asks_for_its_overdue_rate_as_overdue() {
+    let plan = Plan::new(instalments()).await;
+    plan.clock.freeze(at("2026-12-26T09:00:00Z"));
+    assert_eq!(plan.pay().await.0, 200);
+    let consent = plan.provider.consents.lock().unwrap()[0].clone().unwrap();
+    assert!(consent.contains("2026-12-26 3.96 EUR"), "{consent}");
+    assert!(!consent.contains("2026-12-24"), "{consent}");
+    plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 398))
+        .await;
+    let access = plan.card().await["lines"][0]["access"].clone();
+    assert!(
+        access["end"].as_str().unwrap() >= access["start"].as_str().unwrap(),
+        "{access}"
+    );
+    assert_eq!(plan.sweep().await.requested, 1);
+    let requests = plan.payment_requests().await;
+    assert!(
+        requests[0].subject.starts_with("Überfällig"),
+        "{}",
+        requests[0].subject
+    );
+    assert!(
+        requests[0]
+            .text
+            .contains("war am 2026-12-24 fällig und ist noch offen"),
+        "{}",
+        requests[0].text
+    );
 }

@@ -134,57 +134,105 @@ pub fn payment_failed(n: &PaymentNotice<'_>) -> Email {
     email(n.to, n.language, EmailKind::PaymentFailed, subject, text)
 }
 
-/// An instalment the customer pays through the link: due on `due_date`, or today.
+/// A failed payment that the provider tries again itself (a subscription's renewal): the link
+/// cannot pay it, so the notice does not ask for that (issue 15, review).
+pub fn payment_failed_will_retry(n: &PaymentNotice<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Zahlung fehlgeschlagen: {}", n.order_number),
+            format!(
+                "Hallo {},\n\nIhre Zahlung über {} für die Bestellung {} ist fehlgeschlagen. Sie wird automatisch erneut versucht; bitte sorgen Sie dafür, dass Ihre Zahlungsart belastet werden kann.\n\nIhre Bestellung: {}\n",
+                n.customer_name, n.amount, n.order_number, n.customer_link
+            ),
+        )
+    } else {
+        (
+            format!("Payment failed: {}", n.order_number),
+            format!(
+                "Hello {},\n\nyour payment of {} for order {} failed. It will be tried again automatically; please make sure your payment method can be charged.\n\nYour order: {}\n",
+                n.customer_name, n.amount, n.order_number, n.customer_link
+            ),
+        )
+    };
+    email(n.to, n.language, EmailKind::PaymentFailed, subject, text)
+}
+
+/// When an instalment the customer pays through the link is due, as its request says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestTiming {
+    /// Days ahead; `payable_now`: the vendor allows paying it early (else the link pays it
+    /// from its day on).
+    Ahead {
+        payable_now: bool,
+    },
+    Today,
+    /// Its day has passed (a plan paid late, a sweep after an outage).
+    Overdue,
+}
+
+/// An instalment the customer pays through the link, due on `due_date`.
 pub struct PaymentRequestNotice<'a> {
     pub payment: PaymentNotice<'a>,
     pub due_date: &'a str,
-    pub due_today: bool,
+    pub timing: RequestTiming,
 }
 
 pub fn payment_request(r: &PaymentRequestNotice<'_>) -> Email {
     let n = &r.payment;
-    let (subject, text) = match (is_german(n.language), r.due_today) {
-        (true, true) => (
-            format!("Heute fällig: {} für {}", n.amount, n.order_number),
-            format!(
-                "Hallo {},\n\nheute ist die nächste Rate über {} für die Bestellung {} bei {} fällig. Bitte zahlen Sie hier: {}\n",
-                n.customer_name, n.amount, n.order_number, n.vendor_name, n.customer_link
-            ),
-        ),
-        (true, false) => (
+    let german = is_german(n.language);
+    let (subject, when, pay) = match (r.timing, german) {
+        (RequestTiming::Ahead { payable_now }, true) => (
             format!(
                 "Am {} fällig: {} für {}",
                 r.due_date, n.amount, n.order_number
             ),
-            format!(
-                "Hallo {},\n\nam {} ist die nächste Rate über {} für die Bestellung {} bei {} fällig. Sie können sie hier bezahlen: {}\n",
-                n.customer_name,
-                r.due_date,
-                n.amount,
-                n.order_number,
-                n.vendor_name,
-                n.customer_link
-            ),
+            format!("ist am {} fällig", r.due_date),
+            if payable_now {
+                "Sie können sie schon jetzt hier bezahlen"
+            } else {
+                "Ab diesem Tag können Sie sie hier bezahlen"
+            },
         ),
-        (false, true) => (
-            format!("Due today: {} for {}", n.amount, n.order_number),
-            format!(
-                "Hello {},\n\nthe next instalment of {} for order {} with {} is due today. Please pay here: {}\n",
-                n.customer_name, n.amount, n.order_number, n.vendor_name, n.customer_link
-            ),
-        ),
-        (false, false) => (
+        (RequestTiming::Ahead { payable_now }, false) => (
             format!("Due on {}: {} for {}", r.due_date, n.amount, n.order_number),
-            format!(
-                "Hello {},\n\nthe next instalment of {} for order {} with {} is due on {}. You can pay it here: {}\n",
-                n.customer_name,
-                n.amount,
-                n.order_number,
-                n.vendor_name,
-                r.due_date,
-                n.customer_link
-            ),
+            format!("is due on {}", r.due_date),
+            if payable_now {
+                "You can pay it now here"
+            } else {
+                "From that day you can pay it here"
+            },
         ),
+        (RequestTiming::Today, true) => (
+            format!("Heute fällig: {} für {}", n.amount, n.order_number),
+            "ist heute fällig".to_string(),
+            "Bitte zahlen Sie hier",
+        ),
+        (RequestTiming::Today, false) => (
+            format!("Due today: {} for {}", n.amount, n.order_number),
+            "is due today".to_string(),
+            "Please pay here",
+        ),
+        (RequestTiming::Overdue, true) => (
+            format!("Überfällig: {} für {}", n.amount, n.order_number),
+            format!("war am {} fällig und ist noch offen", r.due_date),
+            "Bitte zahlen Sie hier",
+        ),
+        (RequestTiming::Overdue, false) => (
+            format!("Overdue: {} for {}", n.amount, n.order_number),
+            format!("was due on {} and is still open", r.due_date),
+            "Please pay here",
+        ),
+    };
+    let text = if german {
+        format!(
+            "Hallo {},\n\ndie nächste Rate über {} für die Bestellung {} bei {} {when}. {pay}: {}\n",
+            n.customer_name, n.amount, n.order_number, n.vendor_name, n.customer_link
+        )
+    } else {
+        format!(
+            "Hello {},\n\nthe next instalment of {} for order {} with {} {when}. {pay}: {}\n",
+            n.customer_name, n.amount, n.order_number, n.vendor_name, n.customer_link
+        )
     };
     email(n.to, n.language, EmailKind::PaymentRequest, subject, text)
 }

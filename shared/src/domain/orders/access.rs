@@ -131,6 +131,11 @@ impl Order {
             }
             _ => end,
         };
+        // Access never ends before it starts (a plan paid after its next rate was due).
+        let end = match (start, end) {
+            (Some(start), Some(end)) => Some(end.max(start)),
+            (_, end) => end,
+        };
         // A full refund revokes access; an open dispute pauses it.
         let revoked = matches!(self.status, OrderStatus::Refunded | OrderStatus::Disputed);
         let active =

@@ -254,6 +254,11 @@ pub fn derive(
             }
         }
     }
+    // Money beyond the schedule is refundable only while it was not refunded (issue 15, review).
+    let kept = paid.checked_sub(&refunded)?;
+    if kept.amount() < surplus.amount() {
+        surplus = if kept.is_negative() { zero } else { kept };
+    }
     let payment_status = if !paid.is_zero() && refunded.amount() >= paid.amount() {
         PaymentStatus::Refunded
     } else if !refunded.is_zero() {
@@ -664,6 +669,43 @@ impl Order {
     /// The open item of the subscription period starting at `start` (within a day: Stripe's
     /// periods start when it billed, ours when the order was made), scheduling the items up to
     /// it if they are not yet; `None` when no such item can be (a period before the order's).
+    /// The open item a payment or a failed charge names: a subscription's period by its start
+    /// (scheduled if it is not yet), an instalment by its rate (issue 15: money charged for a
+    /// rate pays that rate, a declined earlier one stays open for the link). A plan that ended
+    /// (cancelled, refunded) schedules nothing more.
+    fn named_item(
+        &mut self,
+        period_start: Option<DateTime<Utc>>,
+        rate: Option<u32>,
+    ) -> Option<usize> {
+        let ended = matches!(self.status, OrderStatus::Cancelled | OrderStatus::Refunded);
+        match (self.plan, period_start, rate) {
+            (Plan::Subscription { interval }, Some(start), _) if !ended => {
+                self.period_item(interval, start)
+            }
+            (Plan::Installments { .. }, _, Some(seq)) => self
+                .schedule
+                .iter()
+                .position(|item| item.seq == seq && item.status == ItemStatus::Open),
+            _ => None,
+        }
+    }
+
+    /// The item a failed charge counts its attempt on (R-P2): the one it names, else the first
+    /// open one.
+    pub fn attempted_item(
+        &mut self,
+        period_start: Option<DateTime<Utc>>,
+        rate: Option<u32>,
+    ) -> Option<&mut ScheduleItem> {
+        let index = self.named_item(period_start, rate).or_else(|| {
+            self.schedule
+                .iter()
+                .position(|item| item.status == ItemStatus::Open)
+        })?;
+        self.schedule.get_mut(index)
+    }
+
     fn period_item(&mut self, interval: Interval, start: DateTime<Utc>) -> Option<usize> {
         let tolerance = chrono::Duration::days(1);
         for _ in 0..MAX_PERIODS_AHEAD {
@@ -831,18 +873,7 @@ impl Order {
         // A plan that ended (cancelled, refunded) schedules nothing more: late money is kept,
         // never turned into a new open item (R-R4).
         let ended = matches!(self.status, OrderStatus::Cancelled | OrderStatus::Refunded);
-        let target = match (self.plan, period_start, rate) {
-            (Plan::Subscription { interval }, Some(start), _) if !ended => {
-                self.period_item(interval, start)
-            }
-            // An instalment charged for its rate pays that rate (issue 15): a declined earlier
-            // one stays open for the customer's link, and the rate charged is not left unpaid.
-            (Plan::Installments { .. }, _, Some(seq)) => self
-                .schedule
-                .iter()
-                .position(|item| item.seq == seq && item.status == ItemStatus::Open),
-            _ => None,
-        };
+        let target = self.named_item(period_start, rate);
         let mut order: Vec<usize> = target.into_iter().collect();
         order.extend((0..self.schedule.len()).filter(|i| Some(*i) != target));
         for index in order {
@@ -884,6 +915,15 @@ impl Order {
             self.schedule.push(next);
         }
         let revived = self.status == OrderStatus::Superseded;
+        // A superseded instalment order paid after all owes no more rates (issue 15, review):
+        // the order that replaced it is the one being paid; the vendor is told of this money.
+        if revived && matches!(self.plan, Plan::Installments { .. }) {
+            for item in &mut self.schedule {
+                if item.status == ItemStatus::Open && item.paid.is_zero() {
+                    item.status = ItemStatus::Cancelled;
+                }
+            }
+        }
         let nothing_open = self.schedule.iter().all(|i| i.status != ItemStatus::Open);
         if matches!(
             self.status,

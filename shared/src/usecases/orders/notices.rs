@@ -3,7 +3,7 @@
 use crate::domain::customers::Customer;
 use crate::domain::money::Money;
 use crate::domain::notifications::Email;
-use crate::domain::notifications::emails::{PaymentNotice, PaymentRequestNotice};
+use crate::domain::notifications::emails::{PaymentNotice, PaymentRequestNotice, RequestTiming};
 use crate::domain::orders::Order;
 use crate::domain::token::{LinkKeys, TokenError};
 use crate::domain::vendors::Vendor;
@@ -22,7 +22,7 @@ pub fn payment_notice(
     })
 }
 
-/// Issue 15, defect 1: an instalment to pay through the link, due on `due_at` (today or later).
+/// Issue 15, defect 1: an instalment to pay through the link, due on `due_at`.
 pub fn payment_request_notice(
     vendor: &Vendor,
     link_keys: &LinkKeys,
@@ -30,7 +30,7 @@ pub fn payment_request_notice(
     customer: &Customer,
     amount: Money,
     due_at: chrono::DateTime<chrono::Utc>,
-    due_today: bool,
+    timing: RequestTiming,
 ) -> Result<Email, TokenError> {
     let due_date = due_at
         .with_timezone(&order.calendar())
@@ -40,7 +40,7 @@ pub fn payment_request_notice(
         crate::domain::notifications::emails::payment_request(&PaymentRequestNotice {
             payment: PaymentNotice { ..*payment },
             due_date: &due_date,
-            due_today,
+            timing,
         })
     })
 }

@@ -85,10 +85,9 @@ pub fn payable_item<'a>(
         .find(|item| item.status == ItemStatus::Open)
         .filter(|_| payable)?;
     // A subscription's periods after its first are billed by the provider's subscription: a
-    // payment of one through the link would be a second charge of it.
-    if matches!(order.plan, Plan::Subscription { .. })
-        && (item.seq > 1 || order.provider.subscription.is_some())
-    {
+    // payment of one through the link would be a second charge of it. Its first period stays
+    // payable while unpaid — a first payment that failed starts the plan anew.
+    if matches!(order.plan, Plan::Subscription { .. }) && item.seq > 1 {
         return None;
     }
     let zone = order.calendar();
@@ -116,7 +115,7 @@ pub fn payment_request(
         .minor_units()
         .map_err(|_| PortalPayError::NothingOpen)?;
     let renews_every = match order.plan {
-        Plan::Subscription { interval } if order.provider.subscription.is_none() => Some(interval),
+        Plan::Subscription { interval } if item.seq == 1 => Some(interval),
         _ => None,
     };
     Ok(PaymentSessionRequest {
@@ -137,7 +136,7 @@ pub fn payment_request(
             found.vendor.portal_base_url.trim_end_matches('/')
         ),
         order_token: presented.to_string(),
-        save_for_later: consent_to_later_rates(order, item, &found.vendor, &found.customer),
+        save_for_later: consent_to_later_rates(order, item, &found.vendor, &found.customer, now),
         // The same open amount on the same day is one session at the provider, however often
         // the customer presses "pay".
         idempotency_key: format!(
@@ -157,6 +156,7 @@ pub fn consent_to_later_rates(
     paying: &ScheduleItem,
     vendor: &Vendor,
     customer: &Customer,
+    now: DateTime<Utc>,
 ) -> Option<String> {
     if !matches!(order.plan, Plan::Installments { .. }) {
         return None;
@@ -168,8 +168,10 @@ pub fn consent_to_later_rates(
         .filter(|item| item.seq > paying.seq && item.status == ItemStatus::Open)
         .collect();
     let (first, last) = (later.first()?, later.last()?);
+    // A rate whose day has passed (the plan is paid late) is charged at once: today.
     let date = |item: &ScheduleItem| {
         item.due_at
+            .max(now)
             .with_timezone(&zone)
             .format("%Y-%m-%d")
             .to_string()

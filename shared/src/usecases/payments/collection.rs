@@ -20,6 +20,7 @@ use crate::domain::clock::Budget;
 use crate::domain::customers::Customer;
 use crate::domain::money::Money;
 use crate::domain::notifications::Message;
+use crate::domain::notifications::emails::RequestTiming;
 use crate::domain::orders::{ItemStatus, Order, OrderStatus};
 use crate::domain::vendors::Vendor;
 use crate::outbox::enqueue;
@@ -394,11 +395,24 @@ fn request_write(
     rest: Money,
     task: &CollectionTask,
     now: DateTime<Utc>,
+    // `false`: the request ahead of the due date.
     due_today: bool,
 ) -> Result<Vec<Write>, UseCaseError> {
     if customer.blocked.is_some() {
         return Ok(Vec::new());
     }
+    let zone = order.calendar();
+    let timing = if !due_today {
+        // The link pays it before its day only where the vendor allows early instalments.
+        let payable_now = crate::usecases::orders::portal::payable_item(order, vendor, now)
+            .is_some_and(|item| item.seq == task.seq);
+        RequestTiming::Ahead { payable_now }
+    } else if now.with_timezone(&zone).date_naive() > task.due_at.with_timezone(&zone).date_naive()
+    {
+        RequestTiming::Overdue
+    } else {
+        RequestTiming::Today
+    };
     let email = payment_request_notice(
         vendor,
         ports.link_keys,
@@ -406,7 +420,7 @@ fn request_write(
         customer,
         rest,
         task.due_at,
-        due_today,
+        timing,
     )?;
     let to_store = |source| StoreError::Malformed {
         key: task_key(&task.vendor_id, &task.order_id, task.seq),

@@ -19,7 +19,7 @@ use crate::domain::notifications::emails::{
     payment_failed, payment_receipt, payment_surplus,
 };
 use crate::domain::notifications::{DomainEvent, EventType, Message};
-use crate::domain::orders::{ItemStatus, Order};
+use crate::domain::orders::Order;
 use crate::domain::vendors::Vendor;
 use crate::domain::vendors::ledger::{EntryReason, charge_credit, immediate};
 use crate::outbox::enqueue;
@@ -89,6 +89,10 @@ pub enum Fact {
         failure_key: String,
         intent: Option<String>,
         by_session: bool,
+        /// The instalment or subscription period the failed charge was for, when it says
+        /// (our off-session payment's `schedule_seq`, an invoice's lines): the attempt counts there.
+        rate: Option<u32>,
+        period_start: Option<DateTime<Utc>>,
     },
     /// A charge with its card fingerprint, for blocking by fingerprint (R-C6).
     /// `names` are the charge's payment intent and invoice: one payment.
@@ -481,6 +485,8 @@ fn effect_of(
             failure_key,
             intent,
             by_session,
+            rate,
+            period_start,
         } => payment_failed_attempt(
             ports,
             vendor,
@@ -491,6 +497,8 @@ fn effect_of(
                 key: failure_key,
                 intent: intent.as_deref(),
                 by_session: *by_session,
+                rate: *rate,
+                period_start: *period_start,
             },
             now,
         ),
@@ -1396,6 +1404,8 @@ struct FailedAttempt<'a> {
     key: &'a str,
     intent: Option<&'a str>,
     by_session: bool,
+    rate: Option<u32>,
+    period_start: Option<DateTime<Utc>>,
 }
 
 impl FailedAttempt<'_> {
@@ -1467,11 +1477,11 @@ fn payment_failed_attempt(
         writes.extend(lookups);
         return Ok(Some(writes));
     }
+    // The rate or period it was for (a later one declined while an earlier is still open is
+    // that one's attempt), else the first open payment.
     let Some(item) = loaded
         .order
-        .schedule
-        .iter_mut()
-        .find(|i| i.status == ItemStatus::Open)
+        .attempted_item(attempt.period_start, attempt.rate)
     else {
         return Ok(None);
     };
@@ -1481,13 +1491,19 @@ fn payment_failed_attempt(
         .checked_sub(&item.paid)
         .map_err(|_| UseCaseError::NotFound)?;
     loaded.order.updated_at = now;
+    // The link pays it again, or (a subscription's renewal) the provider retries it itself.
+    let payable = crate::usecases::orders::portal::payable_item(&loaded.order, vendor, now);
     let notice = payment_notice(
         vendor,
         ports.link_keys,
         &loaded.order,
         &loaded.customer,
         amount,
-        payment_failed,
+        if payable.is_some() {
+            payment_failed
+        } else {
+            crate::domain::notifications::emails::payment_failed_will_retry
+        },
     )?;
     let failed = DomainEvent {
         event_type: EventType::PaymentFailed,

@@ -94,6 +94,8 @@ fn translate(event: Event) -> ProviderEvent {
             reference: capture,
             intent: None,
             by_session: false,
+            rate: None,
+            period_start: None,
         },
         ("BILLING.SUBSCRIPTION.PAYMENT.FAILED", Some(id)) => {
             subscription = text(resource, "/id");
@@ -103,6 +105,8 @@ fn translate(event: Event) -> ProviderEvent {
                 failure_key: event.id.clone(),
                 intent: None,
                 by_session: false,
+                rate: None,
+                period_start: None,
             }
         }
         ("BILLING.SUBSCRIPTION.CANCELLED", Some(_)) => {

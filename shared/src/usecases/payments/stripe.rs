@@ -85,6 +85,8 @@ fn translate(event: Event) -> ProviderEvent {
             failure_key: text(object, "id").unwrap_or(&event.id).to_string(),
             intent: text(object, "payment_intent").map(str::to_string),
             by_session: true,
+            rate: None,
+            period_start: None,
         },
         // Checkout keeps one payment intent across card retries: each declined charge is an
         // attempt (issue 14, defect 8). An attempt that made no charge (3-D Secure failed) names
@@ -218,6 +220,31 @@ fn failed(object: &Value, failure_key: &str, intent: Option<&str>) -> Fact {
         failure_key: failure_key.to_string(),
         intent: intent.map(str::to_string),
         by_session: false,
+        rate: charged_rate(object),
+        period_start: period_start(object),
+    }
+}
+
+/// The start of the subscription period an invoice bills: its lines' earliest.
+fn period_start(object: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    object
+        .pointer("/lines/data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|line| line.pointer("/period/start").and_then(Value::as_i64))
+        .min()
+        .and_then(|start| chrono::DateTime::from_timestamp(start, 0))
+}
+
+/// The instalment our off-session payment intent was made for (its `schedule_seq`).
+fn charged_rate(object: &Value) -> Option<u32> {
+    match text(object, "object") {
+        Some("payment_intent") => object
+            .pointer("/metadata/schedule_seq")
+            .and_then(Value::as_str)
+            .and_then(|seq| seq.parse().ok()),
+        _ => None,
     }
 }
 
@@ -371,21 +398,8 @@ fn money(object: &Value, payment_key: Option<&str>, amount_field: &str) -> Fact 
                 .collect(),
             amount,
             // An invoice pays the periods of its lines: the earliest start names the period.
-            period_start: object
-                .pointer("/lines/data")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|line| line.pointer("/period/start").and_then(Value::as_i64))
-                .min()
-                .and_then(|start| chrono::DateTime::from_timestamp(start, 0)),
-            rate: match text(object, "object") {
-                Some("payment_intent") => object
-                    .pointer("/metadata/schedule_seq")
-                    .and_then(Value::as_str)
-                    .and_then(|seq| seq.parse().ok()),
-                _ => None,
-            },
+            period_start: period_start(object),
+            rate: charged_rate(object),
         },
         _ => Fact::Nothing,
     }
