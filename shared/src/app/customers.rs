@@ -40,6 +40,19 @@ fn customer_view(customer: &Customer) -> CustomerView {
     }
 }
 
+/// How many of a customer's orders its card lists (the rest: `GET /api/orders?customer_id=`).
+const CARD_ORDERS: u32 = 20;
+
+/// The customer card (R-D3): the customer and its newest orders.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct CustomerCard {
+    #[serde(flatten)]
+    customer: CustomerView,
+    orders: Vec<super::orders::OrderSummary>,
+    /// All of the customer's orders (`GET /api/orders?customer_id=` lists beyond the newest).
+    orders_total: u64,
+}
+
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub(super) struct CustomerView {
     id: CustomerId,
@@ -65,8 +78,15 @@ impl App {
     ) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         let params = request.list_params()?;
-        let page =
-            customers::list(self.store.as_ref(), &vendor.id, params.limit, params.cursor).await?;
+        let q = request.query_param("q")?;
+        let page = customers::list(
+            self.store.as_ref(),
+            &vendor.id,
+            q.as_deref(),
+            params.limit,
+            params.cursor,
+        )
+        .await?;
         let items: Vec<CustomerView> = page.items.iter().map(customer_view).collect();
         Ok(ApiResponse::json(
             StatusCode::OK,
@@ -82,7 +102,33 @@ impl App {
         let vendor = self.require_vendor(request).await?;
         let customer =
             customers::get(self.store.as_ref(), &vendor.id, &customer_id(matched)?).await?;
-        Ok(ApiResponse::json(StatusCode::OK, &customer_view(&customer)))
+        // R-D3 (issue 16, item 14): the card lists the customer's orders, newest first.
+        let (now, tz) = (self.clock.now(), vendor_zone(&vendor));
+        let filter = crate::usecases::orders::OrderFilter {
+            customer_id: Some(customer.id.clone()),
+            ..Default::default()
+        };
+        let page = crate::usecases::orders::list(
+            self.store.as_ref(),
+            &vendor.id,
+            &filter,
+            CARD_ORDERS,
+            None,
+            now,
+            tz,
+        )
+        .await?;
+        let orders = page
+            .orders
+            .iter()
+            .map(|order| super::orders::order_summary(order, now, tz))
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let card = CustomerCard {
+            customer: customer_view(&customer),
+            orders,
+            orders_total: page.total,
+        };
+        Ok(ApiResponse::json(StatusCode::OK, &card))
     }
 
     pub(super) async fn customer_entitlements(

@@ -142,7 +142,8 @@ fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
         RouteId::ListReviews => list_of(schema_of::<Review>(components)),
         RouteId::RefundOrder => schema_of::<refunds::RefundView>(components),
         RouteId::ListCustomers => list_of(schema_of::<customers::CustomerView>(components)),
-        RouteId::GetCustomer | RouteId::BlockCustomer | RouteId::UnblockCustomer => {
+        RouteId::GetCustomer => schema_of::<customers::CustomerCard>(components),
+        RouteId::BlockCustomer | RouteId::UnblockCustomer => {
             schema_of::<customers::CustomerView>(components)
         }
         RouteId::CustomerEntitlements => list_of(schema_of::<Entitlement>(components)),
@@ -220,6 +221,9 @@ fn other_parameters(route: &Route) -> Vec<Value> {
                 json!({ "type": "string", "format": "date-time" }),
             ));
         }
+    }
+    if route.id == RouteId::ListCustomers {
+        parameters.push(query("q", json!({ "type": "string" })));
     }
     if route.id == RouteId::ListTickets {
         for name in ["status", "type"] {

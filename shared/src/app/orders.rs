@@ -292,6 +292,29 @@ pub(super) struct OrderSummary {
     tags: BTreeSet<String>,
 }
 
+/// An order as a row of a list (the vendor's list, a customer's card).
+pub(super) fn order_summary(
+    order: &Order,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<OrderSummary, ApiError> {
+    let derived = order.derived(now, tz).map_err(|_| ApiError::internal())?;
+    Ok(OrderSummary {
+        id: order.id.clone(),
+        number: order.number.clone(),
+        created_at: order.created_at,
+        status: order.status,
+        payment_status: derived.payment_status,
+        customer_id: order.customer_id.clone(),
+        offer_name: order.offer_name.clone(),
+        total: order.total,
+        paid: derived.paid,
+        open: derived.open,
+        stage: order.stage.clone(),
+        tags: order.tags.clone(),
+    })
+}
+
 /// `GET /api/orders/{id}/transactions` (R-O7).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Transactions {
@@ -468,23 +491,7 @@ impl App {
         let items = page
             .orders
             .iter()
-            .map(|order| {
-                let derived = order.derived(now, tz).map_err(|_| ApiError::internal())?;
-                Ok(OrderSummary {
-                    id: order.id.clone(),
-                    number: order.number.clone(),
-                    created_at: order.created_at,
-                    status: order.status,
-                    payment_status: derived.payment_status,
-                    customer_id: order.customer_id.clone(),
-                    offer_name: order.offer_name.clone(),
-                    total: order.total,
-                    paid: derived.paid,
-                    open: derived.open,
-                    stage: order.stage.clone(),
-                    tags: order.tags.clone(),
-                })
-            })
+            .map(|order| order_summary(order, now, tz))
             .collect::<Result<Vec<_>, ApiError>>()?;
         Ok(ApiResponse::json(
             StatusCode::OK,

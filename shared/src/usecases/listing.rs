@@ -3,7 +3,7 @@
 
 use crate::domain::ids::VendorId;
 use crate::store::keys::vendor_pk;
-use crate::store::{Item, ItemStore, Query, SortRange};
+use crate::store::{Item, ItemStore, Query, SortRange, StoreError};
 use crate::usecases::counters::{self, Counter};
 use crate::usecases::ports::UseCaseError;
 
@@ -37,5 +37,63 @@ pub async fn list<T: serde::de::DeserializeOwned>(
         items,
         next_cursor: page.next_cursor,
         total: counters::read(store, vendor, counter).await?,
+    })
+}
+
+/// The page of records under `prefix` that `matches`, newest first, with the count of all that
+/// match: every record is read (the cost grows with the vendor's records; a search index is the
+/// next step when vendors outgrow it). The cursor is the sort key of the last record given
+/// (issue 16, item 14): the next page starts after it, so records added meanwhile (newer, so
+/// before it) repeat nothing and shift nothing.
+pub async fn list_matching<T: serde::de::DeserializeOwned>(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    prefix: &str,
+    limit: u32,
+    cursor: Option<String>,
+    matches: impl Fn(&T) -> bool,
+) -> Result<Listing<T>, UseCaseError> {
+    let after = match cursor {
+        None => None,
+        Some(text) => Some(
+            text.strip_prefix('k')
+                .filter(|key| key.starts_with(prefix) && key.len() <= 200)
+                .map(str::to_string)
+                .ok_or(StoreError::InvalidCursor)?,
+        ),
+    };
+    let (mut items, mut total, mut more, mut scan) = (Vec::new(), 0u64, false, None);
+    let mut last_key = None;
+    loop {
+        let query = Query::table(vendor_pk(vendor), SortRange::Prefix(prefix.into()))
+            .limit(500)
+            .after(scan)
+            .newest_first();
+        let page = store.query(&query).await?;
+        for item in &page.items {
+            let record: T = item.decode()?;
+            if !matches(&record) {
+                continue;
+            }
+            total += 1;
+            if after.as_ref().is_some_and(|last| item.key.sk >= *last) {
+                continue;
+            }
+            if items.len() < limit as usize {
+                items.push(record);
+                last_key = Some(item.key.sk.clone());
+            } else {
+                more = true;
+            }
+        }
+        match page.next_cursor {
+            Some(next) => scan = Some(next),
+            None => break,
+        }
+    }
+    Ok(Listing {
+        items,
+        next_cursor: last_key.filter(|_| more).map(|key| format!("k{key}")),
+        total,
     })
 }

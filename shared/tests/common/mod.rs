@@ -59,10 +59,15 @@ pub fn request(
             http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
         );
     }
+    // `path?query`, as a URL carries it.
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_string())),
+        None => (path, None),
+    };
     sellerdesk::api::ApiRequest {
         method,
         path: path.into(),
-        query: None,
+        query,
         headers,
         body: bytes::Bytes::from(body),
     }

@@ -174,13 +174,31 @@ pub async fn email_is_blocked(
         .is_some())
 }
 
-/// `GET /api/customers` (R-D3): newest first, with cursor and total.
+/// `GET /api/customers?q=` (R-D3): newest first, with cursor and total; `q` keeps the customers
+/// whose e-mail or name contains it (case-insensitive; issue 16, item 14), counted in `total`.
 pub async fn list(
     store: &dyn ItemStore,
     vendor: &VendorId,
+    q: Option<&str>,
     limit: u32,
     cursor: Option<String>,
 ) -> Result<Listing<Customer>, UseCaseError> {
+    if let Some(q) = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()) {
+        return listing::list_matching(
+            store,
+            vendor,
+            "CUSTOMER#",
+            limit,
+            cursor,
+            |c: &Customer| {
+                c.email.to_lowercase().contains(&q)
+                    || format!("{} {}", c.first_name, c.last_name)
+                        .to_lowercase()
+                        .contains(&q)
+            },
+        )
+        .await;
+    }
     listing::list(
         store,
         vendor,

@@ -108,36 +108,20 @@ pub async fn list(
             total: counters::read(store, vendor, Counter::Orders).await?,
         });
     }
-    // The cursor of a filtered list is the number of matches already given.
-    let skip: u64 = match &cursor {
-        None => 0,
-        Some(text) => text
-            .strip_prefix("m")
-            .and_then(|n| n.parse().ok())
-            .ok_or(StoreError::InvalidCursor)?,
-    };
-    let (mut orders, mut total, mut scan) = (Vec::new(), 0u64, None);
-    loop {
-        let page = store.query(&query(500, scan)).await?;
-        for item in &page.items {
-            let order: Order = item.decode()?;
-            if filter.matches(&order, now, tz) {
-                if total >= skip && orders.len() < limit as usize {
-                    orders.push(order);
-                }
-                total += 1;
-            }
-        }
-        match page.next_cursor {
-            Some(next) => scan = Some(next),
-            None => break,
-        }
-    }
-    let given = skip + orders.len() as u64;
+    // Filtered: the cursor is the last order given (issue 16, item 14).
+    let page = crate::usecases::listing::list_matching(
+        store,
+        vendor,
+        "ORDER#",
+        limit,
+        cursor,
+        |order: &Order| filter.matches(order, now, tz),
+    )
+    .await?;
     Ok(OrderPage {
-        orders,
-        next_cursor: (given < total).then(|| format!("m{given}")),
-        total,
+        orders: page.items,
+        next_cursor: page.next_cursor,
+        total: page.total,
     })
 }
 

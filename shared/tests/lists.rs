@@ -1,0 +1,130 @@
+//! Lists that hold still and find what they are asked for (issue 16, item 14; R-D1, R-D3).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::call;
+use http::Method;
+use serde_json::{Value, json};
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+struct Shop {
+    app: sellerdesk::app::App,
+    clock: std::sync::Arc<sellerdesk::domain::clock::SettableClock>,
+    key: String,
+    offer: Value,
+}
+
+impl Shop {
+    /// A vendor with one offer and one order (c@example.com).
+    async fn new() -> Shop {
+        let (app, clock) = common::app_at(common::embedded(), at("2026-11-24T09:00:00Z"));
+        let (vendor, _) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+        let key = vendor["api_key"].as_str().unwrap().to_string();
+        let (_, offers) = call(&app, Method::GET, "/api/offers", Some(&key), Value::Null).await;
+        Shop {
+            app,
+            clock,
+            key,
+            offer: offers["items"][0]["id"].clone(),
+        }
+    }
+
+    /// A checkout a second later: its order id.
+    async fn order(&self, email: &str, first_name: &str) -> String {
+        self.clock.advance(Duration::seconds(1));
+        let customer = json!({"email": email, "first_name": first_name, "last_name": "Muster", "country": "DE"});
+        let (status, order) = call(
+            &self.app,
+            Method::POST,
+            "/checkout",
+            None,
+            json!({"offer_id": self.offer, "customer": customer}),
+        )
+        .await;
+        assert_eq!(status, 201, "{order}");
+        order["order_id"].as_str().unwrap().to_string()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, answer) =
+            call(&self.app, Method::GET, path, Some(&self.key), Value::Null).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        answer
+    }
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// R-D1 (issue 16, item 14): a filtered list's next page starts after the last order given — a
+// new order meanwhile repeats nothing and skips nothing
+#[tokio::test]
+async fn a_new_order_does_not_shift_the_next_filtered_page() {
+    // given three orders of customers named Anna, newest first: a3, a2, a1
+    let shop = Shop::new().await;
+    let a1 = shop.order("anna1@example.com", "Anna").await;
+    let a2 = shop.order("anna2@example.com", "Anna").await;
+    let a3 = shop.order("anna3@example.com", "Anna").await;
+    let first = shop.get("/api/orders?q=anna&limit=2").await;
+    assert_eq!(ids(&first), [a3.clone(), a2.clone()]);
+    assert_eq!(first["total"], 3);
+    // when a fourth arrives before the next page is read
+    let a4 = shop.order("anna4@example.com", "Anna").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let next = shop
+        .get(&format!("/api/orders?q=anna&limit=2&cursor={cursor}"))
+        .await;
+    // then the next page is the one order after the last given, and says there is no more
+    assert_eq!(ids(&next), [a1]);
+    assert_eq!(next["next_cursor"], Value::Null);
+    assert_eq!(next["total"], 4, "the total counts the new one");
+    let again = shop.get("/api/orders?q=anna&limit=2").await;
+    assert_eq!(ids(&again), [a4, a3]);
+    // and a cursor that is not ours is refused
+    let (status, refused) = call(
+        &shop.app,
+        Method::GET,
+        "/api/orders?q=anna&cursor=kCUSTOMER%23x",
+        Some(&shop.key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+}
+
+// R-D3 (issue 16, item 14): `GET /api/customers?q=` finds customers by e-mail or name, and the
+// customer card lists the customer's orders
+#[tokio::test]
+async fn customers_are_found_by_q_and_their_card_lists_their_orders() {
+    let shop = Shop::new().await;
+    shop.order("berta@example.com", "Berta").await;
+    let first = shop.order("zoe@example.com", "Zoë").await;
+    let second = shop.order("zoe@example.com", "Zoë").await;
+    let found = shop.get("/api/customers?q=ZO").await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["items"][0]["email"], "zoe@example.com");
+    assert_eq!(shop.get("/api/customers?q=example").await["total"], 3);
+    assert_eq!(shop.get("/api/customers").await["total"], 3);
+    let id = found["items"][0]["id"].as_str().unwrap();
+    let card = shop.get(&format!("/api/customers/{id}")).await;
+    let orders: Vec<&str> = card["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|order| order["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(orders, [second.as_str(), first.as_str()], "{card}");
+    assert_eq!(card["orders_total"], 2);
+    assert_eq!(card["email"], "zoe@example.com");
+}
