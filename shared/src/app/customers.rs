@@ -35,7 +35,11 @@ fn customer_view(customer: &Customer) -> CustomerView {
         tags: customer.tags.clone(),
         paid_orders: customer.paid_orders,
         blocked: customer.blocked.is_some(),
-        blocked_via: customer.blocked.as_ref().and_then(|b| b.via.clone()),
+        blocked_via: customer
+            .blocked
+            .as_ref()
+            .map(|block| block.via.iter().cloned().collect())
+            .unwrap_or_default(),
         created_at: customer.created_at,
     }
 }
@@ -66,8 +70,9 @@ pub(super) struct CustomerView {
     tags: BTreeSet<String>,
     paid_orders: u32,
     blocked: bool,
-    /// The customer whose block reached this one through a shared payment fingerprint (R-C6).
-    blocked_via: Option<CustomerId>,
+    /// The customers whose blocks reached this one through a shared payment fingerprint (R-C6;
+    /// each a reason of its own).
+    blocked_via: Vec<CustomerId>,
     created_at: DateTime<Utc>,
 }
 

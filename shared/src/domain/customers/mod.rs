@@ -69,12 +69,68 @@ pub struct Customer {
     pub created_at: DateTime<Utc>,
 }
 
-/// Why a customer is blocked (R-C6): by the vendor, or through another customer sharing a
-/// payment fingerprint (`via`), so unblocking that one lifts this block too.
+/// Why a customer is blocked (R-C6): by the vendor, and/or through other customers sharing a
+/// payment fingerprint (`via`); unblocking one of those lifts only its reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredBlock")]
 pub struct Block {
     pub at: DateTime<Utc>,
-    pub via: Option<CustomerId>,
+    /// The vendor blocked this customer itself.
+    pub direct: bool,
+    /// The customers whose blocks reached this one through a shared payment fingerprint: each
+    /// is a reason of its own (issue 16, item 13), so lifting one keeps the others.
+    pub via: BTreeSet<CustomerId>,
+}
+
+impl Block {
+    /// Whether any reason is left.
+    pub fn holds(&self) -> bool {
+        self.direct || !self.via.is_empty()
+    }
+
+    /// The customers a block through this one names: this one where it was blocked itself,
+    /// and those it was blocked through.
+    pub fn roots(&self, own: &CustomerId) -> BTreeSet<CustomerId> {
+        let mut roots = self.via.clone();
+        if self.direct {
+            roots.insert(own.clone());
+        }
+        roots
+    }
+}
+
+/// A block as stored: before issue 16 one reason, `via` a single customer or none (itself).
+#[derive(Deserialize)]
+struct StoredBlock {
+    at: DateTime<Utc>,
+    #[serde(default)]
+    direct: Option<bool>,
+    #[serde(default)]
+    via: OneOrMany,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    #[default]
+    None,
+    One(CustomerId),
+    Many(BTreeSet<CustomerId>),
+}
+
+impl From<StoredBlock> for Block {
+    fn from(stored: StoredBlock) -> Block {
+        let via = match stored.via {
+            OneOrMany::None => BTreeSet::new(),
+            OneOrMany::One(id) => BTreeSet::from([id]),
+            OneOrMany::Many(ids) => ids,
+        };
+        Block {
+            at: stored.at,
+            direct: stored.direct.unwrap_or(via.is_empty()),
+            via,
+        }
+    }
 }
 
 /// The key under which a blocked e-mail is refused at checkout, whatever the matching mode.

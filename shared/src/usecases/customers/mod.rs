@@ -90,13 +90,22 @@ pub async fn block(
         let mut blocked_ids = Vec::new();
         for (other, item) in with_shared_fingerprints(store, vendor, id).await? {
             let mut customer: Customer = item.decode()?;
-            if customer.blocked.is_some() {
+            // Each block is a reason of its own (issue 16, item 13): one made through a
+            // customer already blocked another way is kept beside that one.
+            let newly = customer.blocked.is_none();
+            let block = customer.blocked.get_or_insert_with(|| Block {
+                at: now,
+                direct: false,
+                via: Default::default(),
+            });
+            let added = if &other == id {
+                !std::mem::replace(&mut block.direct, true)
+            } else {
+                block.via.insert(id.clone())
+            };
+            if !added {
                 continue;
             }
-            customer.blocked = Some(Block {
-                at: now,
-                via: (&other != id).then(|| id.clone()),
-            });
             if let Some(email_key) = blocked_email_key(&customer.email) {
                 writes.push(Write::Put {
                     item: Item::new(
@@ -107,7 +116,9 @@ pub async fn block(
                 });
             }
             writes.push(Write::update(encode(&item, &customer)?));
-            blocked_ids.push(other);
+            if newly {
+                blocked_ids.push(other);
+            }
         }
         if !blocked_ids.is_empty() {
             let event = DomainEvent {
@@ -119,6 +130,8 @@ pub async fn block(
                 source,
             };
             writes.push(enqueue(vendor, Message::Event(event), now, entropy).map_err(to_store)?);
+        }
+        if !writes.is_empty() {
             store.transact(writes).await?;
         }
         get(store, vendor, id).await
@@ -135,14 +148,28 @@ pub async fn unblock(
         let mut writes = Vec::new();
         for (other, item) in with_shared_fingerprints(store, vendor, id).await? {
             let mut customer: Customer = item.decode()?;
-            let lifted = match &customer.blocked {
-                Some(block) => &other == id || block.via.as_ref() == Some(id),
-                None => false,
+            let Some(block) = customer.blocked.as_mut() else {
+                continue;
             };
-            if !lifted {
+            // The vendor's unblock of this customer lifts all of its reasons; of another, only
+            // the reason this one gave it.
+            let changed = if &other == id {
+                customer.blocked = None;
+                true
+            } else {
+                let removed = block.via.remove(id);
+                if !block.holds() {
+                    customer.blocked = None;
+                }
+                removed
+            };
+            if !changed {
                 continue;
             }
-            customer.blocked = None;
+            if customer.blocked.is_some() {
+                writes.push(Write::update(encode(&item, &customer)?));
+                continue;
+            }
             if let Some(email_key) = blocked_email_key(&customer.email) {
                 writes.push(Write::Delete {
                     key: Key::new(vendor_pk(vendor), email_key),
@@ -157,6 +184,41 @@ pub async fn unblock(
         get(store, vendor, id).await
     })
     .await
+}
+
+/// The customers whose blocks reach a customer paying with `fingerprint` (R-C6; issue 16, item
+/// 13): the roots of every other blocked customer that used the same card.
+pub async fn blocked_roots_sharing(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    fingerprint: &str,
+    payer: &CustomerId,
+) -> Result<std::collections::BTreeSet<CustomerId>, UseCaseError> {
+    let query = Query::table(
+        vendor_pk(vendor),
+        SortRange::Prefix(format!("FPRINT#{fingerprint}#")),
+    )
+    .limit(100);
+    let keys: Vec<Key> = store
+        .query(&query)
+        .await?
+        .items
+        .iter()
+        .filter_map(|hit| hit.body["customer_id"].as_str())
+        .filter_map(|id| CustomerId::parse(id).ok())
+        .filter(|id| id != payer)
+        .map(|id| customer_key(vendor, &id))
+        .collect();
+    let mut roots = std::collections::BTreeSet::new();
+    for chunk in keys.chunks(25) {
+        for item in store.get_many(chunk).await?.into_iter().flatten() {
+            let other: Customer = item.decode()?;
+            if let Some(block) = &other.blocked {
+                roots.extend(block.roots(&other.id));
+            }
+        }
+    }
+    Ok(roots)
 }
 
 /// R-C6 at checkout: refused when the e-mail belongs to a blocked customer.

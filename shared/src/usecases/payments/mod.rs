@@ -402,6 +402,23 @@ pub async fn apply(
             loaded.balance_guard =
                 crate::usecases::vendors::balance::read_guard(ports.store, &vendor.id).await?;
         }
+        // A card a blocked customer used blocks whoever pays with it (R-C6; issue 16, item 13).
+        if let (
+            Fact::ChargeSeen {
+                fingerprint: Some(fingerprint),
+                ..
+            },
+            Some(loaded),
+        ) = (&event.fact, loaded.as_mut())
+        {
+            loaded.blocked_roots = crate::usecases::customers::blocked_roots_sharing(
+                ports.store,
+                &vendor.id,
+                fingerprint,
+                &loaded.customer.id,
+            )
+            .await?;
+        }
         let effect = match (&event.fact, loaded) {
             (Fact::Nothing | Fact::Invalid { .. }, _) => None,
             // Named by an id only, and not ours yet: it waits (an order id we set names an
@@ -506,7 +523,16 @@ fn effect_of(
             charge,
             fingerprint,
             names,
-        } => charge_seen(vendor, event, loaded, charge, fingerprint.as_deref(), names),
+        } => charge_seen(
+            ports,
+            vendor,
+            event,
+            loaded,
+            charge,
+            fingerprint.as_deref(),
+            names,
+            now,
+        ),
         Fact::PlanEnded => subscription_ended(ports, vendor, loaded, now),
         Fact::Disputed {
             dispute,
@@ -833,6 +859,8 @@ struct Loaded {
     customer: Customer,
     /// The vendor's balance guard, read for an effect that debits the ledger.
     balance_guard: Option<Item>,
+    /// For a charge: the blocked customers whose blocks reach its payer through its card.
+    blocked_roots: std::collections::BTreeSet<CustomerId>,
 }
 
 impl Loaded {
@@ -942,6 +970,7 @@ async fn load(
         customer_item,
         customer,
         balance_guard: None,
+        blocked_roots: Default::default(),
     }))
 }
 
@@ -1167,13 +1196,16 @@ fn other_currency_arrived(
 }
 
 /// A charge id and card fingerprint, for blocking by fingerprint (R-C6).
+#[allow(clippy::too_many_arguments)]
 fn charge_seen(
+    ports: Ports<'_>,
     vendor: &Vendor,
     event: &ProviderEvent,
     mut loaded: Loaded,
     charge: &str,
     fingerprint: Option<&str>,
     names: &[String],
+    now: DateTime<Utc>,
 ) -> Result<Option<Vec<Write>>, UseCaseError> {
     let fingerprint = fingerprint.map(str::to_string);
     let before = loaded.order.clone();
@@ -1194,10 +1226,11 @@ fn charge_seen(
     let mut writes = vec![loaded.order_write()?];
     writes.extend(lookups);
     // The fingerprint joins the customer, and the index that finds customers sharing it (R-C6).
+    let mut customer_changed = false;
     if let Some(fingerprint) = fingerprint
         && loaded.customer.fingerprints.insert(fingerprint.clone())
     {
-        writes.push(loaded.customer_write()?);
+        customer_changed = true;
         let index = crate::usecases::customers::fingerprint_key(
             &vendor.id,
             &fingerprint,
@@ -1207,6 +1240,45 @@ fn charge_seen(
             item: Item::new(index, json!({ "customer_id": loaded.customer.id })),
             condition: Condition::Always,
         });
+    }
+    // Paid with a blocked customer's card: blocked through them (R-C6; issue 16, item 13).
+    if !loaded.blocked_roots.is_empty() {
+        let newly = loaded.customer.blocked.is_none();
+        let block =
+            loaded
+                .customer
+                .blocked
+                .get_or_insert_with(|| crate::domain::customers::Block {
+                    at: now,
+                    direct: false,
+                    via: Default::default(),
+                });
+        let known = block.via.len();
+        block.via.extend(loaded.blocked_roots.iter().cloned());
+        if block.via.len() != known {
+            customer_changed = true;
+            if let Some(email_key) =
+                crate::domain::customers::blocked_email_key(&loaded.customer.email)
+            {
+                writes.push(Write::Put {
+                    item: Item::new(
+                        Key::new(vendor_pk(&vendor.id), email_key),
+                        json!({ "customer_id": loaded.customer.id }),
+                    ),
+                    condition: Condition::Always,
+                });
+            }
+        }
+        if newly {
+            let blocked = DomainEvent {
+                event_type: EventType::CustomerBlocked,
+                detail: json!({ "customer_ids": [loaded.customer.id], "via_card": true }),
+            };
+            writes.push(loaded.enqueue(vendor, Message::Event(blocked), now, ports.entropy)?);
+        }
+    }
+    if customer_changed {
+        writes.push(loaded.customer_write()?);
     }
     Ok(Some(writes))
 }
