@@ -20,7 +20,7 @@ use crate::domain::orders::{
 use crate::domain::tax::{RateTable, sum_lines};
 use crate::domain::token::LinkKeys;
 use crate::domain::validation::FieldErrors;
-use crate::domain::vendors::Vendor;
+use crate::domain::vendors::{Vendor, normalize_email};
 use crate::outbox::enqueue;
 use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, sort_time, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, StoreError, Write};
@@ -214,7 +214,10 @@ pub async fn checkout(
             && let Some(item) = store.get(key).await?
         {
             let mut old: Order = item.decode()?;
-            if old.is_supersedable() && old.offer_id == offer.id {
+            // Never across e-mails (issue 16, item 12): in address mode one household's
+            // customer is matched for several people, each ordering for themselves.
+            let same_buyer = normalize_email(&old.customer_email) == normalize_email(&buyer.email);
+            if old.is_supersedable() && old.offer_id == offer.id && same_buyer {
                 old.status = OrderStatus::Superseded;
                 old.updated_at = now;
                 writes.push(Write::update(item.next(encode(&item.key, &old)?)));

@@ -125,7 +125,9 @@ pub fn payment_request(
         order_number: order.number.clone(),
         description: order.offer_name.clone(),
         amount: rest,
-        customer_email: found.customer.email.clone(),
+        // The e-mail typed at this order's checkout (issue 16, item 12): in address mode the
+        // matched customer may be another person of the household.
+        customer_email: order.recipient(&found.customer).to_string(),
         renews_every,
         success_url: format!(
             "{}/checkout/complete?session_id={{CHECKOUT_SESSION_ID}}",
