@@ -20,11 +20,20 @@ pub struct Address {
 }
 
 /// Case-folded with white space collapsed, as R-C1 compares.
+/// An address part as matching compares it (issue 16, item 11): compatibility-composed (NFKC:
+/// `ü` typed composed or decomposed, full-width digits), invisible characters dropped, spaces
+/// collapsed, and case folded fully (`Hauptstraße` = `HAUPTSTRASSE`).
 fn fold(text: &str) -> String {
-    text.split_whitespace()
+    let composed = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(text);
+    composed
+        .chars()
+        .filter(|c| !crate::domain::validation::is_invisible(*c))
+        .collect::<String>()
+        .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+        .replace('ß', "ss")
 }
 
 impl Address {
@@ -326,6 +335,49 @@ mod tests {
             postal_code: "10115".into(),
             city: city.into(),
             country: "DE".into(),
+        }
+    }
+
+    // R-C1 (issue 16, item 11): one address however it is typed — composed or decomposed
+    // letters, full case folding, invisible characters, full-width digits
+    #[test]
+    fn an_address_matches_however_its_letters_are_typed() {
+        let key = |street: &str, city: &str| {
+            match_key(MatchingMode::Address, "", Some(&address(street, city)))
+        };
+        let plain = key("Hauptstraße 1", "München");
+        for variant in [
+            ("HAUPTSTRASSE 1", "MÜNCHEN"),
+            ("Hauptstrasse 1", "Mu\u{308}nchen"),
+            ("Haupt\u{200B}straße 1", "Mün\u{FEFF}chen"),
+            ("Hauptstraße １", "München"),
+            ("HAUPTSTRA\u{1E9E}E 1", "münchen"),
+        ] {
+            assert_eq!(key(variant.0, variant.1), plain, "{variant:?}");
+        }
+        assert_ne!(key("Hauptstraße 2", "München"), plain);
+    }
+
+    // R-C1 (issue 16, item 11): e-mail variants that look alike are one customer or refused
+    #[test]
+    fn email_variants_that_look_alike_are_one_customer_or_refused() {
+        let plain = match_key(MatchingMode::Email, "anna@müller.example", None);
+        assert!(plain.is_some());
+        assert_eq!(
+            match_key(MatchingMode::Email, "anna@mu\u{308}ller.example", None),
+            plain,
+            "decomposed ü in the domain"
+        );
+        for hidden in [
+            "an\u{200B}na@example.com",
+            "\u{FEFF}anna@example.com",
+            "anna@exa\u{200D}mple.com",
+        ] {
+            assert_eq!(
+                match_key(MatchingMode::Email, hidden, None),
+                None,
+                "{hidden:?}"
+            );
         }
     }
 
