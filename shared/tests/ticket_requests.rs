@@ -294,3 +294,28 @@ async fn a_refund_that_ends_a_plan_announces_it() {
         assert!(text.contains("Der Plan wurde damit beendet"), "{text}");
     }
 }
+
+// R-T4 (issue 16, item 10): the platform's review log reports how many reviews there are, not
+// the page's length
+#[tokio::test]
+async fn the_review_log_reports_its_real_total() {
+    let shop = Shop::paid(json!({"kind": "one_time"})).await;
+    let (ticket, token) = shop.request("refund").await;
+    assert_eq!(shop.vendor_changes(&ticket, "support").await.0, 200);
+    assert_eq!(shop.customer_changes(&token, "refund").await.0, 200);
+    let path = format!("/api/tickets/{ticket}/close");
+    let (status, _) = call(&shop.app, Method::POST, &path, shop.key(), json!({})).await;
+    assert_eq!(status, 200);
+    let (status, reviews) = call(
+        &shop.app,
+        Method::GET,
+        "/admin/reviews?limit=1",
+        Some(common::ADMIN),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{reviews}");
+    assert_eq!(reviews["items"].as_array().unwrap().len(), 1);
+    assert_eq!(reviews["total"], 2, "{reviews}");
+    assert!(reviews["next_cursor"].is_string());
+}

@@ -474,10 +474,11 @@ impl App {
     pub(super) async fn list_reviews(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         self.require_admin(request)?;
         let params = request.list_params()?;
-        let (found, next) = reviews::list(self.store.as_ref(), params.limit, params.cursor).await?;
+        let (found, next, total) =
+            reviews::list(self.store.as_ref(), params.limit, params.cursor).await?;
         Ok(ApiResponse::json(
             StatusCode::OK,
-            &json!({ "items": found, "next_cursor": next, "total": found.len() }),
+            &json!({ "items": found, "next_cursor": next, "total": total }),
         ))
     }
 }

@@ -53,12 +53,17 @@ pub async fn list_matching<T: serde::de::DeserializeOwned>(
     cursor: Option<String>,
     matches: impl Fn(&T) -> bool,
 ) -> Result<Listing<T>, UseCaseError> {
+    // The cursor is `k` and the record's id (the sort key less its prefix): URL-safe as it is.
     let after = match cursor {
         None => None,
         Some(text) => Some(
             text.strip_prefix('k')
-                .filter(|key| key.starts_with(prefix) && key.len() <= 200)
-                .map(str::to_string)
+                .filter(|id| {
+                    !id.is_empty()
+                        && id.len() <= 100
+                        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+                .map(|id| format!("{prefix}{id}"))
                 .ok_or(StoreError::InvalidCursor)?,
         ),
     };
@@ -93,7 +98,9 @@ pub async fn list_matching<T: serde::de::DeserializeOwned>(
     }
     Ok(Listing {
         items,
-        next_cursor: last_key.filter(|_| more).map(|key| format!("k{key}")),
+        next_cursor: last_key
+            .filter(|_| more)
+            .map(|key| format!("k{}", key.trim_start_matches(prefix))),
         total,
     })
 }

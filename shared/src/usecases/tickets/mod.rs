@@ -420,6 +420,7 @@ pub async fn change(
         let saves_sale = matches!(change, Change::Close | Change::ChangeType(_));
         if was_request && saves_sale && by != Party::Customer {
             writes.push(review_write(ports, vendor, &before, &ticket, by, now)?);
+            writes.push(reviews::count_write());
         }
         writes.push(Write::update(ticket_item(Some(&item), &ticket, vendor)?));
         writes.extend(notify_both(

@@ -64,12 +64,25 @@ pub fn review_write(
     Ok(Write::create(item))
 }
 
-/// `GET /admin/reviews`: newest first, with a cursor.
+/// How many reviews there are across vendors: added to in each review's transaction.
+fn count_key() -> Key {
+    Key::new(REVIEWS_PK, "COUNT#reviews")
+}
+
+/// The write of a review's transaction that counts it (issue 16, item 10: the real `total`).
+pub fn count_write() -> Write {
+    Write::Add {
+        key: count_key(),
+        delta: 1,
+    }
+}
+
+/// `GET /admin/reviews`: newest first, with a cursor, and how many there are in all.
 pub async fn list(
     store: &dyn ItemStore,
     limit: u32,
     cursor: Option<String>,
-) -> Result<(Vec<Review>, Option<String>), UseCaseError> {
+) -> Result<(Vec<Review>, Option<String>, u64), UseCaseError> {
     let query = Query::index(Index::Gsi1, REVIEWS_PK, SortRange::All)
         .limit(limit)
         .after(cursor)
@@ -80,7 +93,11 @@ pub async fn list(
         .iter()
         .map(Item::decode)
         .collect::<Result<_, _>>()?;
-    Ok((reviews, page.next_cursor))
+    Ok((
+        reviews,
+        page.next_cursor,
+        store.counter(&count_key()).await?,
+    ))
 }
 
 /// `POST /admin/vendors/{id}/restrict` (R-V4): restricted or not, effective for the next ticket action.
