@@ -1026,3 +1026,52 @@ async fn a_plan_paid_late_asks_for_its_overdue_rate_as_overdue() {
         requests[0].text
     );
 }
+
+// R-O9, R-R3, R-R4 (issue 16, item 4): an instalment plan ended by a refund of its last rate
+// keeps access to the end of its last period paid and not refunded; its remaining rates are
+// cancelled and give none
+#[tokio::test]
+async fn a_plan_ended_by_a_refund_keeps_access_to_its_last_kept_period() {
+    // given three monthly instalments, the first two paid
+    let plan = Plan::new(instalments()).await;
+    plan.deliver(&session_payment(&plan.order_id, "cs_1", "pi_1", 398))
+        .await;
+    plan.deliver(&intent_succeeded(
+        "pi_2",
+        "ch_2",
+        None,
+        396,
+        ours(&plan.order_id),
+    ))
+    .await;
+    // when the customer's refund request is executed (R-R3: the last charge, and the plan ends)
+    let path = format!("/portal/orders/{}/tickets", plan.token);
+    let (status, opened) = call(
+        &plan.app,
+        Method::POST,
+        &path,
+        None,
+        json!({"type": "refund", "message": "Bitte"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    plan.clock.freeze(at("2026-11-26T09:00:00Z"));
+    plan.app.run_sweeps().await.unwrap();
+    // then the second rate reads refunded, the third cancelled, and access lasts to the end of
+    // the first period (the second rate's due time)
+    assert_eq!(plan.states().await, ["paid", "refunded", "cancelled"]);
+    let card = plan.card().await;
+    let access = &card["lines"][0]["access"];
+    assert_eq!(
+        at(access["end"].as_str().unwrap()),
+        at("2026-12-24T09:00:00Z"),
+        "{card}"
+    );
+    assert_eq!(access["active"], true, "{card}");
+    plan.clock.freeze(at("2026-12-24T09:00:00Z"));
+    assert_eq!(plan.card().await["lines"][0]["access"]["active"], false);
+    // and nothing more is collected
+    plan.clock.freeze(at("2027-01-24T09:00:00Z"));
+    plan.sweep().await;
+    assert!(plan.provider.calls().is_empty());
+}
