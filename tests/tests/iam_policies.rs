@@ -886,13 +886,28 @@ async fn serve_every_route(
         Some(json!({"type": "support"})),
     )
     .await;
+    // the vendor turns the customer's request into support (a review, counted), and the
+    // customer turns it back into a refund request
+    let request_id = request["ticket_id"]
+        .as_str()
+        .unwrap_or("missing")
+        .to_string();
+    w.call(
+        TicketUpdates,
+        "POST",
+        &format!("/api/tickets/{request_id}/type"),
+        k,
+        &[],
+        Some(json!({"type": "support"})),
+    )
+    .await;
     w.call(
         TicketUpdates,
         "POST",
         &format!("/portal/tickets/{ticket_token}/type"),
         None,
         &[],
-        Some(json!({"type": "support"})),
+        Some(json!({"type": "refund"})),
     )
     .await;
     w.call(
