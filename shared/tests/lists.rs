@@ -128,3 +128,31 @@ async fn customers_are_found_by_q_and_their_card_lists_their_orders() {
     assert_eq!(card["orders_total"], 2);
     assert_eq!(card["email"], "zoe@example.com");
 }
+
+// R-O7 (issue 16, item 15): `null` clears an order's stage and manager; absent leaves them
+#[tokio::test]
+async fn null_clears_the_stage_and_the_manager() {
+    let shop = Shop::new().await;
+    let order = shop.order("anna@example.com", "Anna").await;
+    let path = format!("/api/orders/{order}");
+    let patch = |body: Value| {
+        let (app, path, key) = (&shop.app, path.clone(), shop.key.clone());
+        async move { call(app, Method::PATCH, &path, Some(&key), body).await }
+    };
+    let (status, card) = patch(json!({"stage": "Nachfassen", "manager": "Eva"})).await;
+    assert_eq!(status, 200, "{card}");
+    let (_, card) = patch(json!({"tags": ["vip"]})).await;
+    assert_eq!(
+        (&card["stage"], &card["manager"]),
+        (&json!("Nachfassen"), &json!("Eva"))
+    );
+    let (status, card) = patch(json!({"stage": null, "manager": null})).await;
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(
+        (&card["stage"], &card["manager"]),
+        (&Value::Null, &Value::Null),
+        "{card}"
+    );
+    let (status, _) = patch(json!({"manager": ""})).await;
+    assert_eq!(status, 400, "an empty manager is no manager: null clears");
+}

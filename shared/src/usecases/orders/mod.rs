@@ -163,16 +163,28 @@ pub async fn card(
     })
 }
 
-/// `PATCH /api/orders/{id}`: only what is given changes.
+/// `PATCH /api/orders/{id}`: only what is given changes; `null` clears the stage or the manager
+/// (issue 16, item 15).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderPatch {
-    #[serde(default)]
-    pub stage: Option<String>,
-    #[serde(default)]
-    pub manager: Option<String>,
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<String>)]
+    pub stage: Option<Option<String>>,
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<String>)]
+    pub manager: Option<Option<String>>,
     #[serde(default)]
     pub tags: Option<BTreeSet<String>>,
+}
+
+/// A field that was given: `Some(None)` for `null`, against `None` for absent.
+fn given<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn check_text(field: &str, value: &str, max: usize, errors: &mut FieldErrors) {
@@ -213,10 +225,10 @@ pub async fn patch(
     now: DateTime<Utc>,
 ) -> Result<Order, UseCaseError> {
     let mut errors = FieldErrors::new();
-    if let Some(stage) = &patch.stage {
+    if let Some(Some(stage)) = &patch.stage {
         check_text("stage", stage, 100, &mut errors);
     }
-    if let Some(manager) = &patch.manager {
+    if let Some(Some(manager)) = &patch.manager {
         check_text("manager", manager, 200, &mut errors);
     }
     for tag in patch.tags.iter().flatten() {
@@ -230,10 +242,10 @@ pub async fn patch(
     }
     change(store, vendor, id, |order| {
         if let Some(stage) = &patch.stage {
-            order.stage = Some(stage.trim().to_string());
+            order.stage = stage.as_ref().map(|stage| stage.trim().to_string());
         }
         if let Some(manager) = &patch.manager {
-            order.manager = Some(manager.trim().to_string());
+            order.manager = manager.as_ref().map(|manager| manager.trim().to_string());
         }
         if let Some(tags) = &patch.tags {
             order.tags = tags.iter().map(|t| t.trim().to_string()).collect();
