@@ -3,14 +3,10 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use common::call;
 use http::Method;
 use serde_json::{Value, json};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
 
 struct Shop {
     app: sellerdesk::app::App,
@@ -22,15 +18,12 @@ struct Shop {
 impl Shop {
     /// A vendor with one offer and one order (c@example.com).
     async fn new() -> Shop {
-        let (app, clock) = common::app_at(common::embedded(), at("2026-11-24T09:00:00Z"));
-        let (vendor, _) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
-        let key = vendor["api_key"].as_str().unwrap().to_string();
-        let (_, offers) = call(&app, Method::GET, "/api/offers", Some(&key), Value::Null).await;
+        let (app, clock, vendor, offer) = common::shop_with_one_offer().await;
         Shop {
             app,
             clock,
-            key,
-            offer: offers["items"][0]["id"].clone(),
+            key: vendor["api_key"].as_str().unwrap().to_string(),
+            offer,
         }
     }
 

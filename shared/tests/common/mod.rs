@@ -177,6 +177,32 @@ pub async fn vendor_with_order_at(
     (vendor, order)
 }
 
+/// An in-process app at Tuesday 24 November 09:00 UTC with a vendor selling one one-time offer
+/// (and one order of it by c@example.com): the app, its clock, the vendor and the offer's id.
+pub async fn shop_with_one_offer() -> (
+    sellerdesk::app::App,
+    Arc<sellerdesk::domain::clock::SettableClock>,
+    serde_json::Value,
+    serde_json::Value,
+) {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let (app, clock) = app_at(embedded(), now);
+    let (vendor, _) = vendor_with_order(&app, serde_json::json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str().unwrap().to_string();
+    let (_, offers) = call(
+        &app,
+        http::Method::GET,
+        "/api/offers",
+        Some(&key),
+        serde_json::Value::Null,
+    )
+    .await;
+    let offer = offers["items"][0]["id"].clone();
+    (app, clock, vendor, offer)
+}
+
 /// Delivers a Stripe event of `vendor`'s order to the platform's webhook route, signed with the
 /// platform's secret at `now`: the status. An object whose metadata names our order also gets
 /// the vendor, as the platform sets both on everything it creates at Stripe.
