@@ -52,10 +52,10 @@ impl Shop {
     /// `email` buys and pays with the card `fingerprint`: the customer's id.
     async fn buys_with_card(&self, email: &str, fingerprint: &str) -> String {
         let order = self.checkout(email).await.1.unwrap();
-        let pi = format!("pi_{email}");
-        let ch = format!("ch_{email}");
+        let pi = format!("pi_{order}");
+        let ch = format!("ch_{order}");
         for event in [
-            session_payment(&order, &format!("cs_{email}"), &pi, 1190),
+            session_payment(&order, &format!("cs_{order}"), &pi, 1190),
             charge_succeeded(&ch, &pi, None, 1190, fingerprint, ours(&order)),
         ] {
             let status =
@@ -127,4 +127,22 @@ async fn paying_with_a_blocked_customers_card_blocks_the_payer() {
     // and unblocking Anna lifts Carl's block with hers
     shop.act(&anna, "unblock").await;
     assert_eq!(shop.customer(&carl).await["blocked"], false);
+}
+
+// R-C6 (issue 16, item 13, review): unblocking a customer lifts the blocks it gave, also one
+// that reached a customer sharing a card only with another blocked through it
+#[tokio::test]
+async fn unblocking_reaches_every_customer_blocked_through_it() {
+    let shop = Shop::new().await;
+    let anna = shop.buys_with_card("anna@example.com", "fp_1").await;
+    let ben = shop.buys_with_card("ben@example.com", "fp_1").await;
+    assert_eq!(shop.buys_with_card("ben@example.com", "fp_2").await, ben);
+    shop.act(&anna, "block").await;
+    assert_eq!(shop.customer(&ben).await["blocked"], true);
+    // Dora pays with a card only Ben used: blocked through Anna
+    let dora = shop.buys_with_card("dora@example.com", "fp_2").await;
+    assert_eq!(shop.customer(&dora).await["blocked_via"], json!([anna]));
+    shop.act(&anna, "unblock").await;
+    assert_eq!(shop.customer(&dora).await["blocked"], false);
+    assert_eq!(shop.checkout("dora@example.com").await.0, 201);
 }

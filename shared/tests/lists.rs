@@ -79,11 +79,22 @@ async fn a_new_order_does_not_shift_the_next_filtered_page() {
         .get(&format!("/api/orders?q=anna&limit=2&cursor={cursor}"))
         .await;
     // then the next page is the one order after the last given, and says there is no more
-    assert_eq!(ids(&next), [a1]);
+    assert_eq!(ids(&next), [a1.clone()]);
     assert_eq!(next["next_cursor"], Value::Null);
     assert_eq!(next["total"], 4, "the total counts the new one");
     let again = shop.get("/api/orders?q=anna&limit=2").await;
     assert_eq!(ids(&again), [a4, a3]);
+    // and a cursor naming no order of the list is refused, never a restart
+    let forged = format!("k{}", a1.replace("ord_", "ord_0"));
+    let (status, refused) = call(
+        &shop.app,
+        Method::GET,
+        &format!("/api/orders?q=anna&cursor={forged}"),
+        Some(&shop.key),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
     // and a cursor that is not ours is refused
     let (status, refused) = call(
         &shop.app,
@@ -146,6 +157,8 @@ async fn null_clears_the_stage_and_the_manager() {
         (&Value::Null, &Value::Null),
         "{card}"
     );
-    let (status, _) = patch(json!({"manager": ""})).await;
-    assert_eq!(status, 400, "an empty manager is no manager: null clears");
+    for nothing in ["", "\u{200B}"] {
+        let (status, _) = patch(json!({"manager": nothing})).await;
+        assert_eq!(status, 400, "{nothing:?} is no manager: null clears");
+    }
 }

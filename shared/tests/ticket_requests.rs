@@ -224,6 +224,21 @@ async fn a_due_refund_that_cannot_run_closes_not_executable_and_says_why() {
         (&json!("closed"), &json!("not_executable")),
         "{closed}"
     );
+    let closed_events: Vec<Value> = shop
+        .outbox()
+        .await
+        .events()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.event_type == "ticket.closed")
+        .map(|event| event.detail)
+        .collect();
+    assert_eq!(closed_events.len(), 1);
+    assert_eq!(
+        closed_events[0]["data"]["close_reason"], "not_executable",
+        "the event says so too: {closed_events:?}"
+    );
     let notices = shop.closing_notices().await;
     assert_eq!(notices.len(), 2, "{notices:?}");
     for (to, text) in &notices {
@@ -318,4 +333,40 @@ async fn the_review_log_reports_its_real_total() {
     assert_eq!(reviews["items"].as_array().unwrap().len(), 1);
     assert_eq!(reviews["total"], 2, "{reviews}");
     assert!(reviews["next_cursor"].is_string());
+}
+
+// R-R3, R-N1 (issue 16, item 3, review): a vendor's refund that ends a plan says so to both
+#[tokio::test]
+async fn a_vendors_refund_that_ends_a_plan_says_so() {
+    let shop = Shop::paid(json!({"kind": "subscription", "interval": "month"})).await;
+    shop.clock.advance(Duration::days(8));
+    let path = format!("/api/orders/{}/refunds", shop.order_id);
+    let (status, refund) = call(
+        &shop.app,
+        Method::POST,
+        &path,
+        shop.key(),
+        json!({"reason": "Kulanz"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{refund}");
+    assert_eq!(shop.card().await["status"], "refunded");
+    let told: Vec<String> = shop
+        .outbox()
+        .await
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|mail| {
+            mail.kind == sellerdesk::domain::notifications::EmailKind::RefundConfirmation
+        })
+        .map(|mail| mail.text)
+        .collect();
+    assert_eq!(told.len(), 2);
+    assert!(
+        told.iter()
+            .all(|text| text.contains("Der Plan wurde damit beendet")),
+        "{told:?}"
+    );
 }

@@ -69,6 +69,8 @@ pub async fn list_matching<T: serde::de::DeserializeOwned>(
     };
     let (mut items, mut total, mut more, mut scan) = (Vec::new(), 0u64, false, None);
     let mut last_key = None;
+    // A cursor names a record of this list; one that names none is refused, never a restart.
+    let mut cursor_seen = after.is_none();
     loop {
         let query = Query::table(vendor_pk(vendor), SortRange::Prefix(prefix.into()))
             .limit(500)
@@ -76,6 +78,7 @@ pub async fn list_matching<T: serde::de::DeserializeOwned>(
             .newest_first();
         let page = store.query(&query).await?;
         for item in &page.items {
+            cursor_seen |= after.as_ref() == Some(&item.key.sk);
             let record: T = item.decode()?;
             if !matches(&record) {
                 continue;
@@ -95,6 +98,9 @@ pub async fn list_matching<T: serde::de::DeserializeOwned>(
             Some(next) => scan = Some(next),
             None => break,
         }
+    }
+    if !cursor_seen {
+        return Err(StoreError::InvalidCursor.into());
     }
     Ok(Listing {
         items,

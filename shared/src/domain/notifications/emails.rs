@@ -246,6 +246,8 @@ pub struct RefundNotice<'a> {
     pub amount: &'a str,
     /// No call reaches the payment's provider yet (R-R5): the refund is under way, not done.
     pub in_progress: bool,
+    /// The refund ended the order's plan (R-R3): no further payments (issue 16, item 3).
+    pub plan_ended: bool,
 }
 
 pub fn refund_confirmation(n: &RefundNotice<'_>) -> Email {
@@ -279,6 +281,15 @@ pub fn refund_confirmation(n: &RefundNotice<'_>) -> Email {
                 )
             },
         )
+    };
+    let text = match (n.plan_ended, is_german(n.language)) {
+        (false, _) => text,
+        (true, true) => {
+            format!("{text}\nDer Plan wurde damit beendet; es folgen keine weiteren Zahlungen.\n")
+        }
+        (true, false) => {
+            format!("{text}\nThe plan ended with it; no further payments will be taken.\n")
+        }
     };
     email(
         n.to,

@@ -70,6 +70,31 @@ async fn with_shared_fingerprints(
     Ok(found)
 }
 
+/// How many customers an unblock looks through along shared cards.
+const MOST_CONNECTED: usize = 200;
+
+/// The customer and every customer reached from it through shared cards, hop by hop (at most
+/// `MOST_CONNECTED`): a block through `id` may have reached one sharing a card only with another
+/// of them (a payment with a blocked card, issue 16, item 13).
+async fn connected_by_fingerprints(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    id: &CustomerId,
+) -> Result<BTreeMap<CustomerId, Item>, UseCaseError> {
+    let mut found = with_shared_fingerprints(store, vendor, id).await?;
+    let mut explored = std::collections::BTreeSet::from([id.clone()]);
+    while found.len() < MOST_CONNECTED {
+        let Some(next) = found.keys().find(|c| !explored.contains(*c)).cloned() else {
+            break;
+        };
+        explored.insert(next.clone());
+        for (other, item) in with_shared_fingerprints(store, vendor, &next).await? {
+            found.entry(other).or_insert(item);
+        }
+    }
+    Ok(found)
+}
+
 fn encode(item: &Item, customer: &Customer) -> Result<Item, StoreError> {
     let body = serde_json::to_value(customer).map_err(|source| StoreError::Malformed {
         key: item.key.clone(),
@@ -146,7 +171,7 @@ pub async fn unblock(
 ) -> Result<Customer, UseCaseError> {
     retry_on_contention(|| async {
         let mut writes = Vec::new();
-        for (other, item) in with_shared_fingerprints(store, vendor, id).await? {
+        for (other, item) in connected_by_fingerprints(store, vendor, id).await? {
             let mut customer: Customer = item.decode()?;
             let Some(block) = customer.blocked.as_mut() else {
                 continue;

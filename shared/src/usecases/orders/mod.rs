@@ -188,7 +188,11 @@ where
 }
 
 fn check_text(field: &str, value: &str, max: usize, errors: &mut FieldErrors) {
-    if !is_line(value, max) {
+    // Only invisible characters (a zero-width space) say nothing either.
+    let says_nothing = value
+        .chars()
+        .all(|c| c.is_whitespace() || crate::domain::validation::is_invisible(c));
+    if !is_line(value, max) || says_nothing {
         errors.insert(
             field.into(),
             format!("must be 1 to {max} characters without control characters"),

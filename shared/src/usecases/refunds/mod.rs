@@ -238,6 +238,7 @@ pub fn confirmations(
                 order_number: &context.order.number,
                 amount: &amount,
                 in_progress: refund.reaches_no_provider(),
+                plan_ended: refund.ended_plan,
             });
             enqueue(&vendor.id, Message::Email(email), now, entropy).map_err(|source| {
                 StoreError::Malformed {

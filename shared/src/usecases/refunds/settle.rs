@@ -145,6 +145,7 @@ async fn reversal(
         order_number: &context.order.number,
         amount: &part.amount.to_string(),
         in_progress: false,
+        plan_ended: false,
     });
     let failed = crate::domain::notifications::DomainEvent {
         event_type: crate::domain::notifications::EventType::RefundFailed,

@@ -165,13 +165,6 @@ async fn fire(
         }
         Fired::Execute(TicketType::Refund) => {
             writes.push(release_request(&vendor, &ticket));
-            writes.push(ticket_event(
-                ports,
-                &vendor,
-                &ticket,
-                EventType::TicketClosed,
-                now,
-            )?);
             let (news, more, refund_tasks) =
                 execute_refund(ports, &vendor, &ticket, &mut context, guard.as_ref(), now)?;
             if !matches!(
@@ -182,6 +175,14 @@ async fn fire(
                 ticket.not_executed(CloseReason::NotExecutable);
                 writes[0] = Write::update(ticket_item(Some(&item), &ticket, &vendor)?);
             }
+            // The event says how it closed (after the reason above is settled).
+            writes.push(ticket_event(
+                ports,
+                &vendor,
+                &ticket,
+                EventType::TicketClosed,
+                now,
+            )?);
             writes.extend(more);
             tasks = refund_tasks;
             news
