@@ -79,7 +79,7 @@ async fn a_new_order_does_not_shift_the_next_filtered_page() {
         .get(&format!("/api/orders?q=anna&limit=2&cursor={cursor}"))
         .await;
     // then the next page is the one order after the last given, and says there is no more
-    assert_eq!(ids(&next), [a1.clone()]);
+    assert_eq!(ids(&next), std::slice::from_ref(&a1));
     assert_eq!(next["next_cursor"], Value::Null);
     assert_eq!(next["total"], 4, "the total counts the new one");
     let again = shop.get("/api/orders?q=anna&limit=2").await;
