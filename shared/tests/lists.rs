@@ -119,6 +119,9 @@ async fn customers_are_found_by_q_and_their_card_lists_their_orders() {
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["items"][0]["email"], "zoe@example.com");
     assert_eq!(shop.get("/api/customers?q=example").await["total"], 3);
+    // search ignores accents and folds case fully (`zoe` finds Zoë)
+    assert_eq!(shop.get("/api/customers?q=zoe%20muster").await["total"], 1);
+    assert_eq!(shop.get("/api/orders?q=ZOE%20MUSTER").await["total"], 2);
     assert_eq!(shop.get("/api/customers").await["total"], 3);
     let id = found["items"][0]["id"].as_str().unwrap();
     let card = shop.get(&format!("/api/customers/{id}")).await;

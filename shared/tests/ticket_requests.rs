@@ -197,6 +197,10 @@ async fn a_change_into_a_request_type_is_checked_as_an_opening_is() {
         (&card["status"], &card["refunded"]["amount"]),
         (&json!("cancelled"), &json!("0.00")),
         "{card}"
+    ); // and a change of the executed ticket is refused as closed
+    assert_eq!(
+        plan.customer_changes(&token, "refund").await,
+        (409, "ticket_closed".to_string())
     );
 }
 

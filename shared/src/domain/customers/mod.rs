@@ -20,6 +20,19 @@ pub struct Address {
 }
 
 /// Case-folded with white space collapsed, as R-C1 compares.
+/// A text as search compares it (R-D1, R-D3): decomposed, accents and invisible characters
+/// dropped, case folded fully — `zoe` finds `Zoë`, `weiss` finds `Weiß`.
+pub fn search_key(text: &str) -> String {
+    icu_normalizer::DecomposingNormalizerBorrowed::new_nfkd()
+        .normalize(text)
+        .chars()
+        .filter(|c| !matches!(*c, '\u{0300}'..='\u{036F}'))
+        .filter(|c| !crate::domain::validation::is_invisible(*c))
+        .collect::<String>()
+        .to_lowercase()
+        .replace('ß', "ss")
+}
+
 /// An address part as matching compares it (issue 16, item 11): compatibility-composed (NFKC:
 /// `ü` typed composed or decomposed, full-width digits), invisible characters dropped, spaces
 /// collapsed, and case folded fully (`Hauptstraße` = `HAUPTSTRASSE`).

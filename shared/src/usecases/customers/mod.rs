@@ -270,7 +270,8 @@ pub async fn list(
     limit: u32,
     cursor: Option<String>,
 ) -> Result<Listing<Customer>, UseCaseError> {
-    if let Some(q) = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()) {
+    use crate::domain::customers::search_key;
+    if let Some(q) = q.map(|q| search_key(q.trim())).filter(|q| !q.is_empty()) {
         return listing::list_matching(
             store,
             vendor,
@@ -278,10 +279,8 @@ pub async fn list(
             limit,
             cursor,
             |c: &Customer| {
-                c.email.to_lowercase().contains(&q)
-                    || format!("{} {}", c.first_name, c.last_name)
-                        .to_lowercase()
-                        .contains(&q)
+                search_key(&c.email).contains(&q)
+                    || search_key(&format!("{} {}", c.first_name, c.last_name)).contains(&q)
             },
         )
         .await;

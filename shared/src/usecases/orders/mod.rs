@@ -47,15 +47,16 @@ impl OrderFilter {
     }
 
     fn matches(&self, order: &Order, now: DateTime<Utc>, tz: Tz) -> bool {
-        let text = self.q.as_ref().map(|q| q.trim().to_lowercase());
+        use crate::domain::customers::search_key;
+        let text = self.q.as_ref().map(|q| search_key(q.trim()));
         let text_ok = text.is_none_or(|q| {
-            order.number.to_lowercase().contains(&q)
-                || order.customer_email.to_lowercase().contains(&q)
-                || order.customer_name.to_lowercase().contains(&q)
+            search_key(&order.number).contains(&q)
+                || search_key(&order.customer_email).contains(&q)
+                || search_key(&order.customer_name).contains(&q)
                 || order
                     .lines
                     .iter()
-                    .any(|line| line.name.to_lowercase().contains(&q))
+                    .any(|line| search_key(&line.name).contains(&q))
         });
         let status_ok = self.payment_status.is_none_or(|wanted| {
             order
