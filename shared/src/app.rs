@@ -374,6 +374,7 @@ impl App {
                 self.vendor_change_ticket(request, matched, "close").await
             }
             RouteId::RestrictVendor => self.restrict_vendor(request, matched).await,
+            RouteId::PlatformOpenTicket => self.platform_open_ticket(request, matched).await,
             RouteId::ListApiKeys => self.list_api_keys(request).await,
             RouteId::CreateApiKey => self.create_api_key(request).await,
             RouteId::RevokeApiKey => self.revoke_api_key(request, matched).await,

@@ -374,3 +374,56 @@ async fn a_vendors_refund_that_ends_a_plan_says_so() {
         "{told:?}"
     );
 }
+
+// Seed 004, R-T1 (issue 16, item 10): a request taken by phone is opened by the platform for
+// the customer — due as the customer's would be, e-mailed as if the customer had opened it,
+// marked `via: platform` in its history; only requests, only with the admin token
+#[tokio::test]
+async fn the_platform_opens_a_request_for_a_customer() {
+    let shop = Shop::paid(json!({"kind": "one_time"})).await;
+    let path = format!(
+        "/admin/vendors/{}/orders/{}/tickets",
+        shop.vendor["vendor_id"].as_str().unwrap(),
+        shop.order_id
+    );
+    let body = json!({"type": "refund", "message": "Telefonisch: bitte erstatten"});
+    let (status, _) = call(&shop.app, Method::POST, &path, shop.key(), body.clone()).await;
+    assert_eq!(status, 401, "a vendor's key is not the admin token");
+    let (status, support) = call(
+        &shop.app,
+        Method::POST,
+        &path,
+        Some(common::ADMIN),
+        json!({"type": "support", "message": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{support}");
+    let (status, opened) = call(&shop.app, Method::POST, &path, Some(common::ADMIN), body).await;
+    assert_eq!(status, 201, "{opened}");
+    // Tuesday 24 November 09:00 UTC + 24 h: due Wednesday, as the customer's request
+    assert_eq!(opened["due_at"], "2026-11-25T09:00:00Z");
+    assert!(
+        opened.get("ticket_link").is_none(),
+        "the link goes to the customer only"
+    );
+    let ticket = shop.ticket(opened["ticket_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&ticket["opened_by"], &ticket["comments"][0]["via"]),
+        (&json!("customer"), &json!("platform")),
+        "{ticket}"
+    );
+    let mails = shop.outbox().await.emails().await.unwrap();
+    let opened_mails: Vec<&str> = mails
+        .iter()
+        .filter(|mail| mail.kind == sellerdesk::domain::notifications::EmailKind::TicketOpened)
+        .map(|mail| mail.to.as_str())
+        .collect();
+    assert_eq!(
+        opened_mails.len(),
+        2,
+        "both sides are told: {opened_mails:?}"
+    );
+    // and it executes like the customer's own
+    shop.later(Duration::days(2)).await;
+    assert_eq!(shop.card().await["status"], "refunded");
+}

@@ -997,6 +997,19 @@ async fn serve_every_route(
     w.store.serving("scheduled-sweeps");
     let swept = w.app.run_sweeps().await.unwrap();
     assert_eq!(swept.collection.charged, 2, "{swept:?}");
+    // admin-api: a request taken by phone, opened by the platform for the customer
+    w.call(
+        AdminApi,
+        "POST",
+        &format!(
+            "/admin/vendors/{vendor_id}/orders/{}/tickets",
+            plan["order_id"].as_str().unwrap_or("missing")
+        ),
+        Some(ADMIN),
+        &[],
+        Some(json!({"type": "refund", "message": "Telefonisch"})),
+    )
+    .await;
     // outbox-dispatcher, every minute: what the sweeps and the requests wrote (the only sender)
     w.store.serving("outbox-dispatcher");
     let report = dispatcher.dispatch_due().await.unwrap();

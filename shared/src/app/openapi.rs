@@ -77,6 +77,7 @@ fn request_body(id: RouteId, components: &mut Components) -> Option<(Value, bool
         }
         RouteId::VendorTicketClose => (schema_of::<tickets::CloseBody>(components), false),
         RouteId::RestrictVendor => (schema_of::<tickets::RestrictBody>(components), false),
+        RouteId::PlatformOpenTicket => (schema_of::<tickets::PlatformOpenBody>(components), true),
         RouteId::BlockCustomer
         | RouteId::UnblockCustomer
         | RouteId::PortalPay
@@ -139,6 +140,7 @@ fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
         RouteId::VendorOpenTicket => schema_of::<tickets::VendorOpenedTicket>(components),
         RouteId::PortalOpenTicket => schema_of::<tickets::OpenedTicket>(components),
         RouteId::RestrictVendor => schema_of::<tickets::Restriction>(components),
+        RouteId::PlatformOpenTicket => schema_of::<tickets::PlatformOpenedTicket>(components),
         RouteId::ListReviews => list_of(schema_of::<Review>(components)),
         RouteId::RefundOrder => schema_of::<refunds::RefundView>(components),
         RouteId::ListCustomers => list_of(schema_of::<customers::CustomerView>(components)),
@@ -246,7 +248,8 @@ fn success_status(id: RouteId) -> &'static str {
         | RouteId::ManualPayment
         | RouteId::RefundOrder
         | RouteId::PortalOpenTicket
-        | RouteId::VendorOpenTicket => "201",
+        | RouteId::VendorOpenTicket
+        | RouteId::PlatformOpenTicket => "201",
         _ => "200",
     }
 }

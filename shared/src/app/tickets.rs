@@ -72,6 +72,16 @@ pub(super) struct CloseBody {
     via: Via,
 }
 
+/// `POST /admin/vendors/{vendor_id}/orders/{order_id}/tickets`: a request taken by phone.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PlatformOpenBody {
+    /// `refund` or `cancel`.
+    #[serde(rename = "type")]
+    kind: TicketType,
+    message: String,
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RestrictBody {
@@ -119,6 +129,7 @@ fn ticket_view_with(ticket: &Ticket, newest: usize) -> TicketView {
                 author: c.author,
                 body: c.body.clone(),
                 at: c.at,
+                via: c.via.clone(),
             })
             .collect(),
     }
@@ -149,6 +160,8 @@ pub struct CommentView {
     author: Party,
     body: String,
     at: DateTime<Utc>,
+    /// `platform`: the platform wrote it for the author (a request taken by phone).
+    via: Option<String>,
 }
 
 /// `POST /api/orders/{id}/tickets`: the ticket, and its link for the vendor to pass on.
@@ -164,6 +177,14 @@ pub(super) struct VendorOpenedTicket {
 pub(super) struct OpenedTicket {
     ticket_id: TicketId,
     ticket_link: String,
+    due_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /admin/vendors/{vendor_id}/orders/{order_id}/tickets`: the request opened for the
+/// customer; its link goes to the customer by e-mail only.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct PlatformOpenedTicket {
+    ticket_id: TicketId,
     due_at: Option<DateTime<Utc>>,
 }
 
@@ -244,6 +265,10 @@ impl From<TicketsError> for ApiError {
                 "cancel_needs_subscription",
                 "only subscriptions can be cancelled",
             ),
+            TicketsError::NotARequest => ApiError::validation(FieldErrors::from([(
+                "type".to_string(),
+                "must be refund or cancel".to_string(),
+            )])),
             TicketsError::NothingToCancel => error(
                 StatusCode::CONFLICT,
                 "nothing_to_cancel",
@@ -448,6 +473,39 @@ impl App {
         };
         let ticket = tickets::change(self.ports(), &vendor, &id, by, change).await?;
         Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+    }
+
+    /// `POST /admin/vendors/{vendor_id}/orders/{order_id}/tickets` `{type, message}` (issue 16,
+    /// item 10): the platform opens a refund or cancel request for the customer, as the customer.
+    pub(super) async fn platform_open_ticket(
+        &self,
+        request: &ApiRequest,
+        matched: &Matched,
+    ) -> Result<ApiResponse, ApiError> {
+        self.require_admin(request)?;
+        let vendor_id =
+            VendorId::parse(param(matched, "vendor_id")?).map_err(|_| ApiError::not_found())?;
+        let order_id = super::order_id(matched)?;
+        let body: PlatformOpenBody = request.json()?;
+        let vendor = crate::usecases::ports::load_vendor(self.store.as_ref(), &vendor_id).await?;
+        let context =
+            crate::usecases::ports::load_order(self.store.as_ref(), &vendor.id, &order_id).await?;
+        let opened = tickets::open_for_customer_by_platform(
+            self.ports(),
+            &vendor,
+            &context.order,
+            &context.customer,
+            body.kind,
+            &body.message,
+        )
+        .await?;
+        Ok(ApiResponse::json(
+            StatusCode::CREATED,
+            &PlatformOpenedTicket {
+                ticket_id: opened.ticket.id,
+                due_at: opened.ticket.due_at,
+            },
+        ))
     }
 
     /// `POST /admin/vendors/{id}/restrict` `{restricted?: bool}` (R-V4).

@@ -78,6 +78,10 @@ pub struct Comment {
     pub author: Party,
     pub body: String,
     pub at: DateTime<Utc>,
+    /// `platform`: written by the platform for the author (a request taken by phone, seed 004;
+    /// issue 16, item 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +244,7 @@ impl Ticket {
                 author: by,
                 body,
                 at: now,
+                via: None,
             }],
             link_generation: 0,
             link_key: Default::default(),
@@ -271,6 +276,7 @@ impl Ticket {
             author: by,
             body,
             at: now,
+            via: None,
         });
         self.awaiting = awaiting_after(by);
         self.touch(now);

@@ -47,6 +47,8 @@ pub enum TicketsError {
     CancelNeedsSubscription,
     #[error("the plan is not running")]
     NothingToCancel,
+    #[error("the platform opens refund and cancel requests only")]
+    NotARequest,
     #[error(transparent)]
     UseCase(#[from] UseCaseError),
 }
@@ -255,6 +257,48 @@ pub async fn open(
     by: Party,
     message: &str,
 ) -> Result<Opened, TicketsError> {
+    open_as(ports, vendor, order, customer, kind, by, message, None).await
+}
+
+/// Issue 16, item 10 (seed 004: requests taken by phone become tickets too): the platform opens
+/// a refund or cancel request for the customer — R-T1's timing, the checks and the e-mails as if
+/// the customer had, its first comment marked `via: platform`.
+pub async fn open_for_customer_by_platform(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    order: &Order,
+    customer: &Customer,
+    kind: TicketType,
+    message: &str,
+) -> Result<Opened, TicketsError> {
+    if !kind.is_request() {
+        return Err(TicketsError::NotARequest);
+    }
+    let by = Party::Customer;
+    open_as(
+        ports,
+        vendor,
+        order,
+        customer,
+        kind,
+        by,
+        message,
+        Some("platform"),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_as(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    order: &Order,
+    customer: &Customer,
+    kind: TicketType,
+    by: Party,
+    message: &str,
+    via: Option<&str>,
+) -> Result<Opened, TicketsError> {
     let now = ports.clock.now();
     if kind.is_request() {
         check_request(order, kind, by, now)?;
@@ -281,6 +325,9 @@ pub async fn open(
     };
     let mut ticket = Ticket::open(new, now, policy(vendor))?;
     ticket.link_key = ports.link_keys.current().clone();
+    if let Some(first) = ticket.comments.first_mut() {
+        first.via = via.map(str::to_string);
+    }
     let (token, link) = ticket_link(ports, vendor, &ticket)?;
     let mut writes = Vec::new();
     if kind.is_request() {
