@@ -114,43 +114,43 @@ pub fn payment_receipt(n: &PaymentNotice<'_>) -> Email {
 }
 
 pub fn payment_failed(n: &PaymentNotice<'_>) -> Email {
-    let (subject, text) = if is_german(n.language) {
+    failure_notice(
+        n,
         (
-            format!("Zahlung fehlgeschlagen: {}", n.order_number),
-            format!(
-                "Hallo {},\n\nIhre Zahlung über {} für die Bestellung {} ist fehlgeschlagen. Bitte zahlen Sie erneut oder ändern Sie die Zahlungsart: {}\n",
-                n.customer_name, n.amount, n.order_number, n.customer_link
-            ),
-        )
-    } else {
-        (
-            format!("Payment failed: {}", n.order_number),
-            format!(
-                "Hello {},\n\nyour payment of {} for order {} failed. Please pay again or change the payment method: {}\n",
-                n.customer_name, n.amount, n.order_number, n.customer_link
-            ),
-        )
-    };
-    email(n.to, n.language, EmailKind::PaymentFailed, subject, text)
+            "Bitte zahlen Sie erneut oder ändern Sie die Zahlungsart:",
+            "Please pay again or change the payment method:",
+        ),
+    )
 }
 
 /// A failed payment that the provider tries again itself (a subscription's renewal): the link
 /// cannot pay it, so the notice does not ask for that (issue 15, review).
 pub fn payment_failed_will_retry(n: &PaymentNotice<'_>) -> Email {
+    failure_notice(
+        n,
+        (
+            "Sie wird automatisch erneut versucht; bitte sorgen Sie dafür, dass Ihre Zahlungsart belastet werden kann.\n\nIhre Bestellung:",
+            "It will be tried again automatically; please make sure your payment method can be charged.\n\nYour order:",
+        ),
+    )
+}
+
+/// A failed payment's notice; `next` (German, English) says what happens now, before the link.
+fn failure_notice(n: &PaymentNotice<'_>, next: (&str, &str)) -> Email {
     let (subject, text) = if is_german(n.language) {
         (
             format!("Zahlung fehlgeschlagen: {}", n.order_number),
             format!(
-                "Hallo {},\n\nIhre Zahlung über {} für die Bestellung {} ist fehlgeschlagen. Sie wird automatisch erneut versucht; bitte sorgen Sie dafür, dass Ihre Zahlungsart belastet werden kann.\n\nIhre Bestellung: {}\n",
-                n.customer_name, n.amount, n.order_number, n.customer_link
+                "Hallo {},\n\nIhre Zahlung über {} für die Bestellung {} ist fehlgeschlagen. {} {}\n",
+                n.customer_name, n.amount, n.order_number, next.0, n.customer_link
             ),
         )
     } else {
         (
             format!("Payment failed: {}", n.order_number),
             format!(
-                "Hello {},\n\nyour payment of {} for order {} failed. It will be tried again automatically; please make sure your payment method can be charged.\n\nYour order: {}\n",
-                n.customer_name, n.amount, n.order_number, n.customer_link
+                "Hello {},\n\nyour payment of {} for order {} failed. {} {}\n",
+                n.customer_name, n.amount, n.order_number, next.1, n.customer_link
             ),
         )
     };

@@ -83,10 +83,9 @@ pub async fn run_due(
             if let Err(error) = run_one(ports, provider, item, now, &mut report).await {
                 // One broken task never stops the ones behind it: recorded, due again later.
                 report.failed += 1;
-                let id = kept.body["order_id"]
-                    .as_str()
-                    .map(|order| format!("collect-{order}-{}", kept.body["seq"]))
-                    .unwrap_or_else(|| kept.key.sk.clone());
+                let id = kept
+                    .decode::<CollectionTask>()
+                    .map_or_else(|_| kept.key.sk.clone(), |task| task.id());
                 tracing::error!(pk = %kept.key.pk, sk = %kept.key.sk, error = %error, "collection task failed: given up until its backoff ends");
                 let later = backed_off(&kept, DueQueue::Collection, &id, &error.to_string(), now);
                 match ports.store.transact(vec![Write::update(later)]).await {
