@@ -14,7 +14,7 @@ use sellerdesk::payments::{
     RefundState,
 };
 use sellerdesk::store::{Item, ItemStore, Key, Query, SortRange, Write};
-use sellerdesk::usecases::orders::portal::{CustomerOrder, order_by_token};
+use sellerdesk::usecases::orders::portal::{CustomerOrder, order_to_view_or_pay};
 use sellerdesk::webhooks::stripe_signature::header_for;
 use serde::Deserialize;
 use serde::Serialize;
@@ -42,7 +42,7 @@ fn random_id(prefix: &str, entropy: &dyn Entropy) -> String {
 }
 
 async fn open_order(app: &App, session: &str) -> Result<CustomerOrder, ApiError> {
-    order_by_token(app.store.as_ref(), session)
+    order_to_view_or_pay(app.store.as_ref(), session)
         .await
         .map_err(|_| {
             ApiError::new(

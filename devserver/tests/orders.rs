@@ -151,7 +151,13 @@ async fn vendors_list_and_annotate_their_orders_and_only_theirs() {
     assert_eq!(card["tags"], json!(["vip", "webinar"]));
     assert_eq!(card["comments"][0]["body"], "Kunde ruft Freitag an");
     assert_eq!(card["customer"]["email"], "k0@example.com");
-    assert_eq!(card["customer"]["link"], links[0]["customer_link"]);
+    // R-O4: the vendor's card carries the pay link, never the customer's link
+    assert!(
+        !card
+            .to_string()
+            .contains(&token_of(&links[0]["customer_link"]))
+    );
+    assert!(card["pay_link"].as_str().unwrap().contains("/orders/"));
     // never shown to the customer
     let token = token_of(&links[0]["customer_link"]);
     let portal = get(&url, &format!("/portal/orders/{token}"), None).await;
@@ -227,12 +233,9 @@ async fn vendors_create_orders_by_hand_and_record_manual_payments() {
         (order["number"].as_str(), order["total"]["amount"].as_str()),
         (Some("SD-000001"), Some("23.80"))
     );
-    assert!(
-        order["customer_link"]
-            .as_str()
-            .unwrap()
-            .contains("/orders/")
-    );
+    // R-O4: the vendor gets the pay link; the customer link goes to the customer by e-mail
+    assert!(order.get("customer_link").is_none(), "{order}");
+    assert!(order["pay_link"].as_str().unwrap().contains("/orders/"));
     let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
     // a bank transfer pays part, then the rest
     let pay = |amount: &str| json!({"amount": {"amount": amount, "currency": "EUR"}, "method": "bank_transfer", "comment": "Überweisung"});

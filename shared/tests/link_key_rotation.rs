@@ -26,10 +26,11 @@ fn app_with(store: &Arc<dyn ItemStore>, keys: LinkKeys) -> App {
     )
 }
 
+/// The pay link the vendor's card shows (R-O4: the vendor holds that one, not the customer's).
 async fn card_link(app: &App, key: &str, order_id: &serde_json::Value) -> (u16, serde_json::Value) {
     let path = format!("/api/orders/{}", order_id.as_str().unwrap());
     let (status, card) = call(app, Method::GET, &path, Some(key), serde_json::Value::Null).await;
-    (status, card["customer"]["link"].clone())
+    (status, card["pay_link"].clone())
 }
 
 // R-O4
@@ -43,16 +44,20 @@ async fn links_from_an_older_key_keep_working_after_the_key_is_rotated() {
     let (vendor, order) = vendor_with_order(&before, json!({"kind": "one_time"})).await;
     let key = vendor["api_key"].as_str().unwrap().to_string();
     let old_link = order["customer_link"].clone();
+    let (_, old_pay_link) = card_link(&before, &key, &order["order_id"]).await;
     // when the platform makes a second key current and still holds the first
     let ring = json!({"current": "2", "1": first.to_base64(), "2": second.to_base64()});
     let after = app_with(&store, LinkKeys::parse(&ring.to_string()).unwrap());
-    // then the old link still opens the order, and the vendor's card re-derives the same link
+    // then the old links still open the order, and the vendor's card re-derives the same link
     let portal = format!("/portal/orders/{}", token_of(&old_link));
     let (status, _) = call(&after, Method::GET, &portal, None, serde_json::Value::Null).await;
     assert_eq!(status, 200);
+    let paying = format!("/portal/orders/{}", token_of(&old_pay_link));
+    let (status, _) = call(&after, Method::GET, &paying, None, serde_json::Value::Null).await;
+    assert_eq!(status, 200);
     assert_eq!(
         card_link(&after, &key, &order["order_id"]).await,
-        (200, old_link.clone())
+        (200, old_pay_link.clone())
     );
     // and a new checkout's link comes from the second key: the first key alone cannot make it
     let (status, offers) = call(
@@ -76,11 +81,11 @@ async fn links_from_an_older_key_keep_working_after_the_key_is_rotated() {
     )
     .await;
     assert_eq!(status, 201, "{newer}");
-    let new_link = newer["customer_link"].clone();
-    assert_eq!(
-        card_link(&after, &key, &newer["order_id"]).await,
-        (200, new_link.clone())
-    );
+    let (status, new_pay_link) = card_link(&after, &key, &newer["order_id"]).await;
+    assert_eq!(status, 200);
+    let paying = format!("/portal/orders/{}", token_of(&new_pay_link));
+    let (status, _) = call(&after, Method::GET, &paying, None, serde_json::Value::Null).await;
+    assert_eq!(status, 200);
     assert_ne!(card_link(&before, &key, &newer["order_id"]).await.0, 200);
     // and once the first key is retired, its links still open (only their digest is needed),
     // but nothing re-derives them with a wrong key: the card refuses instead
@@ -93,8 +98,9 @@ async fn links_from_an_older_key_keep_working_after_the_key_is_rotated() {
     assert!(link.is_null());
 }
 
-// R-O4 (issue 13, defect 11): a vendor revokes a customer link: the old token opens nothing,
-// the card and every mail sent later carry the new one.
+// R-O4 (issue 13, defect 11; issue 16, item 6): a vendor revokes an order's links: the old
+// tokens open nothing, the new customer link goes to the customer by e-mail — never to the
+// vendor, who is answered the new pay link — and every mail sent later carries the new one.
 #[tokio::test]
 async fn a_rotated_customer_link_revokes_the_old_one() {
     let store = common::embedded();
@@ -102,6 +108,7 @@ async fn a_rotated_customer_link_revokes_the_old_one() {
     let (vendor, order) = vendor_with_order(&app, json!({"kind": "one_time"})).await;
     let key = vendor["api_key"].as_str().unwrap().to_string();
     let old_link = order["customer_link"].clone();
+    let old_pay_link = card_link(&app, &key, &order["order_id"]).await.1;
     let path = format!(
         "/api/orders/{}/customer-link/rotate",
         order["order_id"].as_str().unwrap()
@@ -115,12 +122,31 @@ async fn a_rotated_customer_link_revokes_the_old_one() {
     )
     .await;
     assert_eq!(status, 200, "{rotated}");
-    let new_link = rotated["customer_link"].clone();
-    assert_ne!(new_link, old_link);
-    assert_eq!(
-        rotated["payment_url"].as_str().unwrap(),
-        format!("{}/pay", new_link.as_str().unwrap())
+    assert!(rotated.get("customer_link").is_none(), "{rotated}");
+    let new_pay_link = rotated["pay_link"].clone();
+    assert_ne!(new_pay_link, old_pay_link);
+    let clock = Arc::new(SettableClock::frozen(
+        Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
+    ));
+    let renewals: Vec<_> = common::dispatched(&store, Arc::clone(&clock))
+        .await
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|mail| mail.kind == sellerdesk::domain::notifications::EmailKind::OrderLinkRenewed)
+        .collect();
+    assert_eq!(renewals.len(), 1);
+    assert_eq!(renewals[0].to, "c@example.com");
+    let new_link = json!(
+        renewals[0]
+            .text
+            .split_whitespace()
+            .find(|word| word.contains("/orders/"))
+            .unwrap()
     );
+    assert_ne!(new_link, old_link);
+    assert!(!renewals[0].text.contains(token_of(&old_link).as_str()));
     let open = |link: serde_json::Value| {
         let app = app.clone();
         async move {
@@ -131,10 +157,12 @@ async fn a_rotated_customer_link_revokes_the_old_one() {
         }
     };
     assert_eq!(open(old_link).await, 404);
+    assert_eq!(open(old_pay_link).await, 404);
     assert_eq!(open(new_link.clone()).await, 200);
+    assert_eq!(open(new_pay_link.clone()).await, 200);
     assert_eq!(
         card_link(&app, &key, &order["order_id"]).await,
-        (200, new_link.clone())
+        (200, new_pay_link.clone())
     );
     // a mail sent later (a manual payment's receipt) carries the new link
     let payments = format!(
@@ -150,9 +178,6 @@ async fn a_rotated_customer_link_revokes_the_old_one() {
     )
     .await;
     assert_eq!(status, 201);
-    let clock = Arc::new(SettableClock::frozen(
-        Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
-    ));
     let mailbox = common::dispatched(&store, clock).await;
     let receipts: Vec<_> = mailbox
         .emails()

@@ -449,7 +449,7 @@ impl ItemStore for ClaimedStore {
 const LINK_FIELDS: [(&str, LinkKind); 4] = [
     ("/customer_link", LinkKind::Order),
     ("/payment_url", LinkKind::OrderPayment),
-    ("/customer/link", LinkKind::Order),
+    ("/pay_link", LinkKind::Pay),
     ("/ticket_link", LinkKind::Ticket),
 ];
 
@@ -457,6 +457,7 @@ const LINK_FIELDS: [(&str, LinkKind); 4] = [
 enum LinkKind {
     Order,
     OrderPayment,
+    Pay,
     Ticket,
 }
 
@@ -465,6 +466,7 @@ impl LinkKind {
         match self {
             LinkKind::Order => "order",
             LinkKind::OrderPayment => "order_payment",
+            LinkKind::Pay => "pay",
             LinkKind::Ticket => "ticket",
         }
     }
@@ -519,7 +521,7 @@ pub async fn with_links(
     let order_id = subject(["order_id", "id"]);
     let ticket_id = subject(["ticket_id", "id"]);
     // Each link's subject is read once, however many fields show it (checkout: two).
-    let mut order_link: Option<String> = None;
+    let mut order: Option<(crate::domain::vendors::Vendor, crate::domain::orders::Order)> = None;
     let mut ticket_link: Option<String> = None;
     let mut changed = false;
     for (pointer, kind) in LINK_FIELDS {
@@ -534,15 +536,15 @@ pub async fn with_links(
             continue;
         };
         let link = match kind {
-            LinkKind::Order | LinkKind::OrderPayment => {
-                if order_link.is_none() {
+            LinkKind::Order | LinkKind::OrderPayment | LinkKind::Pay => {
+                if order.is_none() {
                     let vendor =
                         crate::usecases::ports::load_vendor(ports.store, &vendor_id).await?;
                     let id = order_id
                         .as_deref()
                         .and_then(|id| crate::domain::ids::OrderId::parse(id).ok())
                         .ok_or_else(ApiError::internal)?;
-                    let order: crate::domain::orders::Order = ports
+                    let found: crate::domain::orders::Order = ports
                         .store
                         .get(&crate::store::keys::order_key(&vendor.id, &id))
                         .await
@@ -550,20 +552,20 @@ pub async fn with_links(
                         .ok_or_else(ApiError::internal)?
                         .decode()
                         .map_err(internal)?;
-                    order_link = Some(
-                        crate::usecases::links::current_order_link(
-                            ports.link_keys,
-                            &vendor,
-                            &order,
-                        )
-                        .map_err(crate::usecases::ports::UseCaseError::from)?,
-                    );
+                    order = Some((vendor, found));
                 }
-                let link = order_link.clone().unwrap_or_default();
+                let (vendor, found) = order.as_ref().ok_or_else(ApiError::internal)?;
+                let derived = match kind {
+                    LinkKind::Pay => {
+                        crate::usecases::links::current_pay_link(ports.link_keys, vendor, found)
+                    }
+                    _ => crate::usecases::links::current_order_link(ports.link_keys, vendor, found),
+                }
+                .map_err(crate::usecases::ports::UseCaseError::from)?;
                 if kind == LinkKind::OrderPayment {
-                    format!("{link}/pay")
+                    format!("{derived}/pay")
                 } else {
-                    link
+                    derived
                 }
             }
             LinkKind::Ticket => {

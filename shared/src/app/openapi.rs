@@ -135,9 +135,9 @@ fn response_body(id: RouteId, components: &mut Components) -> Option<Value> {
         | RouteId::PortalTicketType
         | RouteId::VendorTicketType
         | RouteId::PortalTicketClose
-        | RouteId::VendorTicketClose => schema_of::<tickets::TicketView>(components),
+        | RouteId::VendorTicketClose
+        | RouteId::VendorOpenTicket => schema_of::<tickets::TicketView>(components),
         RouteId::ListTickets => list_of(schema_of::<tickets::TicketView>(components)),
-        RouteId::VendorOpenTicket => schema_of::<tickets::VendorOpenedTicket>(components),
         RouteId::PortalOpenTicket => schema_of::<tickets::OpenedTicket>(components),
         RouteId::RestrictVendor => schema_of::<tickets::Restriction>(components),
         RouteId::PlatformOpenTicket => schema_of::<tickets::PlatformOpenedTicket>(components),

@@ -13,6 +13,7 @@ use crate::domain::orders::access::Access;
 use crate::domain::orders::{InternalComment, ItemState, Order, OrderStatus, PaymentStatus};
 use crate::domain::tax::TaxTreatment;
 use crate::domain::vendors::vendor_zone;
+use crate::usecases::links::OrderGrant;
 use crate::usecases::orders::checkout::{self, CheckoutRequest};
 use crate::usecases::orders::transactions::Transaction;
 use crate::usecases::orders::{self, portal};
@@ -90,6 +91,7 @@ pub(super) fn customer_order_view(
             })
             .collect(),
         tickets: Vec::new(),
+        opened_with: None,
     })
 }
 
@@ -124,6 +126,10 @@ pub(super) struct OrderView {
     next_charge_at: Option<DateTime<Utc>>,
     schedule: Vec<ScheduleItemView>,
     tickets: Vec<TicketView>,
+    /// On the customer's page: which link opened it — the customer link (everything) or the
+    /// pay link (view and pay only, R-O4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opened_with: Option<OrderGrant>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -142,9 +148,6 @@ pub(super) struct OrderCustomer {
     first_name: String,
     last_name: String,
     phones: Vec<String>,
-    /// On the vendor's card only: the customer link, re-derived, never stored (R-O7).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<String>,
 }
 
 impl OrderCustomer {
@@ -158,7 +161,6 @@ impl OrderCustomer {
                 first_name: buyer.first_name.clone(),
                 last_name: buyer.last_name.clone(),
                 phones: buyer.phone.iter().map(|p| p.trim().to_string()).collect(),
-                link: None,
             },
             None => OrderCustomer {
                 id: None,
@@ -166,7 +168,6 @@ impl OrderCustomer {
                 first_name: order.customer_name.clone(),
                 last_name: String::new(),
                 phones: Vec::new(),
-                link: None,
             },
         }
     }
@@ -179,7 +180,6 @@ impl OrderCustomer {
             first_name: customer.first_name.clone(),
             last_name: customer.last_name.clone(),
             phones: customer.phones.clone(),
-            link: None,
         }
     }
 }
@@ -237,7 +237,7 @@ pub(super) fn vendor_order_view(
             subscription: order.provider.subscription.clone(),
             charges: order.provider.charges.keys().cloned().collect(),
         },
-        customer_link: None,
+        pay_link: None,
     })
 }
 
@@ -251,9 +251,9 @@ pub(super) struct VendorOrderView {
     tags: BTreeSet<String>,
     comments: Vec<InternalComment>,
     provider: ProviderIdsView,
-    /// The answer of `POST /api/orders` only: the new order's customer link.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    customer_link: Option<String>,
+    /// The order's pay link (R-O4): view and pay what is due, for the vendor to pass on; the
+    /// customer link goes only to the customer.
+    pay_link: Option<String>,
 }
 
 /// The provider's ids recorded on the order.
@@ -373,10 +373,29 @@ impl App {
             .params
             .get("token")
             .ok_or_else(ApiError::not_found)?;
-        let found = portal::order_by_token(self.store.as_ref(), token).await?;
+        let found = portal::order_to_view_or_pay(self.store.as_ref(), token).await?;
         let mut view =
             customer_order_view(&found.order, self.clock.now(), vendor_zone(&found.vendor))?;
-        view.tickets = self.tickets_of(&found.vendor.id, &found.order.id).await?;
+        view.opened_with = Some(found.grant);
+        // R-O4: the pay link opens no tickets; the customer link lists each with its link, so
+        // a customer who lost the e-mail can still answer, convert or close it (R-U1).
+        if found.grant == OrderGrant::CustomerLink {
+            let listed = crate::usecases::tickets::of_order(
+                self.store.as_ref(),
+                &found.vendor.id,
+                &found.order.id,
+            )
+            .await?;
+            view.tickets = listed
+                .iter()
+                .map(|ticket| {
+                    let (_, link) =
+                        crate::usecases::tickets::ticket_link(self.ports(), &found.vendor, ticket)
+                            .map_err(crate::usecases::ports::UseCaseError::from)?;
+                    Ok(super::tickets::ticket_summary(ticket).with_link(link))
+                })
+                .collect::<Result<_, ApiError>>()?;
+        }
         Ok(ApiResponse::json(StatusCode::OK, &view))
     }
 }
@@ -440,6 +459,16 @@ fn offer_not_found(error: crate::usecases::ports::UseCaseError) -> ApiError {
 }
 
 impl App {
+    /// The order's pay link (R-O4), re-derived, never stored.
+    fn pay_link(
+        &self,
+        vendor: &crate::domain::vendors::Vendor,
+        order: &Order,
+    ) -> Result<String, ApiError> {
+        crate::usecases::links::current_pay_link(&self.link_keys, vendor, order)
+            .map_err(|error| crate::usecases::ports::UseCaseError::from(error).into())
+    }
+
     /// The order's tickets as the order views list them.
     async fn tickets_of(
         &self,
@@ -464,11 +493,7 @@ impl App {
             self.clock.now(),
             vendor_zone(vendor),
         )?;
-        // R-O7: the card's customer block carries the customer link, re-derived, never stored.
-        view.order.customer.link = Some(
-            crate::usecases::links::current_order_link(&self.link_keys, vendor, &card.order)
-                .map_err(crate::usecases::ports::UseCaseError::from)?,
-        );
+        view.pay_link = Some(self.pay_link(vendor, &card.order)?);
         view.order.tickets = self.tickets_of(&vendor.id, &card.order.id).await?;
         Ok(ApiResponse::json(status, &view))
     }
@@ -548,16 +573,16 @@ impl App {
     }
 }
 
-/// `POST /api/orders/{id}/customer-link/rotate` (R-O4): the order's new customer link.
+/// `POST /api/orders/{id}/customer-link/rotate` (R-O4): the order's new pay link; the new
+/// customer link went to the customer by e-mail.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct RotatedLink {
     order_id: OrderId,
-    customer_link: String,
-    payment_url: String,
+    pay_link: String,
 }
 
 impl App {
-    /// R-O4: the old token opens nothing from now on; mails sent later carry the new link.
+    /// R-O4: the old tokens open nothing from now on; mails sent later carry the new link.
     pub(super) async fn rotate_customer_link(
         &self,
         request: &ApiRequest,
@@ -566,8 +591,9 @@ impl App {
         let vendor = self.require_vendor(request).await?;
         request.no_body()?;
         let id = order_id(matched)?;
-        let link = orders::rotate_customer_link(
+        let pay_link = orders::rotate_customer_link(
             self.store.as_ref(),
+            self.entropy.as_ref(),
             &self.link_keys,
             &vendor,
             &id,
@@ -578,8 +604,7 @@ impl App {
             StatusCode::OK,
             &RotatedLink {
                 order_id: id,
-                payment_url: format!("{link}/pay"),
-                customer_link: link,
+                pay_link,
             },
         ))
     }
@@ -627,7 +652,7 @@ impl App {
             self.clock.now(),
             vendor_zone(&vendor),
         )?;
-        view.customer_link = Some(result.customer_link);
+        view.pay_link = Some(self.pay_link(&vendor, &result.order)?);
         Ok(ApiResponse::json(StatusCode::CREATED, &view))
     }
 

@@ -82,11 +82,20 @@ pub(super) struct PlatformOpenBody {
     message: String,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RestrictBody {
     #[serde(default = "restricted_by_default")]
     restricted: bool,
+}
+
+/// No body restricts, as `{}` does: the route's name says what it does.
+impl Default for RestrictBody {
+    fn default() -> RestrictBody {
+        RestrictBody {
+            restricted: restricted_by_default(),
+        }
+    }
 }
 
 fn restricted_by_default() -> bool {
@@ -121,6 +130,8 @@ fn ticket_view_with(ticket: &Ticket, newest: usize) -> TicketView {
         awaiting: (ticket.state == TicketState::Open).then_some(ticket.awaiting),
         closed_at: ticket.closed_at,
         close_reason: ticket.close_reason,
+        link: None,
+        acting_as: None,
         comments: ticket
             .comments
             .iter()
@@ -132,6 +143,14 @@ fn ticket_view_with(ticket: &Ticket, newest: usize) -> TicketView {
                 via: c.via.clone(),
             })
             .collect(),
+    }
+}
+
+impl TicketView {
+    /// The view with the ticket's link, for the customer's own page.
+    pub fn with_link(mut self, link: String) -> TicketView {
+        self.link = Some(link);
+        self
     }
 }
 
@@ -150,6 +169,13 @@ pub struct TicketView {
     awaiting: Option<Awaiting>,
     closed_at: Option<DateTime<Utc>>,
     close_reason: Option<CloseReason>,
+    /// On the customer's order page only: the ticket's link, to answer, convert or close it
+    /// (R-U1; issue 16, item 8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+    /// On a ticket opened by its link: the side that link acts as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acting_as: Option<Party>,
     /// All of them on the ticket's own view; the newest few in lists and orders.
     comments: Vec<CommentView>,
     comment_count: usize,
@@ -162,14 +188,6 @@ pub struct CommentView {
     at: DateTime<Utc>,
     /// `platform`: the platform wrote it for the author (a request taken by phone).
     via: Option<String>,
-}
-
-/// `POST /api/orders/{id}/tickets`: the ticket, and its link for the vendor to pass on.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub(super) struct VendorOpenedTicket {
-    #[serde(flatten)]
-    ticket: TicketView,
-    ticket_link: String,
 }
 
 /// `POST /portal/orders/{token}/tickets`: the new ticket, its link and when it is due.
@@ -346,27 +364,32 @@ impl App {
             &body.message,
         )
         .await?;
-        let view = VendorOpenedTicket {
-            ticket: ticket_view(&opened.ticket),
-            ticket_link: opened.link,
-        };
-        Ok(ApiResponse::json(StatusCode::CREATED, &view))
+        // R-O4: the ticket's links go only to each side by e-mail, never to the vendor's API.
+        Ok(ApiResponse::json(
+            StatusCode::CREATED,
+            &ticket_view(&opened.ticket),
+        ))
     }
 
-    async fn by_token(&self, matched: &Matched) -> Result<(Vendor, TicketId), ApiError> {
-        let (vendor, ticket) =
+    /// The ticket a link opens, and the side it acts as: the customer's link or the vendor's
+    /// (R-T9), each its own scope.
+    async fn by_token(&self, matched: &Matched) -> Result<(Vendor, TicketId, Party), ApiError> {
+        let (vendor, ticket, side) =
             tickets::ticket_by_token(self.store.as_ref(), param(matched, "ticket_token")?).await?;
         Ok((
             crate::usecases::ports::load_vendor(self.store.as_ref(), &vendor).await?,
             ticket,
+            side,
         ))
     }
 
     /// `GET /portal/tickets/{ticket_token}`.
     pub(super) async fn portal_ticket(&self, matched: &Matched) -> Result<ApiResponse, ApiError> {
-        let (vendor, id) = self.by_token(matched).await?;
+        let (vendor, id, side) = self.by_token(matched).await?;
         let (_, ticket) = tickets::get(self.store.as_ref(), &vendor.id, &id).await?;
-        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+        let mut view = ticket_view(&ticket);
+        view.acting_as = Some(side);
+        Ok(ApiResponse::json(StatusCode::OK, &view))
     }
 
     /// `POST /portal/tickets/{ticket_token}/comments|type|close`.
@@ -376,7 +399,7 @@ impl App {
         matched: &Matched,
         what: &str,
     ) -> Result<ApiResponse, ApiError> {
-        let (vendor, id) = self.by_token(matched).await?;
+        let (vendor, id, side) = self.by_token(matched).await?;
         let change = match what {
             "comment" => {
                 let message = request.json::<CommentBody>()?.message;
@@ -393,7 +416,7 @@ impl App {
                 Change::ChangeType(kind)
             }
             _ => {
-                // `via` is the vendor side's; the customer's close takes no field.
+                // `via` is the vendor API's; a link's close takes no field.
                 request.no_body()?;
                 Change::Close
             }
@@ -410,8 +433,11 @@ impl App {
             })
             .await?;
         }
-        let ticket = tickets::change(self.ports(), &vendor, &id, Party::Customer, change).await?;
-        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+        // The vendor's link acts as the vendor: R-T3's restriction and R-T4's review apply.
+        let ticket = tickets::change(self.ports(), &vendor, &id, side, change).await?;
+        let mut view = ticket_view(&ticket);
+        view.acting_as = Some(side);
+        Ok(ApiResponse::json(StatusCode::OK, &view))
     }
 
     /// `GET /api/tickets?status=&type=`.

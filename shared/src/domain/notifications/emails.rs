@@ -54,6 +54,37 @@ pub fn order_confirmation(c: &OrderConfirmation<'_>) -> Email {
     )
 }
 
+/// To the customer: the order's links were renewed (R-O4); the old link opens nothing now.
+pub struct LinkRenewal<'a> {
+    pub to: &'a str,
+    pub language: &'a str,
+    pub customer_name: &'a str,
+    pub vendor_name: &'a str,
+    pub order_number: &'a str,
+    pub customer_link: &'a str,
+}
+
+pub fn order_link_renewed(n: &LinkRenewal<'_>) -> Email {
+    let (subject, text) = if is_german(n.language) {
+        (
+            format!("Neuer Link zu Ihrer Bestellung {}", n.order_number),
+            format!(
+                "Hallo {},\n\n{} hat den Link zu Ihrer Bestellung {} erneuert; der bisherige Link öffnet sie nicht mehr.\n\nIhre Bestellung: {}\n",
+                n.customer_name, n.vendor_name, n.order_number, n.customer_link
+            ),
+        )
+    } else {
+        (
+            format!("New link to your order {}", n.order_number),
+            format!(
+                "Hello {},\n\n{} renewed the link to your order {}; the previous link no longer opens it.\n\nYour order: {}\n",
+                n.customer_name, n.vendor_name, n.order_number, n.customer_link
+            ),
+        )
+    };
+    email(n.to, n.language, EmailKind::OrderLinkRenewed, subject, text)
+}
+
 /// What a payment receipt or a failed-payment notice says.
 pub struct PaymentNotice<'a> {
     pub to: &'a str,

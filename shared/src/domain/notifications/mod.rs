@@ -41,6 +41,8 @@ pub enum EmailKind {
     /// To the customer: an instalment is due soon or today and no saved payment method pays it
     /// (issue 15, defect 1; seed 001's "Zahlungsaufforderung per E-Mail"), with the pay link.
     PaymentRequest,
+    /// To the customer: the order's links were renewed (R-O4); the new customer link.
+    OrderLinkRenewed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -82,7 +82,8 @@ pub struct TicketMail<'a> {
     pub news: &'a TicketNews,
     pub ticket: &'a Ticket,
     pub order: &'a OrderFacts<'a>,
-    /// The customer's ticket link; the vendor's e-mail names the ticket id instead.
+    /// The recipient's own ticket link: the customer's, or the vendor's (acting as the vendor,
+    /// R-T9); without one the mail names the ticket id.
     pub ticket_link: Option<&'a str>,
     /// The vendor's time zone: every time in the mail is its wall time, with its name (R-M3).
     pub zone: chrono_tz::Tz,

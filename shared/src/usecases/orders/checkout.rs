@@ -26,7 +26,7 @@ use crate::store::keys::{VENDOR_PROFILE_SK, customer_key, order_key, sort_time, 
 use crate::store::{Condition, Index, Item, ItemStore, Key, StoreError, Write};
 use crate::usecases::catalogue::{find_offer, get_product};
 use crate::usecases::counters::{self, Counter};
-use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key, resolve_link};
+use crate::usecases::links::{ORDER_SCOPE, customer_link, order_link_records, resolve_link};
 use crate::usecases::ports::{UseCaseError, encode, retry_on_contention};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -274,14 +274,15 @@ pub async fn checkout(
                 sort_time(now),
             ),
         ));
-        // R-O4: only the token's digest is stored, pointing at the order.
+        // R-O4: only the tokens' digests are stored, pointing at the order: the customer link
+        // and the vendor's pay link.
         let token = crate::usecases::links::order_token(link_keys, &vendor.id, &order)?;
         let link = customer_link(&vendor, &token);
-        let link_item_key = link_key(&vendor.id, &token);
-        writes.push(Write::create(Item::new(
-            link_item_key,
-            json!({ "scope": ORDER_SCOPE, "order_id": id, "digest": token.digest().to_hex() }),
-        )));
+        writes.extend(
+            order_link_records(link_keys, &vendor.id, &order)?
+                .into_iter()
+                .map(Write::create),
+        );
         writes.extend(announcements(
             &vendor, &customer, &order, &link, now, entropy,
         )?);
@@ -304,7 +305,7 @@ async fn previous_order(
     vendor: &Vendor,
     offer: &OfferId,
 ) -> Result<Option<Key>, UseCaseError> {
-    let (vendor_id, link) = match resolve_link(store, token, ORDER_SCOPE).await {
+    let (vendor_id, link) = match resolve_link(store, token, &[ORDER_SCOPE]).await {
         Ok(found) => found,
         Err(UseCaseError::NotFound) => return Ok(None),
         Err(error) => return Err(error),

@@ -395,47 +395,68 @@ pub async fn record_manual_payment(
     .await
 }
 
-/// R-O4: a new customer link for the order — its generation bumped, derived with the current
-/// link key — and the old one revoked: its digest item goes in the same transaction, so the old
-/// token opens nothing from then on, and every mail sent later carries the new link.
+/// R-O4: new links for the order — its generation bumped, derived with the current link key —
+/// and the old ones revoked: their digest items go in the same transaction, so an old token
+/// opens nothing from then on. The new customer link goes to the customer by e-mail in that
+/// transaction (the vendor never holds it); the vendor is answered the new pay link.
 pub async fn rotate_customer_link(
     store: &dyn ItemStore,
+    entropy: &dyn crate::domain::ids::Entropy,
     link_keys: &crate::domain::token::LinkKeys,
     vendor: &crate::domain::vendors::Vendor,
     id: &OrderId,
     now: DateTime<Utc>,
 ) -> Result<String, UseCaseError> {
-    use crate::usecases::links::{ORDER_SCOPE, customer_link, link_key, order_token};
+    use crate::usecases::links::{current_order_link, current_pay_link, order_link_records};
     retry_on_contention(|| async {
-        let item = store
-            .get(&crate::store::keys::order_key(&vendor.id, id))
-            .await?
-            .ok_or(UseCaseError::NotFound)?;
+        let (item, customer_item) = card_items(store, &vendor.id, id).await?;
         let mut order: Order = item.decode()?;
-        let old = order_token(link_keys, &vendor.id, &order)?;
+        let customer: Customer = customer_item.decode()?;
+        let old = order_link_records(link_keys, &vendor.id, &order)?;
         order.link_generation = order.link_generation.saturating_add(1);
         order.link_key = link_keys.current().clone();
         order.updated_at = now;
-        let new = order_token(link_keys, &vendor.id, &order)?;
+        let new = order_link_records(link_keys, &vendor.id, &order)?;
         let to_store = |source| StoreError::Malformed {
             key: item.key.clone(),
             source,
         };
-        store
-            .transact(vec![
-                Write::update(item.next(serde_json::to_value(&order).map_err(to_store)?)),
-                Write::Delete {
-                    key: link_key(&vendor.id, &old),
-                    condition: crate::store::Condition::Always,
-                },
-                Write::create(crate::store::Item::new(
-                    link_key(&vendor.id, &new),
-                    serde_json::json!({ "scope": ORDER_SCOPE, "order_id": order.id, "digest": new.digest().to_hex() }),
-                )),
-            ])
-            .await?;
-        tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "customer link rotated");
-        Ok(customer_link(vendor, &new))
+        let language = customer
+            .language
+            .clone()
+            .unwrap_or_else(|| vendor.default_language.clone());
+        let name = order.buyer_name(&customer);
+        let link = current_order_link(link_keys, vendor, &order)?;
+        let notice = crate::domain::notifications::emails::order_link_renewed(
+            &crate::domain::notifications::emails::LinkRenewal {
+                to: order.recipient(&customer),
+                language: &language,
+                customer_name: &name,
+                vendor_name: &vendor.name,
+                order_number: &order.number,
+                customer_link: &link,
+            },
+        );
+        let mut writes = vec![Write::update(
+            item.next(serde_json::to_value(&order).map_err(to_store)?),
+        )];
+        writes.extend(old.into_iter().map(|record| Write::Delete {
+            key: record.key,
+            condition: crate::store::Condition::Always,
+        }));
+        writes.extend(new.into_iter().map(Write::create));
+        writes.push(
+            crate::outbox::enqueue(
+                &vendor.id,
+                crate::domain::notifications::Message::Email(notice),
+                now,
+                entropy,
+            )
+            .map_err(to_store)?,
+        );
+        store.transact(writes).await?;
+        tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "order links rotated");
+        Ok(current_pay_link(link_keys, vendor, &order)?)
     })
     .await
 }

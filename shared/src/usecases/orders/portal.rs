@@ -2,13 +2,13 @@
 
 use crate::domain::catalogue::Plan;
 use crate::domain::customers::Customer;
-use crate::domain::ids::{CustomerId, OrderId};
+use crate::domain::ids::CustomerId;
 use crate::domain::orders::{ItemStatus, Order, OrderStatus, ScheduleItem};
 use crate::domain::vendors::Vendor;
 use crate::payments::{PaymentProvider, PaymentSession, PaymentSessionRequest, ProviderError};
 use crate::store::keys::{VENDOR_PROFILE_SK, order_key, vendor_pk};
 use crate::store::{ItemStore, Key};
-use crate::usecases::links::{ORDER_SCOPE, resolve_link};
+use crate::usecases::links::{OrderGrant, resolve_order_link};
 use crate::usecases::ports::UseCaseError;
 use chrono::{DateTime, Utc};
 
@@ -16,16 +16,37 @@ pub struct CustomerOrder {
     pub vendor: Vendor,
     pub order: Order,
     pub customer: Customer,
+    /// Which link opened it: the customer link opens everything, the pay link view and pay.
+    pub grant: OrderGrant,
 }
 
-/// The order a customer link opens (R-O4).
+/// The order a customer link opens (R-O4): every customer route but viewing and paying.
 pub async fn order_by_token(
     store: &dyn ItemStore,
     presented: &str,
 ) -> Result<CustomerOrder, UseCaseError> {
-    let (vendor_id, link) = resolve_link(store, presented, ORDER_SCOPE).await?;
-    let order_id: OrderId =
-        serde_json::from_value(link["order_id"].clone()).map_err(|_| UseCaseError::NotFound)?;
+    order_by_link(store, presented, &[OrderGrant::CustomerLink]).await
+}
+
+/// The order a customer link or the vendor's pay link opens (R-O4): viewing and paying.
+pub async fn order_to_view_or_pay(
+    store: &dyn ItemStore,
+    presented: &str,
+) -> Result<CustomerOrder, UseCaseError> {
+    order_by_link(
+        store,
+        presented,
+        &[OrderGrant::CustomerLink, OrderGrant::PayLink],
+    )
+    .await
+}
+
+async fn order_by_link(
+    store: &dyn ItemStore,
+    presented: &str,
+    accepted: &[OrderGrant],
+) -> Result<CustomerOrder, UseCaseError> {
+    let (vendor_id, order_id, grant) = resolve_order_link(store, presented, accepted).await?;
     let order: Order = store
         .get(&order_key(&vendor_id, &order_id))
         .await?
@@ -41,6 +62,7 @@ pub async fn order_by_token(
         vendor,
         order,
         customer,
+        grant,
     })
 }
 
@@ -241,7 +263,7 @@ pub async fn start_payment(
     presented: &str,
     now: DateTime<Utc>,
 ) -> Result<PaymentSession, PortalPayError> {
-    let found = order_by_token(store, presented).await?;
+    let found = order_to_view_or_pay(store, presented).await?;
     let request = payment_request(&found, presented, now)?;
     provider
         .create_payment_session(&request)

@@ -30,8 +30,11 @@ use crate::usecases::tickets::reviews::review_write;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// What a ticket link's token opens.
+/// What a ticket link's token opens: the ticket, acting as the customer.
 pub const TICKET_SCOPE: &str = "ticket";
+/// What the vendor's ticket link opens (R-T9; seed 004: the vendor answers from the e-mail
+/// without logging in): the ticket, acting as the vendor — R-T3 and the review log apply.
+pub const VENDOR_TICKET_SCOPE: &str = "vendor_ticket";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TicketsError {
@@ -117,10 +120,36 @@ pub fn ticket_link(
     vendor: &Vendor,
     ticket: &Ticket,
 ) -> Result<(LinkToken, String), TokenError> {
+    side_link(ports, vendor, ticket, Party::Customer)
+}
+
+/// The vendor's ticket link, for its copies of the ticket's e-mails (R-T9).
+pub fn vendor_ticket_link(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    ticket: &Ticket,
+) -> Result<(LinkToken, String), TokenError> {
+    side_link(ports, vendor, ticket, Party::Vendor)
+}
+
+fn scope_of(side: Party) -> &'static str {
+    match side {
+        Party::Customer => TICKET_SCOPE,
+        Party::Vendor | Party::Api => VENDOR_TICKET_SCOPE,
+    }
+}
+
+/// The link that opens the ticket acting as one side: its own scope, the same R-O4 properties.
+fn side_link(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    ticket: &Ticket,
+    side: Party,
+) -> Result<(LinkToken, String), TokenError> {
     let token = ports.link_keys.derive(
         &ticket.link_key,
         &vendor.id,
-        TICKET_SCOPE,
+        scope_of(side),
         ticket.id.as_str(),
         ticket.link_generation,
     )?;
@@ -130,6 +159,24 @@ pub fn ticket_link(
         token.as_str()
     );
     Ok((token, link))
+}
+
+/// The stored digests of the ticket's two links, the customer's first.
+fn link_records(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    ticket: &Ticket,
+) -> Result<Vec<Item>, TokenError> {
+    [Party::Customer, Party::Vendor]
+        .into_iter()
+        .map(|side| {
+            let (token, _) = side_link(ports, vendor, ticket, side)?;
+            Ok(Item::new(
+                link_key(&vendor.id, &token),
+                json!({ "scope": scope_of(side), "ticket_id": ticket.id, "digest": token.digest().to_hex() }),
+            ))
+        })
+        .collect()
 }
 
 /// May this order get a refund or cancel request (R-R2, R-R3, R-R4)?
@@ -171,6 +218,7 @@ pub fn notify_both(
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, UseCaseError> {
     let (_, link) = ticket_link(ports, vendor, ticket)?;
+    let (_, vendor_link) = vendor_ticket_link(ports, vendor, ticket)?;
     let total = order.total.to_string();
     let facts = OrderFacts {
         number: &order.number,
@@ -193,7 +241,7 @@ pub fn notify_both(
             vendor.ticket_email(),
             vendor.default_language.as_str(),
             Recipient::Vendor,
-            None,
+            Some(vendor_link.as_str()),
         ),
     ];
     mails
@@ -328,7 +376,7 @@ async fn open_as(
     if let Some(first) = ticket.comments.first_mut() {
         first.via = via.map(str::to_string);
     }
-    let (token, link) = ticket_link(ports, vendor, &ticket)?;
+    let (_, link) = ticket_link(ports, vendor, &ticket)?;
     let mut writes = Vec::new();
     if kind.is_request() {
         // First, so a failure names it: another request is open.
@@ -338,10 +386,11 @@ async fn open_as(
         )));
     }
     writes.push(Write::create(ticket_item(None, &ticket, vendor)?));
-    writes.push(Write::create(Item::new(
-        link_key(&vendor.id, &token),
-        json!({ "scope": TICKET_SCOPE, "ticket_id": ticket.id, "digest": token.digest().to_hex() }),
-    )));
+    writes.extend(
+        link_records(ports, vendor, &ticket)?
+            .into_iter()
+            .map(Write::create),
+    );
     writes.extend(notify_both(
         ports,
         vendor,
@@ -392,17 +441,24 @@ pub async fn open_by_vendor(
     .await
 }
 
-/// What a ticket link opens; anything wrong with the token is "not found".
+/// What a ticket link opens, and which side it acts as; anything wrong with the token is "not
+/// found".
 pub async fn ticket_by_token(
     store: &dyn ItemStore,
     presented: &str,
-) -> Result<(VendorId, TicketId), UseCaseError> {
-    let (vendor_id, link) = resolve_link(store, presented, TICKET_SCOPE).await?;
+) -> Result<(VendorId, TicketId, Party), UseCaseError> {
+    let (vendor_id, link) =
+        resolve_link(store, presented, &[TICKET_SCOPE, VENDOR_TICKET_SCOPE]).await?;
     let ticket_id = link["ticket_id"]
         .as_str()
         .and_then(|id| TicketId::parse(id).ok())
         .ok_or(UseCaseError::NotFound)?;
-    Ok((vendor_id, ticket_id))
+    let side = if link["scope"] == VENDOR_TICKET_SCOPE {
+        Party::Vendor
+    } else {
+        Party::Customer
+    };
+    Ok((vendor_id, ticket_id, side))
 }
 
 pub async fn get(
