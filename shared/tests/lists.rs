@@ -165,3 +165,105 @@ async fn null_clears_the_stage_and_the_manager() {
         assert_eq!(status, 400, "{nothing:?} is no manager: null clears");
     }
 }
+
+// R-O7, seed 002 (issue 16, item 15): the card shows what the order was sold at — list price and
+// discount, as they were then — each line's access before anything is paid, and each payment
+// with its provider, how it came and the vendor's note on it
+#[tokio::test]
+async fn the_card_shows_the_price_sold_at_each_lines_access_and_each_payment() {
+    // given an offer at 100.00 less 20.00 of a product with 30 days of access
+    let shop = Shop::new().await;
+    let (_, product) = call(
+        &shop.app,
+        Method::POST,
+        "/api/products",
+        Some(&shop.key),
+        json!({"name": "Kurs", "access_days": 30}),
+    )
+    .await;
+    let terms = |discount: &str| {
+        json!({"name": "Kurs", "products": [product["id"]], "plan": {"kind": "one_time"},
+        "price": {"amount": "100.00", "currency": "EUR"}, "discount": {"amount": discount, "currency": "EUR"}})
+    };
+    let (status, offer) = call(
+        &shop.app,
+        Method::POST,
+        "/api/offers",
+        Some(&shop.key),
+        terms("20.00"),
+    )
+    .await;
+    assert_eq!(status, 201, "{offer}");
+    let customer =
+        json!({"email": "b@example.com", "first_name": "B", "last_name": "C", "country": "DE"});
+    let (status, order) = call(
+        &shop.app,
+        Method::POST,
+        "/checkout",
+        None,
+        json!({"offer_id": offer["id"], "customer": customer}),
+    )
+    .await;
+    assert_eq!(status, 201, "{order}");
+    // when the offer's discount changes afterwards
+    let path = format!("/api/offers/{}", offer["id"].as_str().unwrap());
+    let (status, _) = call(
+        &shop.app,
+        Method::PUT,
+        &path,
+        Some(&shop.key),
+        terms("50.00"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // then the card shows the terms the order was sold at, and the line's 30 days before payment
+    let card_path = format!("/api/orders/{}", order["order_id"].as_str().unwrap());
+    let card = shop.get(&card_path).await;
+    assert_eq!(card["offer"]["list_price"]["amount"], "100.00", "{card}");
+    assert_eq!(card["offer"]["discount"]["amount"], "20.00");
+    assert_eq!(card["net"]["amount"], "80.00");
+    assert_eq!(card["lines"][0]["access_days"], 30);
+    assert_eq!(card["lines"][0]["access"]["start"], Value::Null);
+    assert_eq!(card["payments"], json!([]));
+    // when the vendor records a bank transfer with a note
+    let (status, card) = call(
+        &shop.app,
+        Method::POST,
+        &format!("{card_path}/payments"),
+        Some(&shop.key),
+        json!({"amount": {"amount": "50.00", "currency": "EUR"}, "method": "bank_transfer", "comment": "Überweisung vom 23.11."}),
+    )
+    .await;
+    assert_eq!(status, 201, "{card}");
+    // then the card lists the payment with its provider, method and note
+    let payment = &card["payments"][0];
+    assert_eq!(
+        (
+            &payment["provider"],
+            &payment["method"],
+            &payment["comment"],
+            &payment["amount"]["amount"]
+        ),
+        (
+            &json!("manual"),
+            &json!("bank_transfer"),
+            &json!("Überweisung vom 23.11."),
+            &json!("50.00")
+        ),
+        "{card}"
+    );
+    assert_eq!(payment["schedule_seqs"], json!([1]));
+    // and the customer's page lists the payment, never the vendor's note
+    let token = common::token_of(&order["customer_link"]);
+    let (_, page) = call(
+        &shop.app,
+        Method::GET,
+        &format!("/portal/orders/{token}"),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(page["payments"][0]["provider"], "manual", "{page}");
+    assert!(page["payments"][0].get("comment").is_none(), "{page}");
+    assert_eq!(page["offer"]["discount"]["amount"], "20.00");
+}

@@ -42,6 +42,8 @@ pub(super) fn customer_order_view(
             version: order.offer_version,
             name: order.offer_name.clone(),
             plan: order.plan,
+            list_price: order.list_price,
+            discount: order.discount,
         },
         lines: order
             .lines
@@ -53,7 +55,21 @@ pub(super) fn customer_order_view(
                 tax: line.tax,
                 tax_rate: line.tax_rate.to_string(),
                 total: line.total,
+                access_days: line.access_days,
                 access: order.access(line, now),
+            })
+            .collect(),
+        payments: order
+            .payments
+            .iter()
+            .map(|payment| PaymentView {
+                provider: payment.source,
+                method: payment.method.clone(),
+                amount: payment.amount,
+                refunded: payment.refunded,
+                at: payment.at,
+                schedule_seqs: payment.items.clone(),
+                comment: None,
             })
             .collect(),
         currency: order.total.currency(),
@@ -106,6 +122,8 @@ pub(super) struct OrderView {
     customer: OrderCustomer,
     offer: OfferTermsSold,
     lines: Vec<LineView>,
+    /// Every payment that reached the order, oldest first.
+    payments: Vec<PaymentView>,
     currency: Currency,
     net: Money,
     tax: Money,
@@ -130,6 +148,24 @@ pub(super) struct OrderView {
     /// pay link (view and pay only, R-O4).
     #[serde(skip_serializing_if = "Option::is_none")]
     opened_with: Option<OrderGrant>,
+}
+
+/// One payment of the order (R-O7; issue 16, item 15): who took it, how, and what of it went
+/// back.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct PaymentView {
+    /// `stripe`, `paypal`, or `manual` (recorded by the vendor, R-O8).
+    provider: crate::domain::orders::payments::PaymentSource,
+    /// For a payment recorded by hand: `bank_transfer`, `prepayment`, `cash` or `other`.
+    method: Option<String>,
+    amount: Money,
+    refunded: Money,
+    at: DateTime<Utc>,
+    /// The scheduled payments (their `seq`) it paid.
+    schedule_seqs: Vec<u32>,
+    /// On the vendor's card only: the vendor's note on a payment recorded by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -191,6 +227,10 @@ pub(super) struct OfferTermsSold {
     version: u32,
     name: String,
     plan: Plan,
+    /// The offer's net price per order and its discount when sold (seed 002); `net` is the one
+    /// less the other. `null` on orders made before they were kept.
+    list_price: Option<Money>,
+    discount: Option<Money>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -202,6 +242,9 @@ pub(super) struct LineView {
     /// The VAT rate in percent, as a decimal string.
     tax_rate: String,
     total: Money,
+    /// How many days of access the line grants from the first payment (`null`: unlimited),
+    /// shown before anything is paid.
+    access_days: Option<u32>,
     access: Access,
 }
 
@@ -225,6 +268,9 @@ pub(super) fn vendor_order_view(
 ) -> Result<VendorOrderView, ApiError> {
     let mut view = customer_order_view(order, now, tz)?;
     view.customer = OrderCustomer::matched(customer);
+    for (shown, payment) in view.payments.iter_mut().zip(&order.payments) {
+        shown.comment = payment.comment.clone();
+    }
     Ok(VendorOrderView {
         order: view,
         stage: order.stage.clone(),

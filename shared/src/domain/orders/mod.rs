@@ -333,6 +333,12 @@ pub struct Order {
     pub offer_version: u32,
     pub offer_name: String,
     pub plan: Plan,
+    /// The offer's list price (net, per order) and discount it was sold at (R-O7, seed 002):
+    /// `net` is the one less the other. Orders from before carry none.
+    #[serde(default)]
+    pub list_price: Option<Money>,
+    #[serde(default)]
+    pub discount: Option<Money>,
     pub lines: Vec<OrderLine>,
     pub net: Money,
     pub tax: Money,
@@ -596,6 +602,8 @@ impl Order {
             items,
             failed_refunds: Vec::new(),
             lost_to_disputes: None,
+            method: None,
+            comment: None,
         });
         self.provider.applied_payments.insert(incoming.key.clone());
         Ok(Some(applied))
@@ -635,6 +643,8 @@ impl Order {
             items: Vec::new(),
             failed_refunds: Vec::new(),
             lost_to_disputes: None,
+            method: None,
+            comment: None,
         };
         self.other_currency.push(payment.clone());
         self.updated_at = now;

@@ -55,6 +55,12 @@ pub struct Payment {
     /// `amount_refunded`, which counts refunds only.
     #[serde(default)]
     pub lost_to_disputes: Option<Money>,
+    /// How a payment recorded by hand came (R-O8: `bank_transfer`, `cash` …) and the vendor's
+    /// note on it, for the order card (R-O7; issue 16, item 15). `None` for provider payments.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// A refund of ours the provider did not carry out, as of the provider's report.
@@ -192,6 +198,8 @@ mod tests {
             items: vec![1],
             failed_refunds: Vec::new(),
             lost_to_disputes: None,
+            method: None,
+            comment: None,
         }
     }
 

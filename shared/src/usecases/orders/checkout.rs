@@ -244,6 +244,8 @@ pub async fn checkout(
             offer_version: offer.version,
             offer_name: offer.name.clone(),
             plan: offer.plan,
+            list_price: Some(offer.price),
+            discount: offer.discount,
             lines,
             net,
             tax,

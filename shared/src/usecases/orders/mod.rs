@@ -294,6 +294,18 @@ pub enum ManualMethod {
     Other,
 }
 
+impl ManualMethod {
+    /// Its name as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManualMethod::BankTransfer => "bank_transfer",
+            ManualMethod::Prepayment => "prepayment",
+            ManualMethod::Cash => "cash",
+            ManualMethod::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualPayment {
@@ -359,6 +371,11 @@ pub async fn record_manual_payment(
             )
             .map_err(|_| invalid("amount", "cannot be applied"))?
             .ok_or_else(|| invalid("amount", "cannot be applied"))?;
+        // The card shows how it came and the vendor's note (issue 16, item 15).
+        if let Some(recorded) = order.payments.iter_mut().find(|p| p.key == payment_key) {
+            recorded.method = Some(payment.method.as_str().to_string());
+            recorded.comment = payment.comment.clone();
+        }
         if applied.first_payment {
             crate::domain::customers::record_paid_order(&mut customer, vendor.regular_customer_threshold);
         }
@@ -377,7 +394,7 @@ pub async fn record_manual_payment(
             kind: TransactionKind::ManualPayment,
             amount: payment.amount,
             provider: "manual".into(),
-            reference: payment.comment.clone().unwrap_or_else(|| format!("{:?}", payment.method).to_lowercase()),
+            reference: payment.comment.clone().unwrap_or_else(|| payment.method.as_str().to_string()),
             at: now,
         };
         let to_store = |source| StoreError::Malformed { key: order_item.key.clone(), source };
