@@ -1016,6 +1016,8 @@ pub(crate) mod payment_tests {
             offer_version: 1,
             offer_name: "Kurs".into(),
             plan,
+            list_price: None,
+            discount: None,
             lines: vec![OrderLine {
                 product_id: ProductId::generate(now, &e),
                 name: "Kurs".into(),
