@@ -331,6 +331,7 @@ impl App {
         matched: &Matched,
         request: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
+        request.only_params(matched.route_id.query_params())?;
         match matched.route_id {
             RouteId::CreateVendor => self.create_vendor(request).await,
             RouteId::GetSettings => self.get_settings(request).await,

@@ -164,6 +164,44 @@ impl ApiRequest {
         Ok(None)
     }
 
+    /// Refuses a query parameter the route does not read, naming it: a misspelt filter is an
+    /// error, never an unfiltered answer.
+    pub fn only_params(&self, known: &[&str]) -> Result<(), ApiError> {
+        let Some(query) = &self.query else {
+            return Ok(());
+        };
+        let unknown: FieldErrors = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').map_or(pair, |(key, _)| key))
+            .filter(|key| !known.contains(key))
+            .map(|key| {
+                // Only a name that looks like one is echoed: nothing odd (a token pasted into
+                // the wrong place) goes back in an error.
+                let plain = key.len() <= 40
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if plain {
+                    (
+                        key.to_string(),
+                        "is not a parameter of this route".to_string(),
+                    )
+                } else {
+                    (
+                        "query".to_string(),
+                        "holds a parameter this route does not read".to_string(),
+                    )
+                }
+            })
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(unknown))
+        }
+    }
+
     pub fn list_params(&self) -> Result<ListParams, ApiError> {
         let limit = match self.query_param("limit")? {
             None => DEFAULT_LIMIT,

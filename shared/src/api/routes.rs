@@ -99,6 +99,30 @@ pub enum RouteId {
 }
 
 impl RouteId {
+    /// The query parameters the route reads; any other is refused with a 400 naming it (issue
+    /// 16, item 16: `?status=` on orders, whose field is `payment_status`, must not be ignored).
+    /// The OpenAPI document declares exactly these.
+    pub fn query_params(self) -> &'static [&'static str] {
+        match self {
+            RouteId::ListOrders => &[
+                "limit",
+                "cursor",
+                "q",
+                "payment_status",
+                "product_id",
+                "customer_id",
+                "from",
+                "to",
+            ],
+            RouteId::ListCustomers => &["limit", "cursor", "q"],
+            RouteId::ListTickets => &["limit", "cursor", "status", "type"],
+            RouteId::ListProducts | RouteId::ListOffers | RouteId::ListReviews => {
+                &["limit", "cursor"]
+            }
+            _ => &[],
+        }
+    }
+
     /// Whether a success answer shows a secret that must be shown only once (a new API key).
     pub fn answers_a_secret(self) -> bool {
         matches!(self, RouteId::CreateVendor | RouteId::CreateApiKey)

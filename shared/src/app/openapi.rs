@@ -197,40 +197,20 @@ fn other_parameters(route: &Route) -> Vec<Value> {
         }
         _ => {}
     }
-    let is_list = matches!(
-        route.id,
-        RouteId::ListProducts
-            | RouteId::ListOffers
-            | RouteId::ListOrders
-            | RouteId::ListTickets
-            | RouteId::ListCustomers
-            | RouteId::ListReviews
-    );
-    if is_list {
-        parameters.push(query(
-            "limit",
-            json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT }),
-        ));
-        parameters.push(query("cursor", json!({ "type": "string" })));
-    }
-    if route.id == RouteId::ListOrders {
-        for name in ["q", "payment_status", "product_id", "customer_id"] {
-            parameters.push(query(name, json!({ "type": "string" })));
-        }
-        for name in ["from", "to"] {
-            parameters.push(query(
-                name,
-                json!({ "type": "string", "format": "date-time" }),
-            ));
-        }
-    }
-    if route.id == RouteId::ListCustomers {
-        parameters.push(query("q", json!({ "type": "string" })));
-    }
-    if route.id == RouteId::ListTickets {
-        for name in ["status", "type"] {
-            parameters.push(query(name, json!({ "type": "string" })));
-        }
+    // Exactly the parameters the route reads (any other is a 400).
+    for name in route.id.query_params() {
+        let schema = match *name {
+            "limit" => {
+                json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT })
+            }
+            // An RFC 3339 time, or a day in the vendor's time zone.
+            "from" | "to" => json!({ "anyOf": [
+                { "type": "string", "format": "date-time" },
+                { "type": "string", "format": "date" }
+            ] }),
+            _ => json!({ "type": "string" }),
+        };
+        parameters.push(query(name, schema));
     }
     parameters
 }

@@ -330,7 +330,14 @@ pub(super) struct OrderSummary {
     status: OrderStatus,
     payment_status: PaymentStatus,
     customer_id: CustomerId,
+    /// The name and e-mail the order's checkout gave.
+    customer_name: String,
+    customer_email: String,
     offer_name: String,
+    plan: Plan,
+    /// What one period costs, for a subscription; `total` is that too, `paid` what all its
+    /// periods brought in.
+    price_per_period: Option<Money>,
     total: Money,
     paid: Money,
     open: Money,
@@ -352,7 +359,11 @@ pub(super) fn order_summary(
         status: order.status,
         payment_status: derived.payment_status,
         customer_id: order.customer_id.clone(),
+        customer_name: order.customer_name.clone(),
+        customer_email: order.customer_email.clone(),
         offer_name: order.offer_name.clone(),
+        plan: order.plan,
+        price_per_period: matches!(order.plan, Plan::Subscription { .. }).then_some(order.total),
         total: order.total,
         paid: derived.paid,
         open: derived.open,
@@ -432,13 +443,20 @@ impl App {
                 &found.order.id,
             )
             .await?;
+            let context = super::tickets::TicketContext {
+                order: &found.order,
+                customer: &found.customer,
+                vendor: &found.vendor,
+                viewer: crate::domain::tickets::Party::Customer,
+                now: self.clock.now(),
+            };
             view.tickets = listed
                 .iter()
                 .map(|ticket| {
                     let (_, link) =
                         crate::usecases::tickets::ticket_link(self.ports(), &found.vendor, ticket)
                             .map_err(crate::usecases::ports::UseCaseError::from)?;
-                    Ok(super::tickets::ticket_summary(ticket).with_link(link))
+                    Ok(super::tickets::ticket_summary(ticket, &context).with_link(link))
                 })
                 .collect::<Result<_, ApiError>>()?;
         }
@@ -472,12 +490,27 @@ fn param<T>(
 }
 
 /// `?q=&payment_status=&product_id=&customer_id=&from=&to=` (R-D1).
-fn order_filter(request: &ApiRequest) -> Result<orders::OrderFilter, ApiError> {
-    let time = |raw: &str| {
+///
+/// `from` and `to` are RFC 3339 times, or days in the vendor's time zone (issue 16, item 16):
+/// `from=2026-11-01` starts at that day's midnight there, `to=2026-11-30` takes that whole day
+/// in (the list's `to` is exclusive: it ends at the next day's midnight).
+fn order_filter(request: &ApiRequest, tz: chrono_tz::Tz) -> Result<orders::OrderFilter, ApiError> {
+    let day_start = |raw: &str, days_after: u64| {
+        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .filter(|_| raw.len() == 10)
+            .and_then(|day| day.checked_add_days(chrono::Days::new(days_after)))
+            .map(|day| {
+                crate::domain::calendar::resolve_local(day.and_time(chrono::NaiveTime::MIN), tz)
+            })
+    };
+    let instant = |raw: &str| {
         chrono::DateTime::parse_from_rfc3339(raw)
             .ok()
             .map(|t| t.to_utc())
     };
+    let from = |raw: &str| instant(raw).or_else(|| day_start(raw, 0));
+    let to = |raw: &str| instant(raw).or_else(|| day_start(raw, 1));
     Ok(orders::OrderFilter {
         q: request.query_param("q")?.filter(|q| !q.trim().is_empty()),
         payment_status: param(request, "payment_status", "is not a payment status", |s| {
@@ -489,8 +522,18 @@ fn order_filter(request: &ApiRequest) -> Result<orders::OrderFilter, ApiError> {
         customer_id: param(request, "customer_id", "is not a customer id", |c| {
             crate::domain::ids::CustomerId::parse(c).ok()
         })?,
-        from: param(request, "from", "is not an RFC 3339 time", time)?,
-        to: param(request, "to", "is not an RFC 3339 time", time)?,
+        from: param(
+            request,
+            "from",
+            "is not an RFC 3339 time or a YYYY-MM-DD day",
+            from,
+        )?,
+        to: param(
+            request,
+            "to",
+            "is not an RFC 3339 time or a YYYY-MM-DD day",
+            to,
+        )?,
     })
 }
 
@@ -515,14 +558,26 @@ impl App {
             .map_err(|error| crate::usecases::ports::UseCaseError::from(error).into())
     }
 
-    /// The order's tickets as the order views list them.
+    /// The order's tickets as the vendor's card lists them.
     async fn tickets_of(
         &self,
-        vendor: &crate::domain::ids::VendorId,
-        order: &crate::domain::ids::OrderId,
+        vendor: &crate::domain::vendors::Vendor,
+        card: &orders::OrderCard,
     ) -> Result<Vec<TicketView>, ApiError> {
-        let found = crate::usecases::tickets::of_order(self.store.as_ref(), vendor, order).await?;
-        Ok(found.iter().map(super::tickets::ticket_summary).collect())
+        let found =
+            crate::usecases::tickets::of_order(self.store.as_ref(), &vendor.id, &card.order.id)
+                .await?;
+        let context = super::tickets::TicketContext {
+            order: &card.order,
+            customer: &card.customer,
+            vendor,
+            viewer: crate::domain::tickets::Party::Vendor,
+            now: self.clock.now(),
+        };
+        Ok(found
+            .iter()
+            .map(|ticket| super::tickets::ticket_summary(ticket, &context))
+            .collect())
     }
 
     /// The order card of one of the vendor's orders, as the answer of a read or a change.
@@ -540,15 +595,15 @@ impl App {
             vendor_zone(vendor),
         )?;
         view.pay_link = Some(self.pay_link(vendor, &card.order)?);
-        view.order.tickets = self.tickets_of(&vendor.id, &card.order.id).await?;
+        view.order.tickets = self.tickets_of(vendor, &card).await?;
         Ok(ApiResponse::json(status, &view))
     }
 
     pub(super) async fn list_orders(&self, request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         let params = request.list_params()?;
-        let filter = order_filter(request)?;
         let (now, tz) = (self.clock.now(), vendor_zone(&vendor));
+        let filter = order_filter(request, tz)?;
         let page = orders::list(
             self.store.as_ref(),
             &vendor.id,

@@ -4,10 +4,12 @@
 use super::App;
 use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
+use crate::domain::customers::Customer;
 use crate::domain::ids::{OrderId, TicketId, VendorId};
+use crate::domain::orders::Order;
 use crate::domain::refunds::RefundError;
 use crate::domain::tickets::{
-    Awaiting, CloseReason, Party, Ticket, TicketError, TicketState, TicketType,
+    Awaiting, CloseReason, Party, Ticket, TicketError, TicketState, TicketType, Timer,
 };
 use crate::domain::validation::FieldErrors;
 use crate::domain::vendors::Vendor;
@@ -102,9 +104,28 @@ fn restricted_by_default() -> bool {
     true
 }
 
-/// A ticket as API.md shows it, with all its comments (one ticket: bounded by its caps).
-pub fn ticket_view(ticket: &Ticket) -> TicketView {
-    ticket_view_with(ticket, usize::MAX)
+/// What a ticket's view shows beside the ticket (issue 16, item 16): its order, the order's
+/// customer and vendor, and whose view it is — that side's refund window and actions.
+pub struct TicketContext<'a> {
+    pub order: &'a Order,
+    pub customer: &'a Customer,
+    pub vendor: &'a Vendor,
+    pub viewer: Party,
+    pub now: DateTime<Utc>,
+}
+
+/// A ticket as API.md shows it, with all its comments (one ticket: bounded by its caps) and
+/// what the viewer may do to it now.
+pub fn ticket_view(ticket: &Ticket, context: &TicketContext<'_>) -> TicketView {
+    let mut view = ticket_view_with(ticket, usize::MAX, context);
+    view.allowed = Some(tickets::allowed(
+        ticket,
+        context.order,
+        context.viewer,
+        context.now,
+        tickets::policy(context.vendor),
+    ));
+    view
 }
 
 /// How many of its newest comments a ticket shows inside a list or an order: a list of many
@@ -112,26 +133,42 @@ pub fn ticket_view(ticket: &Ticket) -> TicketView {
 pub const COMMENTS_IN_LISTS: usize = 3;
 
 /// A ticket as a list or an order shows it: its newest comments, and how many it has.
-pub fn ticket_summary(ticket: &Ticket) -> TicketView {
-    ticket_view_with(ticket, COMMENTS_IN_LISTS)
+pub fn ticket_summary(ticket: &Ticket, context: &TicketContext<'_>) -> TicketView {
+    ticket_view_with(ticket, COMMENTS_IN_LISTS, context)
 }
 
-fn ticket_view_with(ticket: &Ticket, newest: usize) -> TicketView {
+fn ticket_view_with(ticket: &Ticket, newest: usize, context: &TicketContext<'_>) -> TicketView {
     let skip = ticket.comments.len().saturating_sub(newest);
+    let window = match context.viewer {
+        Party::Customer => crate::domain::refunds::CUSTOMER_WINDOW_DAYS,
+        Party::Vendor | Party::Api => crate::domain::refunds::VENDOR_WINDOW_DAYS,
+    };
+    let open = ticket.state == TicketState::Open;
     TicketView {
         comment_count: ticket.comments.len(),
         id: ticket.id.clone(),
         order_id: ticket.order_id.clone(),
+        order_number: context.order.number.clone(),
+        product: context.order.offer_name.clone(),
+        vendor_name: context.vendor.name.clone(),
+        customer_name: context.order.buyer_name(context.customer),
         ticket_type: ticket.ticket_type,
         state: ticket.state,
         opened_by: ticket.opened_by,
         opened_at: ticket.opened_at,
         due_at: ticket.due_at,
-        awaiting: (ticket.state == TicketState::Open).then_some(ticket.awaiting),
+        refund_window_ends_at: open
+            .then(|| crate::domain::refunds::refund_window_end(context.order, window))
+            .flatten(),
+        next_step: ticket
+            .next_timer(crate::domain::vendors::vendor_zone(context.vendor))
+            .map(NextStep::of),
+        awaiting: open.then_some(ticket.awaiting),
         closed_at: ticket.closed_at,
         close_reason: ticket.close_reason,
         link: None,
         acting_as: None,
+        allowed: None,
         comments: ticket
             .comments
             .iter()
@@ -143,6 +180,29 @@ fn ticket_view_with(ticket: &Ticket, newest: usize) -> TicketView {
                 via: c.via.clone(),
             })
             .collect(),
+    }
+}
+
+/// What happens to an open ticket next if nobody acts, and when (R-T5–R-T7).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NextStep {
+    /// `execute` (the request is carried out), `warn` (both sides are warned of inactivity)
+    /// or `close` (closed for inactivity).
+    action: &'static str,
+    at: DateTime<Utc>,
+}
+
+impl NextStep {
+    fn of(timer: Timer) -> NextStep {
+        let action = match timer {
+            Timer::Execute(_) => "execute",
+            Timer::Warn(_) => "warn",
+            Timer::AutoClose(_) => "close",
+        };
+        NextStep {
+            action,
+            at: timer.at(),
+        }
     }
 }
 
@@ -159,12 +219,25 @@ impl TicketView {
 pub struct TicketView {
     id: TicketId,
     order_id: OrderId,
+    order_number: String,
+    /// The offer the order bought.
+    product: String,
+    vendor_name: String,
+    /// The name the order's checkout gave.
+    customer_name: String,
     #[serde(rename = "type")]
     ticket_type: TicketType,
     state: TicketState,
     opened_by: Party,
     opened_at: DateTime<Utc>,
+    /// When a refund or cancel request is carried out (R-T1–R-T3).
     due_at: Option<DateTime<Utc>>,
+    /// While the ticket is open: until when the viewer may still ask for a refund of the
+    /// order's last charge (R-R2: 60 days for the customer, 90 for the vendor); `null` when
+    /// nothing is left to refund.
+    refund_window_ends_at: Option<DateTime<Utc>>,
+    /// What happens next if nobody acts, and when; `null` once closed.
+    next_step: Option<NextStep>,
     /// Who is to answer next, while the ticket is open.
     awaiting: Option<Awaiting>,
     closed_at: Option<DateTime<Utc>>,
@@ -176,6 +249,9 @@ pub struct TicketView {
     /// On a ticket opened by its link: the side that link acts as.
     #[serde(skip_serializing_if = "Option::is_none")]
     acting_as: Option<Party>,
+    /// On one ticket's own view: what the viewer may do to it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed: Option<tickets::Allowed>,
     /// All of them on the ticket's own view; the newest few in lists and orders.
     comments: Vec<CommentView>,
     comment_count: usize,
@@ -365,10 +441,14 @@ impl App {
         )
         .await?;
         // R-O4: the ticket's links go only to each side by e-mail, never to the vendor's API.
-        Ok(ApiResponse::json(
+        self.ticket_answer(
+            &vendor,
+            &opened.ticket,
+            body.via.party(),
+            None,
             StatusCode::CREATED,
-            &ticket_view(&opened.ticket),
-        ))
+        )
+        .await
     }
 
     /// The ticket a link opens, and the side it acts as: the customer's link or the vendor's
@@ -387,9 +467,33 @@ impl App {
     pub(super) async fn portal_ticket(&self, matched: &Matched) -> Result<ApiResponse, ApiError> {
         let (vendor, id, side) = self.by_token(matched).await?;
         let (_, ticket) = tickets::get(self.store.as_ref(), &vendor.id, &id).await?;
-        let mut view = ticket_view(&ticket);
-        view.acting_as = Some(side);
-        Ok(ApiResponse::json(StatusCode::OK, &view))
+        self.ticket_answer(&vendor, &ticket, side, Some(side), StatusCode::OK)
+            .await
+    }
+
+    /// One ticket's answer to `viewer`: the ticket with its order's facts and what the viewer
+    /// may do now (issue 16, item 16).
+    async fn ticket_answer(
+        &self,
+        vendor: &Vendor,
+        ticket: &Ticket,
+        viewer: Party,
+        acting_as: Option<Party>,
+        status: StatusCode,
+    ) -> Result<ApiResponse, ApiError> {
+        let found =
+            crate::usecases::ports::load_order(self.store.as_ref(), &vendor.id, &ticket.order_id)
+                .await?;
+        let context = TicketContext {
+            order: &found.order,
+            customer: &found.customer,
+            vendor,
+            viewer,
+            now: self.clock.now(),
+        };
+        let mut view = ticket_view(ticket, &context);
+        view.acting_as = acting_as;
+        Ok(ApiResponse::json(status, &view))
     }
 
     /// `POST /portal/tickets/{ticket_token}/comments|type|close`.
@@ -435,9 +539,8 @@ impl App {
         }
         // The vendor's link acts as the vendor: R-T3's restriction and R-T4's review apply.
         let ticket = tickets::change(self.ports(), &vendor, &id, side, change).await?;
-        let mut view = ticket_view(&ticket);
-        view.acting_as = Some(side);
-        Ok(ApiResponse::json(StatusCode::OK, &view))
+        self.ticket_answer(&vendor, &ticket, side, Some(side), StatusCode::OK)
+            .await
     }
 
     /// `GET /api/tickets?status=&type=`.
@@ -446,7 +549,7 @@ impl App {
         let params = request.list_params()?;
         let state = parse_filter::<TicketState>(request, "status")?;
         let kind = parse_filter::<TicketType>(request, "type")?;
-        let (found, next, total) = tickets::list(
+        let page = tickets::list(
             self.store.as_ref(),
             &vendor.id,
             state,
@@ -455,10 +558,28 @@ impl App {
             params.cursor,
         )
         .await?;
-        let items: Vec<TicketView> = found.iter().map(ticket_summary).collect();
+        let orders = tickets::orders_of(self.store.as_ref(), &vendor.id, &page.items).await?;
+        let now = self.clock.now();
+        let items = page
+            .items
+            .iter()
+            .map(|ticket| {
+                let (order, customer) = orders
+                    .get(&ticket.order_id)
+                    .ok_or_else(ApiError::internal)?;
+                let context = TicketContext {
+                    order,
+                    customer,
+                    vendor: &vendor,
+                    viewer: Party::Vendor,
+                    now,
+                };
+                Ok(ticket_summary(ticket, &context))
+            })
+            .collect::<Result<Vec<TicketView>, ApiError>>()?;
         Ok(ApiResponse::json(
             StatusCode::OK,
-            &json!({ "items": items, "next_cursor": next, "total": total }),
+            &json!({ "items": items, "next_cursor": page.next_cursor, "total": page.total }),
         ))
     }
 
@@ -471,7 +592,8 @@ impl App {
         let vendor = self.require_vendor(request).await?;
         let (_, ticket) =
             tickets::get(self.store.as_ref(), &vendor.id, &ticket_id(matched)?).await?;
-        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+        self.ticket_answer(&vendor, &ticket, Party::Vendor, None, StatusCode::OK)
+            .await
     }
 
     /// `POST /api/tickets/{id}/comments|type|close`.
@@ -498,7 +620,8 @@ impl App {
             ),
         };
         let ticket = tickets::change(self.ports(), &vendor, &id, by, change).await?;
-        Ok(ApiResponse::json(StatusCode::OK, &ticket_view(&ticket)))
+        self.ticket_answer(&vendor, &ticket, by, None, StatusCode::OK)
+            .await
     }
 
     /// `POST /admin/vendors/{vendor_id}/orders/{order_id}/tickets` `{type, message}` (issue 16,

@@ -318,6 +318,16 @@ pub fn request_refund(
     plan_of(order, picks)
 }
 
+/// Until when a refund request of `window_days` can be made (R-R2): the last charge's time plus
+/// the window, while something of it is left to refund; `None` when nothing is (issue 16,
+/// item 16: what a frontend shows as the refund deadline).
+pub fn refund_window_end(order: &Order, window_days: i64) -> Option<DateTime<Utc>> {
+    let last_charge = charges(order).first().copied()?;
+    request_refund(order, last_charge.at, window_days)
+        .ok()
+        .map(|_| last_charge.at + Duration::days(window_days))
+}
+
 /// A refund made at the provider (its dashboard) that we learn from its webhook: `amount` of
 /// the payment it names (any of its ids), else of the newest payments; at most what is left.
 pub fn provider_refund(

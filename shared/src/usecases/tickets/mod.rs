@@ -595,7 +595,9 @@ pub async fn of_order(
         .collect::<Result<_, _>>()?)
 }
 
-/// `GET /api/tickets?status=&type=`: newest first; the cursor counts the matches already given.
+/// `GET /api/tickets?status=&type=`: newest first; the cursor is the last ticket given, so a
+/// ticket opened meanwhile repeats nothing on the next page (as the order list, issue 16,
+/// item 14).
 pub async fn list(
     store: &dyn ItemStore,
     vendor: &VendorId,
@@ -603,38 +605,78 @@ pub async fn list(
     kind: Option<TicketType>,
     limit: u32,
     cursor: Option<String>,
-) -> Result<(Vec<Ticket>, Option<String>, u64), UseCaseError> {
-    let skip: u64 = match &cursor {
-        None => 0,
-        Some(text) => text
-            .strip_prefix('m')
-            .and_then(|n| n.parse().ok())
-            .ok_or(StoreError::InvalidCursor)?,
-    };
-    let (mut found, mut total, mut scan) = (Vec::new(), 0u64, None);
-    loop {
-        let query = Query::table(vendor_pk(vendor), SortRange::Prefix("TICKET#".into()))
-            .limit(500)
-            .after(scan)
-            .newest_first();
-        let page = store.query(&query).await?;
-        for item in &page.items {
-            let ticket: Ticket = item.decode()?;
-            let matches = state.is_none_or(|s| ticket.state == s)
-                && kind.is_none_or(|k| ticket.ticket_type == k);
-            if matches {
-                if total >= skip && found.len() < limit as usize {
-                    found.push(ticket);
-                }
-                total += 1;
-            }
-        }
-        match page.next_cursor {
-            Some(next) => scan = Some(next),
-            None => break,
-        }
+) -> Result<crate::usecases::listing::Listing<Ticket>, UseCaseError> {
+    crate::usecases::listing::list_matching(
+        store,
+        vendor,
+        "TICKET#",
+        limit,
+        cursor,
+        |ticket: &Ticket| {
+            state.is_none_or(|s| ticket.state == s) && kind.is_none_or(|k| ticket.ticket_type == k)
+        },
+    )
+    .await
+}
+
+/// The orders of `tickets` with their customers, read in two batches: what a list of tickets
+/// shows of each (issue 16, item 16).
+pub async fn orders_of(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    tickets: &[Ticket],
+) -> Result<std::collections::HashMap<OrderId, (Order, Customer)>, UseCaseError> {
+    let mut order_ids: Vec<&OrderId> = tickets.iter().map(|t| &t.order_id).collect();
+    order_ids.sort();
+    order_ids.dedup();
+    let keys: Vec<Key> = order_ids
+        .iter()
+        .map(|id| crate::store::keys::order_key(vendor, id))
+        .collect();
+    let orders: Vec<Order> = store
+        .get_many(&keys)
+        .await?
+        .into_iter()
+        .flatten()
+        .map(|item| item.decode())
+        .collect::<Result<_, _>>()?;
+    let customer_keys: Vec<Key> = orders
+        .iter()
+        .map(|order| crate::store::keys::customer_key(vendor, &order.customer_id))
+        .collect();
+    let customers = store.get_many(&customer_keys).await?;
+    let mut found = std::collections::HashMap::new();
+    for (order, customer) in orders.into_iter().zip(customers) {
+        let customer: Customer = customer.ok_or(UseCaseError::NotFound)?.decode()?;
+        found.insert(order.id.clone(), (order, customer));
     }
-    let given = skip + found.len() as u64;
-    let next = (given < total).then(|| format!("m{given}"));
-    Ok((found, next, total))
+    Ok(found)
+}
+
+/// What one side may do to a ticket now (issue 16, item 16): each change tried on a copy by
+/// the very rules that decide it when asked, so the answer never promises what is refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Allowed {
+    pub comment: bool,
+    pub close: bool,
+    /// The types it may be changed to.
+    pub change_type_to: Vec<TicketType>,
+}
+
+pub fn allowed(
+    ticket: &Ticket,
+    order: &Order,
+    by: Party,
+    now: DateTime<Utc>,
+    policy: Policy,
+) -> Allowed {
+    let can = |change: Change| decide(&mut ticket.clone(), order, by, &change, now, policy).is_ok();
+    Allowed {
+        comment: can(Change::Comment(".".into())),
+        close: can(Change::Close),
+        change_type_to: [TicketType::Support, TicketType::Refund, TicketType::Cancel]
+            .into_iter()
+            .filter(|to| can(Change::ChangeType(*to)))
+            .collect(),
+    }
 }
