@@ -21,6 +21,9 @@ pub struct DevTools {
     pub stripe_webhook_secret: String,
     /// The simulated provider: the events it owes go out after each sweep.
     pub simulated: Arc<simulated_provider::SimulatedProvider>,
+    /// Held for a whole sweep cycle: `/_dev/sweep` waits for a background cycle in flight, so
+    /// what it answers has happened by the time it answers.
+    pub sweeping: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +58,29 @@ fn internal(error: impl std::error::Error) -> ApiError {
 }
 
 impl DevTools {
+    /// One sweep cycle, as the Scheduler runs it on AWS, by the injected clock: the timers and
+    /// tasks due, the events the simulated provider owes, the renewals it bills, the outbox.
+    /// One cycle at a time; a failing step is logged and the others still run.
+    pub async fn sweep(&self) -> Result<serde_json::Value, ApiError> {
+        let _one_at_a_time = self.sweeping.lock().await;
+        let sweeps = self.app.run_sweeps().await;
+        simulated_provider::send_owed_events(
+            &self.app,
+            &self.simulated,
+            &self.stripe_webhook_secret,
+        )
+        .await;
+        simulated_provider::bill_due_renewals(&self.app, &self.stripe_webhook_secret).await;
+        let outbox = self.dispatcher.dispatch_due().await.map_err(internal)?;
+        let sweeps = sweeps.map_err(|error| {
+            tracing::error!(error = %error, "sweep failed");
+            ApiError::from(error)
+        })?;
+        Ok(
+            json!({ "tickets": sweeps.tickets, "provider": sweeps.provider, "collection": sweeps.collection, "outbox": outbox }),
+        )
+    }
+
     pub async fn respond(&self, matched: &Matched, request: &ApiRequest) -> ApiResponse {
         let session = matched
             .params
@@ -115,21 +141,7 @@ impl DevTools {
                 }
                 Ok(self.clock_answer())
             }
-            RouteId::RunSweeps => {
-                let sweeps = self.app.run_sweeps().await.map_err(ApiError::from)?;
-                simulated_provider::send_owed_events(
-                    &self.app,
-                    &self.simulated,
-                    &self.stripe_webhook_secret,
-                )
-                .await;
-                simulated_provider::bill_due_renewals(&self.app, &self.stripe_webhook_secret).await;
-                let outbox = self.dispatcher.dispatch_due().await.map_err(internal)?;
-                Ok(ApiResponse::json(
-                    StatusCode::OK,
-                    &json!({ "tickets": sweeps.tickets, "provider": sweeps.provider, "collection": sweeps.collection, "outbox": outbox }),
-                ))
-            }
+            RouteId::RunSweeps => Ok(ApiResponse::json(StatusCode::OK, &self.sweep().await?)),
             RouteId::ListOutbox => {
                 let emails = self.local_outbox.emails().await.map_err(internal)?;
                 let events = self.local_outbox.events().await.map_err(internal)?;

@@ -256,7 +256,6 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         events,
         Arc::clone(&clock) as Arc<dyn Clock>,
     ));
-    let sweeping = app.clone();
     let server = Arc::new(Server {
         watched,
         port: addr.port(),
@@ -269,21 +268,15 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
             local_outbox,
             stripe_webhook_secret: stripe_webhook_secret.clone(),
             simulated: Arc::clone(&simulated),
+            sweeping: tokio::sync::Mutex::new(()),
         },
     });
-    let sweep_secret = stripe_webhook_secret.clone();
+    let sweeping = Arc::clone(&server);
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(SWEEP_EVERY).await;
-            // As the scheduled sweeps do on AWS, by the injected clock.
-            if let Err(error) = sweeping.run_sweeps().await {
-                tracing::error!(error = %error, "sweep failed");
-            }
-            simulated_provider::send_owed_events(&sweeping, &simulated, &sweep_secret).await;
-            simulated_provider::bill_due_renewals(&sweeping, &sweep_secret).await;
-            if let Err(error) = dispatcher.dispatch_due().await {
-                tracing::error!(error = %error, "outbox sweep failed");
-            }
+            // As the scheduled sweeps do on AWS (failures are logged inside).
+            let _ = sweeping.dev.sweep().await;
         }
     });
     let server = tokio::spawn(accept_loop(listener, server));
