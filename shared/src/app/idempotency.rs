@@ -555,13 +555,13 @@ pub async fn with_links(
                     order = Some((vendor, found));
                 }
                 let (vendor, found) = order.as_ref().ok_or_else(ApiError::internal)?;
-                let derived = match kind {
-                    LinkKind::Pay => {
-                        crate::usecases::links::current_pay_link(ports.link_keys, vendor, found)
-                    }
-                    _ => crate::usecases::links::current_order_link(ports.link_keys, vendor, found),
-                }
-                .map_err(crate::usecases::ports::UseCaseError::from)?;
+                let grant = match kind {
+                    LinkKind::Pay => crate::usecases::links::OrderGrant::PayLink,
+                    _ => crate::usecases::links::OrderGrant::CustomerLink,
+                };
+                let derived =
+                    crate::usecases::links::current_link(ports.link_keys, vendor, found, grant)
+                        .map_err(crate::usecases::ports::UseCaseError::from)?;
                 if kind == LinkKind::OrderPayment {
                     format!("{derived}/pay")
                 } else {

@@ -77,16 +77,26 @@ pub fn order_token(
     order_link_token(link_keys, vendor, order, OrderGrant::CustomerLink)
 }
 
-/// The order's current customer link (R-O4): derived, never stored; only the customer gets it.
+/// One of the order's current links: derived, never stored.
+pub fn current_link(
+    link_keys: &LinkKeys,
+    vendor: &Vendor,
+    order: &Order,
+    grant: OrderGrant,
+) -> Result<String, TokenError> {
+    Ok(customer_link(
+        vendor,
+        &order_link_token(link_keys, &vendor.id, order, grant)?,
+    ))
+}
+
+/// The order's current customer link (R-O4): only the customer gets it.
 pub fn current_order_link(
     link_keys: &LinkKeys,
     vendor: &Vendor,
     order: &Order,
 ) -> Result<String, TokenError> {
-    Ok(customer_link(
-        vendor,
-        &order_token(link_keys, &vendor.id, order)?,
-    ))
+    current_link(link_keys, vendor, order, OrderGrant::CustomerLink)
 }
 
 /// The order's current pay link (R-O4): what the vendor's card and exports carry.
@@ -95,10 +105,22 @@ pub fn current_pay_link(
     vendor: &Vendor,
     order: &Order,
 ) -> Result<String, TokenError> {
-    Ok(customer_link(
-        vendor,
-        &order_link_token(link_keys, &vendor.id, order, OrderGrant::PayLink)?,
-    ))
+    current_link(link_keys, vendor, order, OrderGrant::PayLink)
+}
+
+/// The stored digest of one link: found by the token's digest, it names the scope the token
+/// opens and its subject (`("order_id", id)`, `("ticket_id", id)`).
+pub fn link_record(
+    vendor: &VendorId,
+    token: &LinkToken,
+    scope: &str,
+    subject: (&str, &str),
+) -> Item {
+    let (field, id) = subject;
+    Item::new(
+        link_key(vendor, token),
+        serde_json::json!({ "scope": scope, field: id, "digest": token.digest().to_hex() }),
+    )
 }
 
 /// The stored digests of the order's current links, customer link first: what a presented
@@ -112,9 +134,11 @@ pub fn order_link_records(
         .into_iter()
         .map(|grant| {
             let token = order_link_token(link_keys, vendor, order, grant)?;
-            Ok(Item::new(
-                link_key(vendor, &token),
-                serde_json::json!({ "scope": grant.scope(), "order_id": order.id, "digest": token.digest().to_hex() }),
+            Ok(link_record(
+                vendor,
+                &token,
+                grant.scope(),
+                ("order_id", order.id.as_str()),
             ))
         })
         .collect()

@@ -22,7 +22,7 @@ use crate::domain::vendors::vendor_zone;
 use crate::outbox::enqueue;
 use crate::store::keys::{DueQueue, due_entry, vendor_pk};
 use crate::store::{Condition, Index, Item, ItemStore, Key, Query, SortRange, StoreError, Write};
-use crate::usecases::links::{link_key, resolve_link};
+use crate::usecases::links::{link_record, resolve_link};
 use crate::usecases::ports::Ports;
 use crate::usecases::ports::{OrderContext, encode, load_order};
 use crate::usecases::ports::{UseCaseError, retry_on_contention};
@@ -171,9 +171,11 @@ fn link_records(
         .into_iter()
         .map(|side| {
             let (token, _) = side_link(ports, vendor, ticket, side)?;
-            Ok(Item::new(
-                link_key(&vendor.id, &token),
-                json!({ "scope": scope_of(side), "ticket_id": ticket.id, "digest": token.digest().to_hex() }),
+            Ok(link_record(
+                &vendor.id,
+                &token,
+                scope_of(side),
+                ("ticket_id", ticket.id.as_str()),
             ))
         })
         .collect()
