@@ -85,7 +85,7 @@ async fn a_ticket_answer_carries_its_facts_and_what_the_caller_may_do() {
     assert_eq!(
         (
             &ticket["order_number"],
-            &ticket["product"],
+            &ticket["offer_name"],
             &ticket["vendor_name"],
             &ticket["customer_name"]
         ),
@@ -223,7 +223,11 @@ async fn list_rows_name_the_order_and_the_customer() {
     // then each row names what a frontend shows
     let row = &tickets["items"][0];
     assert_eq!(
-        (&row["order_number"], &row["customer_name"], &row["product"]),
+        (
+            &row["order_number"],
+            &row["customer_name"],
+            &row["offer_name"]
+        ),
         (&json!("SD-000001"), &json!("C D"), &json!("O")),
         "{tickets}"
     );
@@ -302,4 +306,222 @@ async fn date_filters_take_days_in_the_vendors_time_zone() {
     // and RFC 3339 times still mean themselves
     assert_eq!(listed("to=2026-11-24T23:59:59Z").await, 1);
     assert!(order["order_id"].is_string());
+}
+
+// R-T0, R-T4 (issue 16, item 16, review): `allowed` never offers a request while the order has
+// another one open — the route would answer 409 `ticket_already_open`
+#[tokio::test]
+async fn no_second_request_is_offered_while_one_is_open() {
+    // given a paid order with the customer's refund request and a support ticket
+    let shop = Shop::new(json!({"kind": "one_time"})).await;
+    shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
+        .await;
+    let open = |kind: &'static str| {
+        let (app, path) = (&shop.app, format!("/portal/orders/{}/tickets", shop.token));
+        async move {
+            let (status, opened) = call(
+                app,
+                Method::POST,
+                &path,
+                None,
+                json!({"type": kind, "message": "x"}),
+            )
+            .await;
+            assert_eq!(status, 201, "{opened}");
+            format!("/portal/tickets/{}", token_of(&opened["ticket_link"]))
+        }
+    };
+    let request = open("refund").await;
+    let support = open("support").await;
+    // then the support ticket offers no conversion into a request, and the route agrees
+    let (_, ticket) = call(&shop.app, Method::GET, &support, None, Value::Null).await;
+    assert_eq!(ticket["allowed"]["change_type_to"], json!([]), "{ticket}");
+    let (status, _) = call(
+        &shop.app,
+        Method::POST,
+        &format!("{support}/type"),
+        None,
+        json!({"type": "refund"}),
+    )
+    .await;
+    assert_eq!(status, 409);
+    // and the request says what it will refund
+    let (_, open_request) = call(&shop.app, Method::GET, &request, None, Value::Null).await;
+    assert_eq!(
+        open_request["refund_amount"]["amount"], "11.90",
+        "{open_request}"
+    );
+    assert_eq!(open_request["order_total"]["amount"], "11.90");
+    assert_eq!(open_request["offer_name"], "O");
+    // when the request is closed, the support ticket may become one
+    let (status, _) = call(
+        &shop.app,
+        Method::POST,
+        &format!("{request}/close"),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, ticket) = call(&shop.app, Method::GET, &support, None, Value::Null).await;
+    assert_eq!(
+        ticket["allowed"]["change_type_to"],
+        json!(["refund"]),
+        "{ticket}"
+    );
+}
+
+// R-T7, R-M3 (issue 16, item 16, review): a ticket's timers keep the calendar it was opened in,
+// so a later change of the vendor's time zone moves neither what it shows nor when it fires
+#[tokio::test]
+async fn a_ticket_fires_when_it_says_after_the_vendor_changes_its_time_zone() {
+    // given a support ticket the vendor opened at 23:30 UTC on Friday 27 November — Saturday
+    // in Berlin, still Friday in Los Angeles — awaiting the customer for 7 business days
+    let shop = Shop::new(json!({"kind": "one_time"})).await;
+    shop.clock.freeze(at("2026-11-27T23:30:00Z"));
+    let path = format!("/api/orders/{}/tickets", shop.order_id);
+    let (status, opened) = call(
+        &shop.app,
+        Method::POST,
+        &path,
+        shop.key(),
+        json!({"type": "support", "message": "Fragen?"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    let ticket_path = format!("/api/tickets/{}", opened["id"].as_str().unwrap());
+    let shown = opened["next_step"].clone();
+    assert_eq!(shown["action"], "warn");
+    // when the vendor moves to Los Angeles
+    let (status, _) = call(
+        &shop.app,
+        Method::PUT,
+        "/api/settings",
+        shop.key(),
+        json!({"timezone": "America/Los_Angeles"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // then the ticket still shows the same next step
+    let (_, ticket) = shop.vendor_get(&ticket_path).await;
+    assert_eq!(ticket["next_step"], shown);
+    // and the warning goes out then, not before
+    let warn_at = at(shown["at"].as_str().unwrap());
+    let warnings = |shop: &Shop| {
+        let (store, clock) = (Arc::clone(&shop.app.store), shop.clock.clone());
+        async move {
+            common::dispatched(&store, clock)
+                .await
+                .emails()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|m| {
+                    m.kind == sellerdesk::domain::notifications::EmailKind::TicketInactivityWarning
+                })
+                .count()
+        }
+    };
+    shop.clock.freeze(warn_at - Duration::minutes(1));
+    shop.app.run_sweeps().await.unwrap();
+    assert_eq!(warnings(&shop).await, 0);
+    shop.clock.freeze(warn_at + Duration::minutes(1));
+    shop.app.run_sweeps().await.unwrap();
+    assert_eq!(warnings(&shop).await, 2, "one to each side");
+}
+
+// R-T6, R-R2 (issue 16, item 16, review): the customer's inactivity warning offers turning the
+// ticket into a refund only while a refund can be asked for
+#[tokio::test]
+async fn the_warning_offers_a_refund_only_while_one_can_be_asked_for() {
+    let mut told = Vec::new();
+    for days_after_payment in [1, 61] {
+        // given a support ticket opened some days after the payment
+        let shop = Shop::new(json!({"kind": "one_time"})).await;
+        shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
+            .await;
+        shop.clock.advance(Duration::days(days_after_payment));
+        let path = format!("/portal/orders/{}/tickets", shop.token);
+        let (status, _) = call(
+            &shop.app,
+            Method::POST,
+            &path,
+            None,
+            json!({"type": "support", "message": "Frage"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        // when the vendor does not answer for two days
+        shop.clock.advance(Duration::hours(49));
+        shop.app.run_sweeps().await.unwrap();
+        let mails = common::dispatched(&shop.app.store, shop.clock.clone())
+            .await
+            .emails()
+            .await
+            .unwrap();
+        let warning = mails
+            .iter()
+            .find(|m| {
+                m.to == "c@example.com"
+                    && m.kind
+                        == sellerdesk::domain::notifications::EmailKind::TicketInactivityWarning
+            })
+            .unwrap();
+        told.push(warning.text.contains("Erstattungsanfrage umwandeln"));
+    }
+    // then only the first customer is offered it
+    assert_eq!(told, [true, false]);
+}
+
+// R-T3 (issue 16, item 16, review): a vendor's own refund request that waits for its balance
+// says so; a link refuses the vendor API's `via`; a parameter given twice is refused
+#[tokio::test]
+async fn a_waiting_request_says_so_and_odd_input_is_refused() {
+    let shop = Shop::new(json!({"kind": "one_time"})).await;
+    shop.deliver(&session_payment(&shop.order_id, "cs_1", "pi_1", 1190))
+        .await;
+    let path = format!("/api/orders/{}/tickets", shop.order_id);
+    let (status, opened) = call(
+        &shop.app,
+        Method::POST,
+        &path,
+        shop.key(),
+        json!({"type": "refund", "message": "Kulanz"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["waits_for_balance"], false);
+    // when it comes due while the payment's money is still pending
+    shop.clock.advance(Duration::minutes(6));
+    shop.app.run_sweeps().await.unwrap();
+    let (_, ticket) = shop
+        .vendor_get(&format!("/api/tickets/{}", opened["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        (&ticket["state"], &ticket["waits_for_balance"]),
+        (&json!("open"), &json!(true)),
+        "{ticket}"
+    );
+    // and through a link, `via` is no field
+    let (_, page) = call(
+        &shop.app,
+        Method::GET,
+        &format!("/portal/orders/{}", shop.token),
+        None,
+        Value::Null,
+    )
+    .await;
+    let link = token_of(&page["tickets"][0]["link"]);
+    let (status, _) = call(
+        &shop.app,
+        Method::POST,
+        &format!("/portal/tickets/{link}/comments"),
+        None,
+        json!({"message": "x", "via": "api"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, answer) = shop.vendor_get("/api/orders?limit=1&limit=2").await;
+    assert_eq!(status, 400);
+    assert!(answer["error"]["fields"].get("limit").is_some(), "{answer}");
 }

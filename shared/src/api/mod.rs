@@ -170,10 +170,22 @@ impl ApiRequest {
         let Some(query) = &self.query else {
             return Ok(());
         };
-        let unknown: FieldErrors = query
+        let names: Vec<&str> = query
             .split('&')
             .filter(|pair| !pair.is_empty())
             .map(|pair| pair.split_once('=').map_or(pair, |(key, _)| key))
+            .collect();
+        // A known one given twice: which one counts would be a guess.
+        let repeated: FieldErrors = known
+            .iter()
+            .filter(|name| names.iter().filter(|given| given == name).count() > 1)
+            .map(|name| (name.to_string(), "is given more than once".to_string()))
+            .collect();
+        if !repeated.is_empty() {
+            return Err(ApiError::validation(repeated));
+        }
+        let unknown: FieldErrors = names
+            .into_iter()
             .filter(|key| !known.contains(key))
             .map(|key| {
                 // Only a name that looks like one is echoed: nothing odd (a token pasted into

@@ -66,15 +66,12 @@ fn request_body(id: RouteId, components: &mut Components) -> Option<(Value, bool
             true,
         ),
         RouteId::RefundOrder => (schema_of::<refunds::RefundBody>(components), true),
-        RouteId::VendorOpenTicket | RouteId::PortalOpenTicket => {
-            (schema_of::<tickets::OpenBody>(components), true)
-        }
-        RouteId::PortalTicketComment | RouteId::VendorTicketComment => {
-            (schema_of::<tickets::CommentBody>(components), true)
-        }
-        RouteId::PortalTicketType | RouteId::VendorTicketType => {
-            (schema_of::<tickets::TypeBody>(components), true)
-        }
+        RouteId::VendorOpenTicket => (schema_of::<tickets::OpenBody>(components), true),
+        RouteId::PortalOpenTicket => (schema_of::<tickets::PortalOpenBody>(components), true),
+        RouteId::VendorTicketComment => (schema_of::<tickets::CommentBody>(components), true),
+        RouteId::PortalTicketComment => (schema_of::<tickets::PortalCommentBody>(components), true),
+        RouteId::VendorTicketType => (schema_of::<tickets::TypeBody>(components), true),
+        RouteId::PortalTicketType => (schema_of::<tickets::PortalTypeBody>(components), true),
         RouteId::VendorTicketClose => (schema_of::<tickets::CloseBody>(components), false),
         RouteId::RestrictVendor => (schema_of::<tickets::RestrictBody>(components), false),
         RouteId::PlatformOpenTicket => (schema_of::<tickets::PlatformOpenBody>(components), true),

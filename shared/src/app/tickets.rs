@@ -6,6 +6,7 @@ use crate::api::routes::Matched;
 use crate::api::{ApiError, ApiRequest, ApiResponse};
 use crate::domain::customers::Customer;
 use crate::domain::ids::{OrderId, TicketId, VendorId};
+use crate::domain::money::Money;
 use crate::domain::orders::Order;
 use crate::domain::refunds::RefundError;
 use crate::domain::tickets::{
@@ -67,6 +68,29 @@ pub(super) struct TypeBody {
     via: Via,
 }
 
+/// The customer's bodies through a link: no `via` (that is the vendor API's; any other field
+/// is a 400 as everywhere).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PortalOpenBody {
+    #[serde(rename = "type")]
+    kind: TicketType,
+    message: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PortalCommentBody {
+    message: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PortalTypeBody {
+    #[serde(rename = "type")]
+    kind: TicketType,
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CloseBody {
@@ -115,15 +139,21 @@ pub struct TicketContext<'a> {
 }
 
 /// A ticket as API.md shows it, with all its comments (one ticket: bounded by its caps) and
-/// what the viewer may do to it now.
-pub fn ticket_view(ticket: &Ticket, context: &TicketContext<'_>) -> TicketView {
+/// what the viewer may do to it now; `open_request` is the order's open refund or cancel
+/// request (R-T0: another one blocks turning this ticket into one).
+pub fn ticket_view(
+    ticket: &Ticket,
+    context: &TicketContext<'_>,
+    open_request: Option<&TicketId>,
+) -> TicketView {
     let mut view = ticket_view_with(ticket, usize::MAX, context);
     view.allowed = Some(tickets::allowed(
         ticket,
         context.order,
         context.viewer,
         context.now,
-        tickets::policy(context.vendor),
+        tickets::policy_of(context.vendor, ticket),
+        open_request.is_some_and(|open| *open != ticket.id),
     ));
     view
 }
@@ -149,7 +179,13 @@ fn ticket_view_with(ticket: &Ticket, newest: usize, context: &TicketContext<'_>)
         id: ticket.id.clone(),
         order_id: ticket.order_id.clone(),
         order_number: context.order.number.clone(),
-        product: context.order.offer_name.clone(),
+        offer_name: context.order.offer_name.clone(),
+        order_total: context.order.total,
+        refund_amount: (open && ticket.ticket_type == TicketType::Refund)
+            .then(|| tickets::requested_refund(ticket, context.order).ok())
+            .flatten()
+            .map(|plan| plan.amount),
+        waits_for_balance: open && ticket.balance_waits > 0,
         vendor_name: context.vendor.name.clone(),
         customer_name: context.order.buyer_name(context.customer),
         ticket_type: ticket.ticket_type,
@@ -161,7 +197,7 @@ fn ticket_view_with(ticket: &Ticket, newest: usize, context: &TicketContext<'_>)
             .then(|| crate::domain::refunds::refund_window_end(context.order, window))
             .flatten(),
         next_step: ticket
-            .next_timer(crate::domain::vendors::vendor_zone(context.vendor))
+            .next_timer(ticket.calendar(crate::domain::vendors::vendor_zone(context.vendor)))
             .map(NextStep::of),
         awaiting: open.then_some(ticket.awaiting),
         closed_at: ticket.closed_at,
@@ -220,8 +256,15 @@ pub struct TicketView {
     id: TicketId,
     order_id: OrderId,
     order_number: String,
-    /// The offer the order bought.
-    product: String,
+    /// What the order bought (the offer's name, as the order list calls it).
+    offer_name: String,
+    order_total: Money,
+    /// An open refund request: what it refunds when it is carried out, as things stand now
+    /// (`null` if it would refund nothing: it would close `not_executable`).
+    refund_amount: Option<Money>,
+    /// A vendor's own refund request waits for its available balance (R-R1): it is tried again
+    /// daily, at `next_step`.
+    waits_for_balance: bool,
     vendor_name: String,
     /// The name the order's checkout gave.
     customer_name: String,
@@ -393,15 +436,9 @@ impl App {
         matched: &Matched,
     ) -> Result<ApiResponse, ApiError> {
         let found = portal::order_by_token(self.store.as_ref(), param(matched, "token")?).await?;
-        let body: OpenBody = request.json()?;
+        let body: PortalOpenBody = request.json()?;
         self.limit("ticket-source", request.source(), |l| l.tickets_per_source)
             .await?;
-        if body.via != Via::Vendor {
-            return Err(ApiError::validation(FieldErrors::from([(
-                "via".to_string(),
-                "is for the vendor's API".to_string(),
-            )])));
-        }
         let opened = tickets::open(
             self.ports(),
             &found.vendor,
@@ -491,7 +528,9 @@ impl App {
             viewer,
             now: self.clock.now(),
         };
-        let mut view = ticket_view(ticket, &context);
+        let open_request =
+            tickets::open_request(self.store.as_ref(), &vendor.id, &ticket.order_id).await?;
+        let mut view = ticket_view(ticket, &context, open_request.as_ref());
         view.acting_as = acting_as;
         Ok(ApiResponse::json(status, &view))
     }
@@ -506,7 +545,7 @@ impl App {
         let (vendor, id, side) = self.by_token(matched).await?;
         let change = match what {
             "comment" => {
-                let message = request.json::<CommentBody>()?.message;
+                let message = request.json::<PortalCommentBody>()?.message;
                 self.limit("ticket-comment", Some(id.as_str()), |l| {
                     l.comments_per_ticket
                 })
@@ -514,7 +553,7 @@ impl App {
                 Change::Comment(message)
             }
             "type" => {
-                let kind = request.json::<TypeBody>()?.kind;
+                let kind = request.json::<PortalTypeBody>()?.kind;
                 self.limit("ticket-type", Some(id.as_str()), |l| l.comments_per_ticket)
                     .await?;
                 Change::ChangeType(kind)

@@ -12,7 +12,11 @@ pub enum TicketNews {
     Reply,
     TypeChanged,
     Closed,
-    InactivityWarning,
+    /// `refund_possible`: the customer could turn the ticket into a refund request now (the
+    /// customer's copy says so only then).
+    InactivityWarning {
+        refund_possible: bool,
+    },
     RefundExecuted {
         amount: String,
         /// The refund of a plan's charge ended the plan (R-R3).
@@ -48,7 +52,7 @@ impl TicketNews {
             TicketNews::Reply => EmailKind::TicketReply,
             TicketNews::TypeChanged => EmailKind::TicketChanged,
             TicketNews::Closed => EmailKind::TicketClosed,
-            TicketNews::InactivityWarning => EmailKind::TicketInactivityWarning,
+            TicketNews::InactivityWarning { .. } => EmailKind::TicketInactivityWarning,
             TicketNews::RefundExecuted { .. } | TicketNews::RefundInProgress { .. } => {
                 EmailKind::RefundConfirmation
             }
@@ -131,7 +135,7 @@ impl Words {
                 ),
                 _ => self.pick("Ticket geschlossen", "Ticket closed"),
             },
-            TicketNews::InactivityWarning => {
+            TicketNews::InactivityWarning { .. } => {
                 self.pick("Ticket wird bald geschlossen", "Ticket closes soon")
             }
             TicketNews::RefundExecuted { .. } => {
@@ -213,11 +217,13 @@ impl Words {
             TicketNews::Reply => self.pick("Es gibt eine neue Antwort.", "There is a new reply."),
             TicketNews::TypeChanged => self.pick("Die Art des Tickets wurde geändert.", "The ticket's type was changed."),
             TicketNews::Closed => self.closed(ticket, recipient),
-            TicketNews::InactivityWarning if recipient == Recipient::Customer => self.pick(
+            TicketNews::InactivityWarning {
+                refund_possible: true,
+            } if recipient == Recipient::Customer => self.pick(
                 "Dieses Ticket ist seit einiger Zeit ohne Antwort und wird bald automatisch geschlossen. Sie können es jederzeit in eine Erstattungsanfrage umwandeln.",
                 "This ticket has had no reply for a while and will be closed automatically soon. You can turn it into a refund request at any time.",
             ),
-            TicketNews::InactivityWarning => self.pick(
+            TicketNews::InactivityWarning { .. } => self.pick(
                 "Dieses Ticket ist seit einiger Zeit ohne Antwort und wird bald automatisch geschlossen.",
                 "This ticket has had no reply for a while and will be closed automatically soon.",
             ),
@@ -455,7 +461,9 @@ mod tests {
             to: "a@example.com",
             language: "de",
             recipient: Recipient::Customer,
-            news: &TicketNews::InactivityWarning,
+            news: &TicketNews::InactivityWarning {
+                refund_possible: true,
+            },
             ticket: &ticket,
             order: &order,
             ticket_link: Some("https://portal.example/tickets/tok"),
@@ -500,7 +508,9 @@ mod tests {
             total: "11.89 EUR",
             vendor_name: "Kurswerk",
         };
-        let news = TicketNews::InactivityWarning;
+        let news = TicketNews::InactivityWarning {
+            refund_possible: true,
+        };
         let mail = |recipient, language, link| {
             ticket_email(&TicketMail {
                 to: "a@example.com",
@@ -635,7 +645,9 @@ mod tests {
         assert!(!german.text.contains("Closed"), "{}", german.text);
         let warning = mail(
             &open(),
-            &TicketNews::InactivityWarning,
+            &TicketNews::InactivityWarning {
+                refund_possible: true,
+            },
             Recipient::Customer,
             "de",
         );

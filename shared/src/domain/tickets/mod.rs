@@ -121,6 +121,12 @@ pub struct Ticket {
     /// it (R-R1): it stays open and is tried again a day later.
     #[serde(default)]
     pub balance_waits: u32,
+    /// The calendar its timers keep (R-T1's weekends, R-T7's business days): the vendor's time
+    /// zone when it was opened, so a later change of the vendor's zone moves no timer already
+    /// running — what the ticket shows and when the sweep fires stay one. Tickets from before
+    /// carry none and keep the vendor's current zone.
+    #[serde(default)]
+    pub zone: Option<String>,
 }
 
 /// What the platform knows about the vendor when a rule depends on it.
@@ -249,7 +255,16 @@ impl Ticket {
             link_generation: 0,
             link_key: Default::default(),
             balance_waits: 0,
+            zone: Some(policy.tz.name().to_string()),
         })
+    }
+
+    /// The calendar its timers keep: its own zone, else `fallback` (the vendor's).
+    pub fn calendar(&self, fallback: Tz) -> Tz {
+        self.zone
+            .as_deref()
+            .and_then(|name| name.parse().ok())
+            .unwrap_or(fallback)
     }
 
     fn ensure_open(&self) -> Result<(), TicketError> {

@@ -81,9 +81,18 @@ fn order_tickets_pk(vendor: &VendorId, order: &OrderId) -> String {
     format!("V#{vendor}#ORDERTICKETS#{order}")
 }
 
+/// The vendor's rules for a new ticket: its zone and whether it is restricted.
 pub fn policy(vendor: &Vendor) -> Policy {
     Policy {
         tz: vendor_zone(vendor),
+        restricted: vendor.restricted,
+    }
+}
+
+/// The rules for a ticket that runs: the calendar it was opened in, the vendor's restriction now.
+pub fn policy_of(vendor: &Vendor, ticket: &Ticket) -> Policy {
+    Policy {
+        tz: ticket.calendar(vendor_zone(vendor)),
         restricted: vendor.restricted,
     }
 }
@@ -105,13 +114,15 @@ pub fn ticket_item(
         order_tickets_pk(&vendor.id, &ticket.order_id),
         ticket.id.to_string(),
     );
-    Ok(match ticket.next_timer(vendor_zone(vendor)) {
-        Some(timer) => {
-            let (pk, sk) = due_entry(DueQueue::Tickets, timer.at(), ticket.id.as_str());
-            item.with_index(Index::Due, pk, sk)
-        }
-        None => item.without_index(Index::Due),
-    })
+    Ok(
+        match ticket.next_timer(ticket.calendar(vendor_zone(vendor))) {
+            Some(timer) => {
+                let (pk, sk) = due_entry(DueQueue::Tickets, timer.at(), ticket.id.as_str());
+                item.with_index(Index::Due, pk, sk)
+            }
+            None => item.without_index(Index::Due),
+        },
+    )
 }
 
 /// The customer's ticket link (R-T0: R-O4 properties).
@@ -209,6 +220,23 @@ pub fn check_request(
     }
 }
 
+/// What a refund request asks for when it comes due (R-R2, R-R3): the window of the side that
+/// opened it, counted to when it was requested — whenever it is executed.
+pub fn requested_refund(
+    ticket: &Ticket,
+    order: &Order,
+) -> Result<crate::domain::refunds::RefundPlan, RefundError> {
+    let window = match ticket.opened_by {
+        Party::Customer => CUSTOMER_WINDOW_DAYS,
+        Party::Vendor | Party::Api => VENDOR_WINDOW_DAYS,
+    };
+    request_refund(
+        order,
+        ticket.requested_at.unwrap_or(ticket.opened_at),
+        window,
+    )
+}
+
 /// The e-mails of a ticket event to both sides, in R-T9's format.
 pub fn notify_both(
     ports: Ports<'_>,
@@ -257,7 +285,7 @@ pub fn notify_both(
                 ticket,
                 order: &facts,
                 ticket_link,
-                zone: vendor_zone(vendor),
+                zone: ticket.calendar(vendor_zone(vendor)),
             });
             enqueue(&vendor.id, Message::Email(email), now, ports.entropy).map_err(|source| {
                 StoreError::Malformed {
@@ -500,7 +528,14 @@ pub async fn change(
             order, customer, ..
         } = load_order(store, &vendor.id, &before.order_id).await?;
         let mut ticket = before.clone();
-        let decided = decide(&mut ticket, &order, by, &change, now, policy(vendor));
+        let decided = decide(
+            &mut ticket,
+            &order,
+            by,
+            &change,
+            now,
+            policy_of(vendor, &before),
+        );
         let news = match decided {
             Ok(news) => news,
             Err(refused) => return Ok(Err(refused)),
@@ -665,20 +700,37 @@ pub struct Allowed {
     pub change_type_to: Vec<TicketType>,
 }
 
+/// `another_request`: the order has an open refund or cancel request other than this ticket
+/// (R-T0: one at a time), which the change's transaction would find as its lock.
 pub fn allowed(
     ticket: &Ticket,
     order: &Order,
     by: Party,
     now: DateTime<Utc>,
     policy: Policy,
+    another_request: bool,
 ) -> Allowed {
     let can = |change: Change| decide(&mut ticket.clone(), order, by, &change, now, policy).is_ok();
+    let locked =
+        |to: TicketType| another_request && to.is_request() && !ticket.ticket_type.is_request();
     Allowed {
         comment: can(Change::Comment(".".into())),
         close: can(Change::Close),
         change_type_to: [TicketType::Support, TicketType::Refund, TicketType::Cancel]
             .into_iter()
-            .filter(|to| can(Change::ChangeType(*to)))
+            .filter(|to| !locked(*to) && can(Change::ChangeType(*to)))
             .collect(),
     }
+}
+
+/// The order's open refund or cancel request, if it has one (R-T0).
+pub async fn open_request(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    order: &OrderId,
+) -> Result<Option<TicketId>, UseCaseError> {
+    Ok(store
+        .get(&open_request_key(vendor, order))
+        .await?
+        .and_then(|lock| TicketId::parse(lock.body["ticket_id"].as_str()?).ok()))
 }

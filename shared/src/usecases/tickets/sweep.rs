@@ -8,9 +8,7 @@ use crate::domain::clock::Budget;
 use crate::domain::money::Money;
 use crate::domain::notifications::{DomainEvent, EventType, Message};
 use crate::domain::orders::OrderStatus;
-use crate::domain::refunds::{
-    CUSTOMER_WINDOW_DAYS, RefundError, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund,
-};
+use crate::domain::refunds::{RefundError, RefundOrigin, VENDOR_WINDOW_DAYS, request_refund};
 use crate::domain::tickets::emails::{NotExecutableWhy, TicketNews};
 use crate::domain::tickets::{CloseReason, Fired, Party, Ticket, TicketType};
 use crate::domain::vendors::Vendor;
@@ -106,7 +104,7 @@ async fn fire(
         return Err(UseCaseError::NotFound);
     };
     let before = ticket.clone();
-    let Some(fired) = ticket.fire_due(now, vendor_zone(&vendor)) else {
+    let Some(fired) = ticket.fire_due(now, ticket.calendar(vendor_zone(&vendor))) else {
         report.skipped += 1;
         return Ok(());
     };
@@ -152,7 +150,19 @@ async fn fire(
     let mut writes = vec![Write::update(ticket_item(Some(&item), &ticket, &vendor)?)];
     let mut tasks = Vec::new();
     let news = match fired {
-        Fired::Warned => TicketNews::InactivityWarning,
+        // The customer is told it may turn the ticket into a refund only where it may now.
+        Fired::Warned => TicketNews::InactivityWarning {
+            refund_possible: super::check_request(
+                &context.order,
+                TicketType::Refund,
+                Party::Customer,
+                now,
+            )
+            .is_ok()
+                && super::open_request(ports.store, &vendor.id, &ticket.order_id)
+                    .await?
+                    .is_none(),
+        },
         Fired::AutoClosed => {
             writes.push(ticket_event(
                 ports,
@@ -315,12 +325,7 @@ fn execute_refund(
     balance_guard: Option<&Item>,
     now: DateTime<Utc>,
 ) -> Result<Executed, UseCaseError> {
-    let window = match ticket.opened_by {
-        Party::Customer => CUSTOMER_WINDOW_DAYS,
-        Party::Vendor | Party::Api => VENDOR_WINDOW_DAYS,
-    };
-    let requested_at = ticket.requested_at.unwrap_or(ticket.opened_at);
-    let plan = match request_refund(&context.order, requested_at, window) {
+    let plan = match super::requested_refund(ticket, &context.order) {
         Ok(plan) => plan,
         // R-O10: a chargeback is open: the request closes without a refund, and says why.
         Err(RefundError::Disputed) => {
