@@ -233,6 +233,11 @@ pub async fn start(config: DevConfig) -> Result<RunningServer, StartError> {
         Some(SecretDigest::of(&admin_token)),
         link_key,
     )
+    // Vendors' portals may be on the frontends the dev server serves (its CORS origins).
+    .with_portal(sellerdesk::domain::vendors::PortalPolicy {
+        allowed_origins: config.cors_origins.clone(),
+        ..Default::default()
+    })
     .with_payments(Arc::clone(&simulated) as Arc<dyn sellerdesk::payments::PaymentProvider>)
     .with_paypal(PayPalVerifier::new(
         Arc::new(HttpsCertificates(

@@ -336,7 +336,13 @@ async fn vendors_change_their_settings_and_links_follow() {
         .as_str()
         .unwrap()
         .to_string();
-    let change = json!({"portal_base_url": "https://kurse.example/mein-konto/", "support_email": "Hilfe@Kurse.example", "timezone": "Europe/Vienna", "dunning_days": [2, 4, 8]});
+    // R-O4 (issue 16, item 6): a portal on a host of the vendor's own is refused — its server
+    // would receive every customer link's token — a path on the platform's frontend is not
+    let own_host = json!({"portal_base_url": "https://kurse.example/mein-konto/"});
+    let refused = put_json(&url, "/api/settings", Some(&key), &own_host).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.json()["error"]["fields"]["portal_base_url"].is_string());
+    let change = json!({"portal_base_url": "http://localhost:3000/mein-konto/", "support_email": "Hilfe@Kurse.example", "timezone": "Europe/Vienna", "dunning_days": [2, 4, 8]});
     let changed = put_json(&url, "/api/settings", Some(&key), &change).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     let settings = get(&url, "/api/settings", Some(&key)).await.json();
@@ -346,7 +352,7 @@ async fn vendors_change_their_settings_and_links_follow() {
             settings["support_email"].as_str()
         ),
         (
-            Some("https://kurse.example/mein-konto"),
+            Some("http://localhost:3000/mein-konto"),
             Some("hilfe@kurse.example")
         )
     );
@@ -365,7 +371,7 @@ async fn vendors_change_their_settings_and_links_follow() {
     assert!(
         link.as_str()
             .unwrap()
-            .starts_with("https://kurse.example/mein-konto/orders/ven_"),
+            .starts_with("http://localhost:3000/mein-konto/orders/ven_"),
         "{link}"
     );
     // bad settings are refused, each named, and nothing changes

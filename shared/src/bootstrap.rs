@@ -354,6 +354,7 @@ pub fn portal_policy(
     Ok(crate::domain::vendors::PortalPolicy {
         default_base_url: base,
         require_https: true,
+        allowed_origins: Vec::new(),
     })
 }
 

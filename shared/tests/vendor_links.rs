@@ -394,3 +394,122 @@ async fn the_customers_order_page_lists_each_ticket_with_its_link() {
         .await;
     assert!(card["tickets"][0].get("link").is_none(), "{card}");
 }
+
+// R-O4 (issue 16, item 6, review): rotating an order's links renews its tickets' links too —
+// whoever held the old customer link could read them on the order page — and a replay of the
+// checkout that answered the old link refuses rather than hand out the new one
+#[tokio::test]
+async fn a_rotation_renews_the_tickets_links_and_no_replay_gives_the_new_customer_link() {
+    // given an order made with an Idempotency-Key, and a ticket on it
+    let (app, clock) = common::app_at(common::embedded(), at("2026-11-24T09:00:00Z"));
+    let (vendor, _) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str().unwrap();
+    let (_, offers) = call(&app, Method::GET, "/api/offers", Some(key), Value::Null).await;
+    let checkout_body = json!({"offer_id": offers["items"][0]["id"], "customer": {"email": "c@example.com", "first_name": "C", "last_name": "D", "country": "DE"}}).to_string();
+    let checkout = || {
+        let mut request = common::request(
+            Method::POST,
+            "/checkout",
+            None,
+            checkout_body.clone().into_bytes(),
+        );
+        request.headers.insert(
+            "idempotency-key",
+            "6f1d3a2b-8c4e-4f5a-9b7d-1e2f3a4b5c6d".parse().unwrap(),
+        );
+        let app = app.clone();
+        async move {
+            let answer = app.handle(&request, |_| true).await;
+            let body: Value = serde_json::from_slice(&answer.body).unwrap();
+            (answer.status.as_u16(), body)
+        }
+    };
+    let (status, order) = checkout().await;
+    assert_eq!(status, 201, "{order}");
+    let token = token_of(&order["customer_link"]);
+    let (status, opened) = call(
+        &app,
+        Method::POST,
+        &format!("/portal/orders/{token}/tickets"),
+        None,
+        json!({"type": "support", "message": "Frage"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    let old_ticket = token_of(&opened["ticket_link"]);
+    let mailbox = common::dispatched(&app.store, clock.clone()).await;
+    let old_vendor_ticket = mailbox
+        .emails()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.to == VENDOR_MAIL)
+        .find_map(|m| {
+            m.text
+                .split_whitespace()
+                .find(|w| w.contains("/tickets/"))
+                .map(|w| token_of(&json!(w)))
+        })
+        .unwrap();
+    // when the vendor rotates the order's links
+    let rotate = format!(
+        "/api/orders/{}/customer-link/rotate",
+        order["order_id"].as_str().unwrap()
+    );
+    let (status, _) = call(&app, Method::POST, &rotate, Some(key), Value::Null).await;
+    assert_eq!(status, 200);
+    // then neither of the ticket's old links opens it
+    for old in [&old_ticket, &old_vendor_ticket] {
+        let (status, _) = call(
+            &app,
+            Method::GET,
+            &format!("/portal/tickets/{old}"),
+            None,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    // and the customer finds the ticket's new link on the order page its new link opens
+    let renewal = common::dispatched(&app.store, clock.clone())
+        .await
+        .emails()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.kind == sellerdesk::domain::notifications::EmailKind::OrderLinkRenewed)
+        .unwrap();
+    let new_link = renewal
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/orders/"))
+        .unwrap()
+        .to_string();
+    let (_, page) = call(
+        &app,
+        Method::GET,
+        &format!("/portal/orders/{}", token_of(&json!(new_link))),
+        None,
+        Value::Null,
+    )
+    .await;
+    let new_ticket = token_of(&page["tickets"][0]["link"]);
+    assert_ne!(new_ticket, old_ticket);
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        &format!("/portal/tickets/{new_ticket}"),
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200);
+    // and a replay of the checkout refuses: it would show a link the customer's mail alone carries
+    let (status, replayed) = checkout().await;
+    assert_eq!(
+        (status, &replayed["error"]["code"]),
+        (409, &json!("link_revoked")),
+        "{replayed}"
+    );
+    assert!(!replayed.to_string().contains(&secret_of(&new_link)));
+}

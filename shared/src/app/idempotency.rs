@@ -472,11 +472,15 @@ impl LinkKind {
     }
 }
 
-/// The vendor of the link token in one of `text`'s path segments, if it holds one.
-fn link_vendor(text: &str) -> Option<crate::domain::ids::VendorId> {
+/// The vendor and the token of the link in one of `text`'s path segments, if it holds one.
+fn link_token(
+    text: &str,
+) -> Option<(
+    crate::domain::ids::VendorId,
+    crate::domain::token::LinkToken,
+)> {
     text.split('/')
         .find_map(|segment| crate::domain::token::LinkToken::parse(segment).ok())
-        .map(|(vendor, _)| vendor)
 }
 
 /// The answer as its record keeps it: every secret link replaced by what it links to (kind and
@@ -488,9 +492,12 @@ pub fn without_links(response: &ApiResponse) -> ApiResponse {
     let mut changed = false;
     for (pointer, kind) in LINK_FIELDS {
         if let Some(field) = body.pointer_mut(pointer)
-            && let Some(vendor) = field.as_str().and_then(link_vendor)
+            && let Some((vendor, token)) = field.as_str().and_then(link_token)
         {
-            *field = json!({ "$link": kind.name(), "vendor_id": vendor });
+            // The token's digest (what the table keeps anyway): a replay after the link was
+            // revoked is refused rather than handing the new one to whoever holds the key.
+            let digest = token.digest().to_hex();
+            *field = json!({ "$link": kind.name(), "vendor_id": vendor, "digest": digest });
             changed = true;
         }
     }
@@ -535,6 +542,27 @@ pub async fn with_links(
         else {
             continue;
         };
+        // A customer's link revoked since (R-O4: rotated) is never given again — nor its
+        // successor, which only the customer's mail carries. The vendor's pay link is the
+        // vendor's to see at any time.
+        if kind != LinkKind::Pay
+            && let Some(digest) = field["digest"].as_str()
+            && ports
+                .store
+                .get(&crate::store::Key::new(
+                    crate::store::keys::vendor_pk(&vendor_id),
+                    format!("LINK#{digest}"),
+                ))
+                .await
+                .map_err(internal)?
+                .is_none()
+        {
+            return Err(ApiError::new(
+                http::StatusCode::CONFLICT,
+                "link_revoked",
+                "the first answer held a link that has since been revoked; it is not shown again",
+            ));
+        }
         let link = match kind {
             LinkKind::Order | LinkKind::OrderPayment | LinkKind::Pay => {
                 if order.is_none() {

@@ -692,15 +692,8 @@ impl App {
         let vendor = self.require_vendor(request).await?;
         request.no_body()?;
         let id = order_id(matched)?;
-        let pay_link = orders::rotate_customer_link(
-            self.store.as_ref(),
-            self.entropy.as_ref(),
-            &self.link_keys,
-            &vendor,
-            &id,
-            self.clock.now(),
-        )
-        .await?;
+        let pay_link =
+            crate::usecases::tickets::rotate_order_links(self.ports(), &vendor, &id).await?;
         Ok(ApiResponse::json(
             StatusCode::OK,
             &RotatedLink {

@@ -230,6 +230,11 @@ pub struct PortalPolicy {
     /// A new vendor's `portal_base_url`.
     pub default_base_url: String,
     pub require_https: bool,
+    /// The origins (`https://host[:port]`) of the platform's frontend: a vendor's portal may
+    /// be any path on them, never a host of its own — whoever serves the link's host receives
+    /// its token when the customer clicks, and the vendor must never hold the customer link
+    /// (R-O4; issue 16, item 6). Empty: the origin of `default_base_url` only.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for PortalPolicy {
@@ -238,7 +243,47 @@ impl Default for PortalPolicy {
         PortalPolicy {
             default_base_url: default_portal_base_url(),
             require_https: false,
+            allowed_origins: Vec::new(),
         }
+    }
+}
+
+/// The origin of a URL, lower-cased: `https://portal.example:8443` of
+/// `https://Portal.example:8443/shop`; `None` for anything that is not a plain
+/// `scheme://host[:port][/path]` (user info, a query or a fragment would let a link's token
+/// travel elsewhere).
+pub fn url_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    let plain = !host.is_empty()
+        && !url.contains(['?', '#', '@', '\\'])
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':');
+    plain.then(|| {
+        format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            host.to_ascii_lowercase()
+        )
+    })
+}
+
+impl PortalPolicy {
+    /// Whether a vendor's portal may be at `url`: on one of the platform's frontend origins.
+    pub fn allows(&self, url: &str) -> bool {
+        let Some(origin) = url_origin(url) else {
+            return false;
+        };
+        let allowed: Vec<String> = if self.allowed_origins.is_empty() {
+            url_origin(&self.default_base_url).into_iter().collect()
+        } else {
+            self.allowed_origins
+                .iter()
+                .filter_map(|o| url_origin(o.trim_end_matches('/')))
+                .collect()
+        };
+        allowed.contains(&origin)
     }
 }
 
@@ -520,6 +565,12 @@ pub fn apply_settings(
                 },
             );
         }
+        if !errors.contains_key("portal_base_url") && !portal.allows(&url) {
+            errors.insert(
+                "portal_base_url".into(),
+                "must be on the platform's frontend (a path of your own there is fine)".into(),
+            );
+        }
         next.portal_base_url = url;
     }
     if errors.is_empty() {
@@ -553,13 +604,13 @@ mod settings_tests {
         let change = SettingsChange {
             support_email: Some("Support@A.example".into()),
             dunning_days: Some(vec![2, 5, 10]),
-            portal_base_url: Some("https://shop.a.example/portal/".into()),
+            portal_base_url: Some("http://localhost:3000/portal/".into()),
             ..SettingsChange::default()
         };
         let next = apply_settings(&vendor(), change, &PortalPolicy::default()).unwrap();
         assert_eq!(next.ticket_email(), "support@a.example");
         assert_eq!(next.dunning_days, vec![2, 5, 10]);
-        assert_eq!(next.portal_base_url, "https://shop.a.example/portal");
+        assert_eq!(next.portal_base_url, "http://localhost:3000/portal");
         assert_eq!(next.time_zone, "Europe/Berlin");
         let bad = SettingsChange {
             dunning_days: Some(vec![3, 1]),
@@ -574,14 +625,45 @@ mod settings_tests {
         let https_only = PortalPolicy {
             default_base_url: "https://app.example.com".into(),
             require_https: true,
+            allowed_origins: Vec::new(),
         };
         let plain = SettingsChange {
-            portal_base_url: Some("http://shop.a.example".into()),
+            portal_base_url: Some("http://app.example.com/shop-a".into()),
             ..SettingsChange::default()
         };
         let refused = apply_settings(&vendor(), plain.clone(), &https_only).unwrap_err();
         assert!(refused.contains_key("portal_base_url"), "{refused:?}");
-        assert!(apply_settings(&vendor(), plain, &PortalPolicy::default()).is_ok());
+        let local = PortalPolicy {
+            allowed_origins: vec!["http://app.example.com".into()],
+            ..PortalPolicy::default()
+        };
+        assert!(apply_settings(&vendor(), plain, &local).is_ok());
+        // R-O4 (issue 16, item 6): a portal on a host of the vendor's own would hand it every
+        // customer link's token; any path on the platform's frontend is fine
+        for foreign in [
+            "https://attacker.example",
+            "https://app.example.com.attacker.example/x",
+            "https://app.example.com@attacker.example",
+            "https://app.example.com/collect?x=",
+            "https://app.example.com/#",
+        ] {
+            let change = SettingsChange {
+                portal_base_url: Some(foreign.into()),
+                ..SettingsChange::default()
+            };
+            let refused = apply_settings(&vendor(), change, &https_only).unwrap_err();
+            assert!(refused.contains_key("portal_base_url"), "{foreign}");
+        }
+        let own_path = SettingsChange {
+            portal_base_url: Some("https://APP.example.com/kurswerk/".into()),
+            ..SettingsChange::default()
+        };
+        assert_eq!(
+            apply_settings(&vendor(), own_path, &https_only)
+                .unwrap()
+                .portal_base_url,
+            "https://APP.example.com/kurswerk"
+        );
         let cleared = SettingsChange {
             support_email: Some(String::new()),
             ..SettingsChange::default()

@@ -192,6 +192,118 @@ fn link_records(
         .collect()
 }
 
+/// The most tickets renewed in one transaction with a rotation (DynamoDB takes 100 writes: the
+/// order's six, then five per ticket).
+const TICKETS_PER_ROTATION: usize = 18;
+
+/// R-O4 (issue 13, defect 11; issue 16, item 6): new links for the order — its generation
+/// bumped, derived with the current link key — and the old ones revoked: their digest items go
+/// in the same transaction, so an old token opens nothing from then on. Whoever held the old
+/// customer link could read the tickets' links on the order page, so every ticket of the order
+/// gets new links too (both sides'). The new customer link goes to the customer by e-mail in the
+/// order's transaction (the vendor never holds it); the vendor is answered the new pay link.
+pub async fn rotate_order_links(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    id: &OrderId,
+) -> Result<String, UseCaseError> {
+    use crate::usecases::links::{current_order_link, current_pay_link, order_link_records};
+    let store = ports.store;
+    retry_on_contention(|| async {
+        let now = ports.clock.now();
+        let OrderContext {
+            item,
+            mut order,
+            customer,
+            ..
+        } = load_order(store, &vendor.id, id).await?;
+        let old = order_link_records(ports.link_keys, &vendor.id, &order)?;
+        order.link_generation = order.link_generation.saturating_add(1);
+        order.link_key = ports.link_keys.current().clone();
+        order.updated_at = now;
+        let new = order_link_records(ports.link_keys, &vendor.id, &order)?;
+        let language = customer
+            .language
+            .clone()
+            .unwrap_or_else(|| vendor.default_language.clone());
+        let name = order.buyer_name(&customer);
+        let link = current_order_link(ports.link_keys, vendor, &order)?;
+        let notice = crate::domain::notifications::emails::order_link_renewed(
+            &crate::domain::notifications::emails::LinkRenewal {
+                to: order.recipient(&customer),
+                language: &language,
+                customer_name: &name,
+                vendor_name: &vendor.name,
+                order_number: &order.number,
+                customer_link: &link,
+            },
+        );
+        let mut writes = vec![Write::update(item.next(encode(&item.key, &order)?))];
+        writes.extend(old.into_iter().map(|record| Write::Delete {
+            key: record.key,
+            condition: Condition::Always,
+        }));
+        writes.extend(new.into_iter().map(Write::create));
+        writes.push(
+            enqueue(&vendor.id, Message::Email(notice), now, ports.entropy).map_err(|source| {
+                StoreError::Malformed {
+                    key: item.key.clone(),
+                    source,
+                }
+            })?,
+        );
+        let tickets = ticket_items_of_order(store, &vendor.id, &order.id).await?;
+        let mut chunks = vec![writes];
+        for (index, (ticket_item_now, mut ticket)) in tickets.into_iter().enumerate() {
+            if index >= TICKETS_PER_ROTATION && (index - TICKETS_PER_ROTATION).is_multiple_of(20) {
+                chunks.push(Vec::new());
+            }
+            let old = link_records(ports, vendor, &ticket)?;
+            ticket.link_generation = ticket.link_generation.saturating_add(1);
+            ticket.link_key = ports.link_keys.current().clone();
+            let new = link_records(ports, vendor, &ticket)?;
+            let chunk = chunks.last_mut().ok_or(UseCaseError::NotFound)?;
+            chunk.push(Write::update(ticket_item(
+                Some(&ticket_item_now),
+                &ticket,
+                vendor,
+            )?));
+            chunk.extend(old.into_iter().map(|record| Write::Delete {
+                key: record.key,
+                condition: Condition::Always,
+            }));
+            chunk.extend(new.into_iter().map(Write::create));
+        }
+        // The order's links and its first tickets' in one transaction; the rest after it (a
+        // failure there is a 5xx, and asking again renews everything once more).
+        for chunk in chunks {
+            store.transact(chunk).await?;
+        }
+        tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "order links rotated");
+        Ok(current_pay_link(ports.link_keys, vendor, &order)?)
+    })
+    .await
+}
+
+/// The stored tickets of one order with their items (for version-checked updates).
+async fn ticket_items_of_order(
+    store: &dyn ItemStore,
+    vendor: &VendorId,
+    order: &OrderId,
+) -> Result<Vec<(Item, Ticket)>, UseCaseError> {
+    let query =
+        Query::index(Index::Gsi1, order_tickets_pk(vendor, order), SortRange::All).limit(200);
+    let page = store.query(&query).await?;
+    let mut found = Vec::new();
+    for listed in page.items {
+        // The index may lag: the table's own item is what is updated.
+        let listed: Ticket = listed.decode()?;
+        let (item, ticket) = get(store, vendor, &listed.id).await?;
+        found.push((item, ticket));
+    }
+    Ok(found)
+}
+
 /// May this order get a refund or cancel request (R-R2, R-R3, R-R4)?
 pub fn check_request(
     order: &Order,
