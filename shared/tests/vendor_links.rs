@@ -513,3 +513,33 @@ async fn a_rotation_renews_the_tickets_links_and_no_replay_gives_the_new_custome
     );
     assert!(!replayed.to_string().contains(&secret_of(&new_link)));
 }
+
+// R-N1, issue 12 §3 (issue 16, item 6, review): a vendor cannot flood its customer's inbox with
+// the platform's mail — link renewals and manual orders count as checkout confirmations do
+#[tokio::test]
+async fn a_vendor_cannot_flood_a_customers_inbox() {
+    let (app, _) = common::app_at(common::embedded(), at("2026-11-24T09:00:00Z"));
+    let app = app.with_limits(Some(sellerdesk::usecases::limits::Limits::DEFAULT));
+    let (vendor, order) = common::vendor_with_order(&app, json!({"kind": "one_time"})).await;
+    let key = vendor["api_key"].as_str();
+    let rotate = format!(
+        "/api/orders/{}/customer-link/rotate",
+        order["order_id"].as_str().unwrap()
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(call(&app, Method::POST, &rotate, key, Value::Null).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
+    let (_, offers) = call(&app, Method::GET, "/api/offers", key, Value::Null).await;
+    let body = json!({"offer_id": offers["items"][0]["id"], "customer": {"email": "z@example.com", "first_name": "Z", "last_name": "Y", "country": "DE"}});
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(
+            call(&app, Method::POST, "/api/orders", key, body.clone())
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429]);
+}

@@ -692,6 +692,15 @@ impl App {
         let vendor = self.require_vendor(request).await?;
         request.no_body()?;
         let id = order_id(matched)?;
+        // Each rotation mails the customer: bounded per inbox as checkout confirmations are.
+        if self.limits.is_some() {
+            let card = orders::card(self.store.as_ref(), &vendor.id, &id).await?;
+            let recipient = card.order.recipient(&card.customer).to_string();
+            self.limit("link-renewal-recipient", Some(&recipient), |l| {
+                l.checkouts_per_recipient
+            })
+            .await?;
+        }
         let pay_link =
             crate::usecases::tickets::rotate_order_links(self.ports(), &vendor, &id).await?;
         Ok(ApiResponse::json(
@@ -719,6 +728,12 @@ impl App {
     ) -> Result<ApiResponse, ApiError> {
         let vendor = self.require_vendor(request).await?;
         let body: ManualOrderBody = request.json()?;
+        // The confirmation mails the customer: one inbox's share, as at checkout.
+        let recipient = crate::domain::vendors::normalize_email(&body.customer.email);
+        self.limit("checkout-recipient", recipient.as_deref(), |l| {
+            l.checkouts_per_recipient
+        })
+        .await?;
         let checkout_request = CheckoutRequest {
             offer_id: body.offer_id,
             customer: body.customer,
