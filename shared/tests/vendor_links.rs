@@ -543,3 +543,30 @@ async fn a_vendor_cannot_flood_a_customers_inbox() {
     }
     assert_eq!(statuses, [201, 201, 201, 201, 201, 429]);
 }
+
+// R-O4 (issue 16, item 6, review): a rotation renews every ticket's links, however many the
+// order has, also when it is asked with an Idempotency-Key
+#[tokio::test]
+async fn a_rotation_renews_the_links_of_every_ticket_however_many() {
+    let shop = Shop::paid().await;
+    let mut old = Vec::new();
+    for _ in 0..40 {
+        let (_, link) = shop.customer_opens("support").await;
+        let token = token_of(&link);
+        let path = format!("/portal/tickets/{token}/close");
+        assert_eq!(shop.call(Method::POST, &path, Value::Null).await.0, 200);
+        old.push(token);
+    }
+    let rotate = format!("/api/orders/{}/customer-link/rotate", shop.order_id);
+    let mut request = common::request(Method::POST, &rotate, shop.key(), Vec::new());
+    request.headers.insert(
+        "idempotency-key",
+        "3b241101-e2bb-4255-8caf-4136c566a962".parse().unwrap(),
+    );
+    let answer = shop.app.handle(&request, |_| true).await;
+    assert_eq!(answer.status.as_u16(), 200);
+    for token in &old {
+        let path = format!("/portal/tickets/{token}");
+        assert_eq!(shop.call(Method::GET, &path, Value::Null).await.0, 404);
+    }
+}

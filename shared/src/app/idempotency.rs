@@ -542,27 +542,6 @@ pub async fn with_links(
         else {
             continue;
         };
-        // A customer's link revoked since (R-O4: rotated) is never given again — nor its
-        // successor, which only the customer's mail carries. The vendor's pay link is the
-        // vendor's to see at any time.
-        if kind != LinkKind::Pay
-            && let Some(digest) = field["digest"].as_str()
-            && ports
-                .store
-                .get(&crate::store::Key::new(
-                    crate::store::keys::vendor_pk(&vendor_id),
-                    format!("LINK#{digest}"),
-                ))
-                .await
-                .map_err(internal)?
-                .is_none()
-        {
-            return Err(ApiError::new(
-                http::StatusCode::CONFLICT,
-                "link_revoked",
-                "the first answer held a link that has since been revoked; it is not shown again",
-            ));
-        }
         let link = match kind {
             LinkKind::Order | LinkKind::OrderPayment | LinkKind::Pay => {
                 if order.is_none() {
@@ -621,6 +600,20 @@ pub async fn with_links(
                 ticket_link.clone().unwrap_or_default()
             }
         };
+        // A customer's link revoked since (R-O4: rotated) is never given again — nor its
+        // successor, which only the customer's mail carries: the link rebuilt now must be the
+        // one first answered. The vendor's pay link is the vendor's to see at any time.
+        let recorded = field["digest"].as_str().map(str::to_string);
+        if kind != LinkKind::Pay
+            && let Some(recorded) = recorded
+            && link_token(&link).map(|(_, token)| token.digest().to_hex()) != Some(recorded)
+        {
+            return Err(ApiError::new(
+                http::StatusCode::CONFLICT,
+                "link_revoked",
+                "the first answer held a link that has since been revoked; it is not shown again",
+            ));
+        }
         if let Some(slot) = body.pointer_mut(pointer) {
             *slot = json!(link);
             changed = true;

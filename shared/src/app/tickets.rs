@@ -439,14 +439,17 @@ impl App {
         let body: PortalOpenBody = request.json()?;
         self.limit("ticket-source", request.source(), |l| l.tickets_per_source)
             .await?;
-        let opened = tickets::open(
+        let presented = crate::domain::token::LinkToken::parse(param(matched, "token")?)
+            .map_err(|_| ApiError::not_found())?
+            .1;
+        let opened = tickets::open_through_link(
             self.ports(),
             &found.vendor,
             &found.order,
             &found.customer,
             body.kind,
-            Party::Customer,
             &body.message,
+            &crate::usecases::links::link_key(&found.vendor.id, &presented),
         )
         .await?;
         Ok(ApiResponse::json(

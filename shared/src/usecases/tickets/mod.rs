@@ -192,16 +192,14 @@ fn link_records(
         .collect()
 }
 
-/// The most tickets renewed in one transaction with a rotation (DynamoDB takes 100 writes: the
-/// order's six, then five per ticket).
-const TICKETS_PER_ROTATION: usize = 18;
-
 /// R-O4 (issue 13, defect 11; issue 16, item 6): new links for the order — its generation
 /// bumped, derived with the current link key — and the old ones revoked: their digest items go
 /// in the same transaction, so an old token opens nothing from then on. Whoever held the old
 /// customer link could read the tickets' links on the order page, so every ticket of the order
-/// gets new links too (both sides'). The new customer link goes to the customer by e-mail in the
-/// order's transaction (the vendor never holds it); the vendor is answered the new pay link.
+/// gets new links too (both sides'), each in a transaction of its own after the order's (a
+/// failure there is a 5xx; asking again renews everything once more). The new customer link
+/// goes to the customer by e-mail in the order's transaction (the vendor never holds it); the
+/// vendor is answered the new pay link.
 pub async fn rotate_order_links(
     ports: Ports<'_>,
     vendor: &Vendor,
@@ -209,7 +207,7 @@ pub async fn rotate_order_links(
 ) -> Result<String, UseCaseError> {
     use crate::usecases::links::{current_order_link, current_pay_link, order_link_records};
     let store = ports.store;
-    retry_on_contention(|| async {
+    let order = retry_on_contention(|| async {
         let now = ports.clock.now();
         let OrderContext {
             item,
@@ -252,56 +250,61 @@ pub async fn rotate_order_links(
                 }
             })?,
         );
-        let tickets = ticket_items_of_order(store, &vendor.id, &order.id).await?;
-        let mut chunks = vec![writes];
-        for (index, (ticket_item_now, mut ticket)) in tickets.into_iter().enumerate() {
-            if index >= TICKETS_PER_ROTATION && (index - TICKETS_PER_ROTATION).is_multiple_of(20) {
-                chunks.push(Vec::new());
-            }
-            let old = link_records(ports, vendor, &ticket)?;
-            ticket.link_generation = ticket.link_generation.saturating_add(1);
-            ticket.link_key = ports.link_keys.current().clone();
-            let new = link_records(ports, vendor, &ticket)?;
-            let chunk = chunks.last_mut().ok_or(UseCaseError::NotFound)?;
-            chunk.push(Write::update(ticket_item(
-                Some(&ticket_item_now),
-                &ticket,
-                vendor,
-            )?));
-            chunk.extend(old.into_iter().map(|record| Write::Delete {
-                key: record.key,
-                condition: Condition::Always,
-            }));
-            chunk.extend(new.into_iter().map(Write::create));
-        }
-        // The order's links and its first tickets' in one transaction; the rest after it (a
-        // failure there is a 5xx, and asking again renews everything once more).
-        for chunk in chunks {
-            store.transact(chunk).await?;
-        }
-        tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "order links rotated");
-        Ok(current_pay_link(ports.link_keys, vendor, &order)?)
+        store.transact(writes).await?;
+        Ok(order)
+    })
+    .await?;
+    for ticket in ticket_ids_of_order(store, &vendor.id, &order.id).await? {
+        renew_ticket_links(ports, vendor, &ticket).await?;
+    }
+    tracing::info!(vendor_id = %vendor.id, order_id = %order.id, "order links rotated");
+    Ok(current_pay_link(ports.link_keys, vendor, &order)?)
+}
+
+/// One ticket's new links (both sides'), its old ones revoked in the same transaction.
+async fn renew_ticket_links(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    id: &TicketId,
+) -> Result<(), UseCaseError> {
+    retry_on_contention(|| async {
+        let (item, mut ticket) = get(ports.store, &vendor.id, id).await?;
+        let old = link_records(ports, vendor, &ticket)?;
+        ticket.link_generation = ticket.link_generation.saturating_add(1);
+        ticket.link_key = ports.link_keys.current().clone();
+        let new = link_records(ports, vendor, &ticket)?;
+        let mut writes = vec![Write::update(ticket_item(Some(&item), &ticket, vendor)?)];
+        writes.extend(old.into_iter().map(|record| Write::Delete {
+            key: record.key,
+            condition: Condition::Always,
+        }));
+        writes.extend(new.into_iter().map(Write::create));
+        Ok(ports.store.transact(writes).await?)
     })
     .await
 }
 
-/// The stored tickets of one order with their items (for version-checked updates).
-async fn ticket_items_of_order(
+/// The ids of every ticket of one order, page by page.
+async fn ticket_ids_of_order(
     store: &dyn ItemStore,
     vendor: &VendorId,
     order: &OrderId,
-) -> Result<Vec<(Item, Ticket)>, UseCaseError> {
-    let query =
-        Query::index(Index::Gsi1, order_tickets_pk(vendor, order), SortRange::All).limit(200);
-    let page = store.query(&query).await?;
-    let mut found = Vec::new();
-    for listed in page.items {
-        // The index may lag: the table's own item is what is updated.
-        let listed: Ticket = listed.decode()?;
-        let (item, ticket) = get(store, vendor, &listed.id).await?;
-        found.push((item, ticket));
+) -> Result<Vec<TicketId>, UseCaseError> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = Query::index(Index::Gsi1, order_tickets_pk(vendor, order), SortRange::All)
+            .limit(200)
+            .after(cursor);
+        let page = store.query(&query).await?;
+        for item in &page.items {
+            ids.push(item.decode::<Ticket>()?.id);
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(ids),
+        }
     }
-    Ok(found)
 }
 
 /// May this order get a refund or cancel request (R-R2, R-R3, R-R4)?
@@ -447,7 +450,36 @@ pub async fn open(
     by: Party,
     message: &str,
 ) -> Result<Opened, TicketsError> {
-    open_as(ports, vendor, order, customer, kind, by, message, None).await
+    open_as(
+        ports, vendor, order, customer, kind, by, message, None, None,
+    )
+    .await
+}
+
+/// The customer opens a ticket through the order's customer link, whose stored record is at
+/// `link` (R-T0, R-T1): as [`open`], and only while that link still stands.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_through_link(
+    ports: Ports<'_>,
+    vendor: &Vendor,
+    order: &Order,
+    customer: &Customer,
+    kind: TicketType,
+    message: &str,
+    link: &Key,
+) -> Result<Opened, TicketsError> {
+    open_as(
+        ports,
+        vendor,
+        order,
+        customer,
+        kind,
+        Party::Customer,
+        message,
+        None,
+        Some(link),
+    )
+    .await
 }
 
 /// Issue 16, item 10 (seed 004: requests taken by phone become tickets too): the platform opens
@@ -474,6 +506,7 @@ pub async fn open_for_customer_by_platform(
         by,
         message,
         Some("platform"),
+        None,
     )
     .await
 }
@@ -488,6 +521,7 @@ async fn open_as(
     by: Party,
     message: &str,
     via: Option<&str>,
+    through: Option<&Key>,
 ) -> Result<Opened, TicketsError> {
     let now = ports.clock.now();
     if kind.is_request() {
@@ -549,9 +583,21 @@ async fn open_as(
         EventType::TicketOpened,
         now,
     )?);
+    // Opened through a customer link: that link must still stand when it commits — a rotation
+    // meanwhile renews the tickets it finds, and this one it might not find yet.
+    let link_check = through.map(|key| {
+        writes.push(Write::Check {
+            key: key.clone(),
+            condition: Condition::Exists,
+        });
+        writes.len() - 1
+    });
     match ports.store.transact(writes).await {
         Err(StoreError::ConditionFailed { index: 0, .. }) if kind.is_request() => {
             Err(TicketsError::AlreadyOpen)
+        }
+        Err(StoreError::ConditionFailed { index, .. }) if Some(index) == link_check => {
+            Err(TicketsError::UseCase(UseCaseError::NotFound))
         }
         Err(error) => Err(error.into()),
         Ok(()) => {
